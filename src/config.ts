@@ -44,7 +44,7 @@ const target = z
 
 export const configSchema = z.object({
   /** The app's origin (and optional path prefix). The pod's app listens on localhost:8080. */
-  TARGET: target.default('http://localhost:8080'),
+  TARGET: target.prefault('http://localhost:8080'),
   /** Proxied traffic. 8000 is the port the pod's Service sends to. 0 picks a free port (tests). */
   PORT: port('PORT').default(8000),
   /** All interfaces: the pod's Service reaches the sidecar on the pod IP. */

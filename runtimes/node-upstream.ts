@@ -1,0 +1,67 @@
+/**
+ * Node's upstream client: undici's dispatcher API (not its fetch), which keeps the client's
+ * `Host`, never decompresses and never follows redirects (../shared/notes/runtimes.md), over a
+ * keep-alive pool to TARGET's origin. Also the readiness probe: one TCP connect.
+ */
+import { connect } from 'node:net';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { Pool } from 'undici';
+import type { UpstreamProbe } from '../src/readiness.ts';
+import type { UpstreamClient } from '../src/upstream.ts';
+
+export function createNodeUpstream(origin: string): { client: UpstreamClient; close(): Promise<void> } {
+  const pool = new Pool(origin, {
+    // The sidecar bounds the wait for headers itself (UPSTREAM_TIMEOUT_MS, one timer for every
+    // runtime); a body may legitimately stream for as long as it takes.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+    // Below Node's default server keepAliveTimeout (5 s), so the app is never the one to close
+    // an idle pooled connection first in the common case; the retry in the handler covers the rest.
+    keepAliveTimeout: 4_000,
+    keepAliveMaxTimeout: 60_000,
+  });
+  const originLength = origin.length;
+
+  const client: UpstreamClient = async (request) => {
+    const headers: string[] = [];
+    for (const [name, value] of request.headers) {
+      // Node's server has already answered `Expect: 100-continue`, and undici refuses the header.
+      if (name === 'expect') continue;
+      headers.push(name, value);
+    }
+    const response = await pool.request({
+      method: request.method,
+      path: request.url.slice(originLength),
+      headers,
+      body: request.body === null ? null : Readable.fromWeb(request.body as NodeReadableStream),
+      signal: request.signal,
+    });
+    const out = new Headers();
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (Array.isArray(value)) for (const v of value) out.append(name, v);
+      else if (value !== undefined) out.append(name, value);
+    }
+    const body = Readable.toWeb(response.body) as ReadableStream<Uint8Array>;
+    return new Response(body, { status: response.statusCode, headers: out });
+  };
+
+  return { client, close: () => pool.close() };
+}
+
+/** Readiness probe: the app accepts a TCP connection on TARGET's host and port. */
+export function createTcpProbe(target: URL): UpstreamProbe {
+  const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
+  const host = target.hostname.replace(/^\[|\]$/g, '');
+  return (timeoutMs) =>
+    new Promise((resolve) => {
+      const socket = connect({ host, port });
+      const done = (ok: boolean) => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.setTimeout(timeoutMs, () => done(false));
+      socket.once('connect', () => done(true));
+      socket.once('error', () => done(false));
+    });
+}

@@ -1,0 +1,134 @@
+/**
+ * The sidecar on Node (the pod's runtime): read env, validate config, build the handler, serve
+ * the proxy and admin listeners, drain on SIGTERM/SIGINT.
+ */
+import { write } from 'node:fs';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import type { Config } from '../src/config.ts';
+import { createSidecar, drain, listeningMessage } from '../src/sidecar.ts';
+import { createNodeUpstream, createTcpProbe } from './node-upstream.ts';
+
+const say = (message: string) => process.stderr.write(`${message}\n`);
+
+let config: Config;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  say(`sidecar: invalid configuration: ${error.message}`);
+  process.exit(1);
+}
+
+/**
+ * stdout through fs.write on fd 1: the write happens on libuv's thread pool, so a slow or full
+ * pipe holds up log lines, never the event loop (process.stdout on a pipe is synchronous).
+ */
+const stdout = (chunk: string) =>
+  new Promise<void>((resolve, reject) => {
+    const bytes = Buffer.from(chunk);
+    const next = (offset: number) =>
+      write(1, bytes, offset, bytes.length - offset, null, (error, written) => {
+        if (error) reject(error);
+        else if (offset + written < bytes.length) next(offset + written);
+        else resolve();
+      });
+    next(0);
+  });
+
+const upstream = createNodeUpstream(config.TARGET.origin);
+const sidecar = createSidecar(config, {
+  upstream: upstream.client,
+  probe: createTcpProbe(new URL(config.TARGET.origin)),
+  remoteAddress: (c) => getConnInfo(c).remote.address,
+  stdout,
+  say,
+  processMetrics: [
+    { name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', type: 'gauge', read: () => process.memoryUsage.rss() },
+    {
+      name: 'process_cpu_seconds_total',
+      help: 'Total user and system CPU time spent in seconds.',
+      type: 'counter',
+      read: () => {
+        const { user, system } = process.cpuUsage();
+        return (user + system) / 1e6;
+      },
+    },
+  ],
+});
+
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+const proxyServer = createServer(
+  {
+    // Longer than cloud load balancers' 60 s idle timeout, so the sidecar is never the side that
+    // closes a connection the balancer is about to reuse. Node announces it in `Keep-Alive: timeout=65`.
+    keepAliveTimeout: 65_000,
+    // Clients that trickle their headers lose the connection after 60 s.
+    headersTimeout: 60_000,
+    // Bodies may stream for as long as they take (large uploads); headers are bounded above.
+    requestTimeout: 0,
+    // Request line plus headers over 16 KiB get 431.
+    maxHeaderSize: 16 * 1024,
+    // HTTP/1.1 without Host gets 400 (RFC 9112 §3.2).
+    requireHostHeader: true,
+    // Hand Upgrade requests to the handler, which answers 501 and logs them, instead of
+    // Node's 'upgrade' event (Node >= 24.9; older Node destroys the socket instead).
+    shouldUpgradeCallback: () => false,
+  } as Parameters<typeof createServer>[0],
+  getRequestListener(sidecar.proxy.fetch) as Listener,
+);
+const adminServer = createServer(getRequestListener(sidecar.admin.fetch) as Listener);
+
+const listen = (server: Server, port: number) =>
+  new Promise<AddressInfo>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, config.HOST, () => resolve(server.address() as AddressInfo));
+  });
+
+try {
+  const [proxyAddress, adminAddress] = await Promise.all([listen(proxyServer, config.PORT), listen(adminServer, config.ADMIN_PORT)]);
+  void sidecar.readiness.start();
+  say(
+    listeningMessage(
+      `node ${process.versions.node}`,
+      { host: config.HOST, port: proxyAddress.port },
+      { host: config.HOST, port: adminAddress.port },
+      config,
+    ),
+  );
+} catch (error) {
+  say(`sidecar: cannot listen: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+
+let stopping = false;
+const stop = async (signal: string) => {
+  if (stopping) {
+    say(`sidecar: ${signal} again, exiting now`);
+    process.exit(1);
+  }
+  stopping = true;
+  say(`sidecar: ${signal} received`);
+  const clean = await drain({
+    sidecar,
+    timeoutMs: config.DRAIN_TIMEOUT_MS,
+    say,
+    stopListening: () =>
+      new Promise<void>((resolve) => {
+        proxyServer.close(() => resolve());
+        proxyServer.closeIdleConnections();
+      }),
+    forceClose: () => proxyServer.closeAllConnections(),
+  });
+  adminServer.closeAllConnections();
+  adminServer.close();
+  await upstream.close();
+  process.exit(clean ? 0 : 1);
+};
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));

@@ -1,0 +1,110 @@
+/**
+ * The sidecar's failures, one small type each, and the one place they become responses
+ * (../shared/SPEC.md, Proxying: 502 / 504 / 500, each with X-Request-Id and a short text body).
+ */
+
+/** The reason written to the access log's `error` field and to `sidecar_upstream_errors_total{reason}`. */
+export type ErrorReason =
+  | 'upstream_refused'
+  | 'upstream_reset'
+  | 'upstream_timeout'
+  | 'upstream_unreachable'
+  | 'upstream_broken'
+  | 'client_aborted'
+  | 'upgrade_unsupported'
+  | 'internal';
+
+export class SidecarError extends Error {
+  override name = 'SidecarError';
+  readonly reason: ErrorReason;
+  readonly status: number;
+  constructor(reason: ErrorReason, status: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+    this.status = status;
+  }
+}
+
+/** The app refused the connection (nothing listens on TARGET's port). */
+export class UpstreamRefusedError extends SidecarError {
+  override name = 'UpstreamRefusedError';
+  constructor(cause?: unknown) {
+    super('upstream_refused', 502, 'upstream refused the connection', { cause });
+  }
+}
+
+/** The connection to the app closed or reset before its response headers arrived. */
+export class UpstreamResetError extends SidecarError {
+  override name = 'UpstreamResetError';
+  constructor(cause?: unknown) {
+    super('upstream_reset', 502, 'upstream closed the connection before responding', { cause });
+  }
+}
+
+/** No response headers within UPSTREAM_TIMEOUT_MS. */
+export class UpstreamTimeoutError extends SidecarError {
+  override name = 'UpstreamTimeoutError';
+  constructor(timeoutMs: number) {
+    super('upstream_timeout', 504, `upstream sent no response headers within ${timeoutMs} ms`);
+  }
+}
+
+/** The app could not be reached for another reason (DNS, unreachable network, TLS). */
+export class UpstreamUnreachableError extends SidecarError {
+  override name = 'UpstreamUnreachableError';
+  constructor(cause?: unknown) {
+    super('upstream_unreachable', 502, 'upstream could not be reached', { cause });
+  }
+}
+
+/** The client went away before the exchange finished. Nobody reads this response. */
+export class ClientAbortedError extends SidecarError {
+  override name = 'ClientAbortedError';
+  constructor() {
+    super('client_aborted', 499, 'client closed the connection');
+  }
+}
+
+const refusedCodes = new Set(['ECONNREFUSED', 'ConnectionRefused']);
+const resetCodes = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'ConnectionClosed',
+  'ConnectionReset',
+  'FailedToOpenSocket',
+]);
+const unreachableCodes = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * Recognises each runtime's network-failure shape (undici's `code` and `cause.code`, Bun's
+ * `code` names, Deno's `Deno.errors.*` class names and messages) and names it.
+ * Anything unrecognised counts as a reset: the upstream failed before answering.
+ */
+export function classifyUpstreamFailure(error: unknown): SidecarError {
+  if (error instanceof SidecarError) return error;
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, name, message } = e as { code?: unknown; name?: unknown; message?: unknown };
+    const tag = typeof code === 'string' ? code : typeof name === 'string' ? name : '';
+    if (refusedCodes.has(tag) || /connection refused|ECONNREFUSED/i.test(String(message))) return new UpstreamRefusedError(error);
+    if (unreachableCodes.has(tag)) return new UpstreamUnreachableError(error);
+    if (resetCodes.has(tag) || /connection reset|ECONNRESET|socket hang up|other side closed/i.test(String(message))) {
+      return new UpstreamResetError(error);
+    }
+  }
+  return new UpstreamResetError(error);
+}
+
+/** The sidecar's own answer for a failure: short, plain text, never cached. */
+export function errorResponse(status: number, message: string, requestId: string): Response {
+  return new Response(`${message}\n`, {
+    status,
+    headers: {
+      'content-type': 'text/plain; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-request-id': requestId,
+    },
+  });
+}

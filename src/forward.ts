@@ -1,0 +1,89 @@
+/**
+ * What the app receives: the upstream URL and the forwarded headers.
+ */
+import type { Config } from './config.ts';
+
+/**
+ * Hop-by-hop headers: meaningful only for one connection, never forwarded (RFC 9110 §7.6.1,
+ * RFC 9112 §9.6). `Proxy-Connection` is the pre-standard spelling some clients still send;
+ * `Keep-Alive` is RFC 2068's. Every header a `Connection` header names is hop-by-hop too.
+ */
+export const hopByHopHeaders: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Removes the hop-by-hop headers, including every one `Connection` names, in place. */
+export function stripHopByHop(headers: Headers): Headers {
+  const connection = headers.get('connection');
+  if (connection !== null) {
+    for (const name of connection.split(',')) {
+      const token = name.trim().toLowerCase();
+      if (token) headers.delete(token);
+    }
+  }
+  for (const name of hopByHopHeaders) headers.delete(name);
+  return headers;
+}
+
+/**
+ * The upstream URL: TARGET's origin and prefix, then the request's path and query, joined as
+ * strings. Never `new URL(path, TARGET)`: a path such as `//evil.example/x` would resolve to
+ * another host. `pathAndQuery` always starts with `/` here, whatever the request-target's form.
+ */
+export function upstreamUrl(target: Config['TARGET'], pathAndQuery: string): string {
+  return target.href + pathAndQuery;
+}
+
+/**
+ * The path and query of a request URL, as the runtime received them. An absolute-form
+ * request-target (`GET http://other/x HTTP/1.1`) arrives as a full URL on some runtimes: only its
+ * path and query are kept, so the request can never choose the upstream host.
+ */
+export function pathAndQueryOf(requestUrl: string): string {
+  const schemeEnd = requestUrl.indexOf('://');
+  const pathStart = schemeEnd === -1 ? 0 : requestUrl.indexOf('/', schemeEnd + 3);
+  if (pathStart === -1) {
+    const query = requestUrl.indexOf('?', schemeEnd + 3);
+    return query === -1 ? '/' : `/${requestUrl.slice(query)}`;
+  }
+  const hash = requestUrl.indexOf('#', pathStart);
+  return hash === -1 ? requestUrl.slice(pathStart) : requestUrl.slice(pathStart, hash);
+}
+
+/** `X-Request-Id`: 1 to 200 visible ASCII characters are kept; anything else is replaced. */
+const validRequestId = /^[\x21-\x7e]{1,200}$/;
+
+export function requestIdFor(incoming: string | null): string {
+  return incoming !== null && validRequestId.test(incoming) ? incoming : crypto.randomUUID();
+}
+
+export interface ForwardedFor {
+  /** The client's address as the runtime saw it (IPv6 without brackets), when known. */
+  remoteAddress: string | undefined;
+  /** `http` or `https`: how the client reached the sidecar. */
+  proto: string;
+}
+
+/**
+ * Adds the X-Forwarded-* headers (de-facto standard, as nginx and Envoy send them; RFC 7239's
+ * `Forwarded` is not added because the app was written against these). Runs after
+ * stripHopByHop, so a client's `Connection: x-forwarded-for` cannot remove them.
+ * X-Forwarded-For appends to the incoming list; Proto and Host are the sidecar's own view and
+ * replace whatever the client claimed.
+ */
+export function addForwardedHeaders(headers: Headers, via: ForwardedFor): void {
+  if (via.remoteAddress) {
+    const prior = headers.get('x-forwarded-for');
+    headers.set('x-forwarded-for', prior ? `${prior}, ${via.remoteAddress}` : via.remoteAddress);
+  }
+  headers.set('x-forwarded-proto', via.proto);
+  const host = headers.get('host');
+  if (host !== null) headers.set('x-forwarded-host', host);
+  else headers.delete('x-forwarded-host');
+}

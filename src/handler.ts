@@ -1,0 +1,232 @@
+/**
+ * The proxy: one web-standard fetch handler (a Hono app). A request's path through it:
+ *   refuse what cannot be proxied (Upgrade) -> build the upstream request (forward.ts, trace.ts)
+ *   -> send it, bounded by UPSTREAM_TIMEOUT_MS and the client's abort (upstream.ts)
+ *   -> answer with the app's response, streaming, or with the sidecar's own error (errors.ts)
+ *   -> when the body ends or breaks, one access-log record and the metrics (logger.ts, metrics.ts).
+ */
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import type { Config } from './config.ts';
+import {
+  ClientAbortedError,
+  SidecarError,
+  UpstreamTimeoutError,
+  classifyUpstreamFailure,
+  errorResponse,
+} from './errors.ts';
+import type { ErrorReason } from './errors.ts';
+import { addForwardedHeaders, pathAndQueryOf, requestIdFor, stripHopByHop, upstreamUrl } from './forward.ts';
+import type { AccessRecord } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+import { formatTraceparent, startSpan } from './trace.ts';
+import type { UpstreamClient } from './upstream.ts';
+
+export interface ProxyDeps {
+  upstream: UpstreamClient;
+  /** The client's address as the runtime saw it (Hono's getConnInfo for that runtime). */
+  remoteAddress(c: Context): string | undefined;
+  /** Receives one record per finished request. */
+  log(record: AccessRecord): void;
+  metrics: Metrics;
+  /** `http`, or `https` once the listener terminates TLS. */
+  proto?: 'http' | 'https';
+  /** Called with what the sidecar itself failed on (a bug, not an upstream failure). */
+  onInternalError?(error: unknown): void;
+  /** Told whenever the app answered, so readiness need not probe while traffic flows. */
+  onUpstreamAnswered?(): void;
+}
+
+/** RFC 9110 §9.2.2: these may be sent twice without changing the outcome. */
+const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** Statuses whose responses never carry a body (RFC 9110 §6.4.1); `new Response` rejects one. */
+const nullBodyStatuses = new Set([101, 103, 204, 205, 304]);
+
+/** Everything known about one exchange, filled in as it goes and logged once at the end. */
+interface Exchange {
+  record: AccessRecord;
+  startedAtPerf: number;
+  done: boolean;
+}
+
+export function createProxy(config: Config, deps: ProxyDeps): Hono {
+  const { upstream, metrics } = deps;
+  const timeoutMs = config.UPSTREAM_TIMEOUT_MS;
+  const proto = deps.proto ?? 'http';
+
+  const finish = (exchange: Exchange, status: number, error?: ErrorReason): void => {
+    if (exchange.done) return;
+    exchange.done = true;
+    const r = exchange.record;
+    r.status = status;
+    r.error = error;
+    r.durationMs = performance.now() - exchange.startedAtPerf;
+    metrics.requestFinished(r.method, status, r.durationMs / 1000);
+    if (error?.startsWith('upstream_')) metrics.upstreamError(error);
+    deps.log(r);
+  };
+
+  const app = new Hono();
+
+  app.all('*', async (c) => {
+    const request = c.req.raw;
+    const incoming = request.headers;
+    const requestId = requestIdFor(incoming.get('x-request-id'));
+    const trace = startSpan(incoming.get('traceparent'));
+    const exchange: Exchange = {
+      startedAtPerf: performance.now(),
+      done: false,
+      record: {
+        startedAt: Date.now(),
+        service: config.SRV_NAME,
+        target: config.TARGET.href,
+        method: request.method,
+        path: pathAndQueryOf(request.url),
+        status: 0,
+        durationMs: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+        requestId,
+        traceId: trace.traceId,
+        spanId: trace.spanId,
+        remoteAddr: deps.remoteAddress(c),
+        userAgent: incoming.get('user-agent'),
+        error: undefined,
+      },
+    };
+    metrics.requestStarted();
+
+    try {
+      // WebSocket and other protocol switches are a later milestone: refuse them whole rather
+      // than forward a request whose Upgrade header would be stripped as hop-by-hop.
+      if (incoming.has('upgrade')) {
+        finish(exchange, 501, 'upgrade_unsupported');
+        return errorResponse(501, 'upgrade requests are not supported', requestId);
+      }
+
+      // Hop-by-hop headers go first, so a client naming ours in Connection cannot remove them.
+      const headers = stripHopByHop(new Headers(incoming));
+      addForwardedHeaders(headers, { remoteAddress: exchange.record.remoteAddr, proto });
+      headers.set('x-request-id', requestId);
+      headers.set('traceparent', formatTraceparent(trace));
+      // W3C Trace Context §3.3.1: tracestate belongs to the incoming traceparent; a new trace drops it.
+      if (trace.parentSpanId === undefined) headers.delete('tracestate');
+
+      const body = request.body === null ? null : countBytes(request.body, (n) => (exchange.record.bytesIn += n));
+      const response = await send(
+        upstreamUrl(config.TARGET, exchange.record.path),
+        request,
+        headers,
+        body,
+      );
+      deps.onUpstreamAnswered?.();
+      return relay(response, exchange, requestId);
+    } catch (error) {
+      const failure = error instanceof SidecarError ? error : classifyUpstreamFailure(error);
+      finish(exchange, failure.status, failure.reason);
+      return errorResponse(failure.status, failure.message, requestId);
+    }
+  });
+
+  /**
+   * Sends the request, bounded by the headers timeout and the client's abort. A reset before any
+   * response on a request that is idempotent and has no body is retried once: a pooled
+   * connection the app closed just as it was reused must not cost the client a 502.
+   */
+  async function send(url: string, request: Request, headers: Headers, body: ReadableStream<Uint8Array> | null): Promise<Response> {
+    const controller = new AbortController();
+    const onClientAbort = () => controller.abort(new ClientAbortedError());
+    if (request.signal.aborted) throw new ClientAbortedError();
+    request.signal.addEventListener('abort', onClientAbort, { once: true });
+    const timer = setTimeout(() => controller.abort(new UpstreamTimeoutError(timeoutMs)), timeoutMs);
+    const attempt = () => upstream({ method: request.method, url, headers, body, signal: controller.signal });
+    try {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (controller.signal.aborted) throw controller.signal.reason;
+        const failure = classifyUpstreamFailure(error);
+        if (failure.reason !== 'upstream_reset' || body !== null || !idempotentMethods.has(request.method)) throw failure;
+        return await attempt().catch((retryError: unknown) => {
+          throw controller.signal.aborted ? controller.signal.reason : classifyUpstreamFailure(retryError);
+        });
+      }
+    } finally {
+      clearTimeout(timer);
+      // The client's abort must still reach the upstream while the body streams: the relay
+      // stream's cancel covers that, so this listener is no longer needed.
+      request.signal.removeEventListener('abort', onClientAbort);
+    }
+  }
+
+  /** The app's response on its way to the client: hop-by-hop stripped, body counted and watched. */
+  function relay(upstreamResponse: Response, exchange: Exchange, requestId: string): Response {
+    const headers = new Headers();
+    for (const [name, value] of upstreamResponse.headers) {
+      if (name !== 'set-cookie') headers.append(name, value);
+    }
+    // Iterating Headers joins Set-Cookie values into one; each cookie must stay its own header.
+    for (const cookie of upstreamResponse.headers.getSetCookie()) headers.append('set-cookie', cookie);
+    stripHopByHop(headers);
+    headers.set('x-request-id', requestId);
+
+    const { status, statusText } = upstreamResponse;
+    const source = upstreamResponse.body;
+    if (source === null || nullBodyStatuses.has(status)) {
+      void source?.cancel().catch(() => {});
+      finish(exchange, status);
+      return new Response(null, { status, statusText, headers });
+    }
+    const reader = source.getReader();
+    const body = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          let chunk: ReadableStreamReadResult<Uint8Array>;
+          try {
+            chunk = await reader.read();
+          } catch (error) {
+            // The app broke the body after its headers: error the stream so the runtime cuts
+            // the client's connection instead of ending the body as if it were complete.
+            finish(exchange, status, 'upstream_broken');
+            controller.error(error);
+            return;
+          }
+          if (chunk.done) {
+            controller.close();
+            finish(exchange, status);
+            return;
+          }
+          exchange.record.bytesOut += chunk.value.byteLength;
+          controller.enqueue(chunk.value);
+        },
+        cancel(reason) {
+          finish(exchange, 499, 'client_aborted');
+          return reader.cancel(reason);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return new Response(body, { status, statusText, headers });
+  }
+
+  app.onError((error, c) => {
+    deps.onInternalError?.(error);
+    const requestId = requestIdFor(c.req.header('x-request-id') ?? null);
+    return errorResponse(500, 'internal proxy error', requestId);
+  });
+
+  return app;
+}
+
+/** Passes a body through unchanged, reporting each chunk's size. */
+function countBytes(body: ReadableStream<Uint8Array>, onChunk: (bytes: number) => void): ReadableStream<Uint8Array> {
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        onChunk(chunk.byteLength);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+}

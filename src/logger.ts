@@ -1,0 +1,143 @@
+/**
+ * The access log: one record per finished request, encoded as JSON or as the seed's text line,
+ * handed to a writer that batches lines and never makes a request wait for stdout.
+ */
+import type { Config } from './config.ts';
+import type { ErrorReason } from './errors.ts';
+
+export interface AccessRecord {
+  /** When the request arrived (epoch ms). */
+  startedAt: number;
+  service: string;
+  target: string;
+  method: string;
+  /** Path and query as received. */
+  path: string;
+  /** The status sent; 499 when the client went away first. */
+  status: number;
+  durationMs: number;
+  bytesIn: number;
+  bytesOut: number;
+  requestId: string;
+  traceId: string;
+  spanId: string;
+  remoteAddr: string | undefined;
+  userAgent: string | null;
+  error: ErrorReason | undefined;
+}
+
+export type LogFormat = Config['LOG_FORMAT'];
+
+/**
+ * JSON lines: JSON.stringify escapes every control character and quote, so no client value can
+ * end the line or forge another one. Credentials (Authorization, Cookie) are never part of a record.
+ */
+export function formatJson(r: AccessRecord): string {
+  return (
+    JSON.stringify({
+      time: new Date(r.startedAt).toISOString(),
+      service: r.service,
+      target: r.target,
+      method: r.method,
+      path: r.path,
+      status: r.status,
+      duration_ms: Math.round(r.durationMs * 1000) / 1000,
+      bytes_in: r.bytesIn,
+      bytes_out: r.bytesOut,
+      request_id: r.requestId,
+      trace_id: r.traceId,
+      span_id: r.spanId,
+      remote_addr: r.remoteAddr ?? null,
+      user_agent: r.userAgent,
+      ...(r.error === undefined ? {} : { error: r.error }),
+    }) + '\n'
+  );
+}
+
+/** Control characters, backslash and anything outside printable ASCII, escaped as \xHH or \u{...}. */
+const unsafeText = /[^\x20-\x5b\x5d-\x7e]/gu;
+
+function escapeText(value: string): string {
+  return value.replace(unsafeText, (ch) => {
+    const code = ch.codePointAt(0) ?? 0;
+    if (ch === '\\') return '\\\\';
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}
+
+/**
+ * The seed's format first (`SRV_NAME - TARGET - PATH - EPOCH_MS - METHOD`), then the outcome:
+ * ` STATUS DURATIONms`, plus ` error=REASON` when the sidecar answered itself.
+ */
+export function formatText(r: AccessRecord): string {
+  const error = r.error === undefined ? '' : ` error=${r.error}`;
+  return `${escapeText(r.service)} - ${r.target} - ${escapeText(r.path)} - ${r.startedAt} - ${escapeText(r.method)} ${r.status} ${Math.round(r.durationMs)}ms${error}\n`;
+}
+
+export function formatterFor(format: LogFormat): (record: AccessRecord) => string {
+  return format === 'json' ? formatJson : formatText;
+}
+
+/** Where log text goes: a runtime's stdout, or a test's array. May be asynchronous. */
+export type LogSink = (chunk: string) => Promise<void> | void;
+
+export interface LineWriter {
+  write(line: string): void;
+  /** Resolves once every line written so far has reached the sink. */
+  flush(): Promise<void>;
+  /** Lines dropped because the sink fell more than `maxPendingBytes` behind. */
+  readonly dropped: number;
+}
+
+/**
+ * Batches lines into one sink call per turn of the event loop and keeps at most one call in
+ * flight, so a slow stdout delays log lines, never requests. If the sink falls too far behind,
+ * new lines are dropped and counted rather than buffered without bound.
+ */
+export function createLineWriter(sink: LogSink, options: { maxPendingBytes?: number; onError?: (error: unknown) => void } = {}): LineWriter {
+  const maxPending = options.maxPendingBytes ?? 16 * 1024 * 1024;
+  let queue: string[] = [];
+  let pendingBytes = 0;
+  let busy = false;
+  let dropped = 0;
+  let idle: Promise<void> = Promise.resolve();
+  let markIdle: () => void = () => {};
+
+  const drain = async (): Promise<void> => {
+    while (queue.length > 0) {
+      const chunk = queue.length === 1 ? (queue[0] as string) : queue.join('');
+      queue = [];
+      pendingBytes = 0;
+      try {
+        await sink(chunk);
+      } catch (error) {
+        options.onError?.(error);
+      }
+    }
+    busy = false;
+    markIdle();
+  };
+
+  return {
+    write(line) {
+      if (pendingBytes + line.length > maxPending) {
+        dropped++;
+        return;
+      }
+      queue.push(line);
+      pendingBytes += line.length;
+      if (!busy) {
+        busy = true;
+        idle = new Promise((resolve) => (markIdle = resolve));
+        // Lines written in the same turn share one write.
+        queueMicrotask(() => void drain());
+      }
+    },
+    flush() {
+      return busy ? idle : Promise.resolve();
+    },
+    get dropped() {
+      return dropped;
+    },
+  };
+}

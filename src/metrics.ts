@@ -1,0 +1,118 @@
+/**
+ * Prometheus metrics with OpenTelemetry HTTP semantic-convention names, rendered in the text
+ * exposition format (https://prometheus.io/docs/instrumenting/exposition_formats/).
+ *
+ * Written here rather than taken from prom-client: prom-client is built on node:* modules
+ * (cluster, perf_hooks, v8), and src/ runs unchanged on Node, Bun and Deno with web APIs only.
+ * Three metrics with bounded labels need a few dozen lines, not a dependency.
+ */
+import type { ErrorReason } from './errors.ts';
+
+/** From 1 ms to 10 s: a sidecar's added latency is in the first buckets, the app's in the rest. */
+export const durationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+/** Methods from RFC 9110 and RFC 5789; anything else is `_OTHER`, as OpenTelemetry specifies, so a client cannot mint labels. */
+const knownMethods = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']);
+
+export function methodLabel(method: string): string {
+  return knownMethods.has(method) ? method : '_OTHER';
+}
+
+interface Histogram {
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** Extra gauges a runtime can report (resident memory, CPU): name, help, type and a reader. */
+export interface ProcessMetric {
+  name: string;
+  help: string;
+  type: 'gauge' | 'counter';
+  read(): number | undefined;
+}
+
+export class Metrics {
+  #active = 0;
+  readonly #durations = new Map<string, Histogram>();
+  readonly #errors = new Map<ErrorReason, number>();
+  readonly #process: ProcessMetric[];
+  #droppedLogLines: () => number = () => 0;
+
+  constructor(processMetrics: ProcessMetric[] = []) {
+    this.#process = processMetrics;
+  }
+
+  requestStarted(): void {
+    this.#active++;
+  }
+
+  requestFinished(method: string, status: number, seconds: number): void {
+    this.#active--;
+    const key = `${methodLabel(method)} ${status}`;
+    let h = this.#durations.get(key);
+    if (!h) {
+      h = { counts: new Array<number>(durationBuckets.length).fill(0), sum: 0, count: 0 };
+      this.#durations.set(key, h);
+    }
+    // Buckets are cumulative in the exposition; store per bucket, sum on render.
+    let i = 0;
+    while (i < durationBuckets.length && seconds > (durationBuckets[i] as number)) i++;
+    if (i < durationBuckets.length) h.counts[i] = (h.counts[i] as number) + 1;
+    h.sum += seconds;
+    h.count++;
+  }
+
+  upstreamError(reason: ErrorReason): void {
+    this.#errors.set(reason, (this.#errors.get(reason) ?? 0) + 1);
+  }
+
+  countDroppedLogLines(read: () => number): void {
+    this.#droppedLogLines = read;
+  }
+
+  get activeRequests(): number {
+    return this.#active;
+  }
+
+  render(): string {
+    const out: string[] = [];
+    out.push(
+      '# HELP http_server_request_duration_seconds Duration of HTTP server requests.',
+      '# TYPE http_server_request_duration_seconds histogram',
+    );
+    for (const [key, h] of [...this.#durations].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const [method, status] = key.split(' ') as [string, string];
+      const labels = `http_request_method="${method}",http_response_status_code="${status}"`;
+      let cumulative = 0;
+      durationBuckets.forEach((le, i) => {
+        cumulative += h.counts[i] as number;
+        out.push(`http_server_request_duration_seconds_bucket{${labels},le="${le}"} ${cumulative}`);
+      });
+      out.push(`http_server_request_duration_seconds_bucket{${labels},le="+Inf"} ${h.count}`);
+      out.push(`http_server_request_duration_seconds_sum{${labels}} ${h.sum}`);
+      out.push(`http_server_request_duration_seconds_count{${labels}} ${h.count}`);
+    }
+    out.push(
+      '# HELP http_server_active_requests Number of active HTTP server requests.',
+      '# TYPE http_server_active_requests gauge',
+      `http_server_active_requests ${this.#active}`,
+      '# HELP sidecar_upstream_errors_total Requests the sidecar answered itself because the upstream failed, by reason.',
+      '# TYPE sidecar_upstream_errors_total counter',
+    );
+    for (const [reason, count] of [...this.#errors].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      out.push(`sidecar_upstream_errors_total{reason="${reason}"} ${count}`);
+    }
+    out.push(
+      '# HELP sidecar_log_lines_dropped_total Access-log lines dropped because stdout fell too far behind.',
+      '# TYPE sidecar_log_lines_dropped_total counter',
+      `sidecar_log_lines_dropped_total ${this.#droppedLogLines()}`,
+    );
+    for (const m of this.#process) {
+      const value = m.read();
+      if (value === undefined) continue;
+      out.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`, `${m.name} ${value}`);
+    }
+    return out.join('\n') + '\n';
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Assembles the sidecar from a config and what the runtime injects: the proxy and admin apps,
+ * the metrics, readiness, and the access-log writer. Runtime adapters call this, then serve.
+ */
+import type { Context, Hono } from 'hono';
+import { createAdmin } from './admin.ts';
+import type { Config } from './config.ts';
+import { createProxy } from './handler.ts';
+import { createLineWriter, formatterFor } from './logger.ts';
+import type { LineWriter, LogSink } from './logger.ts';
+import { Metrics } from './metrics.ts';
+import type { ProcessMetric } from './metrics.ts';
+import { Readiness } from './readiness.ts';
+import type { UpstreamProbe } from './readiness.ts';
+import type { UpstreamClient } from './upstream.ts';
+
+/** What a runtime hands the core: the parts only it can provide. */
+export interface RuntimeCapabilities {
+  upstream: UpstreamClient;
+  probe: UpstreamProbe;
+  remoteAddress(c: Context): string | undefined;
+  /** The access log's destination (stdout). */
+  stdout: LogSink;
+  /** The sidecar's own messages (stderr). */
+  say(message: string): void;
+  processMetrics?: ProcessMetric[];
+}
+
+export interface Sidecar {
+  proxy: Hono;
+  admin: Hono;
+  metrics: Metrics;
+  readiness: Readiness;
+  accessLog: LineWriter;
+}
+
+export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sidecar {
+  const metrics = new Metrics(runtime.processMetrics);
+  const readiness = new Readiness({ probe: runtime.probe });
+  const accessLog = createLineWriter(runtime.stdout, {
+    onError: (error) => runtime.say(`access log write failed: ${String(error)}`),
+  });
+  metrics.countDroppedLogLines(() => accessLog.dropped);
+  const format = formatterFor(config.LOG_FORMAT);
+  const proxy = createProxy(config, {
+    upstream: runtime.upstream,
+    remoteAddress: runtime.remoteAddress,
+    log: (record) => accessLog.write(format(record)),
+    metrics,
+    onUpstreamAnswered: () => readiness.upstreamAnswered(),
+    onInternalError: (error) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+  });
+  const admin = createAdmin({ metrics, readiness });
+  return { proxy, admin, metrics, readiness, accessLog };
+}
+
+/** The line every runtime prints once both listeners are up; tests and tools wait for it. */
+export function listeningMessage(runtime: string, proxy: { host: string; port: number }, admin: { host: string; port: number }, config: Config): string {
+  return `sidecar: listening on ${proxy.host}:${proxy.port} (admin ${admin.host}:${admin.port}), forwarding to ${config.TARGET.href} [${runtime}]`;
+}
+
+export interface DrainOptions {
+  sidecar: Sidecar;
+  timeoutMs: number;
+  say(message: string): void;
+  /** Stops accepting connections and closes idle ones; resolves when every connection has ended. */
+  stopListening(): Promise<void>;
+  /** Cuts whatever is still open once the drain timeout has passed. */
+  forceClose(): void;
+}
+
+/**
+ * SIGTERM/SIGINT: readiness turns 503 at once, the listener stops taking connections, idle
+ * keep-alive connections close, in-flight requests finish within the timeout, logs are flushed.
+ * Resolves true when nothing was cut off.
+ */
+export async function drain(options: DrainOptions): Promise<boolean> {
+  const { sidecar, say } = options;
+  sidecar.readiness.startDraining();
+  sidecar.readiness.stop();
+  say(`sidecar: draining ${sidecar.metrics.activeRequests} in-flight request(s), up to ${options.timeoutMs} ms`);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), options.timeoutMs)));
+  const clean = await Promise.race([options.stopListening().then(() => true), timedOut]);
+  clearTimeout(timer);
+  if (!clean) {
+    say(`sidecar: drain timeout reached with ${sidecar.metrics.activeRequests} request(s) in flight; closing them`);
+    options.forceClose();
+  }
+  await sidecar.accessLog.flush();
+  say('sidecar: stopped');
+  return clean;
+}
