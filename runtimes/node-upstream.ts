@@ -1,13 +1,12 @@
 /**
  * Node's upstream client: undici's dispatcher API (not its fetch), which keeps the client's
  * `Host`, never decompresses and never follows redirects (../shared/notes/runtimes.md), over a
- * keep-alive pool to TARGET's origin. Also the readiness probe: one TCP connect.
+ * keep-alive pool to TARGET's origin. 
  */
-import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { Pool } from 'undici';
-import type { UpstreamProbe } from '../src/readiness.ts';
+import { upstreamResponse } from '../src/upstream.ts';
 import type { UpstreamClient } from '../src/upstream.ts';
 
 export function createNodeUpstream(origin: string): { client: UpstreamClient; close(): Promise<void> } {
@@ -43,25 +42,8 @@ export function createNodeUpstream(origin: string): { client: UpstreamClient; cl
       else if (value !== undefined) out.append(name, value);
     }
     const body = Readable.toWeb(response.body) as ReadableStream<Uint8Array>;
-    return new Response(body, { status: response.statusCode, headers: out });
+    return upstreamResponse(response.statusCode, '', out, body);
   };
 
   return { client, close: () => pool.close() };
-}
-
-/** Readiness probe: the app accepts a TCP connection on TARGET's host and port. */
-export function createTcpProbe(target: URL): UpstreamProbe {
-  const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
-  const host = target.hostname.replace(/^\[|\]$/g, '');
-  return (timeoutMs) =>
-    new Promise((resolve) => {
-      const socket = connect({ host, port });
-      const done = (ok: boolean) => {
-        socket.destroy();
-        resolve(ok);
-      };
-      socket.setTimeout(timeoutMs, () => done(false));
-      socket.once('connect', () => done(true));
-      socket.once('error', () => done(false));
-    });
 }

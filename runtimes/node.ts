@@ -11,7 +11,9 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import type { Config } from '../src/config.ts';
 import { createSidecar, drain, listeningMessage } from '../src/sidecar.ts';
-import { createNodeUpstream, createTcpProbe } from './node-upstream.ts';
+import { createNodeUpstream } from './node-upstream.ts';
+import { processMetrics } from './process-metrics.ts';
+import { createTcpProbe } from './tcp-probe.ts';
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
@@ -43,22 +45,11 @@ const stdout = (chunk: string) =>
 const upstream = createNodeUpstream(config.TARGET.origin);
 const sidecar = createSidecar(config, {
   upstream: upstream.client,
-  probe: createTcpProbe(new URL(config.TARGET.origin)),
+  probe: createTcpProbe(config.TARGET.origin),
   remoteAddress: (c) => getConnInfo(c).remote.address,
   stdout,
   say,
-  processMetrics: [
-    { name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', type: 'gauge', read: () => process.memoryUsage.rss() },
-    {
-      name: 'process_cpu_seconds_total',
-      help: 'Total user and system CPU time spent in seconds.',
-      type: 'counter',
-      read: () => {
-        const { user, system } = process.cpuUsage();
-        return (user + system) / 1e6;
-      },
-    },
-  ],
+  processMetrics,
 });
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;

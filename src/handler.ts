@@ -40,9 +40,6 @@ export interface ProxyDeps {
 /** RFC 9110 §9.2.2: these may be sent twice without changing the outcome. */
 const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-/** Statuses whose responses never carry a body (RFC 9110 §6.4.1); `new Response` rejects one. */
-const nullBodyStatuses = new Set([101, 103, 204, 205, 304]);
-
 /** Everything known about one exchange, filled in as it goes and logged once at the end. */
 interface Exchange {
   record: AccessRecord;
@@ -173,8 +170,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
 
     const { status, statusText } = upstreamResponse;
     const source = upstreamResponse.body;
-    if (source === null || nullBodyStatuses.has(status)) {
-      void source?.cancel().catch(() => {});
+    if (source === null) {
       finish(exchange, status);
       return new Response(null, { status, statusText, headers });
     }

@@ -23,3 +23,18 @@ export interface UpstreamRequest {
  * own network error (errors.ts classifies it) or the signal's reason.
  */
 export type UpstreamClient = (request: UpstreamRequest) => Promise<Response>;
+
+/** Statuses whose responses never carry a body (RFC 9110 §6.4.1, §15.3.5, §15.3.6, §15.4.5). */
+const nullBodyStatuses = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * Builds the Response an upstream client resolves with. `new Response` refuses a body with a
+ * null-body status, so such a body (always empty on the wire) is cancelled instead.
+ */
+export function upstreamResponse(status: number, statusText: string, headers: Headers, body: ReadableStream<Uint8Array> | null): Response {
+  if (body !== null && nullBodyStatuses.has(status)) {
+    void body.cancel().catch(() => {});
+    body = null;
+  }
+  return new Response(body, { status, statusText, headers });
+}

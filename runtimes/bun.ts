@@ -1,0 +1,89 @@
+/**
+ * The sidecar on Bun: read env, validate config, build the handler, serve, drain on signal.
+ * The upstream client is Bun's own fetch, which keeps the client's Host and, with
+ * `decompress: false`, passes compressed bodies through untouched.
+ */
+import process from 'node:process';
+import { getConnInfo } from 'hono/bun';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import type { Config } from '../src/config.ts';
+import { createSidecar, drain, listeningMessage } from '../src/sidecar.ts';
+import type { UpstreamClient } from '../src/upstream.ts';
+import { processMetrics } from './process-metrics.ts';
+import { createTcpProbe } from './tcp-probe.ts';
+
+const say = (message: string) => console.error(message);
+
+let config: Config;
+try {
+  config = loadConfig(Bun.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  say(`sidecar: invalid configuration: ${error.message}`);
+  process.exit(1);
+}
+
+// Known difference (oven-sh/bun#17012): Bun's fetch adds `User-Agent: Bun/x` and `Accept: */*`
+// when the client sent none; everything else the client sent reaches the app unchanged.
+const upstream: UpstreamClient = (request) =>
+  fetch(request.url, {
+    method: request.method,
+    headers: request.headers,
+    body: request.body,
+    signal: request.signal,
+    redirect: 'manual',
+    decompress: false,
+    // @ts-expect-error duplex is in the fetch standard; Bun's types omit it
+    duplex: 'half',
+  });
+
+const sidecar = createSidecar(config, {
+  upstream,
+  probe: createTcpProbe(config.TARGET.origin),
+  remoteAddress: (c) => getConnInfo(c).remote.address,
+  stdout: async (chunk) => void (await Bun.write(Bun.stdout, chunk)),
+  say,
+  processMetrics,
+});
+
+const proxyServer = Bun.serve({
+  hostname: config.HOST,
+  port: config.PORT,
+  fetch: (request, server) => sidecar.proxy.fetch(request, server),
+  // Longer than cloud load balancers' 60 s, so the balancer never reuses a connection the
+  // sidecar just closed.
+  idleTimeout: 75,
+  // Bodies stream through: no size limit of the sidecar's own (Bun's default is 128 MiB).
+  maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+});
+const adminServer = Bun.serve({ hostname: config.HOST, port: config.ADMIN_PORT, fetch: (request, server) => sidecar.admin.fetch(request, server) });
+void sidecar.readiness.start();
+say(
+  listeningMessage(
+    `bun ${Bun.version}`,
+    { host: config.HOST, port: proxyServer.port ?? config.PORT },
+    { host: config.HOST, port: adminServer.port ?? config.ADMIN_PORT },
+    config,
+  ),
+);
+
+let stopping = false;
+const stop = async (signal: string) => {
+  if (stopping) {
+    say(`sidecar: ${signal} again, exiting now`);
+    process.exit(1);
+  }
+  stopping = true;
+  say(`sidecar: ${signal} received`);
+  const clean = await drain({
+    sidecar,
+    timeoutMs: config.DRAIN_TIMEOUT_MS,
+    say,
+    stopListening: () => proxyServer.stop(false),
+    forceClose: () => void proxyServer.stop(true),
+  });
+  void adminServer.stop(true);
+  process.exit(clean ? 0 : 1);
+};
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));

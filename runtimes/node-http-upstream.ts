@@ -1,0 +1,49 @@
+/**
+ * An upstream client on `node:http`, for Deno: Deno's own fetch adds Accept, Accept-Language,
+ * User-Agent and Accept-Encoding and decompresses every gzip/br body even when the client asked
+ * for it (seen with Deno 2.9), which a transparent proxy cannot allow. Deno's node:http keeps
+ * the client's Host, sends only the headers it is given and never decodes the body.
+ */
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { upstreamResponse } from '../src/upstream.ts';
+import type { UpstreamClient } from '../src/upstream.ts';
+
+export function createNodeHttpUpstream(origin: string): { client: UpstreamClient; close(): void } {
+  const target = new URL(origin);
+  const secure = target.protocol === 'https:';
+  const agent = new (secure ? HttpsAgent : HttpAgent)({
+    keepAlive: true,
+    maxSockets: 256,
+    // Idle pooled sockets close before the app's own keep-alive timeout would (Node's default is 5 s).
+    timeout: 4_000,
+  });
+  const send = secure ? httpsRequest : httpRequest;
+  const base = { host: target.hostname.replace(/^\[|\]$/g, ''), port: target.port || (secure ? 443 : 80), agent };
+
+  const client: UpstreamClient = (request) =>
+    new Promise<Response>((resolve, reject) => {
+      const headers: OutgoingHttpHeaders = {};
+      for (const [name, value] of request.headers) headers[name] = value;
+      const outgoing = send({ ...base, method: request.method, path: request.url.slice(origin.length), headers }, (res: IncomingMessage) => {
+        const out = new Headers();
+        const raw = res.rawHeaders;
+        for (let i = 0; i + 1 < raw.length; i += 2) out.append(raw[i] as string, raw[i + 1] as string);
+        const body = Readable.toWeb(res) as ReadableStream<Uint8Array>;
+        resolve(upstreamResponse(res.statusCode ?? 502, res.statusMessage ?? '', out, body));
+      });
+      outgoing.setNoDelay(true);
+      const abort = () => outgoing.destroy(request.signal.reason instanceof Error ? request.signal.reason : new Error('aborted'));
+      if (request.signal.aborted) abort();
+      request.signal.addEventListener('abort', abort, { once: true });
+      outgoing.once('close', () => request.signal.removeEventListener('abort', abort));
+      outgoing.once('error', reject);
+      if (request.body === null) outgoing.end();
+      else Readable.fromWeb(request.body as NodeReadableStream).once('error', (e) => outgoing.destroy(e)).pipe(outgoing);
+    });
+
+  return { client, close: () => agent.destroy() };
+}
