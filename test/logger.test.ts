@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { createLineWriter, formatJson, formatText } from '../src/logger.ts';
+import type { AccessRecord } from '../src/logger.ts';
+
+const record = (over: Partial<AccessRecord> = {}): AccessRecord => ({
+  startedAt: Date.UTC(2026, 10, 25, 12, 0, 0),
+  service: 'legacy',
+  target: 'http://localhost:8080',
+  method: 'GET',
+  path: '/a?b=1',
+  status: 200,
+  durationMs: 12.3456,
+  bytesIn: 0,
+  bytesOut: 10,
+  requestId: 'r1',
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+  spanId: '00f067aa0ba902b7',
+  remoteAddr: '127.0.0.1',
+  userAgent: 'curl/8',
+  error: undefined,
+  ...over,
+});
+
+describe('formats', () => {
+  it('writes every JSON field SPEC names, and error only when the sidecar answered itself', () => {
+    const line = formatJson(record());
+    expect(line.endsWith('\n')).toBe(true);
+    expect(JSON.parse(line)).toEqual({
+      time: '2026-11-25T12:00:00.000Z',
+      service: 'legacy',
+      target: 'http://localhost:8080',
+      method: 'GET',
+      path: '/a?b=1',
+      status: 200,
+      duration_ms: 12.346,
+      bytes_in: 0,
+      bytes_out: 10,
+      request_id: 'r1',
+      trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      span_id: '00f067aa0ba902b7',
+      remote_addr: '127.0.0.1',
+      user_agent: 'curl/8',
+    });
+    expect(JSON.parse(formatJson(record({ status: 502, error: 'upstream_refused' }))).error).toBe('upstream_refused');
+  });
+
+  it('writes the seed text format followed by the outcome', () => {
+    expect(formatText(record())).toBe(`legacy - http://localhost:8080 - /a?b=1 - ${Date.UTC(2026, 10, 25, 12)} - GET 200 12ms\n`);
+  });
+
+  it('never lets a client value break a line or forge another one', () => {
+    const hostile = record({ path: '/x\n{"status":200}\r\u2028"', userAgent: 'ua\n{"forged":true}', requestId: 'id"\n' });
+    const json = formatJson(hostile);
+    expect(json.indexOf('\n')).toBe(json.length - 1);
+    expect(json).not.toContain('\r');
+    expect(JSON.parse(json).path).toBe('/x\n{"status":200}\r\u2028"');
+    const text = formatText(hostile);
+    expect(text.indexOf('\n')).toBe(text.length - 1);
+    expect(text).toContain('/x\\x0a{"status":200}\\x0d\\u{2028}"');
+  });
+});
+
+describe('line writer', () => {
+  it('batches lines written in one turn into one sink call, in order', async () => {
+    const calls: string[] = [];
+    const writer = createLineWriter((chunk) => void calls.push(chunk));
+    writer.write('a\n');
+    writer.write('b\n');
+    await writer.flush();
+    writer.write('c\n');
+    await writer.flush();
+    expect(calls).toEqual(['a\nb\n', 'c\n']);
+  });
+
+  it('keeps at most one write in flight and drops, counted, what a stalled sink cannot take', async () => {
+    let release: () => void = () => {};
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const chunks: string[] = [];
+    const writer = createLineWriter(
+      (chunk) => {
+        chunks.push(chunk);
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        return new Promise<void>((resolve) => (release = () => (inFlight--, resolve())));
+      },
+      { maxPendingBytes: 10 },
+    );
+    writer.write('first\n');
+    await Promise.resolve();
+    // The sink is stalled on "first": the next 10 bytes queue, the rest are dropped.
+    for (let i = 0; i < 5; i++) writer.write('1234\n');
+    expect(writer.dropped).toBe(3);
+    release();
+    await new Promise((r) => setImmediate(r));
+    release();
+    await writer.flush();
+    expect(chunks).toEqual(['first\n', '1234\n1234\n']);
+    expect(maxInFlight).toBe(1);
+  });
+});
