@@ -33,8 +33,6 @@ const upstream: UpstreamClient = (request) =>
     signal: request.signal,
     redirect: 'manual',
     decompress: false,
-    // @ts-expect-error duplex is in the fetch standard; Bun's types omit it
-    duplex: 'half',
   });
 
 const sidecar = createSidecar(config, {

@@ -178,7 +178,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     const body = new ReadableStream<Uint8Array>(
       {
         async pull(controller) {
-          let chunk: ReadableStreamReadResult<Uint8Array>;
+          let chunk: Awaited<ReturnType<typeof reader.read>>;
           try {
             chunk = await reader.read();
           } catch (error) {
