@@ -137,7 +137,18 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     if (request.signal.aborted) throw new ClientAbortedError();
     request.signal.addEventListener('abort', onClientAbort, { once: true });
     const timer = setTimeout(() => controller.abort(new UpstreamTimeoutError(timeoutMs)), timeoutMs);
-    const attempt = () => upstream({ method: request.method, url, headers, body, signal: controller.signal });
+    // The race makes the timeout and the client's abort final even if a runtime's client fails
+    // to honour its signal (Deno's node:http did not, before its response headers).
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+    });
+    aborted.catch(() => {});
+    const attempt = () => {
+      const response = upstream({ method: request.method, url, headers, body, signal: controller.signal });
+      // A response that loses the race is nobody's: release its connection.
+      aborted.catch(() => response.then((r) => r.body?.cancel(), () => {}));
+      return Promise.race([response, aborted]);
+    };
     try {
       try {
         return await attempt();
@@ -201,7 +212,10 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
           return reader.cancel(reason);
         },
       },
-      { highWaterMark: 0 },
+      // One chunk read ahead: the runtime finds the first chunk (often the whole body) already
+      // there and can send headers and body in one write; backpressure still holds, as the
+      // upstream client's own stream is bounded.
+      { highWaterMark: 1 },
     );
     return new Response(body, { status, statusText, headers });
   }

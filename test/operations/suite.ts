@@ -1,0 +1,228 @@
+/**
+ * Operating the sidecar in a pod (SPEC: Admin listener, Lifecycle), on each runtime over real
+ * sockets: probes, readiness following the app down and up, metrics parsed and counted against
+ * the requests sent and the access log, and a graceful drain on SIGTERM.
+ */
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { open, readBody, send } from '../support/http-client.ts';
+import { parsePrometheusText, sampleValue } from '../support/prometheus.ts';
+import { closedPort, startSidecar } from '../support/sidecar.ts';
+import type { Runtime, Sidecar } from '../support/sidecar.ts';
+import { startUpstream } from '../support/upstream.ts';
+import type { Upstream } from '../support/upstream.ts';
+
+/** Polls `probe` until it returns a value for which `done` holds; bounded, never a fixed sleep. */
+async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await probe();
+    if (done(last)) return last;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const status = (url: string) => fetch(url).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
+
+/** An app that can go down and come back on the same port. */
+class FlakyApp {
+  port = 0;
+  #server: http.Server | undefined;
+  async up(): Promise<void> {
+    const server = http.createServer((_req, res) => res.end('Hello you!'));
+    server.listen(this.port, '127.0.0.1');
+    await once(server, 'listening');
+    this.port = (server.address() as AddressInfo).port;
+    this.#server = server;
+  }
+  async down(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+async function metrics(sidecar: Sidecar) {
+  const response = await fetch(`${sidecar.adminUrl}/metrics`);
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parsePrometheusText(await response.text());
+}
+
+export function addOperationsTests(runtime: Runtime): void {
+  describe(`operating the sidecar on ${runtime}`, () => {
+    let upstream: Upstream;
+    let sidecar: Sidecar;
+    beforeAll(async () => {
+      upstream = await startUpstream();
+      sidecar = await startSidecar(runtime, { TARGET: upstream.url, UPSTREAM_TIMEOUT_MS: '300' });
+    });
+    afterAll(async () => {
+      await sidecar?.stop();
+      await upstream?.close();
+    });
+
+    it('answers /healthz and /readyz on the admin port', async () => {
+      expect(await status(`${sidecar.adminUrl}/healthz`)).toBe(200);
+      await eventually(() => status(`${sidecar.adminUrl}/readyz`), (s) => s === 200, '/readyz 200');
+    });
+
+    it('proxies /healthz, /readyz and /metrics on the proxied port to the app like any path', async () => {
+      for (const path of ['/healthz', '/readyz', '/metrics']) {
+        const id = `admin-path-${path.slice(1)}`;
+        const response = await send(sidecar.url, `${path}?id=${id}`);
+        expect(response.status).toBe(200);
+        expect(upstream.byId(id)).toHaveLength(1);
+      }
+    });
+
+    it('keeps the admin port to itself: other paths are 404, never proxied', async () => {
+      const before = upstream.requests.length;
+      expect(await status(`${sidecar.adminUrl}/anything?id=admin-404`)).toBe(404);
+      expect(upstream.requests.length).toBe(before);
+    });
+
+    it('exposes valid Prometheus metrics whose counts match the requests sent and the lines logged', async () => {
+      const before = await metrics(sidecar);
+      const count = (m: typeof before, method: string, code: string) =>
+        sampleValue(m, 'http_server_request_duration_seconds_count', { http_request_method: method, http_response_status_code: code }) ?? 0;
+      const linesBefore = sidecar.stdoutLines.length;
+      for (let i = 0; i < 5; i++) expect((await send(sidecar.url, `/m?id=metrics-get-${i}`)).status).toBe(200);
+      for (let i = 0; i < 2; i++) expect((await send(sidecar.url, `/m?id=metrics-post-${i}`, { method: 'POST', body: 'x' })).status).toBe(200);
+      expect((await send(sidecar.url, '/_/hang?id=metrics-timeout')).status).toBe(504);
+      expect((await send(sidecar.url, '/m', { method: 'PROPFIND' })).status).toBe(200);
+      await sidecar.waitForLogLines(linesBefore + 9);
+
+      const after = await metrics(sidecar);
+      expect(count(after, 'GET', '200') - count(before, 'GET', '200')).toBe(5);
+      expect(count(after, 'POST', '200') - count(before, 'POST', '200')).toBe(2);
+      expect(count(after, 'GET', '504') - count(before, 'GET', '504')).toBe(1);
+      expect(count(after, '_OTHER', '200') - count(before, '_OTHER', '200')).toBe(1);
+      expect(
+        (sampleValue(after, 'sidecar_upstream_errors_total', { reason: 'upstream_timeout' }) ?? 0) -
+          (sampleValue(before, 'sidecar_upstream_errors_total', { reason: 'upstream_timeout' }) ?? 0),
+      ).toBe(1);
+      expect(sampleValue(after, 'http_server_active_requests')).toBe(0);
+      expect(sampleValue(after, 'process_resident_memory_bytes')).toBeGreaterThan(1_000_000);
+      expect(sampleValue(after, 'process_cpu_seconds_total')).toBeGreaterThan(0);
+      // Every request counted was logged, and the other way round.
+      const histogram = after.get('http_server_request_duration_seconds');
+      const counted = histogram?.samples.filter((s) => s.name.endsWith('_count')).reduce((sum, s) => sum + s.value, 0);
+      expect(counted).toBe(sidecar.stdoutLines.length);
+      // Bounded labels: no path, no raw unknown method.
+      const text = await (await fetch(`${sidecar.adminUrl}/metrics`)).text();
+      expect(text).not.toContain('PROPFIND');
+      expect(text).not.toContain('/m');
+    });
+
+    it('counts a request in flight in http_server_active_requests', async () => {
+      const pending = await open(sidecar.url, '/_/slow?id=active-gauge');
+      await eventually(async () => sampleValue(await metrics(sidecar), 'http_server_active_requests'), (v) => v === 1, 'one active request');
+      upstream.release('active-gauge');
+      await readBody(pending.res);
+      await eventually(async () => sampleValue(await metrics(sidecar), 'http_server_active_requests'), (v) => v === 0, 'no active request');
+    });
+  });
+
+  describe(`readiness on ${runtime}`, () => {
+    const app = new FlakyApp();
+    let sidecar: Sidecar;
+    beforeAll(async () => {
+      await app.up();
+      sidecar = await startSidecar(runtime, { TARGET: `http://127.0.0.1:${app.port}` });
+    });
+    afterAll(async () => {
+      await sidecar?.stop();
+      await app.down();
+    });
+
+    it('turns /readyz 503 while the app is down, keeps /healthz 200, and recovers by itself', async () => {
+      await eventually(() => status(`${sidecar.adminUrl}/readyz`), (s) => s === 200, 'ready with the app up');
+      await app.down();
+      await eventually(() => status(`${sidecar.adminUrl}/readyz`), (s) => s === 503, 'not ready with the app down');
+      expect(await status(`${sidecar.adminUrl}/healthz`)).toBe(200);
+      expect((await send(sidecar.url, '/')).status).toBe(502);
+      await app.up();
+      await eventually(() => status(`${sidecar.adminUrl}/readyz`), (s) => s === 200, 'ready again once the app is back');
+    });
+
+    it('is not ready when started in front of an app that is down, and still serves /healthz', async () => {
+      const down = await startSidecar(runtime, { TARGET: `http://127.0.0.1:${await closedPort()}` });
+      try {
+        expect(await status(`${down.adminUrl}/healthz`)).toBe(200);
+        expect(await status(`${down.adminUrl}/readyz`)).toBe(503);
+      } finally {
+        await down.stop();
+      }
+    });
+  });
+
+  describe(`draining on ${runtime}`, () => {
+    let upstream: Upstream;
+    beforeAll(async () => {
+      upstream = await startUpstream();
+    });
+    afterAll(async () => {
+      await upstream?.close();
+    });
+
+    it('on SIGTERM: /readyz 503 at once, no new connections, idle keep-alive closed, the request in flight completes, exit 0', async () => {
+      const sidecar = await startSidecar(runtime, { TARGET: upstream.url, DRAIN_TIMEOUT_MS: '20000' });
+      await eventually(() => status(`${sidecar.adminUrl}/readyz`), (s) => s === 200, 'ready');
+      // An idle keep-alive connection, and a slow request in flight on another.
+      const idle = net.connect(sidecar.port, '127.0.0.1');
+      await once(idle, 'connect');
+      idle.write(`GET /idle HTTP/1.1\r\nHost: sidecar\r\n\r\n`);
+      await once(idle, 'data');
+      const idleClosed = new Promise<void>((resolve) => idle.once('close', () => resolve()));
+      idle.resume();
+      const slow = await open(sidecar.url, '/_/slow?id=drain-slow');
+      await upstream.waitFor('drain-slow', () => true, 'the slow request at the app');
+
+      const exited = new Promise<number | null>((resolve) => void sidecar.stop().then((e) => resolve(e.code)));
+      await eventually(() => status(`${sidecar.adminUrl}/readyz`), (s) => s === 503, '/readyz 503 while draining');
+      await idleClosed;
+      await eventually(
+        () => new Promise<string>((resolve) => {
+          const probe = net.connect(sidecar.port, '127.0.0.1');
+          probe.once('connect', () => (probe.destroy(), resolve('accepted')));
+          probe.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+        }),
+        (outcome) => outcome === 'ECONNREFUSED',
+        'new connections refused',
+      );
+      expect(sidecar.exited()).toBeUndefined();
+
+      upstream.release('drain-slow');
+      const body = await readBody(slow.res);
+      expect(slow.res.statusCode).toBe(200);
+      expect(body.complete).toBe(true);
+      expect(await exited).toBe(0);
+      expect(sidecar.stderr()).toMatch(/draining/);
+      const entry = sidecar.logs().find((e) => typeof e.path === 'string' && e.path.includes('drain-slow'));
+      expect(entry?.status).toBe(200);
+    });
+
+    it('exits at once on a second signal, even with a request in flight', async () => {
+      const sidecar = await startSidecar(runtime, { TARGET: upstream.url, DRAIN_TIMEOUT_MS: '60000' });
+      const slow = await open(sidecar.url, '/_/slow?id=drain-twice');
+      slow.res.resume();
+      await upstream.waitFor('drain-twice', () => true, 'the slow request at the app');
+      sidecar.signal('SIGTERM');
+      await eventually(async () => sidecar.stderr(), (s) => /draining/.test(s), 'the drain to start');
+      sidecar.signal('SIGTERM');
+      const { code } = await sidecar.stop();
+      // It did not wait for the request in flight (never released) nor the 60 s drain timeout.
+      expect(code).not.toBe(0);
+      expect(sidecar.stderr()).toMatch(/again/);
+      upstream.release('drain-twice');
+    });
+  });
+}
