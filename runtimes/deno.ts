@@ -3,7 +3,7 @@
  * `deno task serve` runs it with only the permissions it needs (deno.json).
  */
 import { getConnInfo } from 'hono/deno';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, configVariables, loadConfig } from '../src/config.ts';
 import type { Config } from '../src/config.ts';
 import { createSidecar, drain, listeningMessage } from '../src/sidecar.ts';
 import { createNodeHttpUpstream } from './node-http-upstream.ts';
@@ -14,7 +14,8 @@ const say = (message: string) => console.error(message);
 
 let config: Config;
 try {
-  config = loadConfig(Deno.env.toObject());
+  // Only the sidecar's own variables: `deno task serve` grants --allow-env for exactly these.
+  config = loadConfig(Object.fromEntries(configVariables.map((name) => [name, Deno.env.get(name)])));
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   say(`sidecar: invalid configuration: ${error.message}`);

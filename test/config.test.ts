@@ -67,3 +67,12 @@ describe('README configuration table', () => {
     expect(Object.keys(configSchema.shape)).toEqual(configVariables);
   });
 });
+
+describe('deno task serve', () => {
+  it('grants --allow-env for exactly the variables the schema reads, and no blanket permission', () => {
+    const deno = JSON.parse(readFileSync(new URL('../deno.json', import.meta.url), 'utf8')) as { tasks: { serve: string } };
+    const allowEnv = /--allow-env=(\S+)/.exec(deno.tasks.serve)?.[1]?.split(',') ?? [];
+    expect(allowEnv.sort()).toEqual([...configVariables].sort());
+    expect(deno.tasks.serve).not.toMatch(/(^| )(-A|--allow-all)( |$)/);
+  });
+});
