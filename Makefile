@@ -1,0 +1,34 @@
+# Images and Kubernetes manifests for the sidecar and the demo legacy app: see deploy/README.md.
+# test/deploy/images.test.ts runs `make -n` on these targets and holds the result against the
+# Dockerfiles and the manifests.
+
+# docker, or e.g. CONTAINER_ENGINE=podman
+CONTAINER_ENGINE ?= docker
+# Extra flags for `build`, e.g. BUILD_FLAGS=--pull=never (the pod test) or --platform=linux/amd64
+BUILD_FLAGS ?=
+# The tag the manifests in deploy/k8s use (and their app.kubernetes.io/version label).
+TAG ?= 0.1.0
+SIDECAR_IMAGE ?= sidecar:$(TAG)
+LEGACY_IMAGE ?= legacy-app:$(TAG)
+KUBECTL ?= kubectl
+
+.PHONY: build-images deploy deploy-native-sidecar undeploy pod-test
+
+build-images:
+	$(CONTAINER_ENGINE) build $(BUILD_FLAGS) -f deploy/sidecar.Dockerfile -t $(SIDECAR_IMAGE) .
+	$(CONTAINER_ENGINE) build $(BUILD_FLAGS) -f deploy/legacy.Dockerfile -t $(LEGACY_IMAGE) .
+
+# The sidecar as an ordinary container (Kubernetes 1.30+).
+deploy:
+	$(KUBECTL) apply -k deploy/k8s
+
+# The sidecar as a native sidecar container (initContainers, restartPolicy: Always).
+deploy-native-sidecar:
+	$(KUBECTL) apply -k deploy/k8s/overlays/native-sidecar
+
+undeploy:
+	$(KUBECTL) delete -k deploy/k8s
+
+# Builds both images with podman and runs the manifests with `podman kube play` (needs root).
+pod-test:
+	npm run test:pod

@@ -1,0 +1,142 @@
+/**
+ * The images, read from the Makefile (`make -n`), the Dockerfiles and .dockerignore, held against
+ * the code they package and the manifests that run them. The pod test (`npm run test:pod`) then
+ * builds and runs them for real.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderKustomization } from './kustomize.ts';
+import { legacyEntry, podOf, projectFacts, sidecarEntry } from './pod.ts';
+import { contextCopies, contextFiles, copiesOf, dockerignore, entryOf, execForm, importGraph, makeBuilds, makeCommands, packageJson, readImage, repoRoot } from './project.ts';
+import type { ImageFacts } from './project.ts';
+
+const builds = makeBuilds();
+const facts = projectFacts();
+const pod = podOf(renderKustomization(join(repoRoot, 'deploy/k8s')), facts);
+
+/** Files the entry loads at run time that the image does not hold at the same path. */
+function missingFromImage(entry: string, copies: Map<string, string>): string[] {
+  return importGraph(entry).files.filter((file) => copies.get(file) !== file);
+}
+
+describe('Makefile', () => {
+  it('build-images builds the sidecar and the legacy app from the repository root, with docker by default', () => {
+    expect(builds.map(({ engine, context }) => ({ engine, context }))).toEqual([
+      { engine: 'docker', context: '.' },
+      { engine: 'docker', context: '.' },
+    ]);
+    expect(builds.map((build) => entryOf(readImage(build.dockerfile))).sort()).toEqual([sidecarEntry, legacyEntry].sort());
+  });
+
+  it('takes the engine, tag and build flags from the command line', () => {
+    const overridden = makeBuilds({ CONTAINER_ENGINE: 'podman', TAG: 'test-1', BUILD_FLAGS: '--pull=never' });
+    expect(overridden.map((build) => build.engine)).toEqual(['podman', 'podman']);
+    expect(overridden.every((build) => build.command.startsWith('podman build --pull=never -f '))).toBe(true);
+    expect(overridden.map((build) => build.image)).toEqual(builds.map((build) => build.image.replace(/:[^:]+$/, ':test-1')));
+    expect(overridden.every((build) => build.dockerfile && existsSync(join(repoRoot, build.dockerfile)))).toBe(true);
+  });
+
+  it('deploys with kubectl apply -k and runs the pod test', () => {
+    expect(makeCommands('deploy')).toEqual(['kubectl apply -k deploy/k8s']);
+    expect(makeCommands('deploy-native-sidecar')).toEqual(['kubectl apply -k deploy/k8s/overlays/native-sidecar']);
+    expect(makeCommands('pod-test')).toEqual(['npm run test:pod']);
+    expect(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).scripts['test:pod']).toBeTypeOf('string');
+  });
+});
+
+describe('base image', () => {
+  it('is one exact Node 24 LTS release on Debian bookworm-slim, in every stage of every Dockerfile', () => {
+    const bases = new Set(builds.flatMap((build) => readImage(build.dockerfile).stages.map((stage) => stage.from)));
+    expect(bases.size).toBe(1);
+    const [base = ''] = bases;
+    expect(base).toMatch(/^docker\.io\/library\/node:24\.\d+\.\d+-bookworm-slim$/);
+  });
+});
+
+describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference }) => {
+  const image: ImageFacts = readImage(dockerfile);
+  const entry = entryOf(image) ?? '';
+  const copies = contextCopies(image);
+  const graph = importGraph(entry);
+  const container = pod.all.find((c) => c.image === reference);
+
+  it('starts `node <entry>` in exec form, Node as PID 1 whatever the base image’s ENTRYPOINT', () => {
+    expect(image.entrypoint).toEqual(['node']);
+    expect(image.command).toEqual(['node', entry]);
+    expect(existsSync(join(repoRoot, entry))).toBe(true);
+  });
+
+  it('runs as a numeric non-root user, the one the pod runs as', () => {
+    expect(image.uid).toBeGreaterThan(0);
+    expect(image.gid).toBeGreaterThan(0);
+    expect(container?.securityContext?.runAsUser ?? pod.spec.securityContext?.runAsUser).toBe(image.uid);
+    expect(container?.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup).toBe(image.gid);
+  });
+
+  it('holds every file the entry imports, at the path it imports it from', () => {
+    expect(graph.files).toContain(entry);
+    expect(missingFromImage(entry, copies)).toEqual([]);
+    expect(copies.get('package.json')).toBe('package.json');
+  });
+
+  it('holds no test, tooling or other runtime’s code', () => {
+    const copied = [...copies.values()];
+    expect(copied.filter((file) => /^(test|bench|scripts|deploy|node_modules)\//.test(file))).toEqual([]);
+    expect(copied.filter((file) => file.startsWith('runtimes/') && !graph.files.includes(file))).toEqual([]);
+  });
+
+  it('installs production dependencies with npm ci --omit=dev exactly when the entry imports packages', () => {
+    const dependencies = Object.keys(packageJson.dependencies ?? {});
+    expect(graph.packages.filter((name) => !dependencies.includes(name))).toEqual([]);
+    const nodeModules = copiesOf(image.final).filter((copy) => copy.sources.some((source) => source.endsWith('/node_modules')));
+    const runs = image.stages.flatMap((stage) => stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => ({ stage, command: execForm(i.args) })));
+    if (graph.packages.length === 0) {
+      expect(nodeModules).toEqual([]);
+      expect(runs).toEqual([]);
+      return;
+    }
+    expect(nodeModules).toHaveLength(1);
+    const installer = image.stages.find((stage) => stage.name === nodeModules[0]?.from);
+    expect(installer, 'node_modules comes from an earlier stage').toBeDefined();
+    const install = runs.find((run) => run.stage === installer);
+    expect(install?.command?.slice(0, 2)).toEqual(['npm', 'ci']);
+    expect(install?.command).toContain('--omit=dev');
+    expect(copiesOf(installer as NonNullable<typeof installer>).flatMap((copy) => copy.sources)).toEqual(['package.json', 'package-lock.json']);
+  });
+
+  it('exposes the ports its container declares', () => {
+    expect(image.exposed.sort()).toEqual((container?.ports ?? []).map((port) => port.containerPort).sort());
+  });
+});
+
+describe('.dockerignore', () => {
+  it('keeps every file the Dockerfiles copy in the build context, and nothing else the images need', () => {
+    for (const build of builds) {
+      for (const copy of copiesOf(readImage(build.dockerfile).stages.at(-1) as ImageFacts['final']).filter((c) => c.from === undefined)) {
+        for (const source of copy.sources) expect(contextFiles(source), `${build.dockerfile}: COPY ${source}`).not.toEqual([]);
+      }
+    }
+    const ignored = dockerignore(readFileSync(join(repoRoot, '.dockerignore'), 'utf8'));
+    for (const path of ['node_modules/zod/package.json', '.git/HEAD', 'test/deploy/images.test.ts', 'bench/run.ts', '.tools/x', 'deploy/k8s/kustomization.yaml', 'Makefile']) {
+      expect(ignored(path), path).toBe(true);
+    }
+  });
+
+  it('is read with Docker’s rules: last match wins, `!` re-includes, a matching parent counts', () => {
+    const ignored = dockerignore('*\n!src/\nsrc/*.test.ts\n**/secret\n');
+    expect(ignored('package.json')).toBe(true);
+    expect(ignored('src/legacy.ts')).toBe(false);
+    expect(ignored('src/a.test.ts')).toBe(true);
+    expect(ignored('src/deep/secret')).toBe(true);
+  });
+});
+
+it('a file the entry imports but the image lacks is caught', () => {
+  const image = readImage(builds.find((build) => entryOf(readImage(build.dockerfile)) === sidecarEntry)?.dockerfile ?? '');
+  const copies = contextCopies(image);
+  const [imported] = importGraph(sidecarEntry).files.filter((file) => file.startsWith('runtimes/') && file !== sidecarEntry);
+  expect(imported).toBeDefined();
+  copies.delete(imported as string);
+  expect(missingFromImage(sidecarEntry, copies)).toEqual([imported]);
+});

@@ -1,0 +1,298 @@
+/**
+ * What the repository says about its images, read from the files that make them: the Makefile
+ * (as `make -n` runs it), the Dockerfiles, .dockerignore, and the entry points' imports.
+ * The deploy tests hold the manifests against these facts instead of against copies of them.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { join, posix, relative, resolve } from 'node:path';
+
+export const repoRoot = resolve(import.meta.dirname, '../..');
+
+// ---------------------------------------------------------------- Makefile
+
+export interface ImageBuild {
+  /** The whole command line, as make runs it. */
+  command: string;
+  engine: string;
+  dockerfile: string;
+  image: string;
+  context: string;
+}
+
+/** The builds `make build-images` runs, read from its dry run (`make -n`), with optional overrides. */
+export function makeBuilds(overrides: Record<string, string> = {}): ImageBuild[] {
+  const variables = Object.entries(overrides).map(([name, value]) => `${name}=${value}`);
+  const output = execFileSync('make', ['-n', '-s', '--no-print-directory', 'build-images', ...variables], { cwd: repoRoot, encoding: 'utf8' });
+  return output
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const words = line.trim().split(/\s+/);
+      const option = (name: string) => {
+        const index = words.indexOf(name);
+        const value = index >= 0 ? words[index + 1] : undefined;
+        if (value === undefined) throw new Error(`make build-images runs "${line}", which has no ${name}`);
+        return value;
+      };
+      const [engine, verb] = words;
+      if (!engine || verb !== 'build') throw new Error(`make build-images runs "${line}", not "<engine> build ..."`);
+      return { command: line.trim(), engine, dockerfile: option('-f'), image: option('-t'), context: words.at(-1) ?? '' };
+    });
+}
+
+/** The command a make target runs, as `make -n` prints it. */
+export function makeCommands(target: string): string[] {
+  return execFileSync('make', ['-n', '-s', '--no-print-directory', target], { cwd: repoRoot, encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.trim() !== '');
+}
+
+// ---------------------------------------------------------------- Dockerfiles
+
+export interface Instruction {
+  keyword: string;
+  args: string;
+}
+
+export interface Stage {
+  from: string;
+  name: string | undefined;
+  instructions: Instruction[];
+}
+
+/** Stages and instructions of a Dockerfile: comments dropped, `\` continuations joined. */
+export function parseDockerfile(text: string): Stage[] {
+  const joined: string[] = [];
+  let pending = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('#') || (line === '' && pending === '')) continue;
+    if (line.endsWith('\\')) {
+      pending += `${line.slice(0, -1)} `;
+      continue;
+    }
+    joined.push(pending + line);
+    pending = '';
+  }
+  const stages: Stage[] = [];
+  for (const line of joined.filter((l) => l !== '')) {
+    const [, keyword = '', args = ''] = /^(\S+)\s*(.*)$/.exec(line) ?? [];
+    const instruction = { keyword: keyword.toUpperCase(), args };
+    if (instruction.keyword === 'FROM') {
+      const [from = '', as, name] = args.split(/\s+/);
+      stages.push({ from, name: as?.toUpperCase() === 'AS' ? name : undefined, instructions: [] });
+    } else {
+      const stage = stages.at(-1);
+      if (!stage) throw new Error(`"${line}" comes before any FROM`);
+      stage.instructions.push(instruction);
+    }
+  }
+  return stages;
+}
+
+/** JSON (exec) form of CMD/ENTRYPOINT/RUN, or undefined for the shell form. */
+export function execForm(args: string): string[] | undefined {
+  try {
+    const value: unknown = JSON.parse(args);
+    return Array.isArray(value) && value.every((item) => typeof item === 'string') ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface Copy {
+  from: string | undefined;
+  sources: string[];
+  destination: string;
+}
+
+export function copiesOf(stage: Stage): Copy[] {
+  return stage.instructions
+    .filter((instruction) => instruction.keyword === 'COPY' || instruction.keyword === 'ADD')
+    .map((instruction) => {
+      const words = instruction.args.split(/\s+/);
+      const flags = words.filter((word) => word.startsWith('--'));
+      const paths = words.filter((word) => !word.startsWith('--'));
+      const from = flags.find((flag) => flag.startsWith('--from='))?.slice('--from='.length);
+      const destination = paths.pop();
+      if (!destination || paths.length === 0) throw new Error(`${instruction.keyword} ${instruction.args}: needs a source and a destination`);
+      return { from, sources: paths, destination };
+    });
+}
+
+export interface ImageFacts {
+  dockerfile: string;
+  stages: Stage[];
+  final: Stage;
+  base: string;
+  workdir: string;
+  /** The numeric USER of the final stage, or undefined when it is a name or unset. */
+  uid: number | undefined;
+  gid: number | undefined;
+  user: string | undefined;
+  entrypoint: string[] | undefined;
+  cmd: string[] | undefined;
+  /** ENTRYPOINT + CMD, when both are exec form. */
+  command: string[] | undefined;
+  exposed: number[];
+}
+
+export function readImage(dockerfile: string): ImageFacts {
+  const stages = parseDockerfile(readFileSync(join(repoRoot, dockerfile), 'utf8'));
+  const final = stages.at(-1);
+  if (!final) throw new Error(`${dockerfile}: no FROM`);
+  const last = (keyword: string) => final.instructions.findLast((instruction) => instruction.keyword === keyword)?.args;
+  const user = last('USER');
+  const [uid, gid] = (user ?? '').split(':').map((part) => (/^\d+$/.test(part) ? Number(part) : undefined));
+  const entrypointArgs = last('ENTRYPOINT');
+  const cmdArgs = last('CMD');
+  // Unset, the base image's ENTRYPOINT would apply (docker-entrypoint.sh in node images): no command is known.
+  const entrypoint = entrypointArgs === undefined ? undefined : execForm(entrypointArgs);
+  const cmd = cmdArgs === undefined ? undefined : execForm(cmdArgs);
+  return {
+    dockerfile,
+    stages,
+    final,
+    base: final.from,
+    workdir: last('WORKDIR') ?? '/',
+    uid,
+    gid: gid ?? uid,
+    user,
+    entrypoint,
+    cmd,
+    command: entrypoint && cmd ? [...entrypoint, ...cmd] : undefined,
+    exposed: final.instructions
+      .filter((instruction) => instruction.keyword === 'EXPOSE')
+      .flatMap((instruction) => instruction.args.split(/\s+/).map((port) => Number.parseInt(port, 10))),
+  };
+}
+
+/** The script `node` runs in the image, as a path relative to the repository root. */
+export function entryOf(image: ImageFacts): string | undefined {
+  const [program, script, ...rest] = image.command ?? [];
+  if (program !== 'node' || script === undefined || rest.length > 0) return undefined;
+  return posix.relative(image.workdir, posix.resolve(image.workdir, script));
+}
+
+// ---------------------------------------------------------------- .dockerignore
+
+/** Docker's .dockerignore rules (moby/patternmatcher): last matching pattern wins, `!` re-includes, a matching parent counts. */
+export function dockerignore(text: string): (path: string) => boolean {
+  const patterns = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const negated = line.startsWith('!');
+      const pattern = posix.normalize((negated ? line.slice(1) : line).trim()).replace(/^\/+|\/+$/g, '');
+      return { negated, regex: globToRegExp(pattern) };
+    });
+  return (path) => {
+    const parts = path.split('/');
+    const candidates = parts.map((_, index) => parts.slice(0, index + 1).join('/'));
+    let excluded = false;
+    for (const { negated, regex } of patterns) {
+      if (candidates.some((candidate) => regex.test(candidate))) excluded = !negated;
+    }
+    return excluded;
+  };
+}
+
+function globToRegExp(pattern: string): RegExp {
+  let source = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i] as string;
+    if (char === '*' && pattern[i + 1] === '*') {
+      source += '.*';
+      i++;
+      if (pattern[i + 1] === '/') i++;
+    } else if (char === '*') source += '[^/]*';
+    else if (char === '?') source += '[^/]';
+    else source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`);
+}
+
+/** Files of the build context (the repository root, less .dockerignore) under the given path. */
+export function contextFiles(path: string): string[] {
+  const ignoreFile = join(repoRoot, '.dockerignore');
+  const ignored = existsSync(ignoreFile) ? dockerignore(readFileSync(ignoreFile, 'utf8')) : () => false;
+  const absolute = join(repoRoot, path);
+  if (!existsSync(absolute)) return [];
+  const files = statSync(absolute).isDirectory()
+    ? readdirSync(absolute, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => relative(repoRoot, join(entry.parentPath, entry.name)).split('\\').join('/'))
+    : [posix.normalize(path)];
+  return files.filter((file) => !ignored(file));
+}
+
+/** Where each file that the final stage copies from the build context lands, relative to WORKDIR: image path -> repo path. */
+export function contextCopies(image: ImageFacts): Map<string, string> {
+  const placed = new Map<string, string>();
+  for (const copy of copiesOf(image.final).filter((c) => c.from === undefined)) {
+    const destination = posix.relative(image.workdir, posix.resolve(image.workdir, copy.destination));
+    const intoDirectory = copy.destination.endsWith('/') || copy.sources.length > 1;
+    for (const source of copy.sources) {
+      if (/[*?[]/.test(source)) throw new Error(`${image.dockerfile}: COPY ${source}: wildcards are not modelled by test/deploy/project.ts`);
+      const isDirectory = existsSync(join(repoRoot, source)) && statSync(join(repoRoot, source)).isDirectory();
+      for (const file of contextFiles(source)) {
+        const target = isDirectory
+          ? posix.join(destination, posix.relative(posix.normalize(source), file))
+          : intoDirectory
+            ? posix.join(destination, posix.basename(file))
+            : destination;
+        placed.set(target, file);
+      }
+    }
+  }
+  return placed;
+}
+
+// ---------------------------------------------------------------- imports
+
+export interface ImportGraph {
+  /** Repository files the entry loads at run time (type-only imports are erased by Node and left out). */
+  files: string[];
+  /** Packages it imports by bare name. */
+  packages: string[];
+}
+
+const importPattern = /^\s*(import|export)\s+(type\s+)?(?:[^'"`;]*?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
+
+export function importGraph(entry: string): ImportGraph {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (file: string) => {
+    if (files.has(file)) return;
+    files.add(file);
+    const source = readFileSync(join(repoRoot, file), 'utf8');
+    for (const match of source.matchAll(importPattern)) {
+      const [, , typeOnly, staticSpecifier, dynamicSpecifier] = match;
+      const specifier = staticSpecifier ?? dynamicSpecifier;
+      if (!specifier || typeOnly) continue;
+      if (specifier.startsWith('.')) visit(posix.join(posix.dirname(file), specifier));
+      else if (!specifier.startsWith('node:') && !builtinModules.includes(specifier.split('/')[0] ?? '')) {
+        const parts = specifier.split('/');
+        packages.add(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? specifier));
+      }
+    }
+  };
+  visit(posix.normalize(entry));
+  return { files: [...files].sort(), packages: [...packages].sort() };
+}
+
+/** Environment variables a file reads as `process.env.NAME` or `process.env['NAME']`. */
+export function environmentReadBy(file: string): string[] {
+  const source = readFileSync(join(repoRoot, file), 'utf8');
+  const names = [...source.matchAll(/process\.env(?:\.([A-Za-z_]\w*)|\[\s*['"]([^'"]+)['"]\s*\])/g)].map((match) => match[1] ?? match[2] ?? '');
+  return [...new Set(names)].sort();
+}
+
+export const packageJson = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+  version: string;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+};
