@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
+import type { HttpBindings } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import type { Config } from '../src/config.ts';
@@ -47,6 +48,7 @@ const sidecar = createSidecar(config, {
   upstream: upstream.client,
   probe: createTcpProbe(config.TARGET.origin),
   remoteAddress: (c) => getConnInfo(c).remote.address,
+  rawTarget: (c) => (c.env as HttpBindings).incoming.url,
   stdout,
   say,
   processMetrics,

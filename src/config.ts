@@ -86,6 +86,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const issue = result.error.issues[0];
   const name = String(issue?.path[0] ?? 'config');
   const message = issue?.message ?? 'invalid';
-  const shown = input[name] === undefined ? '' : ` (got ${JSON.stringify(input[name])})`;
+  // Echo the bad value so the operator sees it, minus any password it carries.
+  const value = input[name]?.replace(/\/\/[^/@]*@/, '//***@');
+  const shown = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
   throw new ConfigError(`${name}: ${message.replace(/^\w+ must/, 'must')}${shown}`);
 }

@@ -12,6 +12,7 @@ export type ErrorReason =
   | 'upstream_broken'
   | 'client_aborted'
   | 'upgrade_unsupported'
+  | 'bad_request'
   | 'internal';
 
 export class SidecarError extends Error {
@@ -98,13 +99,13 @@ export function classifyUpstreamFailure(error: unknown): SidecarError {
 }
 
 /** The sidecar's own answer for a failure: short, plain text, never cached. */
-export function errorResponse(status: number, message: string, requestId: string): Response {
-  return new Response(`${message}\n`, {
-    status,
-    headers: {
-      'content-type': 'text/plain; charset=utf-8',
-      'cache-control': 'no-store',
-      'x-request-id': requestId,
-    },
-  });
+export function errorResponse(status: number, message: string, requestId: string, close = false): Response {
+  const headers: Record<string, string> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-request-id': requestId,
+  };
+  // A malformed request leaves the connection in doubt: end it (RFC 9112 §9.6).
+  if (close) headers.connection = 'close';
+  return new Response(`${message}\n`, { status, headers });
 }

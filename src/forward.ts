@@ -56,6 +56,33 @@ export function pathAndQueryOf(requestUrl: string): string {
   return hash === -1 ? requestUrl.slice(pathStart) : requestUrl.slice(pathStart, hash);
 }
 
+/** A `.` or `..` path segment, literal or percent-encoded (RFC 3986 §5.2.4). */
+const dotSegment = /\/(?:\.|%2e){1,2}(?:[/?#]|$)/i;
+
+/**
+ * The request-target to forward. The runtime's raw one when it has it, so legal characters the
+ * WHATWG URL parser would re-encode (a `'` in the query, say) reach the app byte for byte; the
+ * runtime's parsed URL when the raw target has dot segments, so `/../` can never climb out of
+ * TARGET's path prefix, or when it is not in origin-form.
+ */
+export function requestTarget(raw: string | undefined, requestUrl: string): string {
+  if (raw !== undefined && raw.startsWith('/')) {
+    const path = raw.split('?', 1)[0] as string;
+    if (!dotSegment.test(path) && !path.includes('\\')) return raw;
+  }
+  const target = pathAndQueryOf(requestUrl);
+  return dotSegment.test(target.split('?', 1)[0] as string) ? removeDotSegments(target) : target;
+}
+
+/**
+ * Resolves `.` and `..` segments (some runtimes hand them over as received). The path is
+ * appended to a fixed origin as a string, never resolved against one, so `//host/..` stays a path.
+ */
+function removeDotSegments(target: string): string {
+  const url = new URL(`http://sidecar.invalid${target.replace(/%2e/gi, '.')}`);
+  return url.pathname + url.search;
+}
+
 /** `X-Request-Id`: 1 to 200 visible ASCII characters are kept; anything else is replaced. */
 const validRequestId = /^[\x21-\x7e]{1,200}$/;
 

@@ -16,7 +16,7 @@ import {
   errorResponse,
 } from './errors.ts';
 import type { ErrorReason } from './errors.ts';
-import { addForwardedHeaders, pathAndQueryOf, requestIdFor, stripHopByHop, upstreamUrl } from './forward.ts';
+import { addForwardedHeaders, requestIdFor, requestTarget, stripHopByHop, upstreamUrl } from './forward.ts';
 import type { AccessRecord } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { formatTraceparent, startSpan } from './trace.ts';
@@ -26,6 +26,8 @@ export interface ProxyDeps {
   upstream: UpstreamClient;
   /** The client's address as the runtime saw it (Hono's getConnInfo for that runtime). */
   remoteAddress(c: Context): string | undefined;
+  /** The request-target exactly as received, where the runtime exposes it (Node does). */
+  rawTarget?(c: Context): string | undefined;
   /** Receives one record per finished request. */
   log(record: AccessRecord): void;
   metrics: Metrics;
@@ -79,7 +81,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
         service: config.SRV_NAME,
         target: config.TARGET.href,
         method: request.method,
-        path: pathAndQueryOf(request.url),
+        path: requestTarget(deps.rawTarget?.(c), request.url),
         status: 0,
         durationMs: 0,
         bytesIn: 0,
@@ -95,6 +97,11 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     metrics.requestStarted();
 
     try {
+      const refusal = refuseMalformed(request);
+      if (refusal) {
+        finish(exchange, refusal.status, 'bad_request');
+        return errorResponse(refusal.status, refusal.message, requestId, true);
+      }
       // WebSocket and other protocol switches are a later milestone: refuse them whole rather
       // than forward a request whose Upgrade header would be stripped as hop-by-hop.
       if (incoming.has('upgrade')) {
@@ -227,6 +234,22 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
   });
 
   return app;
+}
+
+/** RFC 9112 §3.2 and RFC 6585 §5; Node's parser enforces these too, Deno's does not. */
+const maxHeaderBytes = 16 * 1024;
+
+/**
+ * What a runtime's HTTP parser may have let through: no Host (HTTP/1.0 clients included, which
+ * a sidecar in front of a pod never serves), or a request line and headers over 16 KiB.
+ */
+function refuseMalformed(request: Request): { status: number; message: string } | undefined {
+  if (!request.headers.has('host')) return { status: 400, message: 'missing Host header' };
+  // Request line plus headers as received: "name: value\r\n" each.
+  let size = request.method.length + request.url.length + 12;
+  for (const [name, value] of request.headers) size += name.length + value.length + 4;
+  if (size > maxHeaderBytes) return { status: 431, message: 'request header fields too large' };
+  return undefined;
 }
 
 /** Passes a body through unchanged, reporting each chunk's size. */

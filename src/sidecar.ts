@@ -19,6 +19,8 @@ export interface RuntimeCapabilities {
   upstream: UpstreamClient;
   probe: UpstreamProbe;
   remoteAddress(c: Context): string | undefined;
+  /** The request-target exactly as received, where the runtime exposes it. */
+  rawTarget?(c: Context): string | undefined;
   /** The access log's destination (stdout). */
   stdout: LogSink;
   /** The sidecar's own messages (stderr). */
@@ -45,6 +47,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   const proxy = createProxy(config, {
     upstream: runtime.upstream,
     remoteAddress: runtime.remoteAddress,
+    rawTarget: runtime.rawTarget,
     log: (record) => accessLog.write(format(record)),
     metrics,
     onUpstreamAnswered: () => readiness.upstreamAnswered(),

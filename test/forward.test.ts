@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { pathAndQueryOf, stripHopByHop, upstreamUrl } from '../src/forward.ts';
+import { pathAndQueryOf, requestTarget, stripHopByHop, upstreamUrl } from '../src/forward.ts';
 
 describe('upstream URL', () => {
   const target = loadConfig({ TARGET: 'http://app:8080/base' }).TARGET;
@@ -27,5 +27,28 @@ describe('stripHopByHop', () => {
       new Headers({ Connection: 'X-A , close,,x-b', 'x-a': '1', 'x-b': '2', 'x-c': '3', 'transfer-encoding': 'chunked', upgrade: 'h2c', te: 'trailers' }),
     );
     expect([...h.keys()]).toEqual(['x-c']);
+  });
+});
+
+describe('requestTarget', () => {
+  it("forwards the raw target byte for byte when it is safe (no re-encoding of ' in a query)", () => {
+    expect(requestTarget("/a/it's?q='x'&s=%2f", "http://h/a/it's?q=%27x%27&s=%2f")).toBe("/a/it's?q='x'&s=%2f");
+  });
+  it.each(['/a/../b', '/a/%2e%2e/b', '/a/.', '/a/%2E/b?x', '/a\\b'])('falls back to the normalised URL for %s', (raw) => {
+    expect(requestTarget(raw, 'http://h/b')).toBe('/b');
+  });
+  it('falls back for absolute-form and missing raw targets', () => {
+    expect(requestTarget('http://other/x', 'http://other/x')).toBe('/x');
+    expect(requestTarget(undefined, 'http://h/y?z')).toBe('/y?z');
+  });
+});
+
+describe('dot segments from runtimes that pass them on', () => {
+  it.each([
+    ['http://h/base/../../x', '/x'],
+    ['http://h/a/%2e%2e/%2E%2E/x?q=/../', '/x?q=/../'],
+    ['http://h//evil.example/../x', '//x'],
+  ])('resolves %s to %s, on TARGET', (url, expected) => {
+    expect(requestTarget(undefined, url)).toBe(expected);
   });
 });

@@ -28,8 +28,16 @@ function setup(env: Record<string, string> = {}, upstream: UpstreamClient = fetc
   const metrics = new Metrics();
   const config = loadConfig({ TARGET: upstreamOrigin, ...env });
   const recording: UpstreamClient = (r) => (sent.push(new Headers(r.headers)), upstream(r));
-  const app = createProxy(config, { upstream: recording, remoteAddress: () => '192.0.2.7', log: (r) => records.push(r), metrics });
-  return { app, records, metrics, sent };
+  const proxy = createProxy(config, { upstream: recording, remoteAddress: () => '192.0.2.7', log: (r) => records.push(r), metrics });
+  // Every real HTTP/1.1 request carries Host; Hono's app.request does not add one.
+  const app = {
+    request(path: string, init: RequestInit = {}) {
+      const headers = new Headers(init.headers);
+      if (!headers.has('host')) headers.set('host', 'sidecar.test');
+      return proxy.request(path, { ...init, headers });
+    },
+  };
+  return { app, proxy, records, metrics, sent };
 }
 
 /** Reads the body to its end, so the access record (written when the body ends) exists. */
@@ -289,5 +297,23 @@ describe('access records and metrics', () => {
     await complete(await app.request('/', { method: 'BREW' }));
     expect(metrics.render()).toContain('http_request_method="_OTHER"');
     expect(metrics.render()).not.toContain('BREW');
+  });
+});
+
+describe('what a lenient runtime parser lets through', () => {
+  it('refuses a request without Host with 400 and closes the connection', async () => {
+    const { proxy, records, sent } = setup();
+    const response = await proxy.request('/');
+    expect(response.status).toBe(400);
+    expect(response.headers.get('connection')).toBe('close');
+    expect(sent).toHaveLength(0);
+    expect(records[0]?.error).toBe('bad_request');
+  });
+
+  it('refuses a request line and headers over 16 KiB with 431', async () => {
+    const { app, sent } = setup();
+    const response = await app.request('/', { headers: { host: 'h', 'x-big': 'a'.repeat(16 * 1024) } });
+    expect(response.status).toBe(431);
+    expect(sent).toHaveLength(0);
   });
 });
