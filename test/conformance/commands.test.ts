@@ -1,0 +1,162 @@
+/**
+ * SPEC, Commands: `node src/legacy.ts` (the demo app alone) and `npm start` (the demo pod: the app
+ * with the Node sidecar in front), run as users run them. The per-runtime sidecar commands are
+ * covered by the conformance suite itself (../support/sidecar.ts starts them).
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { send } from '../support/http-client.ts';
+import { closedPort, parseLogLine, repoRoot } from '../support/sidecar.ts';
+import { waitUntil, withTimeout } from '../support/wait.ts';
+
+interface Started {
+  child: ChildProcess;
+  output: () => { stdout: string; stderr: string };
+  waitFor: (pattern: RegExp, what: string) => Promise<RegExpMatchArray>;
+  exit: Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+const started: Started[] = [];
+/** Every process each command started (npm -> node scripts/demo.ts -> app and sidecar, each in its own group). */
+const family = new Set<number>();
+
+function run(command: string, args: string[], env: Record<string, string>): Started {
+  const child = spawn(command, args, { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const events = new EventEmitter();
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+    stdout += text;
+    events.emit('change');
+  });
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    stderr += text;
+    events.emit('change');
+  });
+  const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  exit.then(() => events.emit('change'), () => undefined);
+  const handle: Started = {
+    child,
+    output: () => ({ stdout, stderr }),
+    waitFor: (pattern, what) =>
+      waitUntil(events, () => (stdout + stderr).match(pattern) ?? (child.exitCode !== null ? null : undefined), what, 15_000, () => `stdout:\n${stdout}\nstderr:\n${stderr}`).then((m) => {
+        if (m === null) throw new Error(`${command} ${args.join(' ')} exited (${child.exitCode}) before ${what}.\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+        return m;
+      }),
+    exit,
+  };
+  started.push(handle);
+  return handle;
+}
+
+/** Linux: the process and everything below it, from /proc. */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const all: number[] = [];
+  const visit = (pid: number) => {
+    for (const child of children.get(pid) ?? []) {
+      all.push(child);
+      visit(child);
+    }
+  };
+  visit(root);
+  return all;
+}
+
+afterEach(async () => {
+  for (const { child, exit } of started.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await withTimeout(exit, 'the command to stop', 10_000).catch(() => undefined);
+    }
+  }
+  // Whatever a failed test left behind.
+  for (const pid of family) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone, as it should be.
+    }
+  }
+  family.clear();
+});
+
+const alive = (pid: number) => {
+  try {
+    // A zombie has exited; only its parent has not reaped it yet.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
+/** Waits (bounded poll: there is no event for another process's exit) until none of `pids` runs; returns the ones still running. */
+async function allGone(pids: number[], timeoutMs = 15_000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  return pids.filter(alive);
+}
+
+const refusesConnections = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+
+describe('commands', () => {
+  it('`node src/legacy.ts` serves "Hello you!" on GET / and 404 elsewhere on PORT, and stops on SIGTERM', async () => {
+    const app = run(process.execPath, ['src/legacy.ts'], { PORT: '0' });
+    const [, port] = await app.waitFor(/listening on http:\/\/localhost:(\d+)/, 'the legacy app to listen');
+    const url = `http://127.0.0.1:${port}`;
+    const hello = await send(url, '/');
+    expect(hello.status).toBe(200);
+    expect(hello.body.toString()).toBe('Hello you!');
+    expect((await send(url, '/elsewhere')).status).toBe(404);
+    app.child.kill('SIGTERM');
+    expect(await withTimeout(app.exit, 'the legacy app to exit')).toEqual([0, null]);
+  });
+
+  it('`npm start` runs the demo pod: the app behind the Node sidecar, both URLs printed, the access log on stdout; Ctrl-C stops both', async () => {
+    // The spec's 8080/8000/9901, moved to free ports so a test never collides with a running pod.
+    const [appPort, port, adminPort] = await Promise.all([closedPort(), closedPort(), closedPort()]);
+    const pod = run('npm', ['start'], { APP_PORT: String(appPort), PORT: String(port), ADMIN_PORT: String(adminPort) });
+    await pod.waitFor(new RegExp(`http://localhost:${port}\\b`), 'the sidecar URL');
+    await pod.waitFor(new RegExp(`http://localhost:${appPort}\\b`), 'the app URL');
+    if (pod.child.pid !== undefined) for (const pid of descendants(pod.child.pid)) family.add(pid);
+
+    const res = await send(`http://127.0.0.1:${port}`, '/', { headers: [['X-Request-Id', 'npm-start-demo']] });
+    expect(res.status).toBe(200);
+    expect(res.body.toString()).toBe('Hello you!');
+    await pod.waitFor(/"request_id":"npm-start-demo"/, 'the access-log line on stdout');
+    const line = pod.output().stdout.split('\n').find((l) => l.includes('"npm-start-demo"')) ?? '';
+    expect(parseLogLine(line)).toMatchObject({ method: 'GET', path: '/', status: 200, request_id: 'npm-start-demo' });
+    expect((await send(`http://127.0.0.1:${adminPort}`, '/healthz')).status).toBe(200);
+
+    // Ctrl-C in a terminal: SIGINT to the whole foreground process group (npm, its shell, the demo script).
+    if (pod.child.pid !== undefined) process.kill(-pod.child.pid, 'SIGINT');
+    await withTimeout(pod.exit, '`npm start` to exit after Ctrl-C', 15_000);
+    const survivors = await allGone([...family]);
+    expect(survivors, 'processes `npm start` started that are still running').toEqual([]);
+    expect(await refusesConnections(port), 'the sidecar still listens').toBe(true);
+    expect(await refusesConnections(appPort), 'the app still listens').toBe(true);
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * SPEC, Configuration: a bad value stops the process before it listens, with exit status 1 and one
+ * readable stderr line naming the variable; unknown variables are ignored. SPEC, Runtimes: the
+ * sidecar really runs on the runtime under test.
+ */
+import { describe, expect, it } from 'vitest';
+import { send } from '../support/http-client.ts';
+import { denoTaskLine, listeningLine, runUntilExit } from '../support/sidecar.ts';
+import type { Conformance } from './context.ts';
+
+const badValues: [variable: string, value: string][] = [
+  ['PORT', 'http'],
+  ['PORT', '70000'],
+  ['ADMIN_PORT', '-1'],
+  ['TARGET', 'ftp://x'],
+  ['TARGET', 'http://127.0.0.1:8080/?debug=1'],
+  ['TARGET', 'http://127.0.0.1:8080/#fragment'],
+  ['TARGET', 'not a url'],
+  ['LOG_FORMAT', 'xml'],
+  ['UPSTREAM_TIMEOUT_MS', 'soon'],
+  ['DRAIN_TIMEOUT_MS', '-5'],
+];
+
+export function configurationTests(t: Conformance): void {
+  describe('start-up', () => {
+    it(`runs on ${t.runtime} and says so in its listening line on stderr`, async () => {
+      const s = await t.main();
+      expect(s.listening).toMatch(listeningLine);
+      expect(s.listening).toMatch(new RegExp(`\\b${t.runtime}\\b`, 'i'));
+    });
+
+    it('starts with unknown variables in its environment, and answers GET /healthz with 200 on the admin port', async () => {
+      const s = await t.main();
+      expect(s.env.SIDECAR_CONFORMANCE_UNKNOWN_VARIABLE).toBeDefined();
+      const res = await send(s.adminUrl, '/healthz');
+      expect(res.status).toBe(200);
+      expect(s.adminUrl).not.toBe(s.url);
+    });
+  });
+
+  describe.concurrent('bad configuration', () => {
+    /** stderr lines the sidecar wrote (`deno task` prints its own "Task serve ..." line first). */
+    const ownLines = (stderr: string) =>
+      stderr
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !(t.runtime === 'deno' && denoTaskLine.test(line)));
+
+    for (const [variable, value] of badValues) {
+      it(`${variable}=${JSON.stringify(value)} stops it before listening: exit 1, one stderr line naming ${variable}`, async () => {
+        const exit = await runUntilExit(t.runtime, { TARGET: 'http://127.0.0.1:9', [variable]: value });
+        expect(exit.timedOut, `still running; stderr:\n${exit.stderr}`).toBe(false);
+        expect(exit.code, `stderr:\n${exit.stderr}`).toBe(1);
+        const lines = ownLines(exit.stderr);
+        expect(lines, 'stderr lines').toHaveLength(1);
+        expect(lines[0]).toContain(variable);
+        expect(exit.stderr).not.toMatch(listeningLine);
+        expect(exit.stdout, 'stdout is for access-log lines only').toBe('');
+      });
+    }
+
+    it('a TARGET with credentials stops it without printing the password', async () => {
+      const exit = await runUntilExit(t.runtime, { TARGET: 'http://admin:hunter2-secret@127.0.0.1:8080' });
+      expect(exit.code, `stderr:\n${exit.stderr}`).toBe(1);
+      const lines = ownLines(exit.stderr);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain('TARGET');
+      expect(exit.stderr).not.toContain('hunter2-secret');
+    });
+  });
+}

@@ -1,0 +1,160 @@
+/**
+ * SPEC, Proxying: hostile input gets a clear refusal and harms nothing (request smuggling, oversized
+ * headers, missing Host, trickling clients); connections are reused both ways, safely.
+ */
+import { describe, expect, it } from 'vitest';
+import { RawConnection, rawExchange, rawExchangeUntilClose, rawRequest, send } from '../support/http-client.ts';
+import type { HeaderList, RawResponse } from '../support/http-client.ts';
+import type { Conformance, Echo } from './context.ts';
+import { headers } from './context.ts';
+
+export function hostileTests(t: Conformance): void {
+  describe('hostile input', () => {
+    /** 400 and the connection closed; the app never got a complete request with this id, nor the smuggled one. */
+    async function expectRefusedAndClosed(id: string, data: Buffer, status = 400) {
+      const s = await t.main();
+      const { response, closed } = await rawExchangeUntilClose(s.url, data);
+      expect(response, 'an answer before the connection closed').toBeDefined();
+      expect(response?.status, `answer: ${response?.statusLine}`).toBe(status);
+      expect(closed, 'the connection is closed after the refusal').toBe(true);
+      await t.expectServes(s);
+      await t.expectAppGotNoCompleteRequest(id);
+      await t.expectAppGotNoCompleteRequest(`${id}-smuggled`);
+    }
+
+    const smuggled = (id: string) => `GET /_/echo?id=${id}-smuggled HTTP/1.1\r\nHost: example.test\r\n\r\n`;
+
+    it('Content-Length with Transfer-Encoding is refused with 400, the connection closed, nothing reaches the app', async () => {
+      const id = t.id('cl-te');
+      const body = `0\r\n\r\n${smuggled(id)}`;
+      await expectRefusedAndClosed(
+        id,
+        rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Content-Length', String(body.length)], ['Transfer-Encoding', 'chunked']), body),
+      );
+    });
+
+    it('Transfer-Encoding with Content-Length (the other order) is refused the same way', async () => {
+      const id = t.id('te-cl');
+      const body = `0\r\n\r\n${smuggled(id)}`;
+      await expectRefusedAndClosed(
+        id,
+        rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Transfer-Encoding', 'chunked'], ['Content-Length', String(body.length)]), body),
+      );
+    });
+
+    it('two different Content-Length headers are refused with 400, the connection closed, nothing reaches the app', async () => {
+      const id = t.id('cl-cl');
+      const body = `hello${smuggled(id)}`;
+      await expectRefusedAndClosed(
+        id,
+        rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Content-Length', '5'], ['Content-Length', String(body.length)]), body),
+      );
+    });
+
+    it('a malformed chunk is refused with 400, the connection closed, and the app never gets a complete request', async () => {
+      const id = t.id('bad-chunk');
+      const body = `5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n${smuggled(id)}`;
+      await expectRefusedAndClosed(id, rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Transfer-Encoding', 'chunked']), body));
+    });
+
+    it('a request line and headers over 16 KiB get 431, and the app never sees them', async () => {
+      const s = await t.main();
+      const id = t.id('big-headers');
+      const response = await rawExchange(
+        s.url,
+        rawRequest(`GET /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['X-Big', 'a'.repeat(17 * 1024)], ['Connection', 'close'])),
+      );
+      expect(response?.status, `answer: ${response?.statusLine}`).toBe(431);
+      expect(t.upstream.byId(id)).toEqual([]);
+      await t.expectServes(s);
+    });
+
+    it('headers of 12 KiB (under the 16 KiB limit) pass through intact', async () => {
+      const s = await t.main();
+      const id = t.id('large-headers');
+      const big: HeaderList = [0, 1, 2].map((i) => [`X-Large-${i}`, String(i).repeat(4 * 1024)]);
+      const response = await rawExchange(s.url, rawRequest(`GET /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'], ...big)));
+      expect(response?.status, `answer: ${response?.statusLine}`).toBe(200);
+      const echo = JSON.parse(response?.body.toString() ?? '') as Echo;
+      for (const [name, value] of big) expect(echo.headers[name.toLowerCase()]).toBe(value);
+    });
+
+    it('an HTTP/1.1 request without Host gets 400 and never reaches the app', async () => {
+      const s = await t.main();
+      const id = t.id('no-host');
+      const response = await rawExchange(s.url, rawRequest(`GET /_/echo?id=${id} HTTP/1.1`, headers(['Connection', 'close'])));
+      expect(response?.status, `answer: ${response?.statusLine}`).toBe(400);
+      expect(t.upstream.byId(id)).toEqual([]);
+      await t.expectServes(s);
+    });
+
+    it('a client trickling its headers does not hold up other clients', async () => {
+      const s = await t.main();
+      const trickler = await RawConnection.open(s.url);
+      try {
+        trickler.write(`GET /_/echo?id=${t.id('trickle')} HTTP/1.1\r\nHost: example.test\r\nX-Slow: `);
+        await t.expectServes(s);
+        trickler.write('still');
+        await t.expectServes(s);
+      } finally {
+        trickler.destroy();
+      }
+    });
+  });
+
+  describe('connection reuse', () => {
+    const keepAliveTimeouts = (response: RawResponse | undefined) =>
+      (response?.getAll('keep-alive') ?? []).map((value) => Number(/timeout=(\d+)/i.exec(value)?.[1] ?? 'NaN'));
+
+    it('two requests on one client connection both succeed (the connection is kept)', async () => {
+      const s = await t.main();
+      const connection = await RawConnection.open(s.url);
+      try {
+        for (const n of [1, 2]) {
+          const id = t.id(`keep-alive-${n}`);
+          connection.write(rawRequest(`GET /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'])));
+          const response = await connection.readResponse();
+          expect(response?.status, `request ${n} on the connection`).toBe(200);
+          expect(response?.complete).toBe(true);
+          expect(response?.get('connection') ?? '', `request ${n} on the connection`).not.toMatch(/close/i);
+          expect(t.upstream.byId(id)).toHaveLength(1);
+        }
+        expect(connection.closed).toBe(false);
+      } finally {
+        connection.destroy();
+      }
+    });
+
+    it('a Keep-Alive timeout it announces is at least 65 s', async () => {
+      const s = await t.main();
+      const response = await rawExchange(s.url, rawRequest(`GET /_/echo?id=${t.id('keep-alive-timeout')} HTTP/1.1`, headers(['Host', 'example.test'])));
+      expect(response?.status).toBe(200);
+      // The app announces none (test/support/upstream.ts), so any here is the sidecar's own.
+      for (const timeout of keepAliveTimeouts(response)) expect(timeout).toBeGreaterThanOrEqual(65);
+    });
+
+    it('upstream connections are reused between requests', async () => {
+      const s = await t.main();
+      await t.expectServes(s);
+      const id = t.id('pooled');
+      await send(s.url, `/_/echo?id=${id}`);
+      const [got] = t.upstream.byId(id);
+      expect(got?.requestsBeforeOnConnection, 'requests the upstream connection carried before this one').toBeGreaterThan(0);
+    });
+
+    it('a GET sent on a pooled connection the app has just closed is retried once on a fresh one: no 502', async () => {
+      const s = await t.main();
+      // At least one idle pooled connection to the app...
+      await t.expectServes(s);
+      // ...which the app closes the moment the next request arrives on it.
+      t.upstream.doomOpenConnections();
+      const before = t.upstream.doomedHits();
+      const id = t.id('retried');
+      // Other sidecars share this app: their pooled connections must not stay doomed after this test.
+      const res = await send(s.url, `/_/echo?id=${id}`).finally(() => t.upstream.spareConnections());
+      expect(res.status, `status; body: ${res.body.toString().slice(0, 200)}`).toBe(200);
+      expect(t.upstream.doomedHits() - before, 'requests sent on a pooled connection (none: the sidecar does not pool)').toBeGreaterThan(0);
+      expect(t.upstream.byId(id)).toHaveLength(1);
+    });
+  });
+}

@@ -1,0 +1,36 @@
+/**
+ * The conformance suite: one set of tests, run against the real sidecar on each runtime (Node, Bun,
+ * Deno) over real sockets, with a real `node:http` app behind it (../support/upstream.ts). Each
+ * runtime's file calls addConformanceTests once; test names state the behaviour (SPEC.md).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../support/sidecar.ts';
+import { configurationTests } from './configuration.ts';
+import { Conformance } from './context.ts';
+import { failureTests } from './failures.ts';
+import { headerTests } from './headers.ts';
+import { hostileTests } from './hostile.ts';
+import { loggingTests } from './logging.ts';
+import { routingTests } from './routing.ts';
+import { streamingTests } from './streaming.ts';
+
+export function addConformanceTests(runtime: Runtime): void {
+  describe(`the sidecar on ${runtime}`, () => {
+    const t = new Conformance(runtime);
+    beforeAll(() => t.setup());
+    afterAll(() => t.teardown());
+
+    configurationTests(t);
+    routingTests(t);
+    streamingTests(t);
+    headerTests(t);
+    failureTests(t);
+    hostileTests(t);
+    loggingTests(t);
+
+    it('never contacted any host but TARGET during the whole suite', () => {
+      expect(t.canary.requests).toEqual([]);
+      expect(t.canary.connections()).toBe(0);
+    });
+  });
+}
