@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 import type { Config } from '../src/config.ts';
 import { createSidecar, drain, listeningMessage } from '../src/sidecar.ts';
 import type { UpstreamClient } from '../src/upstream.ts';
+import { fdStdout } from './fd-stdout.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
 
@@ -39,7 +40,7 @@ const sidecar = createSidecar(config, {
   upstream,
   probe: createTcpProbe(config.TARGET.origin),
   remoteAddress: (c) => getConnInfo(c).remote.address,
-  stdout: async (chunk) => void (await Bun.write(Bun.stdout, chunk)),
+  stdout: fdStdout(),
   say,
   processMetrics,
 });

@@ -2,7 +2,6 @@
  * The sidecar on Node (the pod's runtime): read env, validate config, build the handler, serve
  * the proxy and admin listeners, drain on SIGTERM/SIGINT.
  */
-import { write } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +11,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import type { Config } from '../src/config.ts';
 import { createSidecar, drain, listeningMessage } from '../src/sidecar.ts';
+import { fdStdout } from './fd-stdout.ts';
 import { createNodeUpstream } from './node-upstream.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
@@ -27,29 +27,13 @@ try {
   process.exit(1);
 }
 
-/**
- * stdout through fs.write on fd 1: the write happens on libuv's thread pool, so a slow or full
- * pipe holds up log lines, never the event loop (process.stdout on a pipe is synchronous).
- */
-const stdout = (chunk: string) =>
-  new Promise<void>((resolve, reject) => {
-    const bytes = Buffer.from(chunk);
-    const next = (offset: number) =>
-      write(1, bytes, offset, bytes.length - offset, null, (error, written) => {
-        if (error) reject(error);
-        else if (offset + written < bytes.length) next(offset + written);
-        else resolve();
-      });
-    next(0);
-  });
-
 const upstream = createNodeUpstream(config.TARGET.origin);
 const sidecar = createSidecar(config, {
   upstream: upstream.client,
   probe: createTcpProbe(config.TARGET.origin),
   remoteAddress: (c) => getConnInfo(c).remote.address,
   rawTarget: (c) => (c.env as HttpBindings).incoming.url,
-  stdout,
+  stdout: fdStdout(),
   say,
   processMetrics,
 });
