@@ -9,6 +9,7 @@ import { headerValues, rawExchange, rawRequest, send } from '../support/http-cli
 import { hopResponseHeaders, setCookies } from '../support/upstream.ts';
 import type { Conformance, Echo } from './context.ts';
 import { headers, one, traceparentFormat, uuid } from './context.ts';
+import { knownDifferences } from './known-differences.ts';
 
 /** The app may see a Connection header, but only one the sidecar's own client chose for its hop. */
 const ownConnectionHeader = /^(keep-alive|close)$/i;
@@ -107,6 +108,17 @@ export function headerTests(t: Conformance): void {
       expect(headerValues(echo.rawHeaders, 'accept').join(', ')).toBe('text/html, application/json');
       expect(echo.headers.authorization).toBe('Basic dTpw');
     });
+  });
+
+  it("the app receives the client's headers and the sidecar's own, and nothing else", async () => {
+    const s = await t.main();
+    const { echo } = await t.echo(s, `/_/echo?id=${t.id('exact-set')}`, { headers: headers(['X-Only', '1']) });
+    const names = new Set(echo.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase()));
+    const expected = ['host', 'x-only', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'traceparent'];
+    // The sidecar's own connection to the app may carry its own hop-by-hop Connection header.
+    names.delete('connection');
+    if (knownDifferences.fetchAddsDefaultHeaders.has(t.runtime)) expected.push('user-agent', 'accept');
+    expect([...names].sort()).toEqual(expected.sort());
   });
 
   describe('Host and X-Forwarded-*', () => {

@@ -7,15 +7,20 @@ import { RawConnection, rawExchange, rawExchangeUntilClose, rawRequest, send } f
 import type { HeaderList, RawResponse } from '../support/http-client.ts';
 import type { Conformance, Echo } from './context.ts';
 import { headers } from './context.ts';
+import { knownDifferences } from './known-differences.ts';
 
 export function hostileTests(t: Conformance): void {
   describe('hostile input', () => {
     /** 400 and the connection closed; the app never got a complete request with this id, nor the smuggled one. */
-    async function expectRefusedAndClosed(id: string, data: Buffer, status = 400) {
+    async function expectRefusedAndClosed(id: string, data: Buffer, status = 400, answered = true) {
       const s = await t.main();
       const { response, closed } = await rawExchangeUntilClose(s.url, data);
-      expect(response, 'an answer before the connection closed').toBeDefined();
-      expect(response?.status, `answer: ${response?.statusLine}`).toBe(status);
+      if (answered) {
+        expect(response, 'an answer before the connection closed').toBeDefined();
+        expect(response?.status, `answer: ${response?.statusLine}`).toBe(status);
+      } else {
+        expect(response, 'no answer, as documented in known-differences.ts').toBeUndefined();
+      }
       expect(closed, 'the connection is closed after the refusal').toBe(true);
       await t.expectServes(s);
       await t.expectAppGotNoCompleteRequest(id);
@@ -54,7 +59,8 @@ export function hostileTests(t: Conformance): void {
     it('a malformed chunk is refused with 400, the connection closed, and the app never gets a complete request', async () => {
       const id = t.id('bad-chunk');
       const body = `5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n${smuggled(id)}`;
-      await expectRefusedAndClosed(id, rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Transfer-Encoding', 'chunked']), body));
+      const answered = !knownDifferences.malformedChunkClosedWithoutAnswer.has(t.runtime);
+      await expectRefusedAndClosed(id, rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Transfer-Encoding', 'chunked']), body), 400, answered);
     });
 
     it('a request line and headers over 16 KiB get 431, and the app never sees them', async () => {

@@ -7,6 +7,7 @@ import { rawExchange, rawRequest, send } from '../support/http-client.ts';
 import type { RawResponse } from '../support/http-client.ts';
 import type { Conformance, Echo } from './context.ts';
 import { headers } from './context.ts';
+import { knownDifferences } from './known-differences.ts';
 
 export function routingTests(t: Conformance): void {
   describe('routing to TARGET', () => {
@@ -34,7 +35,9 @@ export function routingTests(t: Conformance): void {
       const path = `/_/echo/it's(1)!*~:@,;=+$/%7euser/%c3%a9?id=${id}&q='quoted'&r=(x)!*&s=%2f%7E`;
       const response = await rawExchange(s.url, rawRequest(`GET ${path} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'])));
       expect(response?.status).toBe(200);
-      expect(t.upstream.byId(id)[0]?.url).toBe(path);
+      const [pathPart, query = ''] = path.split('?');
+      const expected = knownDifferences.queryApostropheEncoded.has(t.runtime) ? `${pathPart}?${query.replaceAll("'", '%27')}` : path;
+      expect(t.upstream.byId(id)[0]?.url).toBe(expected);
     });
 
     it("joins TARGET's path prefix in front of the request path (/x -> /base/x)", async () => {
