@@ -26,8 +26,8 @@ try {
 
 // Known difference (oven-sh/bun#17012): Bun's fetch adds `User-Agent: Bun/x` and `Accept: */*`
 // when the client sent none; everything else the client sent reaches the app unchanged.
-const upstream: UpstreamClient = (request) =>
-  fetch(request.url, {
+const upstream: UpstreamClient = async (request) => {
+  const response = await fetch(request.url, {
     method: request.method,
     headers: request.headers,
     body: request.body,
@@ -35,6 +35,9 @@ const upstream: UpstreamClient = (request) =>
     redirect: 'manual',
     decompress: false,
   });
+  // A fetch Response's headers are immutable; the core strips hop-by-hop headers in place.
+  return { status: response.status, statusText: response.statusText, headers: new Headers(response.headers), body: response.body };
+};
 
 const sidecar = createSidecar(config, {
   upstream,

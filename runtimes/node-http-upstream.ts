@@ -9,8 +9,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { upstreamResponse } from '../src/upstream.ts';
-import type { UpstreamClient } from '../src/upstream.ts';
+import type { UpstreamClient, UpstreamResponse } from '../src/upstream.ts';
 
 export function createNodeHttpUpstream(origin: string): { client: UpstreamClient; close(): void } {
   const target = new URL(origin);
@@ -25,7 +24,7 @@ export function createNodeHttpUpstream(origin: string): { client: UpstreamClient
   const base = { host: target.hostname.replace(/^\[|\]$/g, ''), port: target.port || (secure ? 443 : 80), agent };
 
   const client: UpstreamClient = (request) =>
-    new Promise<Response>((resolve, reject) => {
+    new Promise<UpstreamResponse>((resolve, reject) => {
       const headers: OutgoingHttpHeaders = {};
       for (const [name, value] of request.headers) headers[name] = value;
       const outgoing = send({ ...base, method: request.method, path: request.url.slice(origin.length), headers }, (res: IncomingMessage) => {
@@ -33,7 +32,7 @@ export function createNodeHttpUpstream(origin: string): { client: UpstreamClient
         const raw = res.rawHeaders;
         for (let i = 0; i + 1 < raw.length; i += 2) out.append(raw[i] as string, raw[i + 1] as string);
         const body = Readable.toWeb(res) as ReadableStream<Uint8Array>;
-        resolve(upstreamResponse(res.statusCode ?? 502, res.statusMessage ?? '', out, body));
+        resolve({ status: res.statusCode ?? 502, statusText: res.statusMessage ?? '', headers: out, body });
       });
       outgoing.setNoDelay(true);
       const abort = () => outgoing.destroy(request.signal.reason instanceof Error ? request.signal.reason : new Error('aborted'));

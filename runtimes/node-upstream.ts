@@ -3,18 +3,21 @@
  * `Host`, never decompresses and never follows redirects (../shared/notes/runtimes.md), over a
  * keep-alive pool to TARGET's origin.
  *
- * The response body is a web ReadableStream fed straight from undici's dispatch handler, with
- * undici paused while the stream's queue is full: no Node stream in between (Readable.toWeb on
- * undici's body was a measurable share of each request's CPU time).
+ * A response whose whole body arrives with its headers (most responses of a web app) is handed
+ * over as bytes: no stream is built and @hono/node-server writes headers and body in one go.
+ * Any other body becomes a web ReadableStream fed straight from undici's dispatch handler, with
+ * undici paused while the stream's queue is full (backpressure to the app), and no Node stream in
+ * between (Readable.toWeb on undici's body was a measurable share of each request's CPU time).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
-import { upstreamResponse } from '../src/upstream.ts';
-import type { UpstreamClient } from '../src/upstream.ts';
+import type { UpstreamClient, UpstreamResponse } from '../src/upstream.ts';
 
 /** Bytes queued in a response body stream before undici stops reading from the app. */
 const bodyHighWaterMark = 64 * 1024;
+/** Bodies up to this size that are complete by the end of the turn are handed over whole. */
+const wholeBodyLimit = 64 * 1024;
 
 export function createNodeUpstream(origin: string): { client: UpstreamClient; close(): Promise<void> } {
   const pool = new Pool(origin, {
@@ -30,7 +33,7 @@ export function createNodeUpstream(origin: string): { client: UpstreamClient; cl
   const originLength = origin.length;
 
   const client: UpstreamClient = (request) =>
-    new Promise<Response>((resolve, reject) => {
+    new Promise<UpstreamResponse>((resolve, reject) => {
       const headers: string[] = [];
       for (const [name, value] of request.headers) {
         // Node's server has already answered `Expect: 100-continue`, and undici refuses the header.
@@ -39,18 +42,47 @@ export function createNodeUpstream(origin: string): { client: UpstreamClient; cl
       }
       const { signal } = request;
       let dispatch: Dispatcher.DispatchController | undefined;
-      let body: ReadableStreamDefaultController<Uint8Array> | undefined;
-      let settled = false;
       const onAbort = () => dispatch?.abort(signal.reason as Error);
       signal.addEventListener('abort', onAbort, { once: true });
       const done = () => signal.removeEventListener('abort', onAbort);
+
+      // Between the headers and the decision whole-or-stream: the response and its bytes so far.
+      let head: { status: number; statusText: string; headers: Headers } | undefined;
+      let early: Buffer[] = [];
+      let earlyBytes = 0;
+      let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+      let settled = false;
+
+      /** From here on the body streams: what arrived so far is queued first. */
+      const startStreaming = (controller: Dispatcher.DispatchController) => {
+        if (settled || !head) return;
+        settled = true;
+        const body = new ReadableStream<Uint8Array>(
+          {
+            start: (c) => {
+              stream = c;
+              for (const chunk of early) c.enqueue(chunk);
+              early = [];
+            },
+            pull: () => {
+              if (controller.paused) controller.resume();
+            },
+            cancel: (reason) => {
+              done();
+              controller.abort(reason instanceof Error ? reason : new Error('response body cancelled'));
+            },
+          },
+          { highWaterMark: bodyHighWaterMark, size: (chunk) => chunk.byteLength },
+        );
+        resolve({ ...head, body });
+      };
 
       pool.dispatch(
         {
           method: request.method,
           path: request.url.slice(originLength),
           headers,
-          body: request.body as unknown as Dispatcher.DispatchOptions["body"],
+          body: request.body as unknown as Dispatcher.DispatchOptions['body'],
         },
         {
           onRequestStart(controller) {
@@ -60,35 +92,36 @@ export function createNodeUpstream(origin: string): { client: UpstreamClient; cl
           onResponseStart(controller, statusCode, rawHeaders, statusMessage) {
             // 1xx interim responses are the connection's business, not the client's.
             if (statusCode < 200) return;
-            settled = true;
-            const stream = new ReadableStream<Uint8Array>(
-              {
-                start: (c) => void (body = c),
-                pull: () => {
-                  if (controller.paused) controller.resume();
-                },
-                cancel: (reason) => {
-                  done();
-                  controller.abort(reason instanceof Error ? reason : new Error('response body cancelled'));
-                },
-              },
-              { highWaterMark: bodyHighWaterMark, size: (chunk) => chunk.byteLength },
-            );
-            resolve(upstreamResponse(statusCode, statusMessage ?? '', toHeaders(rawHeaders), stream));
+            head = { status: statusCode, statusText: statusMessage ?? '', headers: toHeaders(rawHeaders) };
+            // The rest of the body, if it is already here, arrives in this same turn.
+            setImmediate(startStreaming, controller);
           },
           onResponseData(controller, chunk) {
-            if (!body) return;
-            body.enqueue(chunk);
-            if ((body.desiredSize ?? 1) <= 0) controller.pause();
+            if (stream) {
+              stream.enqueue(chunk);
+              if ((stream.desiredSize ?? 1) <= 0) controller.pause();
+              return;
+            }
+            early.push(chunk);
+            earlyBytes += chunk.byteLength;
+            if (earlyBytes > wholeBodyLimit) startStreaming(controller);
           },
           onResponseEnd() {
             done();
-            body?.close();
+            if (stream) stream.close();
+            else if (head && !settled) {
+              settled = true;
+              const body = earlyBytes === 0 ? null : early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early, earlyBytes);
+              resolve({ ...head, body });
+            }
           },
           onResponseError(_controller, error) {
             done();
-            if (settled) body?.error(error);
-            else reject(error);
+            if (stream) stream.error(error);
+            else if (!settled) {
+              settled = true;
+              reject(error);
+            }
           },
         },
       );

@@ -20,7 +20,7 @@ import { addForwardedHeaders, requestIdFor, requestTarget, stripHopByHop, upstre
 import type { AccessRecord } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { formatTraceparent, startSpan } from './trace.ts';
-import type { UpstreamClient } from './upstream.ts';
+import type { UpstreamClient, UpstreamResponse } from './upstream.ts';
 
 export interface ProxyDeps {
   upstream: UpstreamClient;
@@ -117,7 +117,11 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
       // W3C Trace Context §3.3.1: tracestate belongs to the incoming traceparent; a new trace drops it.
       if (trace.parentSpanId === undefined) headers.delete('tracestate');
 
-      const body = request.body === null ? null : countBytes(request.body, (n) => (exchange.record.bytesIn += n));
+      // GET and HEAD carry no body; not asking spares a runtime from building one (on Node,
+      // reading request.body turns @hono/node-server's lazy Request into a full one).
+      const method = request.method;
+      const source = method === 'GET' || method === 'HEAD' ? null : request.body;
+      const body = source === null ? null : countBytes(source, (n) => (exchange.record.bytesIn += n));
       const response = await send(
         upstreamUrl(config.TARGET, exchange.record.path),
         request,
@@ -125,7 +129,13 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
         body,
       );
       deps.onUpstreamAnswered?.();
-      return relay(response, exchange, requestId);
+      try {
+        return relay(response, exchange, requestId);
+      } catch (error) {
+        // Never leave the app's body unread behind an error: release its connection.
+        if (response.body instanceof ReadableStream) void response.body.cancel().catch(() => {});
+        throw error;
+      }
     } catch (error) {
       const failure = error instanceof SidecarError ? error : classifyUpstreamFailure(error);
       finish(exchange, failure.status, failure.reason);
@@ -138,7 +148,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
    * response on a request that is idempotent and has no body is retried once: a pooled
    * connection the app closed just as it was reused must not cost the client a 502.
    */
-  async function send(url: string, request: Request, headers: Headers, body: ReadableStream<Uint8Array> | null): Promise<Response> {
+  async function send(url: string, request: Request, headers: Headers, body: ReadableStream<Uint8Array> | null): Promise<UpstreamResponse> {
     const controller = new AbortController();
     const onClientAbort = () => controller.abort(new ClientAbortedError());
     if (request.signal.aborted) throw new ClientAbortedError();
@@ -153,7 +163,12 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     const attempt = () => {
       const response = upstream({ method: request.method, url, headers, body, signal: controller.signal });
       // A response that loses the race is nobody's: release its connection.
-      aborted.catch(() => response.then((r) => r.body?.cancel(), () => {}));
+      aborted.catch(() =>
+        response.then(
+          (r) => void (r.body instanceof ReadableStream && r.body.cancel().catch(() => {})),
+          () => {},
+        ),
+      );
       return Promise.race([response, aborted]);
     };
     try {
@@ -176,21 +191,23 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
   }
 
   /** The app's response on its way to the client: hop-by-hop stripped, body counted and watched. */
-  function relay(upstreamResponse: Response, exchange: Exchange, requestId: string): Response {
-    const headers = new Headers();
-    for (const [name, value] of upstreamResponse.headers) {
-      if (name !== 'set-cookie') headers.append(name, value);
-    }
-    // Iterating Headers joins Set-Cookie values into one; each cookie must stay its own header.
-    for (const cookie of upstreamResponse.headers.getSetCookie()) headers.append('set-cookie', cookie);
-    stripHopByHop(headers);
+  function relay(upstreamResponse: UpstreamResponse, exchange: Exchange, requestId: string): Response {
+    // In place: the client handed these headers over (upstream.ts). Set-Cookie stays several.
+    const headers = stripHopByHop(upstreamResponse.headers);
     headers.set('x-request-id', requestId);
 
-    const { status, statusText } = upstreamResponse;
+    const { status, statusText = '' } = upstreamResponse;
     const source = upstreamResponse.body;
-    if (source === null) {
+    if (source === null || nullBodyStatuses.has(status)) {
+      if (source instanceof ReadableStream) void source.cancel().catch(() => {});
       finish(exchange, status);
       return new Response(null, { status, statusText, headers });
+    }
+    if (source instanceof Uint8Array) {
+      // The whole body came with the headers: the runtime writes it in one go.
+      exchange.record.bytesOut = source.byteLength;
+      finish(exchange, status);
+      return new Response(source as Uint8Array<ArrayBuffer>, { status, statusText, headers });
     }
     const reader = source.getReader();
     const body = new ReadableStream<Uint8Array>(
@@ -235,6 +252,9 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
 
   return app;
 }
+
+/** Statuses whose responses never carry a body (RFC 9110 §6.4.1); `new Response` refuses one. */
+const nullBodyStatuses = new Set([101, 103, 204, 205, 304]);
 
 /** RFC 9112 §3.2 and RFC 6585 §5; Node's parser enforces these too, Deno's does not. */
 const maxHeaderBytes = 16 * 1024;

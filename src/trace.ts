@@ -32,10 +32,22 @@ export function parseTraceparent(header: string | null): Omit<TraceContext, 'spa
   return { traceId, parentSpanId: parentId, flags };
 }
 
+/**
+ * Random bytes drawn from the platform CSPRNG in blocks: one getRandomValues call per 256 ids
+ * rather than per id (it was 5% of a request's CPU time on Node).
+ */
+const pool = new Uint8Array(4096);
+let poolOffset = pool.length;
+const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 function randomHex(bytes: number): string {
-  const buffer = crypto.getRandomValues(new Uint8Array(bytes));
+  if (poolOffset + bytes > pool.length) {
+    crypto.getRandomValues(pool);
+    poolOffset = 0;
+  }
   let out = '';
-  for (const byte of buffer) out += byte.toString(16).padStart(2, '0');
+  for (let i = poolOffset; i < poolOffset + bytes; i++) out += hex[pool[i] as number];
+  poolOffset += bytes;
   return out;
 }
 

@@ -17,24 +17,27 @@ export interface UpstreamRequest {
 }
 
 /**
- * Sends one request and resolves with the app's response as soon as its headers arrive: the
- * body streams afterwards, its bytes untouched (no decompression, no redirects followed), every
- * `Set-Cookie` kept apart (readable with `headers.getSetCookie()`). Rejects with the runtime's
- * own network error (errors.ts classifies it) or the signal's reason.
+ * What the core needs of the app's response, and all it reads: a fetch `Response` is one, and a
+ * runtime's client can hand over a plain object instead of paying for a Response it would only
+ * take apart again. The headers are the core's to change (hop-by-hop headers are stripped in
+ * place), so a client whose Response headers are immutable copies them.
  */
-export type UpstreamClient = (request: UpstreamRequest) => Promise<Response>;
-
-/** Statuses whose responses never carry a body (RFC 9110 §6.4.1, §15.3.5, §15.3.6, §15.4.5). */
-const nullBodyStatuses = new Set([101, 103, 204, 205, 304]);
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly statusText?: string;
+  readonly headers: Headers;
+  /**
+   * The body, untouched (no decompression): a stream, or the bytes themselves when the whole
+   * body arrived with the headers (a runtime then writes headers and body at once, with no
+   * stream in between); null when there is none.
+   */
+  readonly body: ReadableStream<Uint8Array> | Uint8Array | null;
+}
 
 /**
- * Builds the Response an upstream client resolves with. `new Response` refuses a body with a
- * null-body status, so such a body (always empty on the wire) is cancelled instead.
+ * Sends one request and resolves as soon as the app's response headers arrive: the body streams
+ * afterwards, its bytes untouched (no decompression, no redirects followed), every `Set-Cookie`
+ * kept apart (readable with `headers.getSetCookie()`). Rejects with the runtime's own network
+ * error (errors.ts classifies it) or the signal's reason.
  */
-export function upstreamResponse(status: number, statusText: string, headers: Headers, body: ReadableStream<Uint8Array> | null): Response {
-  if (body !== null && nullBodyStatuses.has(status)) {
-    void body.cancel().catch(() => {});
-    body = null;
-  }
-  return new Response(body, { status, statusText, headers });
-}
+export type UpstreamClient = (request: UpstreamRequest) => Promise<UpstreamResponse>;

@@ -17,9 +17,11 @@ beforeAll(() => server.listen({ onUnhandledFrame: 'error' }));
 afterEach(() => server.resetHandlers());
 afterAll(() => server.close());
 
-/** The in-process upstream: the platform fetch, which msw intercepts. */
-const fetchUpstream: UpstreamClient = (r) =>
-  fetch(r.url, { method: r.method, headers: r.headers, body: r.body, signal: r.signal, redirect: 'manual', duplex: 'half' } as RequestInit);
+/** The in-process upstream: the platform fetch, which msw intercepts (its headers copied, as the contract asks). */
+const fetchUpstream: UpstreamClient = async (r) => {
+  const response = await fetch(r.url, { method: r.method, headers: r.headers, body: r.body, signal: r.signal, redirect: 'manual', duplex: 'half' } as RequestInit);
+  return { status: response.status, statusText: response.statusText, headers: new Headers(response.headers), body: response.body };
+};
 
 function setup(env: Record<string, string> = {}, upstream: UpstreamClient = fetchUpstream) {
   const records: AccessRecord[] = [];
@@ -206,7 +208,7 @@ describe('failures', () => {
     const flaky: UpstreamClient = async () => {
       calls++;
       if (calls === 1) throw Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
-      return new Response('second time lucky');
+      return { status: 200, headers: new Headers(), body: new Response('second time lucky').body };
     };
     const { app } = setup({}, flaky);
     const { response, text } = await complete(await app.request('/'));
@@ -235,15 +237,16 @@ describe('failures', () => {
   });
 
   it('errors the client body when the upstream breaks after its headers, and logs upstream_broken', async () => {
-    const broken: UpstreamClient = async () =>
-      new Response(
-        new ReadableStream({
-          start(c) {
-            c.enqueue(new TextEncoder().encode('partial'));
-            c.error(new Error('upstream reset mid-body'));
-          },
-        }),
-      );
+    const broken: UpstreamClient = async () => ({
+      status: 200,
+      headers: new Headers(),
+      body: new ReadableStream({
+        start(c) {
+          c.enqueue(new TextEncoder().encode('partial'));
+          c.error(new Error('upstream reset mid-body'));
+        },
+      }),
+    });
     const { app, records } = setup({}, broken);
     const response = await app.request('/');
     expect(response.status).toBe(200);
