@@ -97,20 +97,27 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     metrics.requestStarted();
 
     try {
-      const refusal = refuseMalformed(request);
+      // One pass over the incoming headers: copied for the app, and measured.
+      const headers = new Headers();
+      let headerBytes = request.method.length + request.url.length + 12;
+      for (const [name, value] of incoming) {
+        headers.append(name, value);
+        headerBytes += name.length + value.length + 4;
+      }
+      const refusal = refuseMalformed(headers, headerBytes);
       if (refusal) {
         finish(exchange, refusal.status, 'bad_request');
         return errorResponse(refusal.status, refusal.message, requestId, true);
       }
       // WebSocket and other protocol switches are a later milestone: refuse them whole rather
       // than forward a request whose Upgrade header would be stripped as hop-by-hop.
-      if (incoming.has('upgrade')) {
+      if (headers.has('upgrade')) {
         finish(exchange, 501, 'upgrade_unsupported');
         return errorResponse(501, 'upgrade requests are not supported', requestId);
       }
 
       // Hop-by-hop headers go first, so a client naming ours in Connection cannot remove them.
-      const headers = stripHopByHop(new Headers(incoming));
+      stripHopByHop(headers);
       addForwardedHeaders(headers, { remoteAddress: exchange.record.remoteAddr, proto });
       headers.set('x-request-id', requestId);
       headers.set('traceparent', formatTraceparent(trace));
@@ -261,14 +268,12 @@ const maxHeaderBytes = 16 * 1024;
 
 /**
  * What a runtime's HTTP parser may have let through: no Host (HTTP/1.0 clients included, which
- * a sidecar in front of a pod never serves), or a request line and headers over 16 KiB.
+ * a sidecar in front of a pod never serves), or a request line and headers (`name: value\r\n`
+ * each) over 16 KiB.
  */
-function refuseMalformed(request: Request): { status: number; message: string } | undefined {
-  if (!request.headers.has('host')) return { status: 400, message: 'missing Host header' };
-  // Request line plus headers as received: "name: value\r\n" each.
-  let size = request.method.length + request.url.length + 12;
-  for (const [name, value] of request.headers) size += name.length + value.length + 4;
-  if (size > maxHeaderBytes) return { status: 431, message: 'request header fields too large' };
+function refuseMalformed(headers: Headers, headerBytes: number): { status: number; message: string } | undefined {
+  if (!headers.has('host')) return { status: 400, message: 'missing Host header' };
+  if (headerBytes > maxHeaderBytes) return { status: 431, message: 'request header fields too large' };
   return undefined;
 }
 

@@ -99,3 +99,30 @@ describe('line writer', () => {
     expect(maxInFlight).toBe(1);
   });
 });
+
+describe('formatJson', () => {
+  it('writes exactly what JSON.stringify of the same fields would, for hostile and missing values', () => {
+    const hostile = record({ path: '/\u0000\u001f"\\\u2028', userAgent: null, remoteAddr: undefined, method: 'G"ET', error: 'client_aborted' });
+    const parsed = JSON.parse(formatJson(hostile));
+    expect(parsed).toMatchObject({ path: '/\u0000\u001f"\\\u2028', user_agent: null, remote_addr: null, method: 'G"ET', error: 'client_aborted' });
+    expect(formatJson(hostile)).toBe(
+      JSON.stringify({
+        time: new Date(hostile.startedAt).toISOString(),
+        service: hostile.service,
+        target: hostile.target,
+        method: hostile.method,
+        path: hostile.path,
+        status: hostile.status,
+        duration_ms: 12.346,
+        bytes_in: 0,
+        bytes_out: 10,
+        request_id: 'r1',
+        trace_id: hostile.traceId,
+        span_id: hostile.spanId,
+        remote_addr: null,
+        user_agent: null,
+        error: 'client_aborted',
+      }) + '\n',
+    );
+  });
+});
