@@ -248,7 +248,16 @@ export async function startUpstream(): Promise<Upstream> {
           if (!more) {
             record.waitingForDrain = true;
             changed();
-            await Promise.race([once(res, 'drain'), once(res, 'close')]);
+            // Plain listeners, both removed: once() in a race would leave one behind per wait.
+            await new Promise<void>((resolve) => {
+              const go = () => {
+                res.off('drain', go);
+                res.off('close', go);
+                resolve();
+              };
+              res.on('drain', go);
+              res.on('close', go);
+            });
             record.waitingForDrain = false;
           }
           changed();
