@@ -58,6 +58,14 @@ export class UpstreamUnreachableError extends SidecarError {
   }
 }
 
+/** The app's body broke before the sidecar had sent the client anything: still time for a 502. */
+export class UpstreamBrokenError extends SidecarError {
+  override name = 'UpstreamBrokenError';
+  constructor(cause?: unknown) {
+    super('upstream_broken', 502, 'upstream response broke off', { cause });
+  }
+}
+
 /** The client went away before the exchange finished. Nobody reads this response. */
 export class ClientAbortedError extends SidecarError {
   override name = 'ClientAbortedError';

@@ -11,6 +11,7 @@ import type { Config } from './config.ts';
 import {
   ClientAbortedError,
   SidecarError,
+  UpstreamBrokenError,
   UpstreamTimeoutError,
   classifyUpstreamFailure,
   errorResponse,
@@ -137,7 +138,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
       );
       deps.onUpstreamAnswered?.();
       try {
-        return relay(response, exchange, requestId);
+        return await relay(response, exchange, requestId);
       } catch (error) {
         // Never leave the app's body unread behind an error: release its connection.
         if (response.body instanceof ReadableStream) void response.body.cancel().catch(() => {});
@@ -198,7 +199,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
   }
 
   /** The app's response on its way to the client: hop-by-hop stripped, body counted and watched. */
-  function relay(upstreamResponse: UpstreamResponse, exchange: Exchange, requestId: string): Response {
+  async function relay(upstreamResponse: UpstreamResponse, exchange: Exchange, requestId: string): Promise<Response> {
     // In place: the client handed these headers over (upstream.ts). Set-Cookie stays several.
     const headers = stripHopByHop(upstreamResponse.headers);
     headers.set('x-request-id', requestId);
@@ -210,19 +211,46 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
       finish(exchange, status);
       return new Response(null, { status, statusText, headers });
     }
-    if (source instanceof Uint8Array) {
-      // The whole body came with the headers: the runtime writes it in one go.
-      exchange.record.bytesOut = source.byteLength;
-      finish(exchange, status);
-      return new Response(source as Uint8Array<ArrayBuffer>, { status, statusText, headers });
-    }
+    if (source instanceof Uint8Array) return whole(source);
+
+    // A body already complete in memory (a small response read along with its headers) is sent
+    // whole: the runtime writes headers and body at once, and no stream is kept per response.
+    // One that is not complete within a few microtasks streams, from the chunks read so far.
     const reader = source.getReader();
+    const ahead: Uint8Array[] = [];
+    let pending: ReturnType<typeof reader.read> | undefined = reader.read();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const chunk = await settledWithin(pending);
+        if (chunk === undefined) break;
+        pending = undefined;
+        if (chunk.done) return whole(ahead.length === 1 ? (ahead[0] as Uint8Array) : concat(ahead));
+        ahead.push(chunk.value);
+        pending = reader.read();
+      }
+    } catch (error) {
+      throw new UpstreamBrokenError(error);
+    }
+
+    function whole(bytes: Uint8Array): Response {
+      exchange.record.bytesOut = bytes.byteLength;
+      finish(exchange, status);
+      return new Response(bytes.byteLength === 0 ? null : (bytes as Uint8Array<ArrayBuffer>), { status, statusText, headers });
+    }
+
     const body = new ReadableStream<Uint8Array>(
       {
         async pull(controller) {
+          const early = ahead.shift();
+          if (early !== undefined) {
+            exchange.record.bytesOut += early.byteLength;
+            controller.enqueue(early);
+            return;
+          }
           let chunk: Awaited<ReturnType<typeof reader.read>>;
           try {
-            chunk = await reader.read();
+            chunk = await (pending ?? reader.read());
+            pending = undefined;
           } catch (error) {
             // The app broke the body after its headers: error the stream so the runtime cuts
             // the client's connection instead of ending the body as if it were complete.
@@ -243,9 +271,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
           return reader.cancel(reason);
         },
       },
-      // One chunk read ahead: the runtime finds the first chunk (often the whole body) already
-      // there and can send headers and body in one write; backpressure still holds, as the
-      // upstream client's own stream is bounded.
+      // One chunk read ahead; backpressure still holds, as the client's own stream is bounded.
       { highWaterMark: 1 },
     );
     return new Response(body, { status, statusText, headers });
@@ -275,6 +301,32 @@ function refuseMalformed(headers: Headers, headerBytes: number): { status: numbe
   if (!headers.has('host')) return { status: 400, message: 'missing Host header' };
   if (headerBytes > maxHeaderBytes) return { status: 431, message: 'request header fields too large' };
   return undefined;
+}
+
+/**
+ * The promise's outcome if it settles within a few microtask turns (data already in memory),
+ * else undefined: the caller goes on without waiting for the network.
+ */
+async function settledWithin<T>(promise: Promise<T>, turns = 6): Promise<T | undefined> {
+  let settled = false;
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let i = 0; i < turns && !settled; i++) await undefined;
+  return settled ? promise : undefined;
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const chunk of chunks) length += chunk.byteLength;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
 }
 
 /** Passes a body through unchanged, reporting each chunk's size. */

@@ -236,7 +236,7 @@ describe('failures', () => {
     expect(records[0]?.error).toBe('upgrade_unsupported');
   });
 
-  it('errors the client body when the upstream breaks after its headers, and logs upstream_broken', async () => {
+  it('answers 502 upstream_broken when the body breaks before anything was sent to the client', async () => {
     const broken: UpstreamClient = async () => ({
       status: 200,
       headers: new Headers(),
@@ -249,8 +249,30 @@ describe('failures', () => {
     });
     const { app, records } = setup({}, broken);
     const response = await app.request('/');
+    expect(response.status).toBe(502);
+    await response.text();
+    expect(records[0]).toMatchObject({ status: 502, error: 'upstream_broken' });
+  });
+
+  it('errors the client body when the upstream breaks once streaming has begun, and logs upstream_broken', async () => {
+    let breakIt: (error: Error) => void = () => {};
+    const broken: UpstreamClient = async () => ({
+      status: 200,
+      headers: new Headers(),
+      body: new ReadableStream({
+        start(c) {
+          c.enqueue(new TextEncoder().encode('partial'));
+          breakIt = (e) => c.error(e);
+        },
+      }),
+    });
+    const { app, records } = setup({}, broken);
+    const response = await app.request('/');
     expect(response.status).toBe(200);
-    await expect(response.text()).rejects.toThrow();
+    const reader = response.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('partial');
+    breakIt(new Error('upstream reset mid-body'));
+    await expect(reader.read()).rejects.toThrow();
     expect(records[0]).toMatchObject({ status: 200, error: 'upstream_broken' });
   });
 });
