@@ -5,9 +5,7 @@
  */
 import process from 'node:process';
 import { getConnInfo } from 'hono/bun';
-import { ConfigError, loadConfig } from '../src/config.ts';
-import type { Config } from '../src/config.ts';
-import { createSidecar, drain, listeningMessage } from '../src/sidecar.ts';
+import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
 import type { UpstreamClient } from '../src/upstream.ts';
 import { fdStdout } from './fd-stdout.ts';
 import { processMetrics } from './process-metrics.ts';
@@ -15,14 +13,7 @@ import { createTcpProbe } from './tcp-probe.ts';
 
 const say = (message: string) => console.error(message);
 
-let config: Config;
-try {
-  config = loadConfig(Bun.env);
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  say(`sidecar: invalid configuration: ${error.message}`);
-  process.exit(1);
-}
+const config = configOrExit(Bun.env, { say, exit: (code) => process.exit(code) });
 
 // Known difference (oven-sh/bun#17012): Bun's fetch adds `User-Agent: Bun/x` and `Accept: */*`
 // when the client sent none; everything else the client sent reaches the app unchanged.
@@ -69,25 +60,14 @@ say(
   ),
 );
 
-let stopping = false;
-const stop = async (signal: string) => {
-  if (stopping) {
-    say(`sidecar: ${signal} again, exiting now`);
-    process.exit(1);
-  }
-  stopping = true;
-  say(`sidecar: ${signal} received`);
-  const clean = await drain({
-    sidecar,
-    timeoutMs: config.DRAIN_TIMEOUT_MS,
-    say,
-    stopListening: () => proxyServer.stop(false),
-    forceClose: () => void proxyServer.stop(true),
-  });
-  void adminServer.stop(true);
-  // Exit 0 either way: the drain did what it promised (stderr says if the timeout cut anything).
-  void clean;
-  process.exit(0);
-};
-process.on('SIGTERM', () => void stop('SIGTERM'));
-process.on('SIGINT', () => void stop('SIGINT'));
+const stop = stopOnSignal({
+  sidecar,
+  timeoutMs: config.DRAIN_TIMEOUT_MS,
+  say,
+  exit: (code) => process.exit(code),
+  stopListening: () => proxyServer.stop(false),
+  forceClose: () => void proxyServer.stop(true),
+  release: () => void adminServer.stop(true),
+});
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));

@@ -8,9 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { HttpBindings } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { ConfigError, loadConfig } from '../src/config.ts';
-import type { Config } from '../src/config.ts';
-import { createSidecar, drain, listeningMessage } from '../src/sidecar.ts';
+import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
 import { fdStdout } from './fd-stdout.ts';
 import { createNodeUpstream } from './node-upstream.ts';
 import { processMetrics } from './process-metrics.ts';
@@ -18,14 +16,7 @@ import { createTcpProbe } from './tcp-probe.ts';
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
-let config: Config;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  say(`sidecar: invalid configuration: ${error.message}`);
-  process.exit(1);
-}
+const config = configOrExit(process.env, { say, exit: (code) => process.exit(code) });
 
 const upstream = createNodeUpstream(config.TARGET.origin);
 const sidecar = createSidecar(config, {
@@ -83,31 +74,22 @@ try {
   process.exit(1);
 }
 
-let stopping = false;
-const stop = async (signal: string) => {
-  if (stopping) {
-    say(`sidecar: ${signal} again, exiting now`);
-    process.exit(1);
-  }
-  stopping = true;
-  say(`sidecar: ${signal} received`);
-  const clean = await drain({
-    sidecar,
-    timeoutMs: config.DRAIN_TIMEOUT_MS,
-    say,
-    stopListening: () =>
-      new Promise<void>((resolve) => {
-        proxyServer.close(() => resolve());
-        proxyServer.closeIdleConnections();
-      }),
-    forceClose: () => proxyServer.closeAllConnections(),
-  });
-  adminServer.closeAllConnections();
-  adminServer.close();
-  await upstream.close();
-  // Exit 0 either way: the drain did what it promised (stderr says if the timeout cut anything).
-  void clean;
-  process.exit(0);
-};
-process.on('SIGTERM', () => void stop('SIGTERM'));
-process.on('SIGINT', () => void stop('SIGINT'));
+const stop = stopOnSignal({
+  sidecar,
+  timeoutMs: config.DRAIN_TIMEOUT_MS,
+  say,
+  exit: (code) => process.exit(code),
+  stopListening: () =>
+    new Promise<void>((resolve) => {
+      proxyServer.close(() => resolve());
+      proxyServer.closeIdleConnections();
+    }),
+  forceClose: () => proxyServer.closeAllConnections(),
+  release: async () => {
+    adminServer.closeAllConnections();
+    adminServer.close();
+    await upstream.close();
+  },
+});
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));

@@ -4,6 +4,7 @@
  */
 import type { Context, Hono } from 'hono';
 import { createAdmin } from './admin.ts';
+import { ConfigError, loadConfig } from './config.ts';
 import type { Config } from './config.ts';
 import { createProxy } from './handler.ts';
 import { createLineWriter, formatterFor } from './logger.ts';
@@ -93,4 +94,43 @@ export async function drain(options: DrainOptions): Promise<boolean> {
   await sidecar.accessLog.flush();
   say('sidecar: stopped');
   return clean;
+}
+
+/** What the core asks of the process around it: stderr, and a way out. */
+export interface ProcessControl {
+  say(message: string): void;
+  exit(code: number): void;
+}
+
+/** The configuration, or the process ends before anything listens: exit 1 and one stderr line naming the variable. */
+export function configOrExit(env: Record<string, string | undefined>, process: ProcessControl): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.say(`sidecar: invalid configuration: ${error.message}`);
+    process.exit(1);
+    throw error;
+  }
+}
+
+/**
+ * The stop sequence every runtime shares, for SIGTERM and SIGINT alike: the first signal drains
+ * (see drain()), `release` lets go of what the runtime holds, and the process exits 0 (stderr has
+ * said whether the drain timeout cut anything); a second signal exits 1 at once.
+ */
+export function stopOnSignal(options: Omit<DrainOptions, 'say'> & ProcessControl & { release(): Promise<void> | void }): (signal: string) => void {
+  let stopping = false;
+  return (signal) => {
+    if (stopping) {
+      options.say(`sidecar: ${signal} again, exiting now`);
+      options.exit(1);
+      return;
+    }
+    stopping = true;
+    options.say(`sidecar: ${signal} received`);
+    void drain(options)
+      .then(() => options.release())
+      .finally(() => options.exit(0));
+  };
 }
