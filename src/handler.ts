@@ -125,10 +125,14 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
       // W3C Trace Context §3.3.1: tracestate belongs to the incoming traceparent; a new trace drops it.
       if (trace.parentSpanId === undefined) headers.delete('tracestate');
 
-      // GET and HEAD carry no body; not asking spares a runtime from building one (on Node,
-      // reading request.body turns @hono/node-server's lazy Request into a full one).
+      // GET and HEAD carry no body: a fetch Request cannot hold one (RFC 9110 §9.3.1 gives it no
+      // meaning either), so its framing headers must not promise the app one that never comes.
+      // Not asking also spares a runtime from building a body (on Node, reading request.body
+      // turns @hono/node-server's lazy Request into a full one).
       const method = request.method;
-      const source = method === 'GET' || method === 'HEAD' ? null : request.body;
+      const bodiless = method === 'GET' || method === 'HEAD';
+      if (bodiless) headers.delete('content-length');
+      const source = bodiless ? null : request.body;
       const body = source === null ? null : countBytes(source, (n) => (exchange.record.bytesIn += n));
       const response = await send(
         upstreamUrl(config.TARGET, exchange.record.path),

@@ -342,3 +342,13 @@ describe('what a lenient runtime parser lets through', () => {
     expect(sent).toHaveLength(0);
   });
 });
+
+describe('GET and HEAD', () => {
+  it('never promise the app a body they cannot carry: Content-Length is not forwarded', async () => {
+    server.use(http.get(`${upstreamOrigin}/*`, () => new HttpResponse('ok')));
+    const { app, sent } = setup();
+    const response = await app.request('/', { headers: { 'content-length': '5' } });
+    expect(response.status).toBe(200);
+    expect(sent[0]?.has('content-length')).toBe(false);
+  });
+});
