@@ -26,8 +26,10 @@ const upstream: UpstreamClient = async (request) => {
     redirect: 'manual',
     decompress: false,
   });
-  // A fetch Response's headers are immutable; the core strips hop-by-hop headers in place.
-  return { status: response.status, statusText: response.statusText, headers: new Headers(response.headers), body: response.body };
+  // The core strips hop-by-hop headers in place. The fetch standard makes a Response's headers
+  // immutable, but Bun 1.4 does not, which spares a copy per request; if a Bun release enforces
+  // it, every proxied request fails (loudly: the conformance suite), and a copy goes back here.
+  return response;
 };
 
 const sidecar = createSidecar(config, {
