@@ -2,7 +2,7 @@
  * The proxy: one web-standard fetch handler (a Hono app). A request's path through it:
  *   refuse what cannot be proxied (Upgrade) -> build the upstream request (forward.ts, trace.ts)
  *   -> send it, bounded by UPSTREAM_TIMEOUT_MS and the client's abort (upstream.ts)
- *   -> answer with the app's response, streaming, or with the sidecar's own error (errors.ts)
+ *   -> answer with the app's response (relay.ts), or with the sidecar's own error (errors.ts)
  *   -> when the body ends or breaks, one access-log record and the metrics (logger.ts, metrics.ts).
  */
 import { Hono } from 'hono';
@@ -11,7 +11,6 @@ import type { Config } from './config.ts';
 import {
   ClientAbortedError,
   SidecarError,
-  UpstreamBrokenError,
   UpstreamTimeoutError,
   classifyUpstreamFailure,
   errorResponse,
@@ -21,6 +20,7 @@ import { addForwardedHeaders, requestIdFor, requestTarget, stripHopByHop, upstre
 import type { AccessRecord } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { formatTraceparent, startSpan } from './trace.ts';
+import { relayResponse } from './relay.ts';
 import type { UpstreamClient, UpstreamResponse } from './upstream.ts';
 
 export interface ProxyDeps {
@@ -142,7 +142,10 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
       );
       deps.onUpstreamAnswered?.();
       try {
-        return await relay(response, exchange, requestId);
+        return await relayResponse(response, requestId, {
+          bytes: (n) => (exchange.record.bytesOut += n),
+          end: (status, error) => finish(exchange, status, error),
+        });
       } catch (error) {
         // Never leave the app's body unread behind an error: release its connection.
         if (response.body instanceof ReadableStream) void response.body.cancel().catch(() => {});
@@ -202,85 +205,6 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     }
   }
 
-  /** The app's response on its way to the client: hop-by-hop stripped, body counted and watched. */
-  async function relay(upstreamResponse: UpstreamResponse, exchange: Exchange, requestId: string): Promise<Response> {
-    // In place: the client handed these headers over (upstream.ts). Set-Cookie stays several.
-    const headers = stripHopByHop(upstreamResponse.headers);
-    headers.set('x-request-id', requestId);
-
-    const { status, statusText = '' } = upstreamResponse;
-    const source = upstreamResponse.body;
-    if (source === null || nullBodyStatuses.has(status)) {
-      if (source instanceof ReadableStream) void source.cancel().catch(() => {});
-      finish(exchange, status);
-      return new Response(null, { status, statusText, headers });
-    }
-    if (source instanceof Uint8Array) return whole(source);
-
-    // A body already complete in memory (a small response read along with its headers) is sent
-    // whole: the runtime writes headers and body at once, and no stream is kept per response.
-    // One that is not complete within a few microtasks streams, from the chunks read so far.
-    const reader = source.getReader();
-    const ahead: Uint8Array[] = [];
-    let pending: ReturnType<typeof reader.read> | undefined = reader.read();
-    try {
-      for (let i = 0; i < 2; i++) {
-        const chunk = await settledWithin(pending);
-        if (chunk === undefined) break;
-        pending = undefined;
-        if (chunk.done) return whole(ahead.length === 1 ? (ahead[0] as Uint8Array) : concat(ahead));
-        ahead.push(chunk.value);
-        pending = reader.read();
-      }
-    } catch (error) {
-      throw new UpstreamBrokenError(error);
-    }
-
-    function whole(bytes: Uint8Array): Response {
-      exchange.record.bytesOut = bytes.byteLength;
-      finish(exchange, status);
-      return new Response(bytes.byteLength === 0 ? null : (bytes as Uint8Array<ArrayBuffer>), { status, statusText, headers });
-    }
-
-    const body = new ReadableStream<Uint8Array>(
-      {
-        async pull(controller) {
-          const early = ahead.shift();
-          if (early !== undefined) {
-            exchange.record.bytesOut += early.byteLength;
-            controller.enqueue(early);
-            return;
-          }
-          let chunk: Awaited<ReturnType<typeof reader.read>>;
-          try {
-            chunk = await (pending ?? reader.read());
-            pending = undefined;
-          } catch (error) {
-            // The app broke the body after its headers: error the stream so the runtime cuts
-            // the client's connection instead of ending the body as if it were complete.
-            finish(exchange, status, 'upstream_broken');
-            controller.error(error);
-            return;
-          }
-          if (chunk.done) {
-            controller.close();
-            finish(exchange, status);
-            return;
-          }
-          exchange.record.bytesOut += chunk.value.byteLength;
-          controller.enqueue(chunk.value);
-        },
-        cancel(reason) {
-          finish(exchange, 499, 'client_aborted');
-          return reader.cancel(reason);
-        },
-      },
-      // One chunk read ahead; backpressure still holds, as the client's own stream is bounded.
-      { highWaterMark: 1 },
-    );
-    return new Response(body, { status, statusText, headers });
-  }
-
   app.onError((error, c) => {
     deps.onInternalError?.(error);
     const requestId = requestIdFor(c.req.header('x-request-id') ?? null);
@@ -289,9 +213,6 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
 
   return app;
 }
-
-/** Statuses whose responses never carry a body (RFC 9110 §6.4.1); `new Response` refuses one. */
-const nullBodyStatuses = new Set([101, 103, 204, 205, 304]);
 
 /** RFC 9112 §3.2 and RFC 6585 §5; Node's parser enforces these too, Deno's does not. */
 const maxHeaderBytes = 16 * 1024;
@@ -305,32 +226,6 @@ function refuseMalformed(headers: Headers, headerBytes: number): { status: numbe
   if (!headers.has('host')) return { status: 400, message: 'missing Host header' };
   if (headerBytes > maxHeaderBytes) return { status: 431, message: 'request header fields too large' };
   return undefined;
-}
-
-/**
- * The promise's outcome if it settles within a few microtask turns (data already in memory),
- * else undefined: the caller goes on without waiting for the network.
- */
-async function settledWithin<T>(promise: Promise<T>, turns = 6): Promise<T | undefined> {
-  let settled = false;
-  promise.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  for (let i = 0; i < turns && !settled; i++) await undefined;
-  return settled ? promise : undefined;
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const chunk of chunks) length += chunk.byteLength;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 /** Passes a body through unchanged, reporting each chunk's size. */
