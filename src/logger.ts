@@ -82,20 +82,33 @@ export interface LineWriter {
 }
 
 /**
- * Batches lines into one sink call per turn of the event loop and keeps at most one call in
- * flight, so a slow stdout delays log lines, never requests. If the sink falls too far behind,
- * new lines are dropped and counted rather than buffered without bound.
+ * Batches lines and keeps at most one sink call in flight, so a slow stdout delays log lines,
+ * never requests. Lines wait up to `delayMs` (or until 64 KiB are queued) to share one write:
+ * under load that is one write per few hundred requests instead of one per request, each a
+ * syscall. If the sink falls more than `maxPendingBytes` behind, new lines are dropped and
+ * counted rather than buffered without bound.
  */
-export function createLineWriter(sink: LogSink, options: { maxPendingBytes?: number; onError?: (error: unknown) => void } = {}): LineWriter {
+export function createLineWriter(
+  sink: LogSink,
+  options: { maxPendingBytes?: number; delayMs?: number; onError?: (error: unknown) => void } = {},
+): LineWriter {
   const maxPending = options.maxPendingBytes ?? 16 * 1024 * 1024;
+  const delayMs = options.delayMs ?? 0;
+  const batchBytes = 64 * 1024;
   let queue: string[] = [];
   let pendingBytes = 0;
   let busy = false;
+  let writing = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   let dropped = 0;
   let idle: Promise<void> = Promise.resolve();
   let markIdle: () => void = () => {};
 
   const drain = async (): Promise<void> => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (writing) return;
+    writing = true;
     while (queue.length > 0) {
       const chunk = queue.length === 1 ? (queue[0] as string) : queue.join('');
       queue = [];
@@ -106,6 +119,7 @@ export function createLineWriter(sink: LogSink, options: { maxPendingBytes?: num
         options.onError?.(error);
       }
     }
+    writing = false;
     busy = false;
     markIdle();
   };
@@ -121,11 +135,15 @@ export function createLineWriter(sink: LogSink, options: { maxPendingBytes?: num
       if (!busy) {
         busy = true;
         idle = new Promise((resolve) => (markIdle = resolve));
-        // Lines written in the same turn share one write.
-        queueMicrotask(() => void drain());
+        // Lines written in the same turn (or within delayMs) share one write.
+        if (delayMs > 0) timer = setTimeout(() => void drain(), delayMs);
+        else queueMicrotask(() => void drain());
+      } else if (timer !== undefined && pendingBytes >= batchBytes) {
+        void drain();
       }
     },
     flush() {
+      if (timer !== undefined) void drain();
       return busy ? idle : Promise.resolve();
     },
     get dropped() {

@@ -41,6 +41,9 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   const metrics = new Metrics(runtime.processMetrics);
   const readiness = new Readiness({ probe: runtime.probe });
   const accessLog = createLineWriter(runtime.stdout, {
+    // Up to 20 ms for lines to share a write: invisible to a person tailing the log, and one
+    // syscall per batch instead of one per request under load.
+    delayMs: 20,
     onError: (error) => runtime.say(`access log write failed: ${String(error)}`),
   });
   metrics.countDroppedLogLines(() => accessLog.dropped);

@@ -126,3 +126,26 @@ describe('formatJson', () => {
     );
   });
 });
+
+describe('line writer with a delay', () => {
+  it('holds lines for one shared write, and flush() writes them at once', async () => {
+    const calls: string[] = [];
+    const writer = createLineWriter((chunk) => void calls.push(chunk), { delayMs: 60_000 });
+    writer.write('a\n');
+    await Promise.resolve();
+    writer.write('b\n');
+    expect(calls).toEqual([]);
+    await writer.flush();
+    expect(calls).toEqual(['a\nb\n']);
+  });
+
+  it('writes early once 64 KiB are waiting', async () => {
+    const calls: string[] = [];
+    const writer = createLineWriter((chunk) => void calls.push(chunk), { delayMs: 60_000 });
+    const line = 'x'.repeat(1023) + '\n';
+    for (let i = 0; i < 64; i++) writer.write(line);
+    await Promise.resolve();
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.length).toBe(64 * 1024);
+  });
+});
