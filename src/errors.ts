@@ -89,7 +89,7 @@ const unreachableCodes = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENE
 
 /**
  * Recognises each runtime's network-failure shape (undici's `code` and `cause.code`, Bun's
- * `code` names, Deno's `Deno.errors.*` class names and messages) and names it.
+ * `code` names, Deno's error class names and messages) and names it.
  * Anything unrecognised counts as a reset: the upstream failed before answering.
  */
 export function classifyUpstreamFailure(error: unknown): SidecarError {
