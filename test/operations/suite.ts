@@ -115,7 +115,9 @@ export function addOperationsTests(runtime: Runtime): void {
       // Every request counted was logged, and the other way round.
       const histogram = after.get('http_server_request_duration_seconds');
       const counted = histogram?.samples.filter((s) => s.name.endsWith('_count')).reduce((sum, s) => sum + s.value, 0);
-      expect(counted).toBe(sidecar.stdoutLines.length);
+      // (Lines are batched for up to 20 ms, so wait for them; then there must be no more.)
+      await sidecar.waitForLogLines(counted ?? 0);
+      expect(sidecar.stdoutLines.length).toBe(counted);
       // Bounded labels: no path, no raw unknown method.
       const text = await (await fetch(`${sidecar.adminUrl}/metrics`)).text();
       expect(text).not.toContain('PROPFIND');
