@@ -7,6 +7,7 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { UpstreamClient, UpstreamResponse } from '../src/upstream.ts';
@@ -21,7 +22,11 @@ export function createNodeHttpUpstream(origin: string): { client: UpstreamClient
     timeout: 4_000,
   });
   const send = secure ? httpsRequest : httpRequest;
-  const base = { host: target.hostname.replace(/^\[|\]$/g, ''), port: target.port || (secure ? 443 : 80), agent };
+  const host = target.hostname.replace(/^\[|\]$/g, '');
+  // TLS names TARGET's host, never the client's Host header (Node's agent would take the name to
+  // verify from Host otherwise). No SNI for an IP address (RFC 6066 §3).
+  const servername = secure && isIP(host) === 0 ? host : undefined;
+  const base = { host, port: target.port || (secure ? 443 : 80), agent, servername };
 
   const client: UpstreamClient = (request) =>
     new Promise<UpstreamResponse>((resolve, reject) => {

@@ -10,6 +10,7 @@
  * between (Readable.toWeb on undici's body was a measurable share of each request's CPU time).
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { isIP } from 'node:net';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { UpstreamClient, UpstreamResponse } from '../src/upstream.ts';
@@ -31,6 +32,10 @@ export function createNodeUpstream(origin: string): { client: UpstreamClient; cl
     keepAliveMaxTimeout: 60_000,
   });
   const originLength = origin.length;
+  // TLS names TARGET's host, never the client's Host header (undici derives SNI and the name it
+  // verifies from Host unless told otherwise). No SNI for an IP address (RFC 6066 §3).
+  const { hostname } = new URL(origin);
+  const servername = isIP(hostname) === 0 ? hostname : undefined;
 
   const client: UpstreamClient = (request) =>
     new Promise<UpstreamResponse>((resolve, reject) => {
@@ -83,6 +88,8 @@ export function createNodeUpstream(origin: string): { client: UpstreamClient; cl
           path: request.url.slice(originLength),
           headers,
           body: request.body as unknown as Dispatcher.DispatchOptions['body'],
+          // Accepted by undici's Request (lib/core/request.js), missing from its DispatchOptions type.
+          ...({ servername } as object),
         },
         {
           onRequestStart(controller) {

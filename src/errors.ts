@@ -9,6 +9,7 @@ export type ErrorReason =
   | 'upstream_reset'
   | 'upstream_timeout'
   | 'upstream_unreachable'
+  | 'upstream_tls'
   | 'upstream_broken'
   | 'client_aborted'
   | 'upgrade_unsupported'
@@ -58,6 +59,14 @@ export class UpstreamUnreachableError extends SidecarError {
   }
 }
 
+/** The app's TLS certificate could not be verified (an https TARGET): nothing was sent to it. */
+export class UpstreamTlsError extends SidecarError {
+  override name = 'UpstreamTlsError';
+  constructor(cause?: unknown) {
+    super('upstream_tls', 502, "upstream's TLS certificate could not be verified", { cause });
+  }
+}
+
 /** The app's body broke before the sidecar had sent the client anything: still time for a 502. */
 export class UpstreamBrokenError extends SidecarError {
   override name = 'UpstreamBrokenError';
@@ -85,6 +94,8 @@ const resetCodes = new Set([
   'ConnectionReset',
   'FailedToOpenSocket',
 ]);
+/** OpenSSL's and Node's certificate verification codes, which Bun reports the same way. */
+const tlsCodes = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH)/;
 const unreachableCodes = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /**
@@ -99,6 +110,7 @@ export function classifyUpstreamFailure(error: unknown): SidecarError {
     const tag = typeof code === 'string' ? code : typeof name === 'string' ? name : '';
     if (refusedCodes.has(tag) || /connection refused|ECONNREFUSED/i.test(String(message))) return new UpstreamRefusedError(error);
     if (unreachableCodes.has(tag)) return new UpstreamUnreachableError(error);
+    if (tlsCodes.test(tag) || /certificate|unable to verify/i.test(String(message))) return new UpstreamTlsError(error);
     if (resetCodes.has(tag) || /connection reset|ECONNRESET|socket hang up|other side closed/i.test(String(message))) {
       return new UpstreamResetError(error);
     }

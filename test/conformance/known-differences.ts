@@ -24,4 +24,11 @@ export const knownDifferences = {
    * client did send reaches the app unchanged.
    */
   fetchAddsDefaultHeaders: new Set<Runtime>(['bun']),
+  /**
+   * An https TARGET signed by a private CA: Deno's node:http client (the Deno adapter's upstream
+   * client) ignores DENO_CERT, and honours NODE_EXTRA_CA_CERTS only with read permission for the
+   * file, which `deno task serve` does not grant. It fails closed: 502, nothing sent. A TARGET
+   * with a publicly trusted certificate works as on the other runtimes.
+   */
+  privateCaTargetRefused: new Set<Runtime>(['deno']),
 } as const;

@@ -1,0 +1,67 @@
+/**
+ * SPEC, Configuration: TARGET may be `https:`. The app here serves TLS with a certificate from a
+ * test CA (test/fixtures, valid until 2126), which each runtime is told to trust the way its
+ * operators would: NODE_EXTRA_CA_CERTS for Node and Bun, DENO_CERT for Deno.
+ */
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send } from '../support/http-client.ts';
+import { runtimes, startSidecar } from '../support/sidecar.ts';
+import { knownDifferences } from './known-differences.ts';
+
+const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url);
+
+describe.each(runtimes)('an https TARGET, on %s', (runtime) => {
+  let app: https.Server;
+  let port = 0;
+  const seen: { host: string | undefined; proto: string | undefined }[] = [];
+
+  beforeAll(async () => {
+    app = https.createServer({ cert: readFileSync(fixture('upstream-cert.pem')), key: readFileSync(fixture('upstream-key.pem')) }, (req, res) => {
+      seen.push({ host: req.headers.host, proto: req.headers['x-forwarded-proto'] as string | undefined });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('Hello over TLS');
+    });
+    app.listen(0, '127.0.0.1');
+    await once(app, 'listening');
+    port = (app.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    app.closeAllConnections();
+    await new Promise<void>((resolve) => app.close(() => resolve()));
+  });
+
+  it("forwards to the app over TLS, verifying TARGET's certificate (not the client Host's), with the client Host kept", async () => {
+    const ca = fixture('ca-cert.pem').pathname;
+    const sidecar = await startSidecar(runtime, { TARGET: `https://localhost:${port}`, NODE_EXTRA_CA_CERTS: ca, DENO_CERT: ca });
+    try {
+      const response = await send(sidecar.url, '/tls', { headers: [['Host', 'shop.example.test']] });
+      if (knownDifferences.privateCaTargetRefused.has(runtime)) {
+        expect(response.status).toBe(502);
+        return;
+      }
+      expect(response.status).toBe(200);
+      expect(response.body.toString()).toBe('Hello over TLS');
+      expect(seen.at(-1)).toEqual({ host: 'shop.example.test', proto: 'http' });
+    } finally {
+      await sidecar.stop();
+    }
+  });
+
+  it('refuses an app whose certificate it cannot verify: 502, never the response', async () => {
+    const before = seen.length;
+    const sidecar = await startSidecar(runtime, { TARGET: `https://localhost:${port}` });
+    try {
+      const response = await send(sidecar.url, '/untrusted', { headers: [['X-Request-Id', `untrusted-${runtime}`]] });
+      expect(response.status).toBe(502);
+      expect(seen.length).toBe(before);
+      const entry = await sidecar.waitForLog((e) => e.request_id === `untrusted-${runtime}`, 'the refused request');
+      expect(entry.error).toBe('upstream_tls');
+    } finally {
+      await sidecar.stop();
+    }
+  });
+});
