@@ -83,6 +83,14 @@ export class ClientAbortedError extends SidecarError {
   }
 }
 
+/** The sidecar itself failed (a bug): 500, and the process goes on serving. */
+export class InternalError extends SidecarError {
+  override name = 'InternalError';
+  constructor(cause?: unknown) {
+    super('internal', 500, 'internal proxy error', { cause });
+  }
+}
+
 const refusedCodes = new Set(['ECONNREFUSED', 'ConnectionRefused']);
 const resetCodes = new Set([
   'ECONNRESET',

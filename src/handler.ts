@@ -10,6 +10,7 @@ import type { Context } from 'hono';
 import type { Config } from './config.ts';
 import {
   ClientAbortedError,
+  InternalError,
   SidecarError,
   UpstreamTimeoutError,
   classifyUpstreamFailure,
@@ -152,7 +153,9 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
         throw error;
       }
     } catch (error) {
-      const failure = error instanceof SidecarError ? error : classifyUpstreamFailure(error);
+      // send() and the relay name every upstream failure; anything else is the sidecar's own.
+      const failure = error instanceof SidecarError ? error : new InternalError(error);
+      if (failure instanceof InternalError) deps.onInternalError?.(error);
       finish(exchange, failure.status, failure.reason);
       return errorResponse(failure.status, failure.message, requestId);
     }

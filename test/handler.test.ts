@@ -352,3 +352,24 @@ describe('GET and HEAD', () => {
     expect(sent[0]?.has('content-length')).toBe(false);
   });
 });
+
+describe("the sidecar's own failures", () => {
+  it('answer 500 with a request id, are logged as internal, and the next request is served', async () => {
+    server.use(http.get(`${upstreamOrigin}/*`, () => new HttpResponse('ok')));
+    let calls = 0;
+    const flaky: UpstreamClient = async (r) => {
+      calls++;
+      // A bug of the sidecar's own (not a network failure): a client returning garbage.
+      if (calls === 1) return { status: 200, headers: null as unknown as Headers, body: null };
+      return fetchUpstream(r);
+    };
+    const { app, records } = setup({}, flaky);
+    const failed = await app.request('/', { headers: { 'x-request-id': 'bug-1' } });
+    expect(failed.status).toBe(500);
+    expect(failed.headers.get('x-request-id')).toBe('bug-1');
+    expect(records[0]).toMatchObject({ status: 500, error: 'internal' });
+    const next = await app.request('/');
+    expect(next.status).toBe(200);
+    await next.text();
+  });
+});
