@@ -212,6 +212,19 @@ export function addOperationsTests(runtime: Runtime): void {
       expect(entry?.status).toBe(200);
     });
 
+    it('gives a request that never finishes DRAIN_TIMEOUT_MS, then cuts it and exits 0', async () => {
+      const sidecar = await startSidecar(runtime, { TARGET: upstream.url, DRAIN_TIMEOUT_MS: '300' });
+      const stuck = await open(sidecar.url, '/_/slow?id=drain-timeout');
+      const body = readBody(stuck.res);
+      await upstream.waitFor('drain-timeout', () => true, 'the stuck request at the app');
+      // Never released: only the drain timeout can end it.
+      const { code } = await sidecar.stop();
+      expect(code).toBe(0);
+      expect(sidecar.stderr()).toMatch(/drain timeout reached with 1 request/);
+      expect((await body).complete).toBe(false);
+      upstream.release('drain-timeout');
+    });
+
     it('exits at once on a second signal, even with a request in flight', async () => {
       const sidecar = await startSidecar(runtime, { TARGET: upstream.url, DRAIN_TIMEOUT_MS: '60000' });
       const slow = await open(sidecar.url, '/_/slow?id=drain-twice');
