@@ -34,7 +34,7 @@ const upstream: UpstreamClient = async (request) => {
 
 const sidecar = createSidecar(config, {
   upstream,
-  probe: createTcpProbe(config.TARGET.origin),
+  probe: createTcpProbe(config.TARGET),
   remoteAddress: (c) => getConnInfo(c).remote.address,
   stdout: fdStdout(),
   say,

@@ -22,10 +22,10 @@ const stdout = async (chunk: string) => {
   for (let offset = 0; offset < bytes.length; ) offset += await Deno.stdout.write(bytes.subarray(offset));
 };
 
-const upstream = createNodeHttpUpstream(config.TARGET.origin);
+const upstream = createNodeHttpUpstream(config.TARGET);
 const sidecar = createSidecar(config, {
   upstream: upstream.client,
-  probe: createTcpProbe(config.TARGET.origin),
+  probe: createTcpProbe(config.TARGET),
   remoteAddress: (c) => getConnInfo(c).remote.address,
   stdout,
   say,

@@ -10,11 +10,11 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import type { Config } from '../src/config.ts';
 import type { UpstreamClient, UpstreamResponse } from '../src/upstream.ts';
 
-export function createNodeHttpUpstream(origin: string): { client: UpstreamClient; close(): void } {
-  const target = new URL(origin);
-  const secure = target.protocol === 'https:';
+export function createNodeHttpUpstream(target: Config['TARGET']): { client: UpstreamClient; close(): void } {
+  const { origin, secure, hostname: host, port } = target;
   const agent = new (secure ? HttpsAgent : HttpAgent)({
     keepAlive: true,
     maxSockets: 256,
@@ -22,11 +22,10 @@ export function createNodeHttpUpstream(origin: string): { client: UpstreamClient
     timeout: 4_000,
   });
   const send = secure ? httpsRequest : httpRequest;
-  const host = target.hostname.replace(/^\[|\]$/g, '');
   // TLS names TARGET's host, never the client's Host header (Node's agent would take the name to
   // verify from Host otherwise). No SNI for an IP address (RFC 6066 §3).
   const servername = secure && isIP(host) === 0 ? host : undefined;
-  const base = { host, port: target.port || (secure ? 443 : 80), agent, servername };
+  const base = { host, port, agent, servername };
 
   const client: UpstreamClient = (request) =>
     new Promise<UpstreamResponse>((resolve, reject) => {

@@ -13,6 +13,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
+import type { Config } from '../src/config.ts';
 import type { UpstreamClient, UpstreamResponse } from '../src/upstream.ts';
 
 /** Bytes queued in a response body stream before undici stops reading from the app. */
@@ -20,7 +21,8 @@ const bodyHighWaterMark = 64 * 1024;
 /** Bodies up to this size that are complete by the end of the turn are handed over whole. */
 const wholeBodyLimit = 64 * 1024;
 
-export function createNodeUpstream(origin: string): { client: UpstreamClient; close(): Promise<void> } {
+export function createNodeUpstream(target: Config['TARGET']): { client: UpstreamClient; close(): Promise<void> } {
+  const { origin } = target;
   const pool = new Pool(origin, {
     // The sidecar bounds the wait for headers itself (UPSTREAM_TIMEOUT_MS, one timer for every
     // runtime); a body may legitimately stream for as long as it takes.
@@ -34,8 +36,7 @@ export function createNodeUpstream(origin: string): { client: UpstreamClient; cl
   const originLength = origin.length;
   // TLS names TARGET's host, never the client's Host header (undici derives SNI and the name it
   // verifies from Host unless told otherwise). No SNI for an IP address (RFC 6066 §3).
-  const { hostname } = new URL(origin);
-  const servername = isIP(hostname) === 0 ? hostname : undefined;
+  const servername = target.secure && isIP(target.hostname) === 0 ? target.hostname : undefined;
 
   const client: UpstreamClient = (request) =>
     new Promise<UpstreamResponse>((resolve, reject) => {

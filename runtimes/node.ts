@@ -18,10 +18,10 @@ const say = (message: string) => process.stderr.write(`${message}\n`);
 
 const config = configOrExit(process.env, { say, exit: (code) => process.exit(code) });
 
-const upstream = createNodeUpstream(config.TARGET.origin);
+const upstream = createNodeUpstream(config.TARGET);
 const sidecar = createSidecar(config, {
   upstream: upstream.client,
-  probe: createTcpProbe(config.TARGET.origin),
+  probe: createTcpProbe(config.TARGET),
   remoteAddress: (c) => getConnInfo(c).remote.address,
   rawTarget: (c) => (c.env as HttpBindings).incoming.url,
   stdout: fdStdout(),

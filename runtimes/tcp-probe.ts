@@ -3,12 +3,10 @@
  * same on Node, Bun and Deno, and a connect is all "the app answered a connection" needs.
  */
 import { connect } from 'node:net';
+import type { Config } from '../src/config.ts';
 import type { UpstreamProbe } from '../src/readiness.ts';
 
-export function createTcpProbe(origin: string): UpstreamProbe {
-  const target = new URL(origin);
-  const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
-  const host = target.hostname.replace(/^\[|\]$/g, '');
+export function createTcpProbe({ hostname: host, port }: Config['TARGET']): UpstreamProbe {
   return (timeoutMs) =>
     new Promise((resolve) => {
       const socket = connect({ host, port });

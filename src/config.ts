@@ -39,7 +39,16 @@ const target = z
     }
     // "/base/" and "/base" both mean: prefix every request path with "/base".
     const prefix = url.pathname.replace(/\/+$/, '');
-    return { origin: url.origin, prefix, href: `${url.origin}${prefix}` };
+    const secure = url.protocol === 'https:';
+    return {
+      origin: url.origin,
+      prefix,
+      href: `${url.origin}${prefix}`,
+      secure,
+      /** The host to connect to and to name in TLS: an IPv6 address without its brackets. */
+      hostname: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port || (secure ? 443 : 80)),
+    };
   });
 
 export const configSchema = z.object({

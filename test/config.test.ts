@@ -14,12 +14,24 @@ describe('loadConfig', () => {
       UPSTREAM_TIMEOUT_MS: 30000,
       DRAIN_TIMEOUT_MS: 10000,
     });
-    expect(c.TARGET).toEqual({ origin: 'http://localhost:8080', prefix: '', href: 'http://localhost:8080' });
+    expect(c.TARGET).toEqual({ origin: 'http://localhost:8080', prefix: '', href: 'http://localhost:8080', secure: false, hostname: 'localhost', port: 8080 });
   });
 
   it('splits a TARGET path prefix off its origin, with or without a trailing slash', () => {
-    expect(loadConfig({ TARGET: 'https://app:8443/base/' }).TARGET).toEqual({ origin: 'https://app:8443', prefix: '/base', href: 'https://app:8443/base' });
+    expect(loadConfig({ TARGET: 'https://app:8443/base/' }).TARGET).toEqual({
+      origin: 'https://app:8443',
+      prefix: '/base',
+      href: 'https://app:8443/base',
+      secure: true,
+      hostname: 'app',
+      port: 8443,
+    });
     expect(loadConfig({ TARGET: 'http://app/base' }).TARGET.href).toBe('http://app/base');
+  });
+
+  it('works out the port from the scheme, and an IPv6 host without its brackets', () => {
+    expect(loadConfig({ TARGET: 'https://[::1]/x' }).TARGET).toMatchObject({ hostname: '::1', port: 443, secure: true, origin: 'https://[::1]' });
+    expect(loadConfig({ TARGET: 'http://app' }).TARGET.port).toBe(80);
   });
 
   it('ignores unknown variables and treats empty values as unset', () => {
