@@ -120,6 +120,9 @@ export function addProtectionTests(runtime: Runtime): void {
     it('answers 503 with Retry-After: 1 beyond MAX_QUEUED_REQUESTS, logs "overloaded" and counts queue_full; readiness stays 200', async () => {
       const sidecar = await capped;
       const before = await rejections(sidecar, 'queue_full');
+      const answered503 = async () =>
+        sampleValue(await scrape(sidecar), 'http_server_request_duration_seconds_count', { http_request_method: 'GET', http_response_status_code: '503' }) ?? 0;
+      const answered503Before = await answered503();
       const held = [await atApp(sidecar, 'full-a'), await atApp(sidecar, 'full-b')];
       const waiting = [await inQueue(sidecar, 'full-c', 1), await inQueue(sidecar, 'full-d', 2), await inQueue(sidecar, 'full-e', 3)];
       const refusedId = id('full-refused');
@@ -130,6 +133,8 @@ export function addProtectionTests(runtime: Runtime): void {
       expect(refused.headers['x-request-id']).toBe(refusedId);
       expect(refused.body.toString()).toMatch(/^overloaded: [^\n]{1,80}\n$/);
       expect(await rejections(sidecar, 'queue_full')).toBe(before + 1);
+      // Counted like any other request, with the status the client was sent.
+      expect(await answered503()).toBe(answered503Before + 1);
       expect(await logOf(sidecar, refusedId)).toMatchObject({ status: 503, error: 'overloaded', queue_ms: 0 });
       // An overloaded pod is still the only thing protecting its app: it stays in the Service.
       expect(await status(`${sidecar.adminUrl}/readyz`)).toBe(200);
