@@ -7,7 +7,7 @@
  */
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBody, send, start } from '../support/http-client.ts';
+import { collect, readBody, send, start } from '../support/http-client.ts';
 import { startCrowdApp } from '../support/crowd-app.ts';
 import type { CrowdApp } from '../support/crowd-app.ts';
 import { parsePrometheusText, sampleValue } from '../support/prometheus.ts';
@@ -158,6 +158,26 @@ export function addProtectionTests(runtime: Runtime): void {
       for (const p of [...held, staying]) app.release(p.id);
       for (const p of [...held, staying]) expect((await p.done).status).toBe(200);
       expect(app.arrivals).not.toContain(leaving.id);
+    });
+
+    it('holds a slot until the app\'s response body has ended, not just its headers', async () => {
+      const sidecar = await capped;
+      const streamId = id('stream-body');
+      const { req, response } = start(sidecar.url, `/work?id=${streamId}&stream=1`);
+      const res = await response;
+      const body = collect(res);
+      await body.received('first\n'.length, 'the first chunk at the client');
+      const other = await atApp(sidecar, 'stream-other');
+      // Headers and a first chunk reached the client, but the app's body has not ended: no slot.
+      const waiting = await inQueue(sidecar, 'stream-waiting', 1);
+      app.release(streamId);
+      const ended = await body.end();
+      expect(ended.complete).toBe(true);
+      expect(ended.body.toString()).toBe(`first\ndone ${streamId}\n`);
+      await app.until(() => app.arrivals.includes(waiting.id), 'the waiter at the app once the body ended');
+      for (const p of [other, waiting]) app.release(p.id);
+      for (const p of [other, waiting]) expect((await p.done).status).toBe(200);
+      req.destroy();
     });
 
     it('never opens more connections to the app than MAX_CONCURRENT_REQUESTS', () => {

@@ -3,7 +3,8 @@
  * server on 127.0.0.1:0 that counts its own concurrency (requests being served, and connections
  * that carried a request, now and at most) and records the order requests arrived in. Every
  * request with `?id=` is held, before any response byte, until the test calls release(id); a
- * request without an id is answered at once. Tests wait on its events, never on sleeps.
+ * request without an id is answered at once. With `&stream=1` the headers and a first chunk go out
+ * at once, and the body ends on release(id). Tests wait on its events, never on sleeps.
  */
 import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
@@ -62,11 +63,17 @@ export async function startCrowdApp(): Promise<CrowdApp> {
     };
     res.once('finish', done);
     res.once('close', done);
-    const id = new URL(req.url ?? '/', 'http://app').searchParams.get('id');
+    const query = new URL(req.url ?? '/', 'http://app').searchParams;
+    const id = query.get('id');
+    const streaming = query.get('stream') === '1';
+    if (streaming) {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.write('first\n');
+    }
     const answer = () => {
       held.delete(id ?? '');
       const body = `done ${id ?? ''}\n`;
-      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body) });
+      if (!streaming) res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body) });
       res.end(body);
     };
     req.resume();
