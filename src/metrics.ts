@@ -118,10 +118,10 @@ export class Metrics {
       '# HELP sidecar_log_lines_dropped_total Access-log lines dropped because stdout fell too far behind.',
       '# TYPE sidecar_log_lines_dropped_total counter',
       `sidecar_log_lines_dropped_total ${this.#droppedLogLines()}`,
-      // Both reasons from the start, at 0, so rate() and alerts work before the first rejection.
       '# HELP sidecar_queued_requests Requests waiting for a slot under MAX_CONCURRENT_REQUESTS.',
       '# TYPE sidecar_queued_requests gauge',
       `sidecar_queued_requests ${this.#queued()}`,
+      // Both reasons from the start, at 0, so rate() and alerts work before the first rejection.
       '# HELP sidecar_overload_rejections_total Requests answered 503 because the app was at MAX_CONCURRENT_REQUESTS, by reason.',
       '# TYPE sidecar_overload_rejections_total counter',
       `sidecar_overload_rejections_total{reason="queue_full"} ${this.#overload.queue_full}`,
