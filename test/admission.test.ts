@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { createProxy } from '../src/handler.ts';
+import { createAdmission } from '../src/admission.ts';
+import { createProxy, releaseSlot } from '../src/handler.ts';
 import type { AccessRecord } from '../src/logger.ts';
 import { Metrics } from '../src/metrics.ts';
 import type { UpstreamClient, UpstreamRequest, UpstreamResponse } from '../src/upstream.ts';
@@ -180,5 +181,21 @@ describe('MAX_CONCURRENT_REQUESTS in the handler', () => {
     (await upstream.call(1)).answer(ok());
     expect((await next).status).toBe(200);
     expect(upstream.calls.map((c) => new URL(c.request.url).searchParams.get('id'))).toEqual(['held', 'next']);
+  });
+
+  it('releaseSlot gives a slot back once however often it is called (a tunnel: at its handshake\'s answer, then at its end)', async () => {
+    const admission = createAdmission(loadConfig({ MAX_CONCURRENT_REQUESTS: '1' }), new Metrics());
+    if (!admission) throw new Error('a cap of 1 must create admission control');
+    const signal = new AbortController().signal;
+    const tunnel = { release: await admission.admit({}, signal) };
+    const next = admission.admit({}, signal);
+    expect(await settled(next)).toBe(false);
+    // The app answered the handshake: the tunnel no longer counts.
+    releaseSlot(tunnel);
+    const request = { release: await next };
+    // The tunnel's end finishes its exchange: releasing again must not free the request's slot.
+    releaseSlot(tunnel);
+    expect(await settled(admission.admit({}, signal))).toBe(false);
+    releaseSlot(request);
   });
 });
