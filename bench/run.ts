@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { autocannonGenerator, findWrk, wrkGenerator } from './load.ts';
 import type { LoadGenerator, LoadResult, LoadTool } from './load.ts';
 import { findNginx, writeNginxConfig } from './nginx.ts';
+import { overloadTable, runOverload } from './overload.ts';
 import type { NginxInfo } from './nginx.ts';
 import { commandLine, cpuSnapshot, foreignCpuShare, freePort, httpGet, killGroupNow, processTree, readMem, servingPids, sleep, spawnServer, stopServer, waitReady } from './proc.ts';
 import type { Server } from './proc.ts';
@@ -538,6 +539,9 @@ async function main(): Promise<number> {
   }
 
   phase('bigTransfersS');
+  // The overload scenario (bench/overload.ts, issue 12): its own app and Node sidecars, ~20 s.
+  const overload = running().some((t) => t.def.name === 'node') ? await runOverload(log) : null;
+  phase('overloadS');
   // Stop everything; a sidecar should drain and exit 0 on SIGTERM.
   for (const t of targets) {
     if (!t.server || t.def.kind === 'direct') continue;
@@ -667,6 +671,7 @@ async function main(): Promise<number> {
     out.push('');
     out.push(bigTable);
   }
+  if (overload) out.push('', overloadTable(overload));
   out.push('');
   const allNotes = [...failures.map((f) => `FAILED ${f}`), ...notes];
   if (allNotes.length > 0) out.push(...allNotes.map((n) => `- ${n}`), '');
@@ -718,6 +723,7 @@ async function main(): Promise<number> {
           exit: r.t.exit ?? null,
         })),
         transfers,
+        overload,
         notes,
         failures,
       },

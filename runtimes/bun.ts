@@ -15,6 +15,10 @@ const say = (message: string) => console.error(message);
 
 const config = configOrExit(Bun.env, { say, exit: (code) => process.exit(code) });
 
+// Bun's fetch has no per-origin connection limit to set from here (only BUN_CONFIG_MAX_HTTP_REQUESTS,
+// process-wide and read at start-up): under MAX_CONCURRENT_REQUESTS the cap on requests in flight
+// bounds the connections in use, and Bun reuses an idle pooled one before opening another
+// (test/protection/ counts the app's connections on every runtime).
 // Known difference (oven-sh/bun#17012): Bun's fetch adds `User-Agent: Bun/x` and `Accept: */*`
 // when the client sent none; everything else the client sent reaches the app unchanged.
 const upstream: UpstreamClient = async (request) => {

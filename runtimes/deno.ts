@@ -22,7 +22,7 @@ const stdout = async (chunk: string) => {
   for (let offset = 0; offset < bytes.length; ) offset += await Deno.stdout.write(bytes.subarray(offset));
 };
 
-const upstream = createNodeHttpUpstream(config.TARGET);
+const upstream = createNodeHttpUpstream(config.TARGET, config.MAX_CONCURRENT_REQUESTS);
 const sidecar = createSidecar(config, {
   upstream: upstream.client,
   probe: createTcpProbe(config.TARGET),

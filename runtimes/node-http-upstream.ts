@@ -13,11 +13,12 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { Config } from '../src/config.ts';
 import type { UpstreamClient, UpstreamResponse } from '../src/upstream.ts';
 
-export function createNodeHttpUpstream(target: Config['TARGET']): { client: UpstreamClient; close(): void } {
+/** `maxConnections`: MAX_CONCURRENT_REQUESTS when set (0: no limit of the sidecar's own), so the agent never opens more sockets than the app may serve. */
+export function createNodeHttpUpstream(target: Config['TARGET'], maxConnections = 0): { client: UpstreamClient; close(): void } {
   const { origin, secure, hostname: host, port } = target;
   const agent = new (secure ? HttpsAgent : HttpAgent)({
     keepAlive: true,
-    maxSockets: 256,
+    maxSockets: maxConnections > 0 ? maxConnections : 256,
     // Idle pooled sockets close before the app's own keep-alive timeout would (Node's default is 5 s).
     timeout: 4_000,
   });

@@ -21,7 +21,8 @@ const bodyHighWaterMark = 64 * 1024;
 /** Bodies up to this size that are complete by the end of the turn are handed over whole. */
 const wholeBodyLimit = 64 * 1024;
 
-export function createNodeUpstream(target: Config['TARGET']): { client: UpstreamClient; close(): Promise<void> } {
+/** `maxConnections`: MAX_CONCURRENT_REQUESTS when set (0: no limit), so the pool never opens more connections than the app may serve. */
+export function createNodeUpstream(target: Config['TARGET'], maxConnections = 0): { client: UpstreamClient; close(): Promise<void> } {
   const { origin } = target;
   const pool = new Pool(origin, {
     // The sidecar bounds the wait for headers itself (UPSTREAM_TIMEOUT_MS, one timer for every
@@ -32,6 +33,8 @@ export function createNodeUpstream(target: Config['TARGET']): { client: Upstream
     // an idle pooled connection first; the handler's retry covers the race when it does.
     keepAliveTimeout: 4_000,
     keepAliveMaxTimeout: 60_000,
+    // undici's default (null) opens a connection per concurrent request, without bound.
+    connections: maxConnections > 0 ? maxConnections : null,
   });
   const originLength = origin.length;
   // TLS names TARGET's host, never the client's Host header (undici derives SNI and the name it

@@ -18,7 +18,7 @@ const say = (message: string) => process.stderr.write(`${message}\n`);
 
 const config = configOrExit(process.env, { say, exit: (code) => process.exit(code) });
 
-const upstream = createNodeUpstream(config.TARGET);
+const upstream = createNodeUpstream(config.TARGET, config.MAX_CONCURRENT_REQUESTS);
 const sidecar = createSidecar(config, {
   upstream: upstream.client,
   probe: createTcpProbe(config.TARGET),

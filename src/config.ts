@@ -13,6 +13,10 @@ const port = (name: string) =>
     .min(0, `${name} must be between 0 and 65535`)
     .max(65535, `${name} must be between 0 and 65535`);
 
+/** A count of requests: a whole number, 0 or more. */
+const count = (name: string) =>
+  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`).min(0, `${name} must be 0 or more`);
+
 const millis = (name: string) =>
   z.coerce.number({ error: `${name} must be a number of milliseconds` }).int(`${name} must be a whole number`).positive(`${name} must be above 0`);
 
@@ -68,6 +72,22 @@ export const configSchema = z.object({
   UPSTREAM_TIMEOUT_MS: millis('UPSTREAM_TIMEOUT_MS').default(30_000),
   /** In-flight requests get this long after SIGTERM; kept under Kubernetes' 30 s termination grace period. */
   DRAIN_TIMEOUT_MS: millis('DRAIN_TIMEOUT_MS').default(10_000),
+  /**
+   * Requests in flight to the app at once (src/admission.ts); set it to what the app can serve at
+   * once (its thread or database pool). 0, the default, means no limit: nothing changes for users
+   * who don't ask, and the request path has no limiter on it at all.
+   */
+  MAX_CONCURRENT_REQUESTS: count('MAX_CONCURRENT_REQUESTS').default(0),
+  /**
+   * Requests that wait for a slot beyond the cap; 0 means no queue (503 at once). 1000 absorbs a
+   * burst many times a small app's pool while bounding the memory it costs (a few KiB each).
+   */
+  MAX_QUEUED_REQUESTS: count('MAX_QUEUED_REQUESTS').default(1000),
+  /**
+   * Longest wait in the queue, then 503 with Retry-After: 1. A second: a waiter older than that is
+   * better told to come back than kept, and client timeouts (often a few seconds) are not yet spent.
+   */
+  QUEUE_TIMEOUT_MS: millis('QUEUE_TIMEOUT_MS').default(1000),
 });
 
 export type Config = z.infer<typeof configSchema>;

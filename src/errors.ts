@@ -14,6 +14,7 @@ export type ErrorReason =
   | 'client_aborted'
   | 'upgrade_unsupported'
   | 'bad_request'
+  | 'overloaded'
   | 'internal';
 
 export class SidecarError extends Error {
@@ -83,6 +84,19 @@ export class ClientAbortedError extends SidecarError {
   }
 }
 
+/**
+ * MAX_CONCURRENT_REQUESTS requests were at the app and no slot came: the queue was full, or the
+ * wait ran out (admission.ts). The app never saw the request.
+ */
+export class OverloadedError extends SidecarError {
+  override name = 'OverloadedError';
+  readonly rejection: 'queue_full' | 'queue_timeout';
+  constructor(rejection: 'queue_full' | 'queue_timeout') {
+    super('overloaded', 503, rejection === 'queue_full' ? 'overloaded: too many requests waiting for the app' : 'overloaded: no slot at the app in time');
+    this.rejection = rejection;
+  }
+}
+
 /** The sidecar itself failed (a bug): 500, and the process goes on serving. */
 export class InternalError extends SidecarError {
   override name = 'InternalError';
@@ -135,5 +149,8 @@ export function errorResponse(status: number, message: string, requestId: string
   };
   // A malformed request leaves the connection in doubt: end it (RFC 9112 §9.6).
   if (close) headers.connection = 'close';
+  // The proxy's only 503 is overload (OverloadedError): RFC 9110 §10.2.3 lets it say when to come
+  // back, and a second is the queue's own scale (QUEUE_TIMEOUT_MS defaults to 1000).
+  if (status === 503) headers['retry-after'] = '1';
   return new Response(`${message}\n`, { status, headers });
 }

@@ -1,6 +1,7 @@
 /**
  * The proxy: one web-standard fetch handler (a Hono app). A request's path through it:
  *   refuse what cannot be proxied (Upgrade) -> build the upstream request (forward.ts, trace.ts)
+ *   -> wait for a slot under MAX_CONCURRENT_REQUESTS, or 503 (admission.ts)
  *   -> send it, bounded by UPSTREAM_TIMEOUT_MS and the client's abort (upstream.ts)
  *   -> answer with the app's response (relay.ts), or with the sidecar's own error (errors.ts)
  *   -> when the body ends or breaks, one access-log record and the metrics (logger.ts, metrics.ts).
@@ -17,6 +18,8 @@ import {
   errorResponse,
 } from './errors.ts';
 import type { ErrorReason } from './errors.ts';
+import { createAdmission } from './admission.ts';
+import type { Release } from './admission.ts';
 import { addForwardedHeaders, requestIdFor, requestTarget, stripHopByHop, upstreamUrl } from './forward.ts';
 import type { AccessRecord } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -49,16 +52,27 @@ interface Exchange {
   record: AccessRecord;
   startedAtPerf: number;
   done: boolean;
+  /** The slot under MAX_CONCURRENT_REQUESTS this exchange holds, if any (given back by releaseSlot). */
+  release: Release | undefined;
+}
+
+/** Gives the exchange's slot back, once however often it is called (finish, or a tunnel's handshake answered). */
+export function releaseSlot(exchange: { release: Release | undefined }): void {
+  const release = exchange.release;
+  exchange.release = undefined;
+  release?.();
 }
 
 export function createProxy(config: Config, deps: ProxyDeps): Hono {
   const { upstream, metrics } = deps;
   const timeoutMs = config.UPSTREAM_TIMEOUT_MS;
   const proto = deps.proto ?? 'http';
+  const admission = createAdmission(config, metrics);
 
   const finish = (exchange: Exchange, status: number, error?: ErrorReason): void => {
     if (exchange.done) return;
     exchange.done = true;
+    releaseSlot(exchange);
     const r = exchange.record;
     r.status = status;
     r.error = error;
@@ -78,6 +92,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     const exchange: Exchange = {
       startedAtPerf: performance.now(),
       done: false,
+      release: undefined,
       record: {
         startedAt: Date.now(),
         service: config.SRV_NAME,
@@ -94,6 +109,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
         remoteAddr: deps.remoteAddress(c),
         userAgent: incoming.get('user-agent'),
         error: undefined,
+        queueMs: undefined,
       },
     };
     metrics.requestStarted();
@@ -125,6 +141,10 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
       headers.set('traceparent', formatTraceparent(trace));
       // W3C Trace Context §3.3.1: tracestate belongs to the incoming traceparent; a new trace drops it.
       if (trace.parentSpanId === undefined) headers.delete('tracestate');
+
+      // Protecting the app: a slot, waited for in arrival order, or OverloadedError's 503 (below).
+      // Before the body is touched, so a queued upload is not read until it may go to the app.
+      if (admission) exchange.release = await admission.admit(exchange.record, request.signal);
 
       // GET and HEAD carry no body: a fetch Request cannot hold one (RFC 9110 §9.3.1 gives it no
       // meaning either), so its framing headers must not promise the app one that never comes.

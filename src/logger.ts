@@ -24,6 +24,8 @@ export interface AccessRecord {
   remoteAddr: string | undefined;
   userAgent: string | null;
   error: ErrorReason | undefined;
+  /** Time spent waiting for a slot (MAX_CONCURRENT_REQUESTS); undefined when no limit is set. */
+  queueMs?: number | undefined;
 }
 
 export type LogFormat = Config['LOG_FORMAT'];
@@ -42,6 +44,7 @@ export function formatJson(r: AccessRecord): string {
     `,"duration_ms":${Math.round(r.durationMs * 1000) / 1000},"bytes_in":${r.bytesIn},"bytes_out":${r.bytesOut}` +
     `,"request_id":${q(r.requestId)},"trace_id":"${r.traceId}","span_id":"${r.spanId}"` +
     `,"remote_addr":${r.remoteAddr === undefined ? 'null' : q(r.remoteAddr)},"user_agent":${r.userAgent === null ? 'null' : q(r.userAgent)}` +
+    `${r.queueMs === undefined ? '' : `,"queue_ms":${Math.round(r.queueMs * 1000) / 1000}`}` +
     `${r.error === undefined ? '' : `,"error":"${r.error}"`}}\n`
   );
 }
@@ -63,7 +66,8 @@ function escapeText(value: string): string {
  */
 export function formatText(r: AccessRecord): string {
   const error = r.error === undefined ? '' : ` error=${r.error}`;
-  return `${escapeText(r.service)} - ${r.target} - ${escapeText(r.path)} - ${r.startedAt} - ${escapeText(r.method)} ${r.status} ${Math.round(r.durationMs)}ms${error}\n`;
+  const queue = r.queueMs === undefined ? '' : ` queue_ms=${Math.round(r.queueMs)}`;
+  return `${escapeText(r.service)} - ${r.target} - ${escapeText(r.path)} - ${r.startedAt} - ${escapeText(r.method)} ${r.status} ${Math.round(r.durationMs)}ms${queue}${error}\n`;
 }
 
 export function formatterFor(format: LogFormat): (record: AccessRecord) => string {

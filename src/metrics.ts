@@ -38,6 +38,8 @@ export class Metrics {
   readonly #errors = new Map<ErrorReason, number>();
   readonly #process: ProcessMetric[];
   #droppedLogLines: () => number = () => 0;
+  #queued: () => number = () => 0;
+  readonly #overload = { queue_full: 0, queue_timeout: 0 };
 
   constructor(processMetrics: ProcessMetric[] = []) {
     this.#process = processMetrics;
@@ -69,6 +71,15 @@ export class Metrics {
 
   countDroppedLogLines(read: () => number): void {
     this.#droppedLogLines = read;
+  }
+
+  /** A 503 for overload (admission.ts), by why no slot came. */
+  overloadRejected(reason: 'queue_full' | 'queue_timeout'): void {
+    this.#overload[reason]++;
+  }
+
+  countQueuedRequests(read: () => number): void {
+    this.#queued = read;
   }
 
   get activeRequests(): number {
@@ -107,6 +118,14 @@ export class Metrics {
       '# HELP sidecar_log_lines_dropped_total Access-log lines dropped because stdout fell too far behind.',
       '# TYPE sidecar_log_lines_dropped_total counter',
       `sidecar_log_lines_dropped_total ${this.#droppedLogLines()}`,
+      '# HELP sidecar_queued_requests Requests waiting for a slot under MAX_CONCURRENT_REQUESTS.',
+      '# TYPE sidecar_queued_requests gauge',
+      `sidecar_queued_requests ${this.#queued()}`,
+      // Both reasons from the start, at 0, so rate() and alerts work before the first rejection.
+      '# HELP sidecar_overload_rejections_total Requests answered 503 because the app was at MAX_CONCURRENT_REQUESTS, by reason.',
+      '# TYPE sidecar_overload_rejections_total counter',
+      `sidecar_overload_rejections_total{reason="queue_full"} ${this.#overload.queue_full}`,
+      `sidecar_overload_rejections_total{reason="queue_timeout"} ${this.#overload.queue_timeout}`,
     );
     for (const m of this.#process) {
       const value = m.read();

@@ -13,6 +13,9 @@ describe('loadConfig', () => {
       LOG_FORMAT: 'json',
       UPSTREAM_TIMEOUT_MS: 30000,
       DRAIN_TIMEOUT_MS: 10000,
+      MAX_CONCURRENT_REQUESTS: 0,
+      MAX_QUEUED_REQUESTS: 1000,
+      QUEUE_TIMEOUT_MS: 1000,
     });
     expect(c.TARGET).toEqual({ origin: 'http://localhost:8080', prefix: '', href: 'http://localhost:8080', secure: false, hostname: 'localhost', port: 8080 });
   });
@@ -51,6 +54,10 @@ describe('loadConfig', () => {
     [{ ADMIN_PORT: '-1' }, 'ADMIN_PORT'],
     [{ UPSTREAM_TIMEOUT_MS: '0' }, 'UPSTREAM_TIMEOUT_MS'],
     [{ DRAIN_TIMEOUT_MS: 'soon' }, 'DRAIN_TIMEOUT_MS'],
+    [{ MAX_CONCURRENT_REQUESTS: '-1' }, 'MAX_CONCURRENT_REQUESTS'],
+    [{ MAX_CONCURRENT_REQUESTS: '2.5' }, 'MAX_CONCURRENT_REQUESTS'],
+    [{ MAX_QUEUED_REQUESTS: 'lots' }, 'MAX_QUEUED_REQUESTS'],
+    [{ QUEUE_TIMEOUT_MS: '0' }, 'QUEUE_TIMEOUT_MS'],
   ];
   it.each(bad)('rejects %j with one line naming %s', (env, name) => {
     let error: unknown;

@@ -48,6 +48,14 @@ describe('formats', () => {
     expect(formatText(record())).toBe(`legacy - http://localhost:8080 - /a?b=1 - ${Date.UTC(2026, 10, 25, 12)} - GET 200 12ms\n`);
   });
 
+  it('writes queue_ms, in both formats, only when a concurrency limit is set (the record carries a wait)', () => {
+    expect(JSON.parse(formatJson(record({ queueMs: 250.12345, status: 503, error: 'overloaded' })))).toMatchObject({ queue_ms: 250.123, error: 'overloaded' });
+    expect(formatJson(record())).not.toContain('queue_ms');
+    expect(formatText(record({ queueMs: 250.6, status: 503, error: 'overloaded' }))).toBe(
+      `legacy - http://localhost:8080 - /a?b=1 - ${Date.UTC(2026, 10, 25, 12)} - GET 503 12ms queue_ms=251 error=overloaded\n`,
+    );
+  });
+
   it('never lets a client value break a line or forge another one', () => {
     const hostile = record({ path: '/x\n{"status":200}\r\u2028"', userAgent: 'ua\n{"forged":true}', requestId: 'id"\n' });
     const json = formatJson(hostile);

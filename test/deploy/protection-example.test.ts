@@ -1,0 +1,25 @@
+/**
+ * The commented "Protecting the app" example in the sidecar's env (deploy/k8s/base/deployment.yaml)
+ * must work when a user uncomments it: every name a variable src/config.ts reads, every value one
+ * it accepts, and a limit actually set.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EnvVar } from 'kubernetes-types/core/v1.js';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { configVariables, loadConfig } from '../../src/config.ts';
+import { repoRoot } from './project.ts';
+
+describe('the commented MAX_CONCURRENT_REQUESTS example in the Deployment', () => {
+  it('names only variables the sidecar reads, and loads once uncommented', () => {
+    const text = readFileSync(join(repoRoot, 'deploy/k8s/base/deployment.yaml'), 'utf8');
+    // The commented env entries: "# - name: X" and the "#   value: ..." lines under them.
+    const uncommented = [...text.matchAll(/^\s*# (- name: [A-Z_]+|  value: .*)$/gm)].map((m) => m[1]).join('\n');
+    const example = parse(uncommented) as EnvVar[];
+    expect(example.map((v) => v.name)).toEqual(['MAX_CONCURRENT_REQUESTS', 'MAX_QUEUED_REQUESTS', 'QUEUE_TIMEOUT_MS']);
+    for (const { name } of example) expect(configVariables).toContain(name);
+    const config = loadConfig(Object.fromEntries(example.map((v) => [v.name, v.value])));
+    expect(config.MAX_CONCURRENT_REQUESTS).toBeGreaterThan(0);
+  });
+});

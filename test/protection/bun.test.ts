@@ -1,0 +1,3 @@
+import { addProtectionTests } from './suite.ts';
+
+addProtectionTests('bun');
