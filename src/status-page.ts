@@ -18,10 +18,10 @@ const style = `
 *{box-sizing:border-box}body{margin:0;padding:16px 20px;font:14px/1.4 system-ui,sans-serif;color:var(--fg);background:var(--bg)}
 header{display:flex;flex-wrap:wrap;gap:6px 18px;align-items:baseline;margin-bottom:12px}h1{font-size:20px;margin:0}
 .muted{color:var(--muted)}.badge{padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;background:var(--p50)}.badge.bad{background:var(--bad)}
-.tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:10px;margin-bottom:12px}
+.tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(118px,1fr));gap:10px;margin-bottom:12px}
 .tile,.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 12px}
-.tile b{display:block;font-size:22px;font-variant-numeric:tabular-nums}.tile span{color:var(--muted);font-size:12px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:10px;margin-bottom:12px}
+.tile b{display:block;font-size:20px;white-space:nowrap;font-variant-numeric:tabular-nums}.tile span{color:var(--muted);font-size:12px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:10px;margin-bottom:12px;align-items:start}
 h2{font-size:13px;margin:0 0 6px;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.04em}
 svg{width:100%;height:120px;display:block}svg text{font-size:10px;fill:var(--muted)}
 table{border-collapse:collapse;width:100%}td{padding:2px 8px 2px 0;border-bottom:1px solid var(--line);vertical-align:top}td:last-child{text-align:right;font-variant-numeric:tabular-nums}
