@@ -34,7 +34,7 @@ async function traffic(ok: number, failed: number, tag: string) {
 
 const text = (selector: string) => page.locator(selector).textContent();
 const rows = (table: string) =>
-  page.$$eval(`#${table} tr`, (trs) => Object.fromEntries((trs as HTMLTableRowElement[]).map((tr) => [tr.cells[0]?.textContent ?? "", tr.cells[1]?.textContent ?? ""])));
+  page.$$eval(`#${table} tr`, (trs) => Object.fromEntries((trs as HTMLTableRowElement[]).map((tr) => [tr.cells[0]?.textContent ?? '', tr.cells[1]?.textContent ?? ''])));
 
 beforeAll(async () => {
   // A missing Chromium fails here, loudly (.ci/run installs Debian's chromium).
