@@ -11,11 +11,14 @@ import { startSidecar } from '../support/sidecar.ts';
 import type { Sidecar } from '../support/sidecar.ts';
 import { startUpstream } from '../support/upstream.ts';
 import type { Upstream } from '../support/upstream.ts';
-import { dashboardExprs, familyOf, metricsIn, metricsNotYetOnThisBranch, readRuleGroups, ruleExprs, rulesFile, substitute } from './monitoring.ts';
+import { spawn } from 'node:child_process';
+import { dashboardExprs, familyOf, metricsIn, metricsNotYetOnThisBranch, readDashboard, readRuleGroups, ruleExprs, rulesFile, substitute } from './monitoring.ts';
 import type { RuleExpr } from './monitoring.ts';
 import { startPrometheus } from './prometheus.ts';
 import type { Prometheus, QueryResult } from './prometheus.ts';
 
+/** What Grafana puts for `$namespace`/`$pod` with "All" selected: the variables' allValue. */
+const allValue = readDashboard().templating.list.find((v) => v.name === 'pod')?.allValue ?? '';
 const labels = { namespace: 'shop', pod: 'legacy-app-0', app_kubernetes_io_name: 'legacy-app' };
 /** Each round, per method and outcome; three rounds, each after Prometheus saw the one before, so every counter increases between scrapes. */
 const round = { get200: 8, post200: 2, other200: 1, get502: 3 };
@@ -70,10 +73,35 @@ describe('a real Prometheus scraping a real sidecar under traffic', () => {
     expect(counts).toEqual({ '200': rounds * (round.get200 + round.post200 + round.other200), '502': rounds * round.get502 });
   });
 
+  it("fills the dashboard's namespace and pod variables (label_values) from what it scraped", async () => {
+    for (const variable of readDashboard().templating.list.filter((v) => v.type === 'query')) {
+      const query = typeof variable.query === 'string' ? variable.query : (variable.query?.query ?? '');
+      const [, selector = '', label = ''] = /^label_values\((.+), (\w+)\)$/.exec(query) ?? [];
+      const match = substitute(selector, { rateInterval: '1m', all: allValue });
+      const { data } = await prometheus.get<{ data: string[] }>(`/api/v1/label/${label}/values?${new URLSearchParams({ 'match[]': match })}`);
+      expect(data, variable.name).toEqual([labels[variable.name as 'namespace' | 'pod']]);
+    }
+  });
+
+  it('finds nothing to complain about in /metrics under this traffic (promtool check metrics)', async () => {
+    const exposition = await (await fetch(`${sidecar.adminUrl}/metrics`)).text();
+    expect(exposition).toContain('http_server_request_duration_seconds_bucket');
+    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+    const code = new Promise<number | null>((resolve, reject) => {
+      child.once('exit', resolve);
+      child.once('error', reject);
+    });
+    child.stdin.end(exposition);
+    expect({ code: await code, output }).toEqual({ code: 0, output: '' });
+  });
+
   it('runs every dashboard panel query: each parses and returns data', async () => {
     const problems: string[] = [];
     for (const e of dashboardExprs()) {
-      const expr = substitute(e.expr, { rateInterval: '1m', all: '.+' });
+      const expr = substitute(e.expr, { rateInterval: '1m', all: allValue });
       const result = await prometheus.query(expr);
       if (result.status !== 'success') problems.push(`${e.what}: ${result.error}\n  ${expr}`);
       else if (missingInputs(e).length === 0 && (result.data?.result.length ?? 0) === 0) problems.push(`${e.what}: no data\n  ${expr}`);
