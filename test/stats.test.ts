@@ -110,6 +110,13 @@ describe('the status page figures', () => {
     expect(stats.stats().ready).toBe(true);
   });
 
+  it('is documented field by field in the README', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### Status page'), readme.indexOf('## Dashboards and alerts'));
+    const documented = [...section.matchAll(/^\| (`[^|]+`) \|/gm)].flatMap((m) => [...(m[1] as string).matchAll(/`(\w+)`/g)].map((n) => n[1]));
+    expect(documented.sort()).toEqual(Object.keys(history(new Metrics(), clock()).stats()).sort());
+  });
+
   it("shows the package's version", () => {
     expect(version).toBe((JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version);
   });
