@@ -92,25 +92,26 @@ describe.each(runtimes)('the status page of the sidecar on %s, in headless Chrom
   });
 
   // On Node only (the pod's runtime): the page's code is the same string on all three, and the wait for history points costs seconds.
-  if (runtime === 'node')
+  if (runtime === 'node') {
     it('refreshes itself: new traffic shows without a reload, and the chart fills in', async () => {
-    // The history gains a point every 5 s; traffic between them gives the chart a shape. Each
-    // round waits for the page's own next refresh (it polls every 2 s), never a fixed pause.
-    const chartPoints = () => page.$$eval('#rate-chart polyline', (lines) => (lines[0]?.getAttribute('points') ?? '').split(' ').filter(Boolean).length);
-    const deadline = Date.now() + 30_000;
-    for (let round = 0; (await chartPoints()) < 2; round++) {
-      if (Date.now() > deadline) throw new Error('the chart never got 2 points');
-      await traffic(3, round % 2, `chart-${round}`);
-      const updated = await text('#updated');
-      await page.waitForFunction((before) => document.getElementById('updated')?.textContent !== before, updated, { timeout: 10_000 });
-    }
-    const stats = await fetchStats(sidecar);
-    await page.waitForFunction((n) => document.getElementById('total-requests')?.textContent === String(n), stats.totals.requests, { timeout: 10_000 });
-    const series = await page.$$eval('#latency-chart polyline', (lines) => lines.map((l) => l.getAttribute('data-series')));
-    expect(series).toEqual(['p50Seconds', 'p99Seconds']);
-    await page.screenshot({ path: join(dir, 'status-page-chart.png'), fullPage: true });
-    expect(statSync(join(dir, 'status-page-chart.png')).size).toBeGreaterThan(10_000);
-  });
+      // The history gains a point every 5 s; traffic between them gives the chart a shape. Each
+      // round waits for the page's own next refresh (it polls every 2 s), never a fixed pause.
+      const chartPoints = () => page.$$eval('#rate-chart polyline', (lines) => (lines[0]?.getAttribute('points') ?? '').split(' ').filter(Boolean).length);
+      const deadline = Date.now() + 30_000;
+      for (let round = 0; (await chartPoints()) < 2; round++) {
+        if (Date.now() > deadline) throw new Error('the chart never got 2 points');
+        await traffic(3, round % 2, `chart-${round}`);
+        const updated = await text('#updated');
+        await page.waitForFunction((before) => document.getElementById('updated')?.textContent !== before, updated, { timeout: 10_000 });
+      }
+      const stats = await fetchStats(sidecar);
+      await page.waitForFunction((n) => document.getElementById('total-requests')?.textContent === String(n), stats.totals.requests, { timeout: 10_000 });
+      const series = await page.$$eval('#latency-chart polyline', (lines) => lines.map((l) => l.getAttribute('data-series')));
+      expect(series).toEqual(['p50Seconds', 'p99Seconds']);
+      await page.screenshot({ path: join(dir, 'status-page-chart.png'), fullPage: true });
+      expect(statSync(join(dir, 'status-page-chart.png')).size).toBeGreaterThan(10_000);
+    });
+  }
 
   it('loaded nothing but its own page and /stats.json, and logged no error', () => {
     const origins = new Set(requested.map((url) => new URL(url).origin));
