@@ -96,8 +96,12 @@ export class Metrics {
     for (const [key, h] of this.#durations) {
       const status = key.split(' ')[1] as string;
       requestsByStatus[status] = (requestsByStatus[status] ?? 0) + h.count;
+      // Cumulative, as in the exposition: bucket i counts every request up to its bound.
       let cumulative = 0;
-      h.counts.forEach((n, i) => (buckets[i] = (buckets[i] as number) + (cumulative += n)));
+      for (let i = 0; i < durationBuckets.length; i++) {
+        cumulative += h.counts[i] as number;
+        buckets[i] = (buckets[i] as number) + cumulative;
+      }
       buckets[durationBuckets.length] = (buckets[durationBuckets.length] as number) + h.count;
     }
     return {
