@@ -44,6 +44,12 @@ describe('the status page figures', () => {
     expect(stats.totals.upstreamErrors).toEqual({ upstream_refused: 1, upstream_timeout: 1 });
     expect(stats.activeRequests).toBe(sampleValue(rendered, 'http_server_active_requests'));
     expect(stats.activeRequests).toBe(1);
+    // The snapshot's buckets are the rendered ones, summed over every series.
+    const les = [...durationBuckets.map(String), '+Inf'];
+    const renderedBuckets = les.map((le) =>
+      (rendered.get('http_server_request_duration_seconds')?.samples ?? []).filter((s) => s.name.endsWith('_bucket') && s.labels.le === le).reduce((sum, s) => sum + s.value, 0),
+    );
+    expect(metrics.snapshot().durationBuckets).toEqual(renderedBuckets);
   });
 
   it('gives the rate, error ratio and quantiles of the last minute, not of all time', () => {
