@@ -43,6 +43,7 @@ const sidecar = createSidecar(config, {
   stdout: fdStdout(),
   say,
   processMetrics,
+  runtimeName: `bun ${Bun.version}`,
 });
 
 const proxyServer = Bun.serve({

@@ -30,6 +30,7 @@ const sidecar = createSidecar(config, {
   stdout,
   say,
   processMetrics,
+  runtimeName: `deno ${Deno.version.deno}`,
 });
 
 const listening = (server: Deno.HttpServer<Deno.NetAddr>) => server.addr;

@@ -27,6 +27,7 @@ const sidecar = createSidecar(config, {
   stdout: fdStdout(),
   say,
   processMetrics,
+  runtimeName: `node ${process.versions.node}`,
 });
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;

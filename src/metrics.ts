@@ -32,6 +32,19 @@ export interface ProcessMetric {
   read(): number | undefined;
 }
 
+/** Cumulative counts since start; two of them a few seconds apart give rates and quantiles. */
+export interface MetricsSnapshot {
+  /** Requests finished, by response status code. */
+  requestsByStatus: Record<string, number>;
+  /** Cumulative bucket counts over every series, one per `durationBuckets` bound, then +Inf. */
+  durationBuckets: number[];
+  activeRequests: number;
+  upstreamErrors: Record<string, number>;
+  logLinesDropped: number;
+  /** Open tunnels (sidecar_tunnels_active), once the tunnel metrics are in this registry. */
+  tunnelsActive?: number;
+}
+
 export class Metrics {
   #active = 0;
   readonly #durations = new Map<string, Histogram>();
@@ -40,6 +53,7 @@ export class Metrics {
   #droppedLogLines: () => number = () => 0;
   #queued: () => number = () => 0;
   readonly #overload = { queue_full: 0, queue_timeout: 0 };
+  #ready: () => boolean = () => false;
 
   constructor(processMetrics: ProcessMetric[] = []) {
     this.#process = processMetrics;
@@ -80,6 +94,34 @@ export class Metrics {
 
   countQueuedRequests(read: () => number): void {
     this.#queued = read;
+  }
+
+  reportReadiness(read: () => boolean): void {
+    this.#ready = read;
+  }
+
+  /** The registry's counts as they stand, for the status page (src/stats.ts): the same numbers /metrics shows. */
+  snapshot(): MetricsSnapshot {
+    const requestsByStatus: Record<string, number> = {};
+    const buckets = new Array<number>(durationBuckets.length + 1).fill(0);
+    for (const [key, h] of this.#durations) {
+      const status = key.split(' ')[1] as string;
+      requestsByStatus[status] = (requestsByStatus[status] ?? 0) + h.count;
+      // Cumulative, as in the exposition: bucket i counts every request up to its bound.
+      let cumulative = 0;
+      for (let i = 0; i < durationBuckets.length; i++) {
+        cumulative += h.counts[i] as number;
+        buckets[i] = (buckets[i] as number) + cumulative;
+      }
+      buckets[durationBuckets.length] = (buckets[durationBuckets.length] as number) + h.count;
+    }
+    return {
+      requestsByStatus,
+      durationBuckets: buckets,
+      activeRequests: this.#active,
+      upstreamErrors: Object.fromEntries(this.#errors),
+      logLinesDropped: this.#droppedLogLines(),
+    };
   }
 
   get activeRequests(): number {
@@ -126,6 +168,10 @@ export class Metrics {
       '# TYPE sidecar_overload_rejections_total counter',
       `sidecar_overload_rejections_total{reason="queue_full"} ${this.#overload.queue_full}`,
       `sidecar_overload_rejections_total{reason="queue_timeout"} ${this.#overload.queue_timeout}`,
+      // What /readyz answers, as a number: alerts cannot read a probe (deploy/k8s/monitoring/rules.yaml).
+      '# HELP sidecar_ready 1 when /readyz answers 200 (the app answers and the sidecar is not draining), else 0.',
+      '# TYPE sidecar_ready gauge',
+      `sidecar_ready ${this.#ready() ? 1 : 0}`,
     );
     for (const m of this.#process) {
       const value = m.read();

@@ -11,7 +11,10 @@ import { createLineWriter, formatterFor } from './logger.ts';
 import type { LineWriter, LogSink } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import type { ProcessMetric } from './metrics.ts';
+import { maskedConfig } from './config-view.ts';
 import { Readiness } from './readiness.ts';
+import { StatsHistory } from './stats.ts';
+import { version } from './version.ts';
 import type { UpstreamProbe } from './readiness.ts';
 import type { UpstreamClient } from './upstream.ts';
 
@@ -27,6 +30,8 @@ export interface RuntimeCapabilities {
   /** The sidecar's own messages (stderr). */
   say(message: string): void;
   processMetrics?: ProcessMetric[];
+  /** The runtime's name and version for the status page, e.g. "node 24.21.0". */
+  runtimeName?: string;
 }
 
 export interface Sidecar {
@@ -47,6 +52,9 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     onError: (error) => runtime.say(`access log write failed: ${String(error)}`),
   });
   metrics.countDroppedLogLines(() => accessLog.dropped);
+  metrics.reportReadiness(() => readiness.ready);
+  const stats = new StatsHistory({ metrics, version, runtime: runtime.runtimeName ?? 'unknown', ready: () => readiness.ready, config: maskedConfig(config) });
+  stats.start();
   const format = formatterFor(config.LOG_FORMAT);
   const proxy = createProxy(config, {
     upstream: runtime.upstream,
@@ -57,7 +65,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     onUpstreamAnswered: () => readiness.upstreamAnswered(),
     onInternalError: (error) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
   });
-  const admin = createAdmin({ metrics, readiness });
+  const admin = createAdmin({ metrics, readiness, stats });
   return { proxy, admin, metrics, readiness, accessLog };
 }
 

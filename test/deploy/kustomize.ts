@@ -1,12 +1,13 @@
 /**
  * Renders a kustomization the way `kubectl apply -k` does, for the subset deploy/k8s uses:
- * `resources` (files and directories) and inline JSON 6902 `patches` with a target. Anything
+ * `resources` (files and directories), inline JSON 6902 `patches` with a target, and a
+ * `configMapGenerator` from files with `disableNameSuffixHash` (deploy/k8s/monitoring). Anything
  * else in a kustomization.yaml is refused rather than silently ignored, and kustomize.test.ts
  * compares the result with `kubectl kustomize` wherever kubectl is installed.
  * (No npm package renders kustomizations; the real kustomize is a Go binary.)
  */
 import { readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
 /** A Kubernetes object as YAML gives it: validated against the schemas in manifests.test.ts. */
@@ -33,7 +34,7 @@ interface Operation {
   value?: Json;
 }
 
-const supportedFields = new Set(['apiVersion', 'kind', 'resources', 'patches']);
+const supportedFields = new Set(['apiVersion', 'kind', 'resources', 'patches', 'configMapGenerator']);
 
 /** Every document of a YAML file (multi-document files allowed), as plain data. */
 export function readYamlDocuments(file: string): unknown[] {
@@ -60,6 +61,10 @@ export function renderKustomization(dir: string): Manifest[] {
     else manifests.push(...readYamlDocuments(path).map((document) => asManifest(document, path)));
   }
 
+  for (const [index, entry] of ((kustomization.configMapGenerator ?? []) as Record<string, unknown>[]).entries()) {
+    manifests.push(generateConfigMap(dir, entry, `${file}: configMapGenerator[${index}]`));
+  }
+
   for (const [index, entry] of ((kustomization.patches ?? []) as Record<string, unknown>[]).entries()) {
     const where = `${file}: patches[${index}]`;
     const { target, patch, ...rest } = entry as { target?: PatchTarget; patch?: string };
@@ -82,6 +87,32 @@ export function renderKustomization(dir: string): Manifest[] {
     seen.add(id);
   }
   return manifests;
+}
+
+/**
+ * A ConfigMap from files, as kustomize's generator makes it: one key per file (its base name, or
+ * the `key=` given), the options' labels and annotations. Only with disableNameSuffixHash: the
+ * name hash kustomize would append otherwise is not modelled here.
+ */
+function generateConfigMap(dir: string, entry: Record<string, unknown>, where: string): Manifest {
+  const { name, files, options, ...rest } = entry as { name?: string; files?: string[]; options?: Record<string, unknown> };
+  const { disableNameSuffixHash, labels, annotations, ...otherOptions } = options ?? {};
+  if (Object.keys(rest).length > 0 || Object.keys(otherOptions).length > 0 || typeof name !== 'string' || !Array.isArray(files)) {
+    throw new Error(`${where}: only name, files and options (disableNameSuffixHash, labels, annotations) are supported`);
+  }
+  if (disableNameSuffixHash !== true) throw new Error(`${where}: the name suffix hash is not modelled; set options.disableNameSuffixHash: true`);
+  const data: Record<string, string> = {};
+  for (const spec of files) {
+    const [key, path] = spec.includes('=') ? (spec.split('=', 2) as [string, string]) : [basename(spec), spec];
+    const full = resolve(dir, path);
+    // kustomize's default load restrictor: no file from outside the kustomization's directory.
+    if (!full.startsWith(resolve(dir) + '/')) throw new Error(`${where}: ${path} is outside ${dir}`);
+    data[key] = readFileSync(full, 'utf8');
+  }
+  const metadata: Manifest['metadata'] = { name };
+  if (labels) metadata.labels = labels;
+  if (annotations) metadata.annotations = annotations;
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata, data };
 }
 
 function asManifest(document: unknown, where: string): Manifest {

@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Service } from 'kubernetes-models/v1/Service';
 import ts from 'typescript';
 import type { Manifest } from './kustomize.ts';
@@ -20,6 +21,7 @@ interface Validatable {
 const models: Record<string, { model: new (data: never) => Validatable; types: string }> = {
   'apps/v1 Deployment': { model: Deployment, types: 'kubernetes-types/apps/v1' },
   'v1 Service': { model: Service, types: 'kubernetes-types/core/v1' },
+  'v1 ConfigMap': { model: ConfigMap, types: 'kubernetes-types/core/v1' },
 };
 
 function modelFor(manifest: Manifest) {

@@ -14,6 +14,7 @@ import { closedPort, startSidecar } from '../support/sidecar.ts';
 import type { Runtime, Sidecar } from '../support/sidecar.ts';
 import { startUpstream } from '../support/upstream.ts';
 import type { Upstream } from '../support/upstream.ts';
+import { addStatusPageTests } from './status.ts';
 
 /** Polls `probe` until it returns a value for which `done` holds; bounded, never a fixed sleep. */
 async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
@@ -132,6 +133,8 @@ export function addOperationsTests(runtime: Runtime): void {
       await eventually(async () => sampleValue(await metrics(sidecar), 'http_server_active_requests'), (v) => v === 0, 'no active request');
     });
   });
+
+  addStatusPageTests(runtime);
 
   describe(`readiness on ${runtime}`, () => {
     const app = new FlakyApp();

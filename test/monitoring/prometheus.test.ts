@@ -1,0 +1,149 @@
+/**
+ * SPEC "Dashboards": every panel's and every rule's query runs against a real Prometheus scraping
+ * a real sidecar (Node, the pod's runtime) under traffic that includes 502s. Each must parse, and
+ * each must return data, except those over metricsNotYetOnThisBranch (parsed only). The rules
+ * are loaded into that Prometheus too: every one evaluates without error, and the alerts this
+ * traffic should trip (5xx ratio, upstream errors) are pending, the others not.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send } from '../support/http-client.ts';
+import { startSidecar } from '../support/sidecar.ts';
+import type { Sidecar } from '../support/sidecar.ts';
+import { startUpstream } from '../support/upstream.ts';
+import type { Upstream } from '../support/upstream.ts';
+import { spawn } from 'node:child_process';
+import { dashboardExprs, familyOf, metricsIn, metricsNotYetOnThisBranch, readDashboard, readRuleGroups, ruleExprs, rulesFile, substitute } from './monitoring.ts';
+import type { RuleExpr } from './monitoring.ts';
+import { startPrometheus } from './prometheus.ts';
+import type { Prometheus, QueryResult } from './prometheus.ts';
+
+/** What Grafana puts for `$namespace`/`$pod` with "All" selected: the variables' allValue. */
+const allValue = readDashboard().templating.list.find((v) => v.name === 'pod')?.allValue ?? '';
+const labels = { namespace: 'shop', pod: 'legacy-app-0', app_kubernetes_io_name: 'legacy-app' };
+/** Each round, per method and outcome; three rounds, each after Prometheus saw the one before, so every counter increases between scrapes. */
+const round = { get200: 8, post200: 2, other200: 1, get502: 3 };
+const rounds = 3;
+const perRound = Object.values(round).reduce((a, b) => a + b, 0);
+
+let upstream: Upstream;
+let sidecar: Sidecar;
+let prometheus: Prometheus;
+
+/** An alert's expression with its comparisons made `bool`: 0 or 1 wherever its inputs exist, so "returns data" means the inputs are there. */
+const asBool = (expr: string) => expr.replace(/\s(>|<|==|!=|>=|<=)\s/g, ' $1 bool ');
+
+const reads = (e: RuleExpr) => metricsIn(e.expr).map(familyOf);
+/** Recording rules count as present when the raw metrics under them are. */
+const recordedFrom = new Map(readRuleGroups().flatMap((g) => g.rules.flatMap((r) => (r.record ? [[r.record, metricsIn(r.expr).map(familyOf)] as const] : []))));
+const missingInputs = (e: RuleExpr) => reads(e).flatMap((name) => recordedFrom.get(name) ?? [name]).filter((name) => metricsNotYetOnThisBranch.includes(name));
+
+const total = () => prometheus.query('sum(http_server_request_duration_seconds_count)');
+const valueOf = (result: QueryResult) => Number(result.data?.result[0]?.value[1] ?? Number.NaN);
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+  sidecar = await startSidecar('node', { TARGET: upstream.url, SRV_NAME: 'legacy-app' });
+  prometheus = await startPrometheus({ targets: [sidecar.adminUrl.replace('http://', '')], labels, ruleFiles: [rulesFile] });
+  for (let r = 1; r <= rounds; r++) {
+    const sends: Promise<{ status: number }>[] = [];
+    for (let i = 0; i < round.get200; i++) sends.push(send(sidecar.url, `/page?id=r${r}-get-${i}`));
+    for (let i = 0; i < round.post200; i++) sends.push(send(sidecar.url, `/form?id=r${r}-post-${i}`, { method: 'POST', body: 'x=1' }));
+    for (let i = 0; i < round.other200; i++) sends.push(send(sidecar.url, `/dav?id=r${r}-propfind-${i}`, { method: 'PROPFIND' }));
+    for (let i = 0; i < round.get502; i++) sends.push(send(sidecar.url, `/_/reset?id=r${r}-reset-${i}`));
+    const statuses = (await Promise.all(sends)).map((response) => response.status);
+    expect(statuses.filter((s) => s === 502)).toHaveLength(round.get502);
+    await prometheus.until('sum(http_server_request_duration_seconds_count)', (result) => valueOf(result) === r * perRound, `a scrape showing round ${r}`);
+  }
+  // The recording rules ran after the last round.
+  await prometheus.until('namespace_pod:sidecar_requests:rate5m', (result) => (result.data?.result.length ?? 0) > 0, 'the recording rules to be evaluated');
+  await prometheus.until('namespace_app:sidecar_request_errors:ratio_rate5m', (result) => (result.data?.result.length ?? 0) > 0, 'the SLO rules to be evaluated');
+}, 90_000);
+
+afterAll(async () => {
+  await prometheus?.stop();
+  await sidecar?.stop();
+  await upstream?.close();
+});
+
+describe('a real Prometheus scraping a real sidecar under traffic', () => {
+  it('sees the requests the sidecar was sent, with namespace and pod labels', async () => {
+    expect(valueOf(await total())).toBe(rounds * perRound);
+    const byCode = await prometheus.query('sum by (http_response_status_code) (http_server_request_duration_seconds_count{namespace="shop", pod="legacy-app-0"})');
+    const counts = Object.fromEntries((byCode.data?.result ?? []).map((s) => [s.metric.http_response_status_code, Number(s.value[1])]));
+    expect(counts).toEqual({ '200': rounds * (round.get200 + round.post200 + round.other200), '502': rounds * round.get502 });
+  });
+
+  it("fills the dashboard's namespace and pod variables (label_values) from what it scraped", async () => {
+    for (const variable of readDashboard().templating.list.filter((v) => v.type === 'query')) {
+      const query = typeof variable.query === 'string' ? variable.query : (variable.query?.query ?? '');
+      const [, selector = '', label = ''] = /^label_values\((.+), (\w+)\)$/.exec(query) ?? [];
+      const match = substitute(selector, { rateInterval: '1m', all: allValue });
+      const { data } = await prometheus.get<{ data: string[] }>(`/api/v1/label/${label}/values?${new URLSearchParams({ 'match[]': match })}`);
+      expect(data, variable.name).toEqual([labels[variable.name as 'namespace' | 'pod']]);
+    }
+  });
+
+  it('finds nothing to complain about in /metrics under this traffic (promtool check metrics)', async () => {
+    const exposition = await (await fetch(`${sidecar.adminUrl}/metrics`)).text();
+    expect(exposition).toContain('http_server_request_duration_seconds_bucket');
+    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+    const code = new Promise<number | null>((resolve, reject) => {
+      child.once('exit', resolve);
+      child.once('error', reject);
+    });
+    child.stdin.end(exposition);
+    expect({ code: await code, output }).toEqual({ code: 0, output: '' });
+  });
+
+  it('runs every dashboard panel query: each parses and returns data', async () => {
+    const problems: string[] = [];
+    for (const e of dashboardExprs()) {
+      const expr = substitute(e.expr, { rateInterval: '1m', all: allValue });
+      const result = await prometheus.query(expr);
+      if (result.status !== 'success') problems.push(`${e.what}: ${result.error}\n  ${expr}`);
+      else if (missingInputs(e).length === 0 && (result.data?.result.length ?? 0) === 0) problems.push(`${e.what}: no data\n  ${expr}`);
+      else if (missingInputs(e).length === 0 && result.data?.result.every((s) => Number.isNaN(Number(s.value[1])))) problems.push(`${e.what}: only NaN\n  ${expr}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('runs every rule expression: each parses and returns data (alerts with their comparisons as bool)', async () => {
+    const problems: string[] = [];
+    for (const e of ruleExprs()) {
+      const expr = asBool(e.expr);
+      const result = await prometheus.query(expr);
+      if (result.status !== 'success') problems.push(`${e.what}: ${result.error}\n  ${expr}`);
+      else if (missingInputs(e).length === 0 && (result.data?.result.length ?? 0) === 0) problems.push(`${e.what}: no data\n  ${expr}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('evaluates every loaded rule without error', async () => {
+    const { data } = await prometheus.get<{ data: { groups: { name: string; rules: { name: string; health: string; lastError?: string }[] }[] } }>('/api/v1/rules');
+    const rules = data.groups.flatMap((g) => g.rules);
+    expect(rules).toHaveLength(ruleExprs().length);
+    expect(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`)).toEqual([]);
+  });
+
+  it('computes the figures the traffic implies: 3 in 14 requests a 5xx, all of them upstream errors', async () => {
+    const ratio = await prometheus.query('namespace_app:sidecar_request_errors:ratio_rate5m');
+    expect(ratio.data?.result[0]?.metric).toMatchObject({ namespace: 'shop', app_kubernetes_io_name: 'legacy-app' });
+    // Counted from the first scrape that saw each series, so the exact share depends on which round it was; 3 of 14 per round.
+    expect(valueOf(ratio)).toBeCloseTo(round.get502 / perRound, 1);
+    const upstreamErrors = await prometheus.query('namespace_pod:sidecar_upstream_errors:rate5m / namespace_pod:sidecar_requests:rate5m');
+    expect(valueOf(upstreamErrors)).toBeCloseTo(round.get502 / perRound, 1);
+  });
+
+  it('trips exactly the alerts this traffic should: the 5xx burn rates and upstream errors, not latency or readiness', async () => {
+    const tripped = await prometheus.until(
+      'count by (alertname) (ALERTS)',
+      (result) => (result.data?.result.length ?? 0) >= 3,
+      'the alerts to go pending',
+    );
+    const names = (tripped.data?.result ?? []).map((s) => s.metric.alertname).sort();
+    expect(names).toEqual(['SidecarErrorBudgetFastBurn', 'SidecarErrorBudgetSlowBurn', 'SidecarUpstreamErrors']);
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * The status page in a real browser, on each runtime: Debian's headless Chromium, driven by
+ * playwright-core (no browser download), loads GET / from the sidecar after known traffic. The
+ * numbers in the DOM must be those of /stats.json and of the traffic; the page must load nothing
+ * from elsewhere and log no error (a CSP violation included). On Node (the pod's runtime) it must
+ * also draw its chart and update itself as traffic comes. Screenshots are saved in the test's
+ * temporary folder (docs/status-page.png is one of these).
+ */
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send } from '../support/http-client.ts';
+import { runtimes, startSidecar } from '../support/sidecar.ts';
+import type { Sidecar } from '../support/sidecar.ts';
+import { startUpstream } from '../support/upstream.ts';
+import type { Upstream } from '../support/upstream.ts';
+import { fetchStats } from './status.ts';
+
+const chromiumPath = '/usr/bin/chromium';
+const dir = mkdtempSync(join(tmpdir(), 'sidecar-status-page-'));
+let upstream: Upstream;
+let browser: Browser;
+
+beforeAll(async () => {
+  // A missing Chromium fails here, loudly (.ci/run installs Debian's chromium).
+  expect(existsSync(chromiumPath), `${chromiumPath} (Debian package chromium)`).toBe(true);
+  upstream = await startUpstream();
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await upstream?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.each(runtimes)('the status page of the sidecar on %s, in headless Chromium', (runtime) => {
+  let sidecar: Sidecar;
+  let page: Page;
+  const requested: string[] = [];
+  const problems: string[] = [];
+
+  async function traffic(ok: number, failed: number, tag: string) {
+    for (let i = 0; i < ok; i++) expect((await send(sidecar.url, `/page?id=${runtime}-${tag}-${i}`)).status).toBe(200);
+    for (let i = 0; i < failed; i++) expect((await send(sidecar.url, `/_/reset?id=${runtime}-${tag}-reset-${i}`)).status).toBe(502);
+  }
+  const text = (selector: string) => page.locator(selector).textContent();
+  const rows = (table: string) =>
+    page.$$eval(`#${table} tr`, (trs) => Object.fromEntries((trs as HTMLTableRowElement[]).map((tr) => [tr.cells[0]?.textContent ?? '', tr.cells[1]?.textContent ?? ''])));
+
+  beforeAll(async () => {
+    sidecar = await startSidecar(runtime, { TARGET: upstream.url });
+    await traffic(10, 2, 'before');
+    page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+    page.on('request', (request) => requested.push(request.url()));
+    page.on('console', (message) => message.type() === 'error' && problems.push(message.text()));
+    page.on('pageerror', (error) => problems.push(error.message));
+    await page.goto(`${sidecar.adminUrl}/`);
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 10_000 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await page?.close();
+    await sidecar?.stop();
+  });
+
+  it('shows the figures of /stats.json and of the traffic sent', async () => {
+    const stats = await fetchStats(sidecar);
+    expect(await text('#total-requests')).toBe('12');
+    expect(await text('#active-requests')).toBe('0');
+    expect(await text('#error-ratio')).toBe('16.7 %');
+    expect(await rows('status-classes')).toEqual({ '2xx': '10', '5xx': '2' });
+    expect(await rows('upstream-errors')).toEqual({ upstream_reset: String(stats.totals.upstreamErrors.upstream_reset) });
+    expect(await text('#version')).toBe(stats.version);
+    expect(await text('#runtime')).toBe(stats.runtime);
+    expect(await text('#runtime')).toMatch(new RegExp(`^${runtime} \\d+\\.\\d+\\.\\d+$`));
+    expect(await text('#ready')).toBe('ready');
+    expect(Number(await text('#requests-per-second'))).toBeGreaterThan(0);
+    expect(await text('#p99')).toMatch(/^\d+(\.\d+)? ms$/);
+    expect(await text('#uptime')).toMatch(/^(\d+m )?\d+s$/);
+    const config = await rows('config');
+    expect(config).toMatchObject({ TARGET: upstream.url, LOG_FORMAT: 'json' });
+    expect(Object.keys(config)).toEqual(Object.keys(stats.config));
+    await page.screenshot({ path: join(dir, `status-page-${runtime}.png`), fullPage: true });
+    expect(statSync(join(dir, `status-page-${runtime}.png`)).size).toBeGreaterThan(10_000);
+  });
+
+  // On Node only (the pod's runtime): the page's code is the same string on all three, and the wait for history points costs seconds.
+  if (runtime === 'node') {
+    it('refreshes itself: new traffic shows without a reload, and the chart fills in', async () => {
+      // The history gains a point every 5 s; traffic between them gives the chart a shape. Each
+      // round waits for the page's own next refresh (it polls every 2 s), never a fixed pause.
+      const chartPoints = () => page.$$eval('#rate-chart polyline', (lines) => (lines[0]?.getAttribute('points') ?? '').split(' ').filter(Boolean).length);
+      const deadline = Date.now() + 30_000;
+      for (let round = 0; (await chartPoints()) < 2; round++) {
+        if (Date.now() > deadline) throw new Error('the chart never got 2 points');
+        await traffic(3, round % 2, `chart-${round}`);
+        const updated = await text('#updated');
+        await page.waitForFunction((before) => document.getElementById('updated')?.textContent !== before, updated, { timeout: 10_000 });
+      }
+      const stats = await fetchStats(sidecar);
+      await page.waitForFunction((n) => document.getElementById('total-requests')?.textContent === String(n), stats.totals.requests, { timeout: 10_000 });
+      const series = await page.$$eval('#latency-chart polyline', (lines) => lines.map((l) => l.getAttribute('data-series')));
+      expect(series).toEqual(['p50Seconds', 'p99Seconds']);
+      await page.screenshot({ path: join(dir, 'status-page-chart.png'), fullPage: true });
+      expect(statSync(join(dir, 'status-page-chart.png')).size).toBeGreaterThan(10_000);
+    });
+  }
+
+  it('loaded nothing but its own page and /stats.json, and logged no error', () => {
+    const origins = new Set(requested.map((url) => new URL(url).origin));
+    expect([...origins]).toEqual([sidecar.adminUrl]);
+    expect(new Set(requested.map((url) => new URL(url).pathname))).toEqual(new Set(['/', '/stats.json']));
+    expect(problems).toEqual([]);
+  });
+});
