@@ -51,6 +51,18 @@ const target = z
     };
   });
 
+const filePath = (name: string) => z.string().trim().min(1, `${name} must not be empty`);
+
+/** The TLS variables only make sense together: a lone half would silently serve plain HTTP. */
+function tlsTogether(c: { TLS_CERT_FILE?: string; TLS_KEY_FILE?: string; HTTP_REDIRECT_PORT?: number; HSTS_MAX_AGE?: number }, ctx: z.RefinementCtx): void {
+  const tls = c.TLS_CERT_FILE !== undefined && c.TLS_KEY_FILE !== undefined;
+  if (c.TLS_CERT_FILE !== undefined && c.TLS_KEY_FILE === undefined) ctx.addIssue({ code: 'custom', path: ['TLS_KEY_FILE'], message: 'must be set when TLS_CERT_FILE is' });
+  if (c.TLS_KEY_FILE !== undefined && c.TLS_CERT_FILE === undefined) ctx.addIssue({ code: 'custom', path: ['TLS_CERT_FILE'], message: 'must be set when TLS_KEY_FILE is' });
+  // RFC 6797 §7.2: HSTS is sent over secure transport only; a redirect to https needs an https to go to.
+  if (!tls && c.HTTP_REDIRECT_PORT !== undefined) ctx.addIssue({ code: 'custom', path: ['HTTP_REDIRECT_PORT'], message: 'needs TLS_CERT_FILE and TLS_KEY_FILE' });
+  if (!tls && c.HSTS_MAX_AGE !== undefined) ctx.addIssue({ code: 'custom', path: ['HSTS_MAX_AGE'], message: 'needs TLS_CERT_FILE and TLS_KEY_FILE' });
+}
+
 export const configSchema = z.object({
   /** The app's origin (and optional path prefix). The pod's app listens on localhost:8080. */
   TARGET: target.prefault('http://localhost:8080'),
@@ -68,7 +80,14 @@ export const configSchema = z.object({
   UPSTREAM_TIMEOUT_MS: millis('UPSTREAM_TIMEOUT_MS').default(30_000),
   /** In-flight requests get this long after SIGTERM; kept under Kubernetes' 30 s termination grace period. */
   DRAIN_TIMEOUT_MS: millis('DRAIN_TIMEOUT_MS').default(10_000),
-});
+  /** PEM certificate chain (leaf first) and its key: both set, PORT serves HTTPS only (src/tls.ts); unset, plain HTTP. */
+  TLS_CERT_FILE: filePath('TLS_CERT_FILE').optional(),
+  TLS_KEY_FILE: filePath('TLS_KEY_FILE').optional(),
+  /** A plain-HTTP listener that only redirects to https (308); off unless set, and only with TLS. */
+  HTTP_REDIRECT_PORT: port('HTTP_REDIRECT_PORT').optional(),
+  /** Strict-Transport-Security max-age in seconds; off by default, since HSTS is the app's policy to choose (RFC 6797). */
+  HSTS_MAX_AGE: z.coerce.number({ error: 'HSTS_MAX_AGE must be a number of seconds' }).int('HSTS_MAX_AGE must be a whole number').min(0, 'HSTS_MAX_AGE must be 0 or more').optional(),
+}).superRefine(tlsTogether);
 
 export type Config = z.infer<typeof configSchema>;
 
