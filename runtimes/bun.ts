@@ -38,6 +38,7 @@ const upstream: UpstreamClient = async (request) => {
 };
 
 // TLS: rotation by a listener swap, since Bun.serve ignores reload({ tls }) (listener-swap.ts).
+// eslint-disable-next-line prefer-const -- assigned once the sidecar exists; the watcher's callback is made before
 let proxyListeners: ListenerSwap<Bun.Server<undefined>> | undefined;
 const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => process.exit(code) }, (pair) => proxyListeners?.swap(pair));
 

@@ -3,9 +3,12 @@
  * TLS_CERT_FILE and TLS_KEY_FILE, and nothing else. The directory, not only the file: the
  * certificate watch is on the directory (src/tls.ts), and a Kubernetes Secret mounted there swaps
  * its `..data` link inside it. Without TLS, `/dev/null`: Deno refuses an empty list, and reading
- * /dev/null reveals nothing. Run with --allow-env for these two variables only.
+ * /dev/null reveals nothing. Run with --allow-env for these two variables only. (node:process, so
+ * that tsc checks this file along with the rest.)
  */
-const paths = ['TLS_CERT_FILE', 'TLS_KEY_FILE'].map((name) => Deno.env.get(name)?.trim()).filter((path): path is string => !!path);
+import process from 'node:process';
+
+const paths = ['TLS_CERT_FILE', 'TLS_KEY_FILE'].map((name) => process.env[name]?.trim()).filter((path): path is string => !!path);
 const directory = (path: string) => {
   const slash = path.lastIndexOf('/');
   // A file at the root gets itself, never "/".

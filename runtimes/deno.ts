@@ -28,6 +28,7 @@ const stdout = async (chunk: string) => {
 };
 
 // TLS: rotation by a listener swap, since Deno.serve has no reload (listener-swap.ts).
+// eslint-disable-next-line prefer-const -- assigned once the sidecar exists; the watcher's callback is made before
 let proxyListeners: ListenerSwap<Deno.HttpServer<Deno.NetAddr>> | undefined;
 const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => Deno.exit(code) }, (pair) => proxyListeners?.swap(pair));
 
