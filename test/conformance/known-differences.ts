@@ -31,4 +31,27 @@ export const knownDifferences = {
    * with a publicly trusted certificate works as on the other runtimes.
    */
   privateCaTargetRefused: new Set<Runtime>(['deno']),
+  /**
+   * With TLS on, Bun serves HTTP/1.1 only and negotiates no ALPN protocol at all (never `h2`). Bun.serve's
+   * `http2: true` is marked experimental (PR oven-sh/bun#40137, `@experimental` in serve.d.ts),
+   * and this project turns on an experimental server mode only once the conformance suite runs
+   * through it. h2 clients (browsers, curl) fall back to HTTP/1.1 over the same TLS.
+   */
+  tlsWithoutHttp2: new Set<Runtime>(['bun']),
+  /**
+   * Deno.serve gives no Host header for an HTTP/2 request (the authority is only in the URL) and
+   * does not say which version a request came in: over TLS the Deno adapter takes Host from the
+   * URL whenever it is missing, so an HTTP/1.1 request without Host is forwarded with the
+   * authority Deno put in its URL (`localhost:PORT`) instead of getting 400. Plain HTTP keeps
+   * the 400.
+   */
+  tlsHttp11WithoutHostForwarded: new Set<Runtime>(['deno']),
+  /**
+   * Certificate rotation on Bun and Deno swaps listeners (runtimes/listener-swap.ts): the old one
+   * is drained, so requests in flight finish, but its idle keep-alive connections are closed
+   * (between requests, as on SIGTERM); their clients reconnect and get the new certificate.
+   * Neither Bun.serve nor Deno.serve can stop accepting and leave idle connections open, nor
+   * change a listener's certificate (oven-sh/bun#43815; Deno.serve has no reload). Node keeps them.
+   */
+  tlsRotationClosesIdleConnections: new Set<Runtime>(['bun', 'deno']),
 } as const;

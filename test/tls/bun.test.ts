@@ -1,0 +1,3 @@
+import { addTlsTests } from './suite.ts';
+
+addTlsTests('bun');

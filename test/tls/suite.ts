@@ -1,0 +1,274 @@
+/**
+ * TLS termination (SPEC "TLS termination"), on each runtime over real sockets: HTTPS verified
+ * against a test CA made by openssl, protocol versions and suites as testssl.sh would probe them,
+ * ALPN and HTTP/2 to an HTTP/1.1 app, HSTS, the redirect listener, start-up errors, the expired
+ * certificate, and rotation through a kubelet-style `..data` swap, good pairs and bad.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { knownDifferences } from '../conformance/known-differences.ts';
+import { rawExchange, rawRequest } from '../support/http-client.ts';
+import { parsePrometheusText, sampleValue } from '../support/prometheus.ts';
+import { denoTaskLine, runUntilExit, startSidecar } from '../support/sidecar.ts';
+import type { Runtime, Sidecar } from '../support/sidecar.ts';
+import { makePki, SecretVolume } from '../support/certificates.ts';
+import type { TestPki } from '../support/certificates.ts';
+import { startUpstream } from '../support/upstream.ts';
+import type { Upstream } from '../support/upstream.ts';
+import { h2Request, handshake, httpsRequest, oldProtocol, refusal, tls12Suite } from './clients.ts';
+
+/** Polls until `probe` gives a value `done` accepts; bounded (SPEC's 10 s, plus room for a loaded machine). */
+async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch((error: unknown) => error as T);
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${String(value instanceof Error ? value.message : JSON.stringify(value))}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function metric(sidecar: Sidecar, name: string): Promise<number | undefined> {
+  const response = await fetch(`${sidecar.adminUrl}/metrics`);
+  return sampleValue(parsePrometheusText(await response.text()), name);
+}
+
+/** A request whose response has begun (its first chunk) and whose end waits for upstream.release(id). */
+function openSlow(port: number, ca: string, id: string): Promise<{ serial: string; body: Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, servername: 'localhost', path: `/_/slow?id=${id}`, ca, agent: false, headers: { host: `localhost:${port}` } }, (res) => {
+      const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber;
+      let text = '';
+      const body = new Promise<string>((done, fail) => {
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => done(text));
+        res.on('error', fail);
+        res.on('aborted', () => fail(new Error('response aborted')));
+      });
+      body.catch(() => {});
+      resolve({ serial, body });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The sidecar's own stderr lines, without `deno task`'s announcement. */
+const ownLines = (stderr: string) => stderr.split('\n').filter((line) => line !== '' && !denoTaskLine.test(line.replace(/\x1b\[[0-9;]*m/g, '')));
+
+export function addTlsTests(runtime: Runtime): void {
+  describe(`TLS termination on ${runtime}`, () => {
+    let pki: TestPki;
+    let work: string;
+    let upstream: Upstream;
+    let volume: SecretVolume;
+    let sidecar: Sidecar;
+    let redirectPort: number;
+
+    beforeAll(async () => {
+      [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
+      work = mkdtempSync(join(tmpdir(), 'sidecar-tls-'));
+      volume = new SecretVolume(work, 'main', pki.first);
+      sidecar = await startSidecar(runtime, { TARGET: upstream.url, TLS_CERT_FILE: volume.certFile, TLS_KEY_FILE: volume.keyFile, HSTS_MAX_AGE: '600', HTTP_REDIRECT_PORT: '0' });
+      redirectPort = Number(/redirecting plain HTTP on \S+:(\d+) to https/.exec(sidecar.stderr())?.[1]);
+    });
+    afterAll(async () => {
+      await sidecar?.stop();
+      await upstream?.close();
+      pki?.remove();
+      if (work) rmSync(work, { recursive: true, force: true });
+    });
+
+    it('serves HTTPS on PORT with a certificate that verifies against the CA, and the app sees X-Forwarded-Proto https', async () => {
+      const result = await httpsRequest(sidecar.port, '/_/echo?id=tls-basic', { ca: pki.ca });
+      expect(result.status).toBe(200);
+      expect(result.serial).toBe(pki.first.serial);
+      const [received] = upstream.byId('tls-basic');
+      expect(received?.headers['x-forwarded-proto']).toBe('https');
+      expect(received?.headers.host).toBe(`localhost:${sidecar.port}`);
+      // HTTPS only: plain HTTP on the same port gets no HTTP answer.
+      const plain = await rawExchange(`http://127.0.0.1:${sidecar.port}`, rawRequest('GET /_/echo?id=tls-plain HTTP/1.1', [['Host', 'localhost']])).catch(() => undefined);
+      expect(plain?.status).not.toBe(200);
+      expect(upstream.byId('tls-plain')).toEqual([]);
+    });
+
+    it('refuses TLS 1.0 and 1.1 and accepts TLS 1.2 and 1.3', async () => {
+      for (const version of ['TLSv1', 'TLSv1.1'] as const) expect(await refusal(sidecar.port, pki.ca, oldProtocol(version)), version).toBeDefined();
+      expect((await handshake(sidecar.port, pki.ca, { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' })).protocol).toBe('TLSv1.2');
+      expect((await handshake(sidecar.port, pki.ca, { minVersion: 'TLSv1.3' })).protocol).toBe('TLSv1.3');
+    });
+
+    it('refuses TLS 1.2 suites without forward secrecy or without AEAD, and negotiates the ECDHE AEAD ones', async () => {
+      const refused = ['AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'AES128-SHA', 'AES256-SHA256', 'ECDHE-RSA-AES128-SHA', 'ECDHE-RSA-AES256-SHA384', 'DHE-RSA-AES128-SHA', 'DES-CBC3-SHA'];
+      for (const cipher of refused) expect(await refusal(sidecar.port, pki.ca, tls12Suite(cipher)), cipher).toBeDefined();
+      for (const cipher of ['ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-CHACHA20-POLY1305']) {
+        expect((await handshake(sidecar.port, pki.ca, tls12Suite(cipher))).cipher, cipher).toMatch(/^TLS_ECDHE_RSA_WITH_.*(GCM|POLY1305)/);
+      }
+      // TLS 1.3's suites are all AEAD with ephemeral key exchange (RFC 8446 §1.2).
+      expect((await handshake(sidecar.port, pki.ca, { minVersion: 'TLSv1.3' })).cipher).toMatch(/^TLS_(AES_(128|256)_GCM|CHACHA20_POLY1305)_SHA(256|384)$/);
+    });
+
+    it(knownDifferences.tlsWithoutHttp2.has(runtime) ? 'offers only http/1.1 by ALPN (known difference: no h2)' : 'offers h2 and http/1.1 by ALPN', async () => {
+      const h2 = await handshake(sidecar.port, pki.ca, { ALPNProtocols: ['h2', 'http/1.1'] });
+      const http11 = await handshake(sidecar.port, pki.ca, { ALPNProtocols: ['http/1.1'] });
+      if (knownDifferences.tlsWithoutHttp2.has(runtime)) {
+        // As it stands: no ALPN answer, which clients take as HTTP/1.1.
+        expect([h2.alpn, http11.alpn]).toEqual([false, false]);
+        return;
+      }
+      expect(h2.alpn).toBe('h2');
+      expect(http11.alpn).toBe('http/1.1');
+    });
+
+    it('forwards an HTTP/2 request to the app as HTTP/1.1, with Host from :authority and no pseudo-headers', async () => {
+      if (knownDifferences.tlsWithoutHttp2.has(runtime)) {
+        // As it stands: an h2 client is answered over HTTP/1.1 (ALPN), and that works.
+        const result = await httpsRequest(sidecar.port, '/_/echo?id=tls-h2-fallback', { ca: pki.ca });
+        expect(result.status).toBe(200);
+        expect(upstream.byId('tls-h2-fallback')[0]?.headers.host).toBe(`localhost:${sidecar.port}`);
+        return;
+      }
+      const authority = `app.example:${sidecar.port}`;
+      const get = await h2Request(sidecar.port, pki.ca, { ':method': 'GET', ':path': '/_/echo?id=tls-h2-get', ':authority': authority, 'x-custom': 'kept' });
+      expect(get.alpn).toBe('h2');
+      expect(get.status).toBe(200);
+      const [received] = upstream.byId('tls-h2-get');
+      expect(received?.httpVersion).toBe('1.1');
+      expect(received?.headers.host).toBe(authority);
+      expect(received?.headers['x-forwarded-host']).toBe(authority);
+      expect(received?.headers['x-forwarded-proto']).toBe('https');
+      expect(received?.headers['x-custom']).toBe('kept');
+      expect(received?.rawHeaders.filter((_, i) => i % 2 === 0).filter((name) => name.startsWith(':'))).toEqual([]);
+      const post = await h2Request(sidecar.port, pki.ca, { ':method': 'POST', ':path': '/_/echo?id=tls-h2-post', ':authority': authority, 'content-type': 'text/plain' }, 'x'.repeat(100_000));
+      expect(post.status).toBe(200);
+      expect(upstream.byId('tls-h2-post')[0]).toMatchObject({ httpVersion: '1.1', bodyBytes: 100_000, state: 'complete' });
+      // The response over h2 carries the sidecar's headers and no connection-specific ones (RFC 9113 §8.2.2).
+      expect(post.headers['x-request-id']).toBeTruthy();
+      expect(post.headers.connection).toBeUndefined();
+    });
+
+    it('adds Strict-Transport-Security to HTTPS responses, its own errors included, unless the app set one', async () => {
+      expect((await httpsRequest(sidecar.port, '/_/echo?id=tls-hsts', { ca: pki.ca })).headers['strict-transport-security']).toBe('max-age=600');
+      expect((await httpsRequest(sidecar.port, '/_/hsts?id=tls-hsts-app', { ca: pki.ca })).headers['strict-transport-security']).toBe('max-age=1; includeSubDomains');
+      const reset = await httpsRequest(sidecar.port, '/_/reset?id=tls-hsts-502', { ca: pki.ca });
+      expect(reset.status).toBe(502);
+      expect(reset.headers['strict-transport-security']).toBe('max-age=600');
+    });
+
+    it('answers every request on HTTP_REDIRECT_PORT with 308 to https, the host without its port, the path and query', async () => {
+      expect(redirectPort).toBeGreaterThan(0);
+      const url = `http://127.0.0.1:${redirectPort}`;
+      const cases: [string, string, string][] = [
+        ['GET /a/b?x=1&y=%20z HTTP/1.1', 'shop.example:8080', 'https://shop.example/a/b?x=1&y=%20z'],
+        ['POST /form HTTP/1.1', 'shop.example', 'https://shop.example/form'],
+        ['GET / HTTP/1.1', '[::1]:80', 'https://[::1]/'],
+      ];
+      for (const [line, host, location] of cases) {
+        const response = await rawExchange(url, rawRequest(line, [['Host', host], ['Content-Length', '0']]));
+        expect(response?.status, line).toBe(308);
+        expect(response?.get('location'), line).toBe(location);
+      }
+      expect(upstream.requests.filter((r) => r.url.startsWith('/a/b') || r.url === '/form')).toEqual([]);
+    });
+
+    it('reports the serving certificate’s notAfter and no reload errors', async () => {
+      expect(await metric(sidecar, 'sidecar_tls_certificate_expiry_timestamp_seconds')).toBe(pki.first.notAfter.getTime() / 1000);
+      expect(await metric(sidecar, 'sidecar_tls_reload_errors_total')).toBe(0);
+    });
+
+    const closesIdle = knownDifferences.tlsRotationClosesIdleConnections.has(runtime);
+    it(`rotates through a ..data swap: new connections get the new certificate, a request in flight finishes, an idle keep-alive connection ${closesIdle ? 'is closed between requests (known difference)' : 'keeps working'}`, async () => {
+      const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const before = await httpsRequest(sidecar.port, '/_/echo?id=tls-keepalive-1', { ca: pki.ca, agent });
+        expect(before.serial).toBe(pki.first.serial);
+        const inFlight = await openSlow(sidecar.port, pki.ca, 'tls-in-flight');
+        volume.update(pki.second);
+        await eventually(() => handshake(sidecar.port, pki.ca), (h) => h.serial === pki.second.serial, 'a new connection to get the second certificate');
+        upstream.release('tls-in-flight');
+        expect(await inFlight.body).toBe('first chunk\nthe rest\n');
+        expect(inFlight.serial).toBe(pki.first.serial);
+        const after = await httpsRequest(sidecar.port, '/_/echo?id=tls-keepalive-2', { ca: pki.ca, agent });
+        expect(after.status).toBe(200);
+        expect(after.reusedSocket).toBe(!closesIdle);
+        expect(after.serial).toBe(closesIdle ? pki.second.serial : pki.first.serial);
+        expect(await metric(sidecar, 'sidecar_tls_certificate_expiry_timestamp_seconds')).toBe(pki.second.notAfter.getTime() / 1000);
+        expect(sidecar.stderr()).toMatch(/TLS certificate reloaded/);
+      } finally {
+        agent.destroy();
+      }
+    });
+
+    it('keeps the old pair when a new one does not load (key not matching, half-written), with one stderr line and one count per pair', async () => {
+      const failures = () => ownLines(sidecar.stderr()).filter((line) => line.includes('TLS certificate reload failed'));
+      const errors = (await metric(sidecar, 'sidecar_tls_reload_errors_total')) ?? 0;
+      const serving = (await handshake(sidecar.port, pki.ca)).serial;
+      volume.update({ cert: pki.first.cert, key: pki.strayKey });
+      await eventually(() => metric(sidecar, 'sidecar_tls_reload_errors_total'), (n) => n === errors + 1, 'the mismatched pair counted');
+      expect(failures().at(-1)).toMatch(/TLS_KEY_FILE: .*does not match/);
+      expect((await handshake(sidecar.port, pki.ca)).serial).toBe(serving);
+      volume.update({ cert: pki.first.cert.slice(0, pki.first.cert.length / 2), key: pki.first.key });
+      await eventually(() => metric(sidecar, 'sidecar_tls_reload_errors_total'), (n) => n === errors + 2, 'the half-written pair counted');
+      expect(failures().at(-1)).toMatch(/TLS_CERT_FILE: /);
+      expect((await httpsRequest(sidecar.port, '/_/echo?id=tls-after-bad', { ca: pki.ca })).serial).toBe(serving);
+      // A good pair afterwards is taken; the bad ones were each reported once, however often the files were checked.
+      volume.update(pki.first);
+      await eventually(() => handshake(sidecar.port, pki.ca), (h) => h.serial === pki.first.serial, 'the good pair after the bad ones');
+      expect(failures()).toHaveLength(2);
+      expect(await metric(sidecar, 'sidecar_tls_reload_errors_total')).toBe(errors + 2);
+    });
+  });
+
+  describe(`TLS start-up on ${runtime}`, () => {
+    let pki: TestPki;
+    let work: string;
+    let upstream: Upstream;
+    beforeAll(async () => {
+      [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
+      work = mkdtempSync(join(tmpdir(), 'sidecar-tls-start-'));
+    });
+    afterAll(async () => {
+      await upstream?.close();
+      pki?.remove();
+      if (work) rmSync(work, { recursive: true, force: true });
+    });
+    const file = (name: string, content: string) => {
+      const path = join(work, name);
+      writeFileSync(path, content);
+      return path;
+    };
+
+    it.each([
+      ['a missing certificate file', 'TLS_CERT_FILE', () => ({ TLS_CERT_FILE: join(work, 'absent.crt'), TLS_KEY_FILE: file('k1.key', pki.first.key) })],
+      ['a missing key file', 'TLS_KEY_FILE', () => ({ TLS_CERT_FILE: file('c2.crt', pki.first.cert), TLS_KEY_FILE: join(work, 'absent.key') })],
+      ['a key that does not match', 'TLS_KEY_FILE', () => ({ TLS_CERT_FILE: file('c3.crt', pki.first.cert), TLS_KEY_FILE: file('k3.key', pki.strayKey) })],
+      ['a certificate file that holds no certificate', 'TLS_CERT_FILE', () => ({ TLS_CERT_FILE: file('c4.crt', 'not a certificate\n'), TLS_KEY_FILE: file('k4.key', pki.first.key) })],
+      ['only one of the two variables', 'TLS_KEY_FILE', () => ({ TLS_CERT_FILE: file('c5.crt', pki.first.cert) })],
+    ])('exits 1 before listening on %s, with one stderr line naming %s', async (_, variable, env) => {
+      const exit = await runUntilExit(runtime, { TARGET: upstream.url, ...env() });
+      expect(exit.code).toBe(1);
+      const lines = ownLines(exit.stderr);
+      expect(lines, exit.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^sidecar: invalid configuration: ${variable}: `));
+    });
+
+    it('serves an expired certificate, with one warning line and the past notAfter in the metric', async () => {
+      const sidecar = await startSidecar(runtime, { TARGET: upstream.url, TLS_CERT_FILE: file('expired.crt', pki.expired.cert), TLS_KEY_FILE: file('expired.key', pki.expired.key) });
+      try {
+        expect(ownLines(sidecar.stderr()).filter((line) => /warning: the TLS certificate expired at/.test(line))).toHaveLength(1);
+        expect(await metric(sidecar, 'sidecar_tls_certificate_expiry_timestamp_seconds')).toBe(pki.expired.notAfter.getTime() / 1000);
+        expect(pki.expired.notAfter.getTime()).toBeLessThan(Date.now());
+        // Served: the handshake completes and the client's own check is what refuses it.
+        expect(await refusal(sidecar.port, pki.ca, {})).toBe('CERT_HAS_EXPIRED');
+        expect((await handshake(sidecar.port, pki.ca, { rejectUnauthorized: false })).serial).toBe(pki.expired.serial);
+      } finally {
+        await sidecar.stop();
+      }
+    });
+  });
+}
