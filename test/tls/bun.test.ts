@@ -1,3 +1,5 @@
+import { addSwapLoadTest } from './swap-load.ts';
 import { addTlsTests } from './suite.ts';
 
 addTlsTests('bun');
+addSwapLoadTest('bun');
