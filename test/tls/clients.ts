@@ -102,3 +102,18 @@ export async function h2Request(port: number, ca: string, headers: http2.Outgoin
     session.close();
   }
 }
+
+/** Writes bytes over a verified TLS connection and returns everything read until the server closes it. */
+export async function tlsExchange(port: number, ca: string, data: string): Promise<string> {
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, ALPNProtocols: ['http/1.1'] });
+  await Promise.race([once(socket, 'secureConnect'), once(socket, 'error').then(([error]) => Promise.reject(error as Error))]);
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (text += chunk));
+  socket.write(data);
+  const timer = setTimeout(() => socket.destroy(), 10_000);
+  await Promise.race([once(socket, 'close'), once(socket, 'end')]);
+  clearTimeout(timer);
+  socket.destroy();
+  return text;
+}

@@ -19,7 +19,7 @@ import { makePki, SecretVolume } from '../support/certificates.ts';
 import type { TestPki } from '../support/certificates.ts';
 import { startUpstream } from '../support/upstream.ts';
 import type { Upstream } from '../support/upstream.ts';
-import { h2Request, handshake, httpsRequest, oldProtocol, refusal, tls12Suite } from './clients.ts';
+import { h2Request, handshake, httpsRequest, oldProtocol, refusal, tls12Suite, tlsExchange } from './clients.ts';
 
 /** Polls until `probe` gives a value `done` accepts; bounded (SPEC's 10 s, plus room for a loaded machine). */
 async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> {
@@ -150,6 +150,18 @@ export function addTlsTests(runtime: Runtime): void {
       // The response over h2 carries the sidecar's headers and no connection-specific ones (RFC 9113 §8.2.2).
       expect(post.headers['x-request-id']).toBeTruthy();
       expect(post.headers.connection).toBeUndefined();
+    });
+
+    const hostless = knownDifferences.tlsHttp11WithoutHostForwarded.has(runtime);
+    it(hostless ? 'forwards an HTTP/1.1 request without Host with the authority the runtime made up (known difference)' : 'answers an HTTP/1.1 request without Host over TLS with 400', async () => {
+      const answer = await tlsExchange(sidecar.port, pki.ca, 'GET /_/echo?id=tls-no-host HTTP/1.1\r\nConnection: close\r\n\r\n');
+      if (hostless) {
+        expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+        expect(upstream.byId('tls-no-host')[0]?.headers.host).toBe(`localhost:${sidecar.port}`);
+      } else {
+        expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+        expect(upstream.byId('tls-no-host')).toEqual([]);
+      }
     });
 
     it('adds Strict-Transport-Security to HTTPS responses, its own errors included, unless the app set one', async () => {
