@@ -3,6 +3,7 @@
  * The upstream client is Bun's own fetch, which keeps the client's Host and, with
  * `decompress: false`, passes compressed bodies through untouched.
  */
+import { constants } from 'node:crypto';
 import process from 'node:process';
 import { getConnInfo } from 'hono/bun';
 import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
@@ -59,7 +60,8 @@ const serveProxy = (pair: CertificatePair | undefined, port: number) =>
     fetch: (request, server) => sidecar.proxy.fetch(request, server),
     // HTTP/1.1 only: Bun's `http2: true` is experimental (README, known differences). BoringSSL
     // refuses TLS 1.0/1.1 by itself; the suites are Mozilla's intermediate ones (tls-files.ts).
-    ...(pair && { reusePort: true, tls: { cert: pair.cert, key: pair.key, ciphers: tls12Ciphers } }),
+    // The server's order among them, as on Node (node-tls.ts: testssl.sh rates the client's order HIGH).
+    ...(pair && { reusePort: true, tls: { cert: pair.cert, key: pair.key, ciphers: tls12Ciphers, secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE } }),
     // Longer than cloud load balancers' 60 s, so the balancer never reuses a connection the
     // sidecar just closed.
     idleTimeout: 75,

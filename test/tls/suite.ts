@@ -113,6 +113,12 @@ export function addTlsTests(runtime: Runtime): void {
       expect((await handshake(sidecar.port, pki.ca, { minVersion: 'TLSv1.3' })).cipher).toMatch(/^TLS_(AES_(128|256)_GCM|CHACHA20_POLY1305)_SHA(256|384)$/);
     });
 
+    const clientChooses = knownDifferences.tlsClientChoosesSuite.has(runtime);
+    it(clientChooses ? 'lets the client choose among the TLS 1.2 suites (known difference: no server order)' : 'chooses the TLS 1.2 suite in its own order, whatever the client prefers', async () => {
+      const chosen = await handshake(sidecar.port, pki.ca, tls12Suite('ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256'));
+      expect(chosen.cipher).toBe(clientChooses ? 'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256' : 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256');
+    });
+
     it(knownDifferences.tlsWithoutHttp2.has(runtime) ? 'offers only http/1.1 by ALPN (known difference: no h2)' : 'offers h2 and http/1.1 by ALPN', async () => {
       const h2 = await handshake(sidecar.port, pki.ca, { ALPNProtocols: ['h2', 'http/1.1'] });
       const http11 = await handshake(sidecar.port, pki.ca, { ALPNProtocols: ['http/1.1'] });
