@@ -24,11 +24,8 @@ export interface TlsProxyServer extends Http2SecureServer {
   setPair(pair: CertificatePair): void;
 }
 
-export interface Http1Settings {
-  keepAliveTimeout: number;
-  headersTimeout: number;
-  requestTimeout: number;
-}
+/** node:http's server options (timeouts, maxHeaderSize, requireHostHeader, shouldUpgradeCallback), for the HTTP/1.1 fallback. */
+export type Http1Settings = Record<string, unknown>;
 
 const context = (pair: CertificatePair): SecureContextOptions => ({
   cert: pair.cert,

@@ -240,6 +240,15 @@ export function addTlsTests(runtime: Runtime): void {
       expect(failures()).toHaveLength(2);
       expect(await metric(sidecar, 'sidecar_tls_reload_errors_total')).toBe(errors + 2);
     });
+
+    it('drains on SIGTERM: a request in flight over HTTPS finishes, then the process exits 0', async () => {
+      const inFlight = await openSlow(sidecar.port, pki.ca, 'tls-drain');
+      sidecar.signal('SIGTERM');
+      await eventually(async () => sidecar.stderr(), (text) => /draining 1 in-flight/.test(text), 'the drain to start');
+      upstream.release('tls-drain');
+      expect(await inFlight.body).toBe('first chunk\nthe rest\n');
+      expect(await eventually(async () => sidecar.exited(), (exit) => exit !== undefined, 'the process to exit')).toEqual({ code: 0, signal: null });
+    });
   });
 
   describe(`TLS start-up on ${runtime}`, () => {
