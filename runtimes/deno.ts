@@ -9,7 +9,7 @@ import { createNodeHttpUpstream } from './node-http-upstream.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
 import { redirectMessage } from '../src/https.ts';
-import { startCertificates } from '../src/tls.ts';
+import { startCertificates } from '../src/tls-watcher.ts';
 import type { CertificatePair } from '../src/tls.ts';
 import { ListenerSwap } from './listener-swap.ts';
 import { tlsFiles } from './tls-files.ts';

@@ -13,7 +13,7 @@ import type { Http2SecureServer, Http2ServerRequest, Http2Session } from 'node:h
 import type { Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import type { Config } from '../src/config.ts';
-import { startCertificates } from '../src/tls.ts';
+import { startCertificates } from '../src/tls-watcher.ts';
 import type { CertificatePair } from '../src/tls.ts';
 import { tls12Ciphers, tlsFiles } from './tls-files.ts';
 

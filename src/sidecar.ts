@@ -15,7 +15,7 @@ import type { ProcessMetric } from './metrics.ts';
 import { Readiness } from './readiness.ts';
 import type { UpstreamProbe } from './readiness.ts';
 import { tlsMetrics } from './tls.ts';
-import type { CertificateWatcher } from './tls.ts';
+import type { CertificateWatcher } from './tls-watcher.ts';
 import type { UpstreamClient } from './upstream.ts';
 
 /** What a runtime hands the core: the parts only it can provide. */

@@ -1,11 +1,12 @@
 /**
- * The TLS rules of src/tls.ts and src/https.ts in-process: the certificate watcher with fake
+ * The TLS rules of src/tls.ts, src/tls-watcher.ts and src/https.ts in-process: the certificate watcher with fake
  * files (its checks driven by hand, so "once per pair, not per check" is exact), the redirect's
  * host handling. Over real sockets on every runtime: test/tls/.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRedirect, hostWithoutPort } from '../src/https.ts';
-import { CertificateError, CertificateWatcher, tlsMetrics } from '../src/tls.ts';
+import { CertificateWatcher } from '../src/tls-watcher.ts';
+import { CertificateError, tlsMetrics } from '../src/tls.ts';
 import type { CertificatePair, LoadedPair, TlsFiles } from '../src/tls.ts';
 
 const facts = (serial: string) => ({ notAfter: new Date(Date.UTC(2030, 0, Number(serial))), subject: 'CN=localhost', serialNumber: serial });

@@ -117,3 +117,25 @@ export async function tlsExchange(port: number, ca: string, data: string): Promi
   socket.destroy();
   return text;
 }
+
+/** A request whose response has begun (its first chunk) and whose end waits for upstream.release(id). */
+export function openSlow(port: number, ca: string, id: string): Promise<{ serial: string; body: Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, servername: 'localhost', path: `/_/slow?id=${id}`, ca, agent: false, headers: { host: `localhost:${port}` } }, (res) => {
+      const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber;
+      let text = '';
+      const body = new Promise<string>((done, fail) => {
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => done(text));
+        res.on('error', fail);
+        res.on('aborted', () => fail(new Error('response aborted')));
+      });
+      body.catch(() => {});
+      resolve({ serial, body });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+

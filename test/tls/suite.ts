@@ -1,65 +1,24 @@
 /**
  * TLS termination (SPEC "TLS termination"), on each runtime over real sockets: HTTPS verified
  * against a test CA made by openssl, protocol versions and suites as testssl.sh would probe them,
- * ALPN and HTTP/2 to an HTTP/1.1 app, HSTS, the redirect listener, start-up errors, the expired
- * certificate, and rotation through a kubelet-style `..data` swap, good pairs and bad.
+ * ALPN and HTTP/2 to an HTTP/1.1 app, HSTS, the redirect listener, rotation through a
+ * kubelet-style `..data` swap, good pairs and bad, and the drain. Start-up: startup.ts.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import https from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { knownDifferences } from '../conformance/known-differences.ts';
 import { rawExchange, rawRequest } from '../support/http-client.ts';
-import { parsePrometheusText, sampleValue } from '../support/prometheus.ts';
-import { denoTaskLine, runUntilExit, startSidecar } from '../support/sidecar.ts';
+import { startSidecar } from '../support/sidecar.ts';
 import type { Runtime, Sidecar } from '../support/sidecar.ts';
 import { makePki, SecretVolume } from '../support/certificates.ts';
 import type { TestPki } from '../support/certificates.ts';
 import { startUpstream } from '../support/upstream.ts';
 import type { Upstream } from '../support/upstream.ts';
-import { h2Request, handshake, httpsRequest, oldProtocol, refusal, tls12Suite, tlsExchange } from './clients.ts';
-
-/** Polls until `probe` gives a value `done` accepts; bounded (SPEC's 10 s, plus room for a loaded machine). */
-async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch((error: unknown) => error as T);
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${String(value instanceof Error ? value.message : JSON.stringify(value))}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-async function metric(sidecar: Sidecar, name: string): Promise<number | undefined> {
-  const response = await fetch(`${sidecar.adminUrl}/metrics`);
-  return sampleValue(parsePrometheusText(await response.text()), name);
-}
-
-/** A request whose response has begun (its first chunk) and whose end waits for upstream.release(id). */
-function openSlow(port: number, ca: string, id: string): Promise<{ serial: string; body: Promise<string> }> {
-  return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, servername: 'localhost', path: `/_/slow?id=${id}`, ca, agent: false, headers: { host: `localhost:${port}` } }, (res) => {
-      const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber;
-      let text = '';
-      const body = new Promise<string>((done, fail) => {
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => done(text));
-        res.on('error', fail);
-        res.on('aborted', () => fail(new Error('response aborted')));
-      });
-      body.catch(() => {});
-      resolve({ serial, body });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** The sidecar's own stderr lines, without `deno task`'s announcement. */
-const ownLines = (stderr: string) => stderr.split('\n').filter((line) => line !== '' && !denoTaskLine.test(line.replace(/\x1b\[[0-9;]*m/g, '')));
+import { h2Request, handshake, httpsRequest, oldProtocol, openSlow, refusal, tls12Suite, tlsExchange } from './clients.ts';
+import { eventually, metric, ownLines } from './observe.ts';
 
 export function addTlsTests(runtime: Runtime): void {
   describe(`TLS termination on ${runtime}`, () => {
@@ -248,54 +207,6 @@ export function addTlsTests(runtime: Runtime): void {
       upstream.release('tls-drain');
       expect(await inFlight.body).toBe('first chunk\nthe rest\n');
       expect(await eventually(async () => sidecar.exited(), (exit) => exit !== undefined, 'the process to exit')).toEqual({ code: 0, signal: null });
-    });
-  });
-
-  describe(`TLS start-up on ${runtime}`, () => {
-    let pki: TestPki;
-    let work: string;
-    let upstream: Upstream;
-    beforeAll(async () => {
-      [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
-      work = mkdtempSync(join(tmpdir(), 'sidecar-tls-start-'));
-    });
-    afterAll(async () => {
-      await upstream?.close();
-      pki?.remove();
-      if (work) rmSync(work, { recursive: true, force: true });
-    });
-    const file = (name: string, content: string) => {
-      const path = join(work, name);
-      writeFileSync(path, content);
-      return path;
-    };
-
-    it.each([
-      ['a missing certificate file', 'TLS_CERT_FILE', () => ({ TLS_CERT_FILE: join(work, 'absent.crt'), TLS_KEY_FILE: file('k1.key', pki.first.key) })],
-      ['a missing key file', 'TLS_KEY_FILE', () => ({ TLS_CERT_FILE: file('c2.crt', pki.first.cert), TLS_KEY_FILE: join(work, 'absent.key') })],
-      ['a key that does not match', 'TLS_KEY_FILE', () => ({ TLS_CERT_FILE: file('c3.crt', pki.first.cert), TLS_KEY_FILE: file('k3.key', pki.strayKey) })],
-      ['a certificate file that holds no certificate', 'TLS_CERT_FILE', () => ({ TLS_CERT_FILE: file('c4.crt', 'not a certificate\n'), TLS_KEY_FILE: file('k4.key', pki.first.key) })],
-      ['only one of the two variables', 'TLS_KEY_FILE', () => ({ TLS_CERT_FILE: file('c5.crt', pki.first.cert) })],
-    ])('exits 1 before listening on %s, with one stderr line naming %s', async (_, variable, env) => {
-      const exit = await runUntilExit(runtime, { TARGET: upstream.url, ...env() });
-      expect(exit.code).toBe(1);
-      const lines = ownLines(exit.stderr);
-      expect(lines, exit.stderr).toHaveLength(1);
-      expect(lines[0]).toMatch(new RegExp(`^sidecar: invalid configuration: ${variable}: `));
-    });
-
-    it('serves an expired certificate, with one warning line and the past notAfter in the metric', async () => {
-      const sidecar = await startSidecar(runtime, { TARGET: upstream.url, TLS_CERT_FILE: file('expired.crt', pki.expired.cert), TLS_KEY_FILE: file('expired.key', pki.expired.key) });
-      try {
-        expect(ownLines(sidecar.stderr()).filter((line) => /warning: the TLS certificate expired at/.test(line))).toHaveLength(1);
-        expect(await metric(sidecar, 'sidecar_tls_certificate_expiry_timestamp_seconds')).toBe(pki.expired.notAfter.getTime() / 1000);
-        expect(pki.expired.notAfter.getTime()).toBeLessThan(Date.now());
-        // Served: the handshake completes and the client's own check is what refuses it.
-        expect(await refusal(sidecar.port, pki.ca, {})).toBe('CERT_HAS_EXPIRED');
-        expect((await handshake(sidecar.port, pki.ca, { rejectUnauthorized: false })).serial).toBe(pki.expired.serial);
-      } finally {
-        await sidecar.stop();
-      }
     });
   });
 }
