@@ -43,7 +43,7 @@ class FakeFiles implements TlsFiles {
 const watchers: CertificateWatcher[] = [];
 afterEach(() => watchers.splice(0).forEach((w) => w.close()));
 
-function setup(apply: (pair: LoadedPair) => void = () => {}) {
+function setup(apply: (pair: LoadedPair) => void = () => {}, pollMs = 60_000) {
   const files = new FakeFiles();
   const lines: string[] = [];
   const applied: string[] = [];
@@ -56,7 +56,7 @@ function setup(apply: (pair: LoadedPair) => void = () => {}) {
       applied.push(pair.facts.serialNumber);
     },
     say: (line) => lines.push(line),
-    pollMs: 60_000,
+    pollMs,
   });
   watchers.push(watcher);
   return { files, lines, applied, watcher };
@@ -125,6 +125,14 @@ describe('CertificateWatcher', () => {
     const { files, applied } = setup();
     files.set('cert-2', 'key-2');
     for (let i = 0; i < 3; i++) files.onChange?.();
+    const deadline = Date.now() + 5000;
+    while (applied.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(applied).toEqual(['2']);
+  });
+
+  it('finds a change by polling the contents when no watch event comes', async () => {
+    const { files, applied } = setup(undefined, 20);
+    files.set('cert-2', 'key-2');
     const deadline = Date.now() + 5000;
     while (applied.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(applied).toEqual(['2']);
