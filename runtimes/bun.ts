@@ -58,10 +58,11 @@ const serveProxy = (pair: CertificatePair | undefined, port: number) =>
     hostname: config.HOST,
     port,
     fetch: (request, server) => sidecar.proxy.fetch(request, server),
-    // HTTP/1.1 only: Bun's `http2: true` is experimental (README, known differences). BoringSSL
-    // refuses TLS 1.0/1.1 by itself; the suites are Mozilla's intermediate ones (tls-files.ts).
-    // The server's order among them, as on Node (node-tls.ts: testssl.sh rates the client's order HIGH).
-    ...(pair && { reusePort: true, tls: { cert: pair.cert, key: pair.key, ciphers: tls12Ciphers, secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE } }),
+    // With TLS: h2 and HTTP/1.1 by ALPN. `http2: true` is marked experimental (oven-sh/bun#40137);
+    // it is on because the conformance suite, test/tls and test/tls/h2.ts pass with it. BoringSSL
+    // refuses TLS 1.0/1.1 by itself; the suites are Mozilla's intermediate ones (tls-files.ts), in
+    // the server's order, as on Node (node-tls.ts: testssl.sh rates the client's order HIGH).
+    ...(pair && { reusePort: true, http2: true, tls: { cert: pair.cert, key: pair.key, ciphers: tls12Ciphers, secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE } }),
     // Longer than cloud load balancers' 60 s, so the balancer never reuses a connection the
     // sidecar just closed.
     idleTimeout: 75,

@@ -32,13 +32,6 @@ export const knownDifferences = {
    */
   privateCaTargetRefused: new Set<Runtime>(['deno']),
   /**
-   * With TLS on, Bun serves HTTP/1.1 only and negotiates no ALPN protocol at all (never `h2`). Bun.serve's
-   * `http2: true` is marked experimental (PR oven-sh/bun#40137, `@experimental` in serve.d.ts),
-   * and this project turns on an experimental server mode only once the conformance suite runs
-   * through it. h2 clients (browsers, curl) fall back to HTTP/1.1 over the same TLS.
-   */
-  tlsWithoutHttp2: new Set<Runtime>(['bun']),
-  /**
    * Deno.serve gives no Host header for an HTTP/2 request (the authority is only in the URL) and
    * does not say which version a request came in: over TLS the Deno adapter takes Host from the
    * URL whenever it is missing, so an HTTP/1.1 request without Host is forwarded with the

@@ -81,26 +81,12 @@ export function addTlsTests(runtime: Runtime): void {
       expect(chosen.cipher).toBe(clientChooses ? 'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256' : 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256');
     });
 
-    it(knownDifferences.tlsWithoutHttp2.has(runtime) ? 'offers only http/1.1 by ALPN (known difference: no h2)' : 'offers h2 and http/1.1 by ALPN', async () => {
-      const h2 = await handshake(sidecar.port, pki.ca, { ALPNProtocols: ['h2', 'http/1.1'] });
-      const http11 = await handshake(sidecar.port, pki.ca, { ALPNProtocols: ['http/1.1'] });
-      if (knownDifferences.tlsWithoutHttp2.has(runtime)) {
-        // As it stands: no ALPN answer, which clients take as HTTP/1.1.
-        expect([h2.alpn, http11.alpn]).toEqual([false, false]);
-        return;
-      }
-      expect(h2.alpn).toBe('h2');
-      expect(http11.alpn).toBe('http/1.1');
+    it('offers h2 and http/1.1 by ALPN', async () => {
+      expect((await handshake(sidecar.port, pki.ca, { ALPNProtocols: ['h2', 'http/1.1'] })).alpn).toBe('h2');
+      expect((await handshake(sidecar.port, pki.ca, { ALPNProtocols: ['http/1.1'] })).alpn).toBe('http/1.1');
     });
 
     it('forwards an HTTP/2 request to the app as HTTP/1.1, with Host from :authority and no pseudo-headers', async () => {
-      if (knownDifferences.tlsWithoutHttp2.has(runtime)) {
-        // As it stands: an h2 client is answered over HTTP/1.1 (ALPN), and that works.
-        const result = await httpsRequest(sidecar.port, '/_/echo?id=tls-h2-fallback', { ca: pki.ca });
-        expect(result.status).toBe(200);
-        expect(upstream.byId('tls-h2-fallback')[0]?.headers.host).toBe(`localhost:${sidecar.port}`);
-        return;
-      }
       const authority = `app.example:${sidecar.port}`;
       const get = await h2Request(sidecar.port, pki.ca, { ':method': 'GET', ':path': '/_/echo?id=tls-h2-get', ':authority': authority, 'x-custom': 'kept' });
       expect(get.alpn).toBe('h2');
