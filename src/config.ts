@@ -54,13 +54,20 @@ const target = z
 const filePath = (name: string) => z.string().trim().min(1, `${name} must not be empty`);
 
 /** The TLS variables only make sense together: a lone half would silently serve plain HTTP. */
-function tlsTogether(c: { TLS_CERT_FILE?: string; TLS_KEY_FILE?: string; HTTP_REDIRECT_PORT?: number; HSTS_MAX_AGE?: number }, ctx: z.RefinementCtx): void {
+function tlsTogether(
+  c: { PORT: number; ADMIN_PORT: number; TLS_CERT_FILE?: string; TLS_KEY_FILE?: string; HTTP_REDIRECT_PORT?: number; HSTS_MAX_AGE?: number },
+  ctx: z.RefinementCtx,
+): void {
   const tls = c.TLS_CERT_FILE !== undefined && c.TLS_KEY_FILE !== undefined;
   if (c.TLS_CERT_FILE !== undefined && c.TLS_KEY_FILE === undefined) ctx.addIssue({ code: 'custom', path: ['TLS_KEY_FILE'], message: 'must be set when TLS_CERT_FILE is' });
   if (c.TLS_KEY_FILE !== undefined && c.TLS_CERT_FILE === undefined) ctx.addIssue({ code: 'custom', path: ['TLS_CERT_FILE'], message: 'must be set when TLS_KEY_FILE is' });
   // RFC 6797 §7.2: HSTS is sent over secure transport only; a redirect to https needs an https to go to.
   if (!tls && c.HTTP_REDIRECT_PORT !== undefined) ctx.addIssue({ code: 'custom', path: ['HTTP_REDIRECT_PORT'], message: 'needs TLS_CERT_FILE and TLS_KEY_FILE' });
   if (!tls && c.HSTS_MAX_AGE !== undefined) ctx.addIssue({ code: 'custom', path: ['HSTS_MAX_AGE'], message: 'needs TLS_CERT_FILE and TLS_KEY_FILE' });
+  const redirect = c.HTTP_REDIRECT_PORT;
+  if (redirect !== undefined && redirect !== 0 && (redirect === c.PORT || redirect === c.ADMIN_PORT)) {
+    ctx.addIssue({ code: 'custom', path: ['HTTP_REDIRECT_PORT'], message: 'must differ from PORT and ADMIN_PORT' });
+  }
 }
 
 export const configSchema = z.object({

@@ -67,6 +67,8 @@ describe('loadConfig', () => {
     [{ HSTS_MAX_AGE: '600' }, 'HSTS_MAX_AGE'],
     [{ TLS_CERT_FILE: 'a', TLS_KEY_FILE: 'b', HSTS_MAX_AGE: '-1' }, 'HSTS_MAX_AGE'],
     [{ TLS_CERT_FILE: 'a', TLS_KEY_FILE: 'b', HTTP_REDIRECT_PORT: 'http' }, 'HTTP_REDIRECT_PORT'],
+    [{ TLS_CERT_FILE: 'a', TLS_KEY_FILE: 'b', HTTP_REDIRECT_PORT: '8000' }, 'HTTP_REDIRECT_PORT'],
+    [{ TLS_CERT_FILE: 'a', TLS_KEY_FILE: 'b', HTTP_REDIRECT_PORT: '9901' }, 'HTTP_REDIRECT_PORT'],
   ];
   it.each(bad)('rejects %j with one line naming %s', (env, name) => {
     let error: unknown;
