@@ -12,7 +12,7 @@ SIDECAR_IMAGE ?= sidecar:$(TAG)
 LEGACY_IMAGE ?= legacy-app:$(TAG)
 KUBECTL ?= kubectl
 
-.PHONY: build-images deploy deploy-native-sidecar undeploy pod-test
+.PHONY: build-images deploy deploy-native-sidecar deploy-tls undeploy pod-test
 
 build-images:
 	$(CONTAINER_ENGINE) build $(BUILD_FLAGS) -f deploy/sidecar.Dockerfile -t $(SIDECAR_IMAGE) .
@@ -25,6 +25,10 @@ deploy:
 # The sidecar as a native sidecar container (initContainers, restartPolicy: Always).
 deploy-native-sidecar:
 	$(KUBECTL) apply -k deploy/k8s/overlays/native-sidecar
+
+# The sidecar terminating TLS with the legacy-app-tls Secret (deploy/README.md, "TLS").
+deploy-tls:
+	$(KUBECTL) apply -k deploy/k8s/overlays/tls
 
 undeploy:
 	$(KUBECTL) delete -k deploy/k8s

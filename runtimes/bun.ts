@@ -3,6 +3,7 @@
  * The upstream client is Bun's own fetch, which keeps the client's Host and, with
  * `decompress: false`, passes compressed bodies through untouched.
  */
+import { constants } from 'node:crypto';
 import process from 'node:process';
 import { getConnInfo } from 'hono/bun';
 import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
@@ -10,6 +11,11 @@ import type { UpstreamClient } from '../src/upstream.ts';
 import { fdStdout } from './fd-stdout.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
+import { redirectMessage } from '../src/https.ts';
+import { startCertificates } from '../src/tls-watcher.ts';
+import type { CertificatePair } from '../src/tls.ts';
+import { ListenerSwap } from './listener-swap.ts';
+import { tls12Ciphers, tlsFiles } from './tls-files.ts';
 
 const say = (message: string) => console.error(message);
 
@@ -36,6 +42,11 @@ const upstream: UpstreamClient = async (request) => {
   return response;
 };
 
+// TLS: rotation by a listener swap, since Bun.serve ignores reload({ tls }) (listener-swap.ts).
+// eslint-disable-next-line prefer-const -- assigned once the sidecar exists; the watcher's callback is made before
+let proxyListeners: ListenerSwap<Bun.Server<undefined>> | undefined;
+const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => process.exit(code) }, (pair) => proxyListeners?.swap(pair));
+
 const sidecar = createSidecar(config, {
   upstream,
   probe: createTcpProbe(config.TARGET),
@@ -44,24 +55,39 @@ const sidecar = createSidecar(config, {
   say,
   processMetrics,
   runtimeName: `bun ${Bun.version}`,
+  tls,
 });
 
-const proxyServer = Bun.serve({
-  hostname: config.HOST,
-  port: config.PORT,
-  fetch: (request, server) => sidecar.proxy.fetch(request, server),
-  // Longer than cloud load balancers' 60 s, so the balancer never reuses a connection the
-  // sidecar just closed.
-  idleTimeout: 75,
-  // Bodies stream through: no size limit of the sidecar's own (Bun's default is 128 MiB).
-  maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-});
+const serveProxy = (pair: CertificatePair | undefined, port: number) =>
+  Bun.serve({
+    hostname: config.HOST,
+    port,
+    fetch: (request, server) => sidecar.proxy.fetch(request, server),
+    // With TLS: h2 and HTTP/1.1 by ALPN. `http2: true` is marked experimental (oven-sh/bun#40137);
+    // it is on because the conformance suite, test/tls and test/tls/h2.ts pass with it. BoringSSL
+    // refuses TLS 1.0/1.1 by itself; the suites are Mozilla's intermediate ones (tls-files.ts), in
+    // the server's order, as on Node (node-tls.ts: testssl.sh rates the client's order HIGH).
+    ...(pair && { reusePort: true, http2: true, tls: { cert: pair.cert, key: pair.key, ciphers: tls12Ciphers, secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE } }),
+    // Longer than cloud load balancers' 60 s, so the balancer never reuses a connection the
+    // sidecar just closed.
+    idleTimeout: 75,
+    // Bodies stream through: no size limit of the sidecar's own (Bun's default is 128 MiB).
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+  });
+proxyListeners = new ListenerSwap(
+  { start: serveProxy, port: (server) => server.port ?? 0, drain: (server) => server.stop(false), kill: (server) => void server.stop(true) },
+  tls?.current,
+  config.PORT,
+);
+const redirect = sidecar.redirect;
+const redirectServer = redirect && Bun.serve({ hostname: config.HOST, port: config.HTTP_REDIRECT_PORT, fetch: (request, server) => redirect.fetch(request, server) });
+if (redirectServer) say(redirectMessage(config.HOST, redirectServer.port ?? 0));
 const adminServer = Bun.serve({ hostname: config.HOST, port: config.ADMIN_PORT, fetch: (request, server) => sidecar.admin.fetch(request, server) });
 void sidecar.readiness.start();
 say(
   listeningMessage(
     `bun ${Bun.version}`,
-    { host: config.HOST, port: proxyServer.port ?? config.PORT },
+    { host: config.HOST, port: proxyListeners.port },
     { host: config.HOST, port: adminServer.port ?? config.ADMIN_PORT },
     config,
   ),
@@ -72,9 +98,13 @@ const stop = stopOnSignal({
   timeoutMs: config.DRAIN_TIMEOUT_MS,
   say,
   exit: (code) => process.exit(code),
-  stopListening: () => proxyServer.stop(false),
-  forceClose: () => void proxyServer.stop(true),
-  release: () => void adminServer.stop(true),
+  stopListening: () => proxyListeners.stopListening(),
+  forceClose: () => proxyListeners.forceClose(),
+  release: () => {
+    void adminServer.stop(true);
+    void redirectServer?.stop(true);
+    tls?.close();
+  },
 });
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));

@@ -8,6 +8,11 @@ import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../
 import { createNodeHttpUpstream } from './node-http-upstream.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
+import { redirectMessage } from '../src/https.ts';
+import { startCertificates } from '../src/tls-watcher.ts';
+import type { CertificatePair } from '../src/tls.ts';
+import { ListenerSwap } from './listener-swap.ts';
+import { tlsFiles } from './tls-files.ts';
 
 const say = (message: string) => console.error(message);
 
@@ -22,6 +27,11 @@ const stdout = async (chunk: string) => {
   for (let offset = 0; offset < bytes.length; ) offset += await Deno.stdout.write(bytes.subarray(offset));
 };
 
+// TLS: rotation by a listener swap, since Deno.serve has no reload (listener-swap.ts).
+// eslint-disable-next-line prefer-const -- assigned once the sidecar exists; the watcher's callback is made before
+let proxyListeners: ListenerSwap<Deno.HttpServer<Deno.NetAddr>> | undefined;
+const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => Deno.exit(code) }, (pair) => proxyListeners?.swap(pair));
+
 const upstream = createNodeHttpUpstream(config.TARGET, config.MAX_CONCURRENT_REQUESTS);
 const sidecar = createSidecar(config, {
   upstream: upstream.client,
@@ -31,13 +41,29 @@ const sidecar = createSidecar(config, {
   say,
   processMetrics,
   runtimeName: `deno ${Deno.version.deno}`,
+  tls,
+  // Deno hands an HTTP/2 request over with :authority in the URL and no Host header; it does the
+  // same for an HTTP/1.1 request without Host over TLS (README, known differences).
+  authority: (c) => (tls ? new URL(c.req.url).host : undefined),
 });
 
 const listening = (server: Deno.HttpServer<Deno.NetAddr>) => server.addr;
-const proxyServer = Deno.serve(
-  { hostname: config.HOST, port: config.PORT, onListen: () => {} },
-  (request, info) => sidecar.proxy.fetch(request, info),
+// With a pair: rustls, TLS 1.2 and 1.3 with AEAD, forward-secret suites only, ALPN h2 and
+// http/1.1 (Deno.serve sets both). reusePort for the swap needs --unstable-net (deno.json).
+const serveProxy = (pair: CertificatePair | undefined, port: number) =>
+  Deno.serve(
+    { hostname: config.HOST, port, onListen: () => {}, ...(pair && { cert: pair.cert, key: pair.key, reusePort: true }) },
+    (request, info) => sidecar.proxy.fetch(request, info),
+  );
+proxyListeners = new ListenerSwap(
+  { start: serveProxy, port: (server) => server.addr.port, drain: (server) => server.shutdown(), kill: () => {} },
+  tls?.current,
+  config.PORT,
 );
+const redirect = sidecar.redirect;
+const redirectServer =
+  redirect && Deno.serve({ hostname: config.HOST, port: config.HTTP_REDIRECT_PORT, onListen: () => {} }, (request, info) => redirect.fetch(request, info));
+if (redirectServer) say(redirectMessage(config.HOST, redirectServer.addr.port));
 const adminServer = Deno.serve(
   { hostname: config.HOST, port: config.ADMIN_PORT, onListen: () => {} },
   (request, info) => sidecar.admin.fetch(request, info),
@@ -46,7 +72,7 @@ void sidecar.readiness.start();
 say(
   listeningMessage(
     `deno ${Deno.version.deno}`,
-    { host: config.HOST, port: listening(proxyServer).port },
+    { host: config.HOST, port: proxyListeners.port },
     { host: config.HOST, port: listening(adminServer).port },
     config,
   ),
@@ -58,11 +84,12 @@ const stop = stopOnSignal({
   say,
   exit: (code) => Deno.exit(code),
   // shutdown() stops accepting, closes idle connections and resolves once in-flight requests are done.
-  stopListening: () => proxyServer.shutdown(),
+  stopListening: () => proxyListeners.stopListening(),
   // Deno.serve has no forced close: what is still open ends with the process, after the logs are flushed.
   forceClose: () => {},
   release: async () => {
-    await adminServer.shutdown();
+    tls?.close();
+    await Promise.all([adminServer.shutdown(), redirectServer?.shutdown()]);
     upstream.close();
   },
 });

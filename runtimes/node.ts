@@ -3,8 +3,8 @@
  * the proxy and admin listeners, drain on SIGTERM/SIGINT.
  */
 import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { HttpBindings } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -13,10 +13,14 @@ import { fdStdout } from './fd-stdout.ts';
 import { createNodeUpstream } from './node-upstream.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
+import { http2Authority, startTls } from './node-tls.ts';
+import { redirectMessage } from '../src/https.ts';
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
 const config = configOrExit(process.env, { say, exit: (code) => process.exit(code) });
+
+const tls = await startTls(config, say);
 
 const upstream = createNodeUpstream(config.TARGET, config.MAX_CONCURRENT_REQUESTS);
 const sidecar = createSidecar(config, {
@@ -28,12 +32,13 @@ const sidecar = createSidecar(config, {
   say,
   processMetrics,
   runtimeName: `node ${process.versions.node}`,
+  tls: tls?.watcher,
+  authority: (c) => tls && http2Authority((c.env as HttpBindings).incoming),
 });
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-const proxyServer = createServer(
-  {
+const http1Options = {
     // Longer than cloud load balancers' 60 s idle timeout, so the sidecar is never the side that
     // closes a connection the balancer is about to reuse. Node announces it in `Keep-Alive: timeout=65`.
     keepAliveTimeout: 65_000,
@@ -48,12 +53,15 @@ const proxyServer = createServer(
     // Hand Upgrade requests to the handler, which answers 501 and logs them, instead of
     // Node's 'upgrade' event (Node >= 24.9; older Node destroys the socket instead).
     shouldUpgradeCallback: () => false,
-  } as Parameters<typeof createServer>[0],
-  getRequestListener(sidecar.proxy.fetch) as Listener,
-);
+};
+const proxyListener = getRequestListener(sidecar.proxy.fetch) as Listener;
+// With TLS: HTTP/2 and HTTP/1.1 on one port (node-tls.ts); the same listener and timeouts.
+const proxyServer = tls ? tls.serve(http1Options, proxyListener) : createServer(http1Options as Parameters<typeof createServer>[0], proxyListener);
 const adminServer = createServer(getRequestListener(sidecar.admin.fetch) as Listener);
 
-const listen = (server: Server, port: number) =>
+const redirectServer = sidecar.redirect && createServer(getRequestListener(sidecar.redirect.fetch) as Listener);
+
+const listen = (server: NetServer, port: number) =>
   new Promise<AddressInfo>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, config.HOST, () => resolve(server.address() as AddressInfo));
@@ -61,6 +69,7 @@ const listen = (server: Server, port: number) =>
 
 try {
   const [proxyAddress, adminAddress] = await Promise.all([listen(proxyServer, config.PORT), listen(adminServer, config.ADMIN_PORT)]);
+  if (redirectServer) say(redirectMessage(config.HOST, (await listen(redirectServer, config.HTTP_REDIRECT_PORT ?? 0)).port));
   void sidecar.readiness.start();
   say(
     listeningMessage(
@@ -89,6 +98,9 @@ const stop = stopOnSignal({
   release: async () => {
     adminServer.closeAllConnections();
     adminServer.close();
+    redirectServer?.closeAllConnections();
+    redirectServer?.close();
+    tls?.watcher.close();
     await upstream.close();
   },
 });

@@ -2,6 +2,7 @@
  * `npm start`: the demo pod on this machine. The legacy app on 8080 and the Node sidecar on 8000
  * in front of it (admin on 9901), as the Kubernetes pod runs them. The sidecar's access log is
  * this process's stdout. Ctrl-C (or SIGTERM) drains the sidecar first, then stops the app.
+ * With TLS_CERT_FILE and TLS_KEY_FILE set, the sidecar serves the demo over HTTPS and HTTP/2.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -51,9 +52,11 @@ const app = start('legacy app', 'src/legacy.ts', { ...process.env, PORT: appPort
 await waitForLine(app, /listening/);
 const sidecar = start('sidecar', 'runtimes/node.ts', sidecarEnv);
 await waitForLine(sidecar, /listening on/);
+// TLS_CERT_FILE and TLS_KEY_FILE pass through to the sidecar, which then serves HTTPS (and h2).
+const scheme = process.env.TLS_CERT_FILE && process.env.TLS_KEY_FILE ? 'https' : 'http';
 process.stderr.write(
   `\ndemo: legacy app  http://localhost:${appPort}/\n` +
-    `demo: sidecar     http://localhost:${sidecarEnv.PORT}/   <- open this one\n` +
+    `demo: sidecar     ${scheme}://localhost:${sidecarEnv.PORT}/   <- open this one\n` +
     `demo: admin       http://localhost:${sidecarEnv.ADMIN_PORT}/metrics  /healthz  /readyz\n` +
     `demo: access log below (stdout); Ctrl-C stops both\n\n`,
 );

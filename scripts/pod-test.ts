@@ -1,9 +1,11 @@
 /**
  * The pod test (`npm run test:pod`, also run by .ci/run): builds both images from the repository's
  * own Dockerfiles with `make build-images CONTAINER_ENGINE=podman`, runs deploy/k8s (and the
- * native-sidecar overlay) with `podman kube play`, and checks the pod as Kubernetes would use it:
+ * native-sidecar and tls overlays) with `podman kube play`, and checks the pod as Kubernetes would use it:
  * readiness on the admin port, "Hello you!" through the sidecar, the JSON access-log line in the
- * sidecar's log, metrics where the scrape annotations point, and a clean drain on stop.
+ * sidecar's log, metrics where the scrape annotations point, and a clean drain on stop; for the
+ * tls overlay, HTTPS with a certificate openssl made here, the redirect, and a renewal of the
+ * mounted Secret picked up without a restart.
  *
  * How, on a machine without a registry or a Docker engine (../shared/notes/containers.md):
  * - podman and runc come from Debian when missing; a containers.conf with the two settings this
@@ -19,7 +21,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -121,6 +125,8 @@ const adaptations = {
   probes:
     'startupProbe and livenessProbe dropped: podman turns them into curl healthchecks run by systemd timers (no curl in the images, no systemd here); this test requests their paths itself',
   service: 'the Service is dropped: podman ignores Services; this test requests the sidecar port the Service targets',
+  secret:
+    'the TLS Secret volume -> a hostPath folder this test lays out as kubelet lays out a mounted Secret (tls.crt -> ..data/tls.crt, ..data -> a timestamped folder), with a certificate made by openssl: there is no API server to hold the Secret',
   ignored:
     'kept but not acted on by podman: readinessProbe (this test polls it itself), lifecycle.preStop, resources, terminationGracePeriodSeconds (this test stops the pod with that timeout)',
 };
@@ -143,6 +149,12 @@ async function adapt(manifests: Manifest[], images: Map<string, string>): Promis
   podSpec.initContainers = (podSpec.initContainers ?? []).filter((container) => !sidecars.includes(container));
   if (podSpec.initContainers.length === 0) delete podSpec.initContainers;
   podSpec.containers = [...sidecars.map(({ restartPolicy: _, ...container }): Container => container), ...podSpec.containers];
+  for (const volume of podSpec.volumes ?? []) {
+    if (volume.secret) {
+      delete volume.secret;
+      volume.hostPath = { path: secretVolume.dir, type: 'Directory' };
+    }
+  }
   const hostPorts = new Map<number, number>();
   for (const container of podSpec.containers) {
     const image = images.get(container.image ?? '');
@@ -158,7 +170,7 @@ async function adapt(manifests: Manifest[], images: Map<string, string>): Promis
     }
   }
   const applied = Object.entries(adaptations)
-    .filter(([key]) => key !== 'native' || sidecars.length > 0)
+    .filter(([key]) => (key !== 'native' || sidecars.length > 0) && (key !== 'secret' || manifests.some((m) => JSON.stringify(m).includes('"secretName"'))))
     .map(([, text]) => text);
   return { yaml: stringify(deployment), applied, hostPorts };
 }
@@ -205,6 +217,59 @@ async function standInRoot(version: string): Promise<string> {
   chmodSync(`${root}/tmp`, 0o1777);
   chownSync(`${root}/home/node`, 1000, 1000);
   return root;
+}
+
+// ------------------------------------------------------------------ the TLS Secret, as kubelet mounts it
+
+/** A CA and two certificates for localhost, made by openssl; the volume folder laid out as kubelet does, readable by uid 1000 only. */
+const secretVolume = (() => {
+  const dir = join(work, 'tls-secret');
+  const pki = join(work, 'pki');
+  mkdirSync(dir);
+  mkdirSync(pki);
+  let generation = 0;
+  return {
+    dir,
+    ca: join(pki, 'ca.crt'),
+    async make(): Promise<void> {
+      const openssl = (args: string[]) => run('openssl', args, { cwd: pki });
+      await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=pod test CA']);
+      writeFileSync(join(pki, 'ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+      for (const [name, serial] of [['first', '1001'], ['second', '1002']]) {
+        await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', '/CN=localhost']);
+        await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', `0x${serial}`, '-days', '2', '-extfile', 'ext', '-out', `${name}.crt`]);
+      }
+    },
+    /** kubelet's atomic update: a new timestamped folder, `..data_tmp` pointed at it, renamed over `..data`. */
+    put(name: 'first' | 'second'): void {
+      const stamp = `..2026_12_01_00_00_0${++generation}.1`;
+      mkdirSync(join(dir, stamp));
+      for (const file of ['crt', 'key']) {
+        copyFileSync(join(pki, `${name}.${file}`), join(dir, stamp, `tls.${file}`));
+        chownSync(join(dir, stamp, `tls.${file}`), 1000, 1000);
+        chmodSync(join(dir, stamp, `tls.${file}`), 0o400);
+      }
+      symlinkSync(stamp, join(dir, '..data_tmp'));
+      renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+      if (generation === 1) for (const file of ['tls.crt', 'tls.key']) symlinkSync(`..data/${file}`, join(dir, file));
+    },
+  };
+})();
+
+/** An HTTPS GET to 127.0.0.1 as localhost, verified against the test CA; the serial the server showed. */
+function httpsGet(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Record<string, unknown>; serial: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path, servername: 'localhost', headers: { host: 'localhost', ...headers }, ca: readFileSync(secretVolume.ca), agent: false, timeout: 5000 }, (res) => {
+      const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber;
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers, serial }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 // ------------------------------------------------------------------ the test
@@ -264,7 +329,12 @@ test('both images build from the repository’s Dockerfiles with make build-imag
   t.diagnostic(`built in ${Date.now() - started} ms`);
 });
 
-for (const variant of ['deploy/k8s', 'deploy/k8s/overlays/native-sidecar']) {
+test('the TLS Secret’s certificates are made with openssl', { timeout: 60_000 }, async () => {
+  await secretVolume.make();
+  secretVolume.put('first');
+});
+
+for (const variant of ['deploy/k8s', 'deploy/k8s/overlays/native-sidecar', 'deploy/k8s/overlays/tls']) {
   describe(`podman kube play ${variant}`, () => {
     const manifests = renderKustomization(join(repoRoot, variant));
     const pod = podOf(manifests, facts);
@@ -321,14 +391,41 @@ for (const variant of ['deploy/k8s', 'deploy/k8s/overlays/native-sidecar']) {
       }
     });
 
-    test('a request through the sidecar port reaches the app: "Hello you!"', { timeout: 30_000 }, async (t) => {
-      const response = await fetch(url(proxyPort, '/'), { headers: { 'x-request-id': requestId } });
-      const body = await response.text();
-      t.diagnostic(`GET / -> ${response.status} ${JSON.stringify(body)}`);
+    const tls = sidecarEnv.TLS_CERT_FILE !== undefined;
+    const hostPort = (containerPort: number) => played?.hostPorts.get(containerPort) ?? 0;
+
+    test(`a request through the sidecar port reaches the app${tls ? ' over HTTPS' : ''}: "Hello you!"`, { timeout: 30_000 }, async (t) => {
+      const response = tls
+        ? await httpsGet(hostPort(proxyPort), '/', { 'x-request-id': requestId })
+        : await fetch(url(proxyPort, '/'), { headers: { 'x-request-id': requestId } }).then(async (r) => ({ status: r.status, body: await r.text(), headers: Object.fromEntries(r.headers), serial: '' }));
+      t.diagnostic(`GET / -> ${response.status} ${JSON.stringify(response.body)}${tls ? ` (certificate serial ${response.serial})` : ''}`);
       assert.equal(response.status, 200);
-      assert.equal(body, 'Hello you!');
-      assert.equal(response.headers.get('x-request-id'), requestId);
+      assert.equal(response.body, 'Hello you!');
+      assert.equal(response.headers['x-request-id'], requestId);
     });
+
+    if (tls) {
+      test('port 80 of the Service, the redirect listener, answers 308 to https', { timeout: 30_000 }, async () => {
+        const redirect = servicesOf(manifests)[0]?.spec?.ports?.find((port) => port.port === 80);
+        const response = await fetch(url(resolvePort(redirect?.targetPort, ports) ?? 0, '/x?y=1'), { redirect: 'manual' });
+        assert.equal(response.status, 308);
+        // The Host fetch sent (127.0.0.1:hostPort), its port dropped.
+        assert.equal(response.headers.get('location'), 'https://127.0.0.1/x?y=1');
+      });
+
+      test('a renewed Secret (kubelet’s ..data swap) is served to new connections without a restart', { timeout: 30_000 }, async (t) => {
+        const before = await httpsGet(hostPort(proxyPort), '/');
+        secretVolume.put('second');
+        const started = Date.now();
+        const after = await until('the second certificate', 15_000, async () => {
+          const response = await httpsGet(hostPort(proxyPort), '/');
+          return response.serial !== before.serial ? response : undefined;
+        });
+        t.diagnostic(`serial ${before.serial} -> ${after.serial} after ${Date.now() - started} ms`);
+        assert.equal(after.serial, '1002');
+        assert.equal(after.body, 'Hello you!');
+      });
+    }
 
     test('the sidecar’s log has the JSON access-log line on stdout, its own messages on stderr', { timeout: 30_000 }, async (t) => {
       const output = await until('the access-log line', 10_000, async () => {

@@ -55,6 +55,25 @@ const target = z
     };
   });
 
+const filePath = (name: string) => z.string().trim().min(1, `${name} must not be empty`);
+
+/** The TLS variables only make sense together: a lone half would silently serve plain HTTP. */
+function tlsTogether(
+  c: { PORT: number; ADMIN_PORT: number; TLS_CERT_FILE?: string; TLS_KEY_FILE?: string; HTTP_REDIRECT_PORT?: number; HSTS_MAX_AGE?: number },
+  ctx: z.RefinementCtx,
+): void {
+  const tls = c.TLS_CERT_FILE !== undefined && c.TLS_KEY_FILE !== undefined;
+  if (c.TLS_CERT_FILE !== undefined && c.TLS_KEY_FILE === undefined) ctx.addIssue({ code: 'custom', path: ['TLS_KEY_FILE'], message: 'must be set when TLS_CERT_FILE is' });
+  if (c.TLS_KEY_FILE !== undefined && c.TLS_CERT_FILE === undefined) ctx.addIssue({ code: 'custom', path: ['TLS_CERT_FILE'], message: 'must be set when TLS_KEY_FILE is' });
+  // RFC 6797 §7.2: HSTS is sent over secure transport only; a redirect to https needs an https to go to.
+  if (!tls && c.HTTP_REDIRECT_PORT !== undefined) ctx.addIssue({ code: 'custom', path: ['HTTP_REDIRECT_PORT'], message: 'needs TLS_CERT_FILE and TLS_KEY_FILE' });
+  if (!tls && c.HSTS_MAX_AGE !== undefined) ctx.addIssue({ code: 'custom', path: ['HSTS_MAX_AGE'], message: 'needs TLS_CERT_FILE and TLS_KEY_FILE' });
+  const redirect = c.HTTP_REDIRECT_PORT;
+  if (redirect !== undefined && redirect !== 0 && (redirect === c.PORT || redirect === c.ADMIN_PORT)) {
+    ctx.addIssue({ code: 'custom', path: ['HTTP_REDIRECT_PORT'], message: 'must differ from PORT and ADMIN_PORT' });
+  }
+}
+
 export const configSchema = z.object({
   /** The app's origin (and optional path prefix). The pod's app listens on localhost:8080. */
   TARGET: target.prefault('http://localhost:8080'),
@@ -88,7 +107,14 @@ export const configSchema = z.object({
    * better told to come back than kept, and client timeouts (often a few seconds) are not yet spent.
    */
   QUEUE_TIMEOUT_MS: millis('QUEUE_TIMEOUT_MS').default(1000),
-});
+  /** PEM certificate chain (leaf first) and its key: both set, PORT serves HTTPS only (src/tls.ts); unset, plain HTTP. */
+  TLS_CERT_FILE: filePath('TLS_CERT_FILE').optional(),
+  TLS_KEY_FILE: filePath('TLS_KEY_FILE').optional(),
+  /** A plain-HTTP listener that only redirects to https (308); off unless set, and only with TLS. */
+  HTTP_REDIRECT_PORT: port('HTTP_REDIRECT_PORT').optional(),
+  /** Strict-Transport-Security max-age in seconds; off by default, since HSTS is the app's policy to choose (RFC 6797). */
+  HSTS_MAX_AGE: z.coerce.number({ error: 'HSTS_MAX_AGE must be a number of seconds' }).int('HSTS_MAX_AGE must be a whole number').min(0, 'HSTS_MAX_AGE must be 0 or more').optional(),
+}).superRefine(tlsTogether);
 
 export type Config = z.infer<typeof configSchema>;
 

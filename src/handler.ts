@@ -20,6 +20,7 @@ import {
 import type { ErrorReason } from './errors.ts';
 import { createAdmission } from './admission.ts';
 import type { Release } from './admission.ts';
+import { hsts } from './https.ts';
 import { addForwardedHeaders, requestIdFor, requestTarget, stripHopByHop, upstreamUrl } from './forward.ts';
 import type { AccessRecord } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -36,6 +37,11 @@ export interface ProxyDeps {
   /** Receives one record per finished request. */
   log(record: AccessRecord): void;
   metrics: Metrics;
+  /**
+   * The authority of an HTTP/2 request (`:authority`), where the runtime hands it over without a
+   * Host header (Node's adapter and Deno do); the app speaks HTTP/1.1 and needs Host.
+   */
+  authority?(c: Context): string | undefined;
   /** `http`, or `https` once the listener terminates TLS. */
   proto?: 'http' | 'https';
   /** Called with what the sidecar itself failed on (a bug, not an upstream failure). */
@@ -83,6 +89,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
   };
 
   const app = new Hono();
+  if (config.HSTS_MAX_AGE !== undefined) app.use(hsts(config.HSTS_MAX_AGE));
 
   app.all('*', async (c) => {
     const request = c.req.raw;
@@ -122,6 +129,9 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
         headers.append(name, value);
         headerBytes += name.length + value.length + 4;
       }
+      // RFC 9113 §8.3.1: HTTP/2 carries the host in :authority; RFC 9112 §3.2 wants it as Host.
+      const authority = headers.has('host') ? undefined : deps.authority?.(c);
+      if (authority) headers.set('host', authority);
       const refusal = refuseMalformed(headers, headerBytes);
       if (refusal) {
         finish(exchange, refusal.status, 'bad_request');

@@ -7,6 +7,7 @@ import { createAdmin } from './admin.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import type { Config } from './config.ts';
 import { createProxy } from './handler.ts';
+import { createRedirect } from './https.ts';
 import { createLineWriter, formatterFor } from './logger.ts';
 import type { LineWriter, LogSink } from './logger.ts';
 import { Metrics } from './metrics.ts';
@@ -16,6 +17,8 @@ import { Readiness } from './readiness.ts';
 import { StatsHistory } from './stats.ts';
 import { version } from './version.ts';
 import type { UpstreamProbe } from './readiness.ts';
+import { tlsMetrics } from './tls.ts';
+import type { CertificateWatcher } from './tls-watcher.ts';
 import type { UpstreamClient } from './upstream.ts';
 
 /** What a runtime hands the core: the parts only it can provide. */
@@ -32,6 +35,10 @@ export interface RuntimeCapabilities {
   processMetrics?: ProcessMetric[];
   /** The runtime's name and version for the status page, e.g. "node 24.21.0". */
   runtimeName?: string;
+  /** With TLS on: the serving certificate's watcher (its metrics; X-Forwarded-Proto https). */
+  tls?: Pick<CertificateWatcher, 'current' | 'reloadErrors'>;
+  /** HTTP/2's :authority where the runtime gives no Host header (ProxyDeps.authority). */
+  authority?(c: Context): string | undefined;
 }
 
 export interface Sidecar {
@@ -40,10 +47,12 @@ export interface Sidecar {
   metrics: Metrics;
   readiness: Readiness;
   accessLog: LineWriter;
+  /** The HTTP_REDIRECT_PORT listener's app (308 to https), when that port is set. */
+  redirect?: Hono;
 }
 
 export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sidecar {
-  const metrics = new Metrics(runtime.processMetrics);
+  const metrics = new Metrics([...(runtime.processMetrics ?? []), ...(runtime.tls ? tlsMetrics(runtime.tls) : [])]);
   const readiness = new Readiness({ probe: runtime.probe });
   const accessLog = createLineWriter(runtime.stdout, {
     // Up to 20 ms for lines to share a write: invisible to a person tailing the log, and one
@@ -60,13 +69,16 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     upstream: runtime.upstream,
     remoteAddress: runtime.remoteAddress,
     rawTarget: runtime.rawTarget,
+    authority: runtime.authority,
+    proto: runtime.tls ? 'https' : 'http',
     log: (record) => accessLog.write(format(record)),
     metrics,
     onUpstreamAnswered: () => readiness.upstreamAnswered(),
     onInternalError: (error) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
   });
   const admin = createAdmin({ metrics, readiness, stats });
-  return { proxy, admin, metrics, readiness, accessLog };
+  const redirect = config.HTTP_REDIRECT_PORT === undefined ? undefined : createRedirect();
+  return { proxy, admin, metrics, readiness, accessLog, redirect };
 }
 
 /** The line every runtime prints once both listeners are up; tests and tools wait for it. */

@@ -37,6 +37,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ TARGET: 'http://app' }).TARGET.port).toBe(80);
   });
 
+  it('turns TLS on only with both files, and then accepts the redirect port and HSTS', () => {
+    expect(loadConfig({}).TLS_CERT_FILE).toBeUndefined();
+    expect(loadConfig({ TLS_CERT_FILE: '/tls/tls.crt', TLS_KEY_FILE: '/tls/tls.key', HTTP_REDIRECT_PORT: '8080', HSTS_MAX_AGE: '63072000' })).toMatchObject({
+      TLS_CERT_FILE: '/tls/tls.crt',
+      TLS_KEY_FILE: '/tls/tls.key',
+      HTTP_REDIRECT_PORT: 8080,
+      HSTS_MAX_AGE: 63072000,
+    });
+  });
+
   it('ignores unknown variables and treats empty values as unset', () => {
     expect(loadConfig({ PORT: '', UNRELATED: 'x', port: '1' }).PORT).toBe(8000);
   });
@@ -58,6 +68,14 @@ describe('loadConfig', () => {
     [{ MAX_CONCURRENT_REQUESTS: '2.5' }, 'MAX_CONCURRENT_REQUESTS'],
     [{ MAX_QUEUED_REQUESTS: 'lots' }, 'MAX_QUEUED_REQUESTS'],
     [{ QUEUE_TIMEOUT_MS: '0' }, 'QUEUE_TIMEOUT_MS'],
+    [{ TLS_CERT_FILE: '/tls/tls.crt' }, 'TLS_KEY_FILE'],
+    [{ TLS_KEY_FILE: '/tls/tls.key' }, 'TLS_CERT_FILE'],
+    [{ HTTP_REDIRECT_PORT: '8080' }, 'HTTP_REDIRECT_PORT'],
+    [{ HSTS_MAX_AGE: '600' }, 'HSTS_MAX_AGE'],
+    [{ TLS_CERT_FILE: 'a', TLS_KEY_FILE: 'b', HSTS_MAX_AGE: '-1' }, 'HSTS_MAX_AGE'],
+    [{ TLS_CERT_FILE: 'a', TLS_KEY_FILE: 'b', HTTP_REDIRECT_PORT: 'http' }, 'HTTP_REDIRECT_PORT'],
+    [{ TLS_CERT_FILE: 'a', TLS_KEY_FILE: 'b', HTTP_REDIRECT_PORT: '8000' }, 'HTTP_REDIRECT_PORT'],
+    [{ TLS_CERT_FILE: 'a', TLS_KEY_FILE: 'b', HTTP_REDIRECT_PORT: '9901' }, 'HTTP_REDIRECT_PORT'],
   ];
   it.each(bad)('rejects %j with one line naming %s', (env, name) => {
     let error: unknown;
@@ -76,12 +94,13 @@ describe('loadConfig', () => {
 describe('README configuration table', () => {
   it('lists exactly the schema variables, each with the default the schema applies', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const rows = [...readme.matchAll(/^\| `([A-Z_]+)` \| `([^`]*)` \|/gm)].map((m) => [m[1], m[2]] as const);
+    // A variable without a default shows `unset` (not in backticks) in the default column.
+    const rows = [...readme.matchAll(/^\| `([A-Z_]+)` \| (?:`([^`]*)`|(unset)) \|/gm)].map((m) => [m[1], m[2] ?? m[3]] as const);
     expect(rows.map(([name]) => name).sort()).toEqual([...configVariables].sort());
     const defaults = loadConfig({});
     for (const [name, shown] of rows) {
       const value = defaults[name as keyof typeof defaults];
-      expect(typeof value === 'object' ? value.href : String(value), name).toBe(shown);
+      expect(value === undefined ? 'unset' : typeof value === 'object' ? value.href : String(value), name).toBe(shown);
     }
     expect(Object.keys(configSchema.shape)).toEqual(configVariables);
   });

@@ -40,6 +40,7 @@ describe('Makefile', () => {
   it('deploys with kubectl apply -k and runs the pod test', () => {
     expect(makeCommands('deploy')).toEqual(['kubectl apply -k deploy/k8s']);
     expect(makeCommands('deploy-native-sidecar')).toEqual(['kubectl apply -k deploy/k8s/overlays/native-sidecar']);
+    expect(makeCommands('deploy-tls')).toEqual(['kubectl apply -k deploy/k8s/overlays/tls']);
     expect(makeCommands('pod-test')).toEqual(['npm run test:pod']);
     expect(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).scripts['test:pod']).toBeTypeOf('string');
   });

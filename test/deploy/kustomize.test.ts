@@ -24,7 +24,7 @@ function kubectl(): string | undefined {
 const byId = (manifests: Manifest[]) =>
   Object.fromEntries(manifests.map((manifest) => [`${manifest.apiVersion} ${manifest.kind} ${manifest.metadata.name}`, manifest]));
 
-describe.each(['deploy/k8s', 'deploy/k8s/overlays/native-sidecar', 'deploy/k8s/monitoring'])('%s', (dir) => {
+describe.each(['deploy/k8s', 'deploy/k8s/overlays/native-sidecar', 'deploy/k8s/overlays/tls', 'deploy/k8s/monitoring'])('%s', (dir) => {
   it.skipIf(!kubectl())('renders exactly what `kubectl kustomize` renders', () => {
     const output = execFileSync('kubectl', ['kustomize', join(repoRoot, dir)], { encoding: 'utf8', timeout: 30_000 });
     const expected = parseAllDocuments(output).map((document) => document.toJS() as Manifest);

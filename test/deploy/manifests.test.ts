@@ -25,6 +25,7 @@ import {
   serviceProblems,
   servicesOf,
   shutdownProblems,
+  tlsProblems,
 } from './pod.ts';
 import { repoRoot } from './project.ts';
 import { schemaProblems, unknownFieldProblems } from './schema.ts';
@@ -32,10 +33,12 @@ import { schemaProblems, unknownFieldProblems } from './schema.ts';
 const facts = projectFacts();
 const base = renderKustomization(join(repoRoot, 'deploy/k8s'));
 const native = renderKustomization(join(repoRoot, 'deploy/k8s/overlays/native-sidecar'));
+const tls = renderKustomization(join(repoRoot, 'deploy/k8s/overlays/tls'));
 
 const variants = [
   { name: 'deploy/k8s', manifests: base, native: false },
   { name: 'deploy/k8s/overlays/native-sidecar', manifests: native, native: true },
+  { name: 'deploy/k8s/overlays/tls', manifests: tls, native: false },
 ];
 
 describe.each(variants)('$name', ({ manifests, native: isNative }) => {
@@ -77,8 +80,12 @@ describe.each(variants)('$name', ({ manifests, native: isNative }) => {
     expect(probeProblems(pod)).toEqual([]);
   });
 
-  it('sends the LoadBalancer Service port 80 to the sidecar, and selects the pod', () => {
+  it('sends the LoadBalancer Service port 80 (443 with TLS) to the sidecar, and selects the pod', () => {
     expect(serviceProblems(manifests, pod)).toEqual([]);
+  });
+
+  it('mounts the TLS Secret as a read-only directory where TLS_CERT_FILE and TLS_KEY_FILE point (when TLS is on)', () => {
+    expect(tlsProblems(pod)).toEqual([]);
   });
 
   it('asks Prometheus to scrape /metrics on the admin port', () => {
@@ -188,6 +195,23 @@ describe('the checks catch the mistakes they exist for', () => {
       expect.stringMatching(/selector .* does not select the pod/),
       expect.stringMatching(/port 80 goes to 8080, not to the sidecar's proxy port \(PORT 8000\)/),
     ]);
+  });
+
+  it('a TLS Secret mounted with subPath, writable, readable by everyone; 80 not to the redirect listener', () => {
+    const copy = structuredClone(tls);
+    const spec = (copy.find((m) => m.kind === 'Deployment') as unknown as Deployment).spec?.template.spec as PodSpec;
+    const sidecar = spec.containers.find((container) => container.name === 'sidecar') as Container;
+    const [mount] = sidecar.volumeMounts ?? [];
+    if (mount) Object.assign(mount, { subPath: 'tls.crt', readOnly: false });
+    const [volume] = spec.volumes ?? [];
+    if (volume?.secret) volume.secret.defaultMode = 0o444;
+    const service = servicesOf(copy)[0] as Service;
+    const http = service.spec?.ports?.find((port) => port.port === 80);
+    if (http) http.targetPort = 'https';
+    expect(problemsOf(copy, tlsProblems)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/TLS_CERT_FILE: volume tls is mounted with subPath/), expect.stringMatching(/not mounted readOnly/), expect.stringMatching(/mode 444\) are readable by everyone/)]),
+    );
+    expect(problemsOf(copy, (pod, m) => serviceProblems(m, pod))).toEqual([expect.stringMatching(/port 80 goes to "https", not to the sidecar's HTTP_REDIRECT_PORT 8001/)]);
   });
 
   it('a scrape annotation on the wrong port', () => {

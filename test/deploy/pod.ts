@@ -213,13 +213,49 @@ export function serviceProblems(manifests: Manifest[], pod: Pod): string[] {
     if (Object.keys(serviceSelector).length === 0 || !selects(serviceSelector)) problems.push(`${name}: selector ${JSON.stringify(serviceSelector)} does not select the pod (labels ${JSON.stringify(pod.labels)})`);
     if (service.spec?.type !== 'LoadBalancer') problems.push(`${name}: type is ${service.spec?.type}, not LoadBalancer`);
     const ports = service.spec?.ports ?? [];
-    if (!ports.some((port) => port.port === 80)) problems.push(`${name}: has no port 80`);
+    // With TLS, 443 is the proxy port and 80 may only go to the redirect listener.
+    const tls = config.TLS_CERT_FILE !== undefined;
+    const proxyPort = tls ? 443 : 80;
+    if (!ports.some((port) => port.port === proxyPort)) problems.push(`${name}: has no port ${proxyPort}`);
     for (const port of ports) {
       const target = resolvePort(port.targetPort ?? port.port, pod.sidecar.ports ?? []);
-      if (target !== config.PORT) {
+      if (tls && port.port === 80 && config.HTTP_REDIRECT_PORT !== undefined) {
+        if (target !== config.HTTP_REDIRECT_PORT) problems.push(`${name}: port 80 goes to ${JSON.stringify(port.targetPort)}, not to the sidecar's HTTP_REDIRECT_PORT ${config.HTTP_REDIRECT_PORT}`);
+      } else if (target !== config.PORT) {
         problems.push(`${name}: port ${port.port} goes to ${JSON.stringify(port.targetPort)}, not to the sidecar's proxy port (PORT ${config.PORT})`);
       }
     }
+  }
+  return problems;
+}
+
+/**
+ * With TLS on: both files inside one read-only mount of a Secret volume, as a directory (a subPath
+ * mount never sees the Secret's updates: kubernetes/kubernetes#50345), the Secret readable by
+ * the sidecar's uid or group, and the redirect port declared.
+ */
+export function tlsProblems(pod: Pod): string[] {
+  const config = configOrThrow(pod);
+  if (config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined) return [];
+  const problems: string[] = [];
+  for (const [variable, file] of [['TLS_CERT_FILE', config.TLS_CERT_FILE], ['TLS_KEY_FILE', config.TLS_KEY_FILE]] as const) {
+    const mount = (pod.sidecar.volumeMounts ?? []).find((m) => file.startsWith(`${m.mountPath.replace(/\/$/, '')}/`));
+    const volume = pod.spec.volumes?.find((v) => v.name === mount?.name);
+    if (!mount || !volume) problems.push(`${variable} ${file} is not inside a volume mount of the sidecar`);
+    else {
+      if (!volume.secret) problems.push(`${variable}: volume ${volume.name} is not a Secret`);
+      if (mount.subPath !== undefined || mount.subPathExpr !== undefined) problems.push(`${variable}: volume ${volume.name} is mounted with subPath, which never receives the Secret's updates`);
+      if (mount.readOnly !== true) problems.push(`${variable}: volume ${volume.name} is not mounted readOnly`);
+      const mode = volume.secret?.defaultMode ?? 0o644;
+      const { fsGroup, runAsGroup } = pod.spec.securityContext ?? {};
+      if ((mode & 0o004) !== 0) problems.push(`${variable}: the Secret's files (mode ${mode.toString(8)}) are readable by everyone`);
+      else if ((mode & 0o040) === 0 || fsGroup === undefined || fsGroup !== runAsGroup) {
+        problems.push(`${variable}: the Secret's files (mode ${mode.toString(8)}, fsGroup ${fsGroup}) are not readable by the sidecar's group ${runAsGroup}`);
+      }
+    }
+  }
+  if (config.HTTP_REDIRECT_PORT !== undefined && !(pod.sidecar.ports ?? []).some((port) => port.containerPort === config.HTTP_REDIRECT_PORT)) {
+    problems.push(`container ${pod.sidecar.name}: listens on HTTP_REDIRECT_PORT ${config.HTTP_REDIRECT_PORT}, but declares no such containerPort`);
   }
   return problems;
 }

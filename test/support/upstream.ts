@@ -211,6 +211,11 @@ export async function startUpstream(): Promise<Upstream> {
         res.writeHead(200, { 'Content-Type': 'text/plain', ...hopResponseHeaders.hopByHop, ...hopResponseHeaders.endToEnd });
         res.end('hop-by-hop response\n');
       },
+      '/_/hsts': async () => {
+        await ended();
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Strict-Transport-Security': 'max-age=1; includeSubDomains' });
+        res.end('the app sets its own HSTS\n');
+      },
       '/_/reset': () => {
         req.socket.destroy();
       },
