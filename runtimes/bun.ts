@@ -7,6 +7,7 @@ import process from 'node:process';
 import { getConnInfo } from 'hono/bun';
 import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
 import type { UpstreamClient } from '../src/upstream.ts';
+import { createBunWebSocket } from './bun-websocket.ts';
 import { fdStdout } from './fd-stdout.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
@@ -32,8 +33,10 @@ const upstream: UpstreamClient = async (request) => {
   return response;
 };
 
+const webSocket = createBunWebSocket(config);
 const sidecar = createSidecar(config, {
   upstream,
+  webSocket: webSocket.handshake,
   probe: createTcpProbe(config.TARGET),
   remoteAddress: (c) => getConnInfo(c).remote.address,
   stdout: fdStdout(),
@@ -50,6 +53,7 @@ const proxyServer = Bun.serve({
   idleTimeout: 75,
   // Bodies stream through: no size limit of the sidecar's own (Bun's default is 128 MiB).
   maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+  websocket: webSocket.handlers,
 });
 const adminServer = Bun.serve({ hostname: config.HOST, port: config.ADMIN_PORT, fetch: (request, server) => sidecar.admin.fetch(request, server) });
 void sidecar.readiness.start();

@@ -5,6 +5,7 @@
 import { getConnInfo } from 'hono/deno';
 import { configVariables } from '../src/config.ts';
 import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
+import { createDenoWebSocket } from './deno-websocket.ts';
 import { createNodeHttpUpstream } from './node-http-upstream.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
@@ -25,6 +26,7 @@ const stdout = async (chunk: string) => {
 const upstream = createNodeHttpUpstream(config.TARGET);
 const sidecar = createSidecar(config, {
   upstream: upstream.client,
+  webSocket: createDenoWebSocket(config),
   probe: createTcpProbe(config.TARGET),
   remoteAddress: (c) => getConnInfo(c).remote.address,
   stdout,

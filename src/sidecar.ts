@@ -13,6 +13,8 @@ import { Metrics } from './metrics.ts';
 import type { ProcessMetric } from './metrics.ts';
 import { Readiness } from './readiness.ts';
 import type { UpstreamProbe } from './readiness.ts';
+import { Tunnels } from './upgrade.ts';
+import type { Handshake } from './upgrade.ts';
 import type { UpstreamClient } from './upstream.ts';
 
 /** What a runtime hands the core: the parts only it can provide. */
@@ -27,6 +29,12 @@ export interface RuntimeCapabilities {
   /** The sidecar's own messages (stderr). */
   say(message: string): void;
   processMetrics?: ProcessMetric[];
+  /**
+   * Carries a WebSocket handshake the runtime's server handed to the fetch handler (Bun, Deno):
+   * answers the client (101 or the app's refusal) and runs the tunnel. Node's server hands
+   * handshakes to its own 'upgrade' listener instead (runtimes/node-tunnel.ts).
+   */
+  webSocket?(c: Context, handshake: Handshake): Promise<Response>;
 }
 
 export interface Sidecar {
@@ -35,6 +43,8 @@ export interface Sidecar {
   metrics: Metrics;
   readiness: Readiness;
   accessLog: LineWriter;
+  /** WebSocket handshakes and open tunnels (upgrade.ts). */
+  tunnels: Tunnels;
 }
 
 export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sidecar {
@@ -48,17 +58,33 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   });
   metrics.countDroppedLogLines(() => accessLog.dropped);
   const format = formatterFor(config.LOG_FORMAT);
+  const log = (record: Parameters<typeof format>[0]) => accessLog.write(format(record));
+  const tunnels = new Tunnels({ config, metrics, log, onUpstreamAnswered: () => readiness.upstreamAnswered() });
+  const { webSocket } = runtime;
   const proxy = createProxy(config, {
     upstream: runtime.upstream,
     remoteAddress: runtime.remoteAddress,
     rawTarget: runtime.rawTarget,
-    log: (record) => accessLog.write(format(record)),
+    log,
     metrics,
+    tunnel: webSocket
+      ? (c) =>
+          webSocket(
+            c,
+            tunnels.begin({
+              method: c.req.raw.method,
+              headers: new Headers(c.req.raw.headers),
+              rawTarget: runtime.rawTarget?.(c),
+              url: c.req.raw.url,
+              remoteAddress: runtime.remoteAddress(c),
+            }),
+          )
+      : undefined,
     onUpstreamAnswered: () => readiness.upstreamAnswered(),
     onInternalError: (error) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
   });
   const admin = createAdmin({ metrics, readiness });
-  return { proxy, admin, metrics, readiness, accessLog };
+  return { proxy, admin, metrics, readiness, accessLog, tunnels };
 }
 
 /** The line every runtime prints once both listeners are up; tests and tools wait for it. */
@@ -85,14 +111,20 @@ export async function drain(options: DrainOptions): Promise<boolean> {
   const { sidecar, say } = options;
   sidecar.readiness.startDraining();
   sidecar.readiness.stop();
-  say(`sidecar: draining ${sidecar.metrics.activeRequests} in-flight request(s), up to ${options.timeoutMs} ms`);
+  const { tunnels } = sidecar;
+  say(`sidecar: draining ${sidecar.metrics.activeRequests} in-flight request(s) and ${tunnels.open} tunnel(s), up to ${options.timeoutMs} ms`);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), options.timeoutMs)));
-  const clean = await Promise.race([options.stopListening().then(() => true), timedOut]);
+  // Open tunnels are waited for too: no runtime's server counts them as requests in flight
+  // (Node's closeAllConnections() skips upgraded sockets: nodejs.org/api/http.html).
+  const clean = await Promise.race([Promise.all([options.stopListening(), tunnels.idle()]).then(() => true), timedOut]);
   clearTimeout(timer);
   if (!clean) {
-    say(`sidecar: drain timeout reached with ${sidecar.metrics.activeRequests} request(s) in flight; closing them`);
+    say(`sidecar: drain timeout reached with ${sidecar.metrics.activeRequests} request(s) and ${tunnels.open} tunnel(s) open; closing them`);
+    tunnels.closeAll();
     options.forceClose();
+    // Closed tunnels write their log lines as they end: give them a moment, bounded.
+    await Promise.race([tunnels.idle(), new Promise((resolve) => setTimeout(resolve, 1000))]);
   }
   await sidecar.accessLog.flush();
   say('sidecar: stopped');
