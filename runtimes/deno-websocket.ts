@@ -21,7 +21,7 @@ const DRAIN_POLL_MS = 5;
 export function createDenoWebSocket(config: Config): (c: Context, handshake: Handshake) => Promise<Response> {
   return async (c, handshake) => {
     const request = c.req.raw;
-    const opened = await openAppSocket(config, handshake, request.signal);
+    const opened = await openAppSocket(config, handshake, request.signal, { answerPings: true, offerAsHeader: true });
     if (opened instanceof Response) return opened;
     // Never cut for idleness (SPEC), and no pings of the sidecar's own.
     const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });

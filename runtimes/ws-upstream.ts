@@ -41,16 +41,34 @@ export interface AppSocket {
  * instead (the app's own refusal, relayed as any response; or the sidecar's 502/504), the
  * handshake's record then already finished.
  */
-export function openAppSocket(config: Config, handshake: Handshake, signal: AbortSignal): Promise<AppSocket | Response> {
+export interface AppSocketOptions {
+  /** Answer the app's pings here (the client's side cannot send pings). */
+  answerPings?: boolean;
+  /**
+   * Send the client's subprotocol offer as a plain header, so the app may choose none (the ws
+   * package). Bun's built-in `ws` refuses a hand-set Sec-WebSocket-Protocol: there the offer goes
+   * through its `protocols`, and an app that accepts without choosing one fails the handshake.
+   */
+  offerAsHeader?: boolean;
+}
+
+export function openAppSocket(config: Config, handshake: Handshake, signal: AbortSignal, options: AppSocketOptions = {}): Promise<AppSocket | Response> {
   const headers: Record<string, string> = {};
   for (const [name, value] of handshake.headers) if (!ownHandshakeHeaders.has(name)) headers[name] = value;
-  const socket = new WebSocket(handshake.url.replace(/^http/, 'ws'), handshake.protocols, {
+  // The client's offer goes as a header, not as ws's `protocols`: ws would then refuse an app
+  // that picks none (ws lib/websocket.js "Server sent no subprotocol"), which the client's own
+  // WebSocket must be the one to decide. The app's choice is read from its 101 below.
+  const asHeader = options.offerAsHeader === true && handshake.protocols.length > 0;
+  if (asHeader) headers['sec-websocket-protocol'] = handshake.protocols.join(', ');
+  const socket = new WebSocket(handshake.url.replace(/^http/, 'ws'), asHeader ? [] : handshake.protocols, {
     headers,
     // Each leg negotiates its own extensions; the relay reads and writes whole messages.
     perMessageDeflate: false,
     maxPayload: MAX_MESSAGE_BYTES,
-    // The app's pings go to the client, whose pongs come back: the sidecar answers none itself.
-    autoPong: false,
+    // The app's pings go to the client, whose pongs come back: the sidecar answers none itself,
+    // unless the client's side cannot send pings (Deno), where an unanswered ping could make
+    // the app give the tunnel up.
+    autoPong: options.answerPings ?? false,
     followRedirects: false,
   });
   socket.binaryType = 'nodebuffer';
@@ -75,10 +93,16 @@ export function openAppSocket(config: Config, handshake: Handshake, signal: Abor
     const onAbort = () => fail(new ClientAbortedError());
     signal.addEventListener('abort', onAbort, { once: true });
     socket.on('error', fail);
-    socket.on('upgrade', (res: IncomingMessage) => (appHeaders = headersOf(res.rawHeaders)));
+    let protocol = '';
+    socket.on('upgrade', (res: IncomingMessage) => {
+      appHeaders = headersOf(res.rawHeaders);
+      protocol = appHeaders.get('sec-websocket-protocol') ?? '';
+      // ws checks the choice against its own (empty) offer after this event: hide it.
+      if (asHeader) delete res.headers['sec-websocket-protocol'];
+    });
     socket.on('open', () => {
       if (settled) return void socket.terminate();
-      settle({ socket, protocol: socket.protocol, headers: appHeaders ?? new Headers() });
+      settle({ socket, protocol, headers: appHeaders ?? new Headers() });
     });
     socket.on('unexpected-response', (_request: unknown, res: IncomingMessage) => {
       if (settled) return void res.destroy();

@@ -31,4 +31,36 @@ export const knownDifferences = {
    * with a publicly trusted certificate works as on the other runtimes.
    */
   privateCaTargetRefused: new Set<Runtime>(['deno']),
+  /**
+   * Bun.serve and Deno.serve cannot hand over a raw connection (oven-sh/bun#35972;
+   * denoland/deno#21856, #36528), so a WebSocket tunnel there is a message relay: each leg has its
+   * own handshake (the app sees the sidecar's Sec-WebSocket-Key and no extension offer), its own
+   * framing (fragment boundaries and masking are the relay's; a message is never altered, merged,
+   * split or dropped) and no compression (permessage-deflate negotiated on neither leg). Messages
+   * are held whole: up to 64 MiB (1009 beyond). Node tunnels the bytes.
+   */
+  webSocketRelayed: new Set<Runtime>(['bun', 'deno']),
+  /**
+   * Deno's WebSocket has no ping or pong API: Deno answers a client's ping itself (the app never
+   * sees it), and the app's pings never reach the client (ws answers them, as the sidecar's
+   * client to the app).
+   */
+  webSocketPingsAnsweredBySidecar: new Set<Runtime>(['deno']),
+  /**
+   * Deno's WebSocket cannot end a connection abruptly: when the app's connection resets, the
+   * client gets a close frame without a code (1005) instead of a dropped connection (1006).
+   */
+  webSocketResetBecomesClose: new Set<Runtime>(['deno']),
+  /**
+   * Deno.serve (hyper) answers 400 itself to a request carrying both an Upgrade header and a
+   * Content-Length (a POST "upgrading" to websocket, say), before the handler sees it. Nothing
+   * reaches the app; Node and Bun forward such a request as plain HTTP.
+   */
+  /**
+   * Bun's built-in WebSocket client (what `import 'ws'` is on Bun) fails a handshake whose 101
+   * names none of the offered subprotocols, and refuses to send the offer any other way: when the
+   * app accepts without choosing one (RFC 6455 §4.2.2 allows it), the client gets 502.
+   */
+  webSocketNoSubprotocolRefused: new Set<Runtime>(['bun']),
+  upgradeWithBodyRefusedByServer: new Set<Runtime>(['deno']),
 } as const;

@@ -99,7 +99,10 @@ export function attachWsApp(server: Server, events: EventEmitter): WsApp {
       return;
     }
     if (route === '/ws/hang') {
-      socket.on('close', () => ((record.closed = true), changed()));
+      // The sidecar giving up shows as its FIN (the server socket is half-open until the app ends it).
+      const gone = () => ((record.closed = true), changed(), socket.destroy());
+      socket.on('end', gone);
+      socket.on('close', gone);
       return;
     }
     if (route === '/ws/raw') {
