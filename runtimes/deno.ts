@@ -58,8 +58,10 @@ const stop = stopOnSignal({
   timeoutMs: config.DRAIN_TIMEOUT_MS,
   say,
   exit: (code) => Deno.exit(code),
-  // shutdown() stops accepting, closes idle connections and resolves once in-flight requests are done.
-  stopListening: () => proxyServer.shutdown(),
+  // shutdown() stops accepting, closes idle connections and resolves once in-flight requests are
+  // done; it also closes every open WebSocket at once (1001, seen with Deno 2.9), so it waits
+  // until the tunnels have closed (or the drain deadline closed them).
+  stopListening: () => sidecar.tunnels.idle().then(() => proxyServer.shutdown()),
   // Deno.serve has no forced close: what is still open ends with the process, after the logs are flushed.
   forceClose: () => {},
   release: async () => {

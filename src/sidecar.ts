@@ -123,8 +123,11 @@ export async function drain(options: DrainOptions): Promise<boolean> {
     say(`sidecar: drain timeout reached with ${sidecar.metrics.activeRequests} request(s) and ${tunnels.open} tunnel(s) open; closing them`);
     tunnels.closeAll();
     options.forceClose();
-    // Closed tunnels write their log lines as they end: give them a moment, bounded.
-    await Promise.race([tunnels.idle(), new Promise((resolve) => setTimeout(resolve, 1000))]);
+    // Closed tunnels write their log lines as they end (a relay's closing handshake takes up to
+    // a second: ws-relay.ts): wait for them, bounded.
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([tunnels.idle(), new Promise((resolve) => (grace = setTimeout(resolve, 2000)))]);
+    clearTimeout(grace);
   }
   await sidecar.accessLog.flush();
   say('sidecar: stopped');

@@ -62,5 +62,11 @@ export const knownDifferences = {
    * app accepts without choosing one (RFC 6455 §4.2.2 allows it), the client gets 502.
    */
   webSocketNoSubprotocolRefused: new Set<Runtime>(['bun']),
+  /**
+   * Deno.serve's shutdown() closes every open WebSocket at once, so on SIGTERM the Deno sidecar
+   * stops listening only once its tunnels have closed (or the drain deadline closed them): until
+   * then a new connection is still accepted (/readyz is 503 from the start, as everywhere).
+   */
+  listenerOpenWhileTunnelsDrain: new Set<Runtime>(['deno']),
   upgradeWithBodyRefusedByServer: new Set<Runtime>(['deno']),
 } as const;
