@@ -52,6 +52,12 @@ export const knownDifferences = {
    */
   webSocketResetBecomesClose: new Set<Runtime>(['deno']),
   /**
+   * Deno's WebSocket has no pause() (WebSocketStream is unstable): the relay cannot stop reading
+   * a client that sends faster than the app reads, so it buffers those messages. The other way
+   * (app to client) has backpressure, through bufferedAmount.
+   */
+  webSocketNoReceiveBackpressure: new Set<Runtime>(['deno']),
+  /**
    * Deno.serve (hyper) answers 400 itself to a request carrying both an Upgrade header and a
    * Content-Length (a POST "upgrading" to websocket, say), before the handler sees it. Nothing
    * reaches the app; Node and Bun forward such a request as plain HTTP.

@@ -242,6 +242,60 @@ export function webSocketTests(t: Conformance): void {
     });
   });
 
+  describe('WebSocket backpressure', () => {
+    const MiB = 1024 * 1024;
+    const total = 96 * MiB;
+    // Loopback socket buffers on the four sockets between app and client hold ~20 MiB at most.
+    const bound = 48 * MiB;
+
+    /** Polls (bounded) until `sent()` stops growing while `waiting()`, or reaches total: there is no event for "nothing happens". */
+    async function stalled(sent: () => number, waiting: () => boolean): Promise<void> {
+      let last = -1;
+      let steadyPolls = 0;
+      for (let polls = 0; polls < 600 && sent() < total && steadyPolls < 20; polls++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        steadyPolls = waiting() && sent() === last ? steadyPolls + 1 : 0;
+        last = sent();
+      }
+    }
+
+    it('a client that stops reading holds the app back, and then gets every byte', { timeout: 120_000 }, async () => {
+      const s = await t.main();
+      const id = t.id('ws-firehose');
+      const client = await connectWs(wsUrl(s, `/ws/firehose?id=${id}&total=${total}`), { countOnly: true });
+      client.ws.pause();
+      const app = await t.upstream.waitForTunnel(id, (a) => a.ws !== undefined, 'the app side');
+      await stalled(() => app.bytesWritten, () => app.waitingForDrain);
+      expect(app.bytesWritten, `bytes the app could send while the client read almost none (of ${total})`).toBeLessThan(bound);
+      expect(app.waitingForDrain, 'the app is held back by backpressure').toBe(true);
+      client.ws.resume();
+      await client.waitFor(() => (client.bytesReceived >= total ? true : undefined), 'every byte at the client', 60_000);
+      expect(client.bytesReceived).toBe(total);
+      client.ws.close();
+    });
+
+    it('an app that stops reading holds the client back, and then gets every byte', { timeout: 120_000 }, async () => {
+      const s = await t.main();
+      const id = t.id('ws-sink');
+      const client = await connectWs(wsUrl(s, `/ws/sink?id=${id}`));
+      const app = await t.upstream.waitForTunnel(id, (a) => a.ws !== undefined, 'the app side');
+      const flood = client.sendFlood(total);
+      await stalled(() => client.bytesSent, () => client.waitingForDrain);
+      if (knownDifferences.webSocketNoReceiveBackpressure.has(t.runtime)) {
+        // The relay cannot stop reading the client: it took everything while the app read nothing.
+        expect(client.bytesSent).toBe(total);
+        expect(app.bytesReceived).toBe(0);
+      } else {
+        expect(client.bytesSent, `bytes the client could send while the app read none (of ${total})`).toBeLessThan(bound);
+        expect(client.waitingForDrain, 'the client is held back by backpressure').toBe(true);
+      }
+      app.ws?.resume();
+      await flood;
+      await t.upstream.waitForTunnel(id, (a) => a.bytesReceived >= total, 'every byte at the app', 60_000);
+      client.ws.close();
+    });
+  });
+
   describe('WebSocket records', () => {
     it('one access-log line per tunnel, when it closes: status 101, the whole duration, bytes both ways, upgrade websocket', async () => {
       const s = await t.main();

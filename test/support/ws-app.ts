@@ -10,6 +10,9 @@
  *   /ws/hang?id=                    never answers the handshake
  *   /ws/raw?id=                     a hand-written 101 (accept computed, extensions echoed), then
  *                                   records every byte received; the test writes raw bytes back
+ *   /ws/firehose?id=&total=N        sends N bytes in 64 KiB binary messages, at most 1 MiB queued
+ *                                   in ws at a time (it waits for the socket to take it)
+ *   /ws/sink?id=                    reads nothing until the test calls ws.resume(); counts bytes
  */
 import { createHash } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
@@ -36,6 +39,11 @@ export interface AppTunnel {
   messages: { data: Buffer; binary: boolean }[];
   pings: Buffer[];
   pongs: Buffer[];
+  /** /ws/firehose: bytes handed to ws so far, and whether it waits for them to be written. */
+  bytesWritten: number;
+  waitingForDrain: boolean;
+  /** Bytes of messages received. */
+  bytesReceived: number;
   /** How the app saw the tunnel close (undefined while open). */
   close: { code: number; reason: string } | undefined;
   closed: boolean;
@@ -84,6 +92,9 @@ export function attachWsApp(server: Server, events: EventEmitter): WsApp {
       raw: undefined,
       rawBytes: Buffer.alloc(0),
       rawEnded: false,
+      bytesWritten: 0,
+      waitingForDrain: false,
+      bytesReceived: 0,
       messages: [],
       pings: [],
       pongs: [],
@@ -126,7 +137,11 @@ export function attachWsApp(server: Server, events: EventEmitter): WsApp {
     wss.handleUpgrade(req, socket, head, (ws) => {
       record.ws = ws;
       changed();
+      if (route === '/ws/firehose') void firehose(ws, record, Number(url.searchParams.get('total') ?? '0'), changed);
+      if (route === '/ws/sink') ws.pause();
       ws.on('message', (data: Buffer, binary: boolean) => {
+        record.bytesReceived += data.length;
+        if (route === '/ws/sink') return void changed();
         record.messages.push({ data, binary });
         changed();
         if (ws.readyState === ws.OPEN) ws.send(data, { binary });
@@ -149,4 +164,21 @@ export function attachWsApp(server: Server, events: EventEmitter): WsApp {
       for (const socket of sockets) socket.destroy();
     },
   };
+}
+
+/** Sends `total` bytes, never more than 1 MiB queued in ws: a send waits for the socket to take the last one. */
+async function firehose(ws: WebSocket, record: AppTunnel, total: number, changed: () => void): Promise<void> {
+  const chunk = Buffer.alloc(64 * 1024, 'firehose ');
+  while (record.bytesWritten < total && ws.readyState === ws.OPEN) {
+    const piece = chunk.subarray(0, Math.min(chunk.length, total - record.bytesWritten));
+    const written = new Promise<void>((resolve) => ws.send(piece, { binary: true }, () => resolve()));
+    record.bytesWritten += piece.length;
+    if (ws.bufferedAmount > 1024 * 1024) {
+      record.waitingForDrain = true;
+      changed();
+      await written;
+      record.waitingForDrain = false;
+    }
+    changed();
+  }
 }

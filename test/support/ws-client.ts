@@ -13,6 +13,8 @@ export interface ClientOptions {
   protocols?: string[];
   headers?: Record<string, string>;
   perMessageDeflate?: boolean;
+  /** Count received bytes only, keep no messages (large transfers). */
+  countOnly?: boolean;
 }
 
 export class WsClient {
@@ -21,6 +23,10 @@ export class WsClient {
   /** The sidecar's 101. */
   upgrade: IncomingMessage | undefined;
   messages: { data: Buffer; binary: boolean }[] = [];
+  bytesReceived = 0;
+  /** sendFlood(): bytes handed to ws, and whether it waits for the socket to take them. */
+  bytesSent = 0;
+  waitingForDrain = false;
   pings: Buffer[] = [];
   pongs: Buffer[] = [];
   close: { code: number; reason: string } | undefined;
@@ -40,7 +46,11 @@ export class WsClient {
     });
     this.ws.on('upgrade', (res) => ((this.upgrade = res), changed()));
     this.ws.on('open', () => ((this.opened = true), changed()));
-    this.ws.on('message', (data: Buffer, binary: boolean) => (this.messages.push({ data, binary }), changed()));
+    this.ws.on('message', (data: Buffer, binary: boolean) => {
+      this.bytesReceived += data.length;
+      if (!options.countOnly) this.messages.push({ data, binary });
+      changed();
+    });
     this.ws.on('ping', (data: Buffer) => (this.pings.push(data), changed()));
     this.ws.on('pong', (data: Buffer) => (this.pongs.push(data), changed()));
     this.ws.on('close', (code: number, reason: Buffer) => ((this.close = { code, reason: reason.toString() }), changed()));
@@ -80,6 +90,23 @@ export class WsClient {
   /** The n-th message received (0-based), once it is there. */
   message(n: number): Promise<{ data: Buffer; binary: boolean }> {
     return this.waitFor(() => this.messages[n], `message #${n}`, 30_000);
+  }
+
+  /** Sends `total` bytes in 64 KiB binary messages, never more than 1 MiB queued in ws. */
+  async sendFlood(total: number): Promise<void> {
+    const chunk = Buffer.alloc(64 * 1024, 'flood ');
+    while (this.bytesSent < total && this.ws.readyState === this.ws.OPEN) {
+      const piece = chunk.subarray(0, Math.min(chunk.length, total - this.bytesSent));
+      const written = new Promise<void>((resolve) => this.ws.send(piece, { binary: true }, () => resolve()));
+      this.bytesSent += piece.length;
+      if (this.ws.bufferedAmount > 1024 * 1024) {
+        this.waitingForDrain = true;
+        this.events.emit('change');
+        await written;
+        this.waitingForDrain = false;
+      }
+    }
+    this.events.emit('change');
   }
 
   closed(timeoutMs?: number): Promise<{ code: number; reason: string }> {
