@@ -44,8 +44,8 @@ function headerOf(req: IncomingMessage, name: string): string | null {
  * Listens for 'upgrade' on `server`: a node:http server, or the HTTP/1.1 side of an
  * http2.createSecureServer({ allowHTTP1: true }) (which emits 'upgrade' too: nodejs/node#59924).
  */
-export function attachTunnels(server: EventEmitter, options: { config: Config; tunnels: Tunnels }): void {
-  const { config, tunnels } = options;
+export function attachTunnels(server: EventEmitter, options: { config: Config; tunnels: Tunnels; onInternalError(error: unknown): void }): void {
+  const { config, tunnels, onInternalError } = options;
   const { secure, hostname: host, port } = config.TARGET;
   const send = secure ? httpsRequest : httpRequest;
   // TLS names TARGET's host, never the client's Host; no SNI for an IP address (RFC 6066 §3).
@@ -56,6 +56,16 @@ export function attachTunnels(server: EventEmitter, options: { config: Config; t
     // Before anything else: an unhandled 'error' on either socket ends the process
     // (http-party/node-http-proxy#1468).
     socket.on('error', () => {});
+    try {
+      tunnel(req, socket, head);
+    } catch (error) {
+      // A bug of the sidecar's own must not take the process down with it (SPEC: 500, keeps serving).
+      onInternalError(error);
+      void writeError(socket, new InternalError(error), undefined);
+    }
+  });
+
+  function tunnel(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const headers = new Headers();
     const raw = req.rawHeaders;
     for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
@@ -81,7 +91,6 @@ export function attachTunnels(server: EventEmitter, options: { config: Config; t
       settled = true;
       clearTimeout(timer);
       outgoing.destroy();
-      if (error instanceof InternalError) process.stderr.write(`internal error: ${String(error.cause)}\n`);
       void writeError(socket, error, handshake);
     };
     // Bounds the handshake only: once open, a tunnel is never cut by UPSTREAM_TIMEOUT_MS.
@@ -116,7 +125,7 @@ export function attachTunnels(server: EventEmitter, options: { config: Config; t
       pipeTunnel(socket, upstream, handshake);
     });
     outgoing.end();
-  });
+  }
 }
 
 /** Pipes both ways; a FIN is passed on per direction; both sockets end when both directions have. */
@@ -198,10 +207,10 @@ function relayRefusal(res: IncomingMessage, socket: Duplex, handshake: Handshake
 }
 
 /** The sidecar's own answer (502, 504, ...) on the raw socket, from the one place errors become responses. */
-async function writeError(socket: Duplex, error: SidecarError, handshake: Handshake): Promise<void> {
-  handshake.answered(error.status, error.reason);
+async function writeError(socket: Duplex, error: SidecarError, handshake: Handshake | undefined): Promise<void> {
+  handshake?.answered(error.status, error.reason);
   if (socket.destroyed) return;
-  const response = errorResponse(error.status, error.message, handshake.requestId, true);
+  const response = errorResponse(error.status, error.message, handshake?.requestId ?? crypto.randomUUID(), true);
   const body = await response.text();
   let head = `HTTP/1.1 ${error.status} ${statusText[error.status] ?? ''}\r\n`;
   for (const [name, value] of response.headers) head += `${name}: ${value}\r\n`;

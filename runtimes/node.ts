@@ -51,7 +51,7 @@ const proxyServer = createServer(
   } as Parameters<typeof createServer>[0],
   getRequestListener(sidecar.proxy.fetch) as Listener,
 );
-attachTunnels(proxyServer, { config, tunnels: sidecar.tunnels });
+attachTunnels(proxyServer, { config, tunnels: sidecar.tunnels, onInternalError: (error) => say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`) });
 const adminServer = createServer(getRequestListener(sidecar.admin.fetch) as Listener);
 
 const listen = (server: Server, port: number) =>

@@ -6,6 +6,7 @@ import type { Context, Hono } from 'hono';
 import { createAdmin } from './admin.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import type { Config } from './config.ts';
+import { errorResponse } from './errors.ts';
 import { createProxy } from './handler.ts';
 import { createLineWriter, formatterFor } from './logger.ts';
 import type { LineWriter, LogSink } from './logger.ts';
@@ -61,6 +62,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   const log = (record: Parameters<typeof format>[0]) => accessLog.write(format(record));
   const tunnels = new Tunnels({ config, metrics, log, onUpstreamAnswered: () => readiness.upstreamAnswered() });
   const { webSocket } = runtime;
+  const onInternalError = (error: unknown) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   const proxy = createProxy(config, {
     upstream: runtime.upstream,
     remoteAddress: runtime.remoteAddress,
@@ -68,20 +70,26 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     log,
     metrics,
     tunnel: webSocket
-      ? (c) =>
-          webSocket(
-            c,
-            tunnels.begin({
-              method: c.req.raw.method,
-              headers: new Headers(c.req.raw.headers),
-              rawTarget: runtime.rawTarget?.(c),
-              url: c.req.raw.url,
-              remoteAddress: runtime.remoteAddress(c),
-            }),
-          )
+      ? async (c) => {
+          const handshake = tunnels.begin({
+            method: c.req.raw.method,
+            headers: new Headers(c.req.raw.headers),
+            rawTarget: runtime.rawTarget?.(c),
+            url: c.req.raw.url,
+            remoteAddress: runtime.remoteAddress(c),
+          });
+          try {
+            return await webSocket(c, handshake);
+          } catch (error) {
+            // The sidecar's own failure: 500, and the handshake still ends (drain must not wait on it).
+            onInternalError(error);
+            handshake.answered(500, 'internal');
+            return errorResponse(500, 'internal proxy error', handshake.requestId);
+          }
+        }
       : undefined,
     onUpstreamAnswered: () => readiness.upstreamAnswered(),
-    onInternalError: (error) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+    onInternalError,
   });
   const admin = createAdmin({ metrics, readiness });
   return { proxy, admin, metrics, readiness, accessLog, tunnels };
