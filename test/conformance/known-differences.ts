@@ -28,7 +28,8 @@ export const knownDifferences = {
    * An https TARGET signed by a private CA: Deno's node:http client (the Deno adapter's upstream
    * client) ignores DENO_CERT, and honours NODE_EXTRA_CA_CERTS only with read permission for the
    * file, which `deno task serve` does not grant. It fails closed: 502, nothing sent. A TARGET
-   * with a publicly trusted certificate works as on the other runtimes.
+   * with a publicly trusted certificate works as on the other runtimes. (WebSocket tunnels to
+   * such a TARGET work: the relay's client, the ws package, does trust DENO_CERT.)
    */
   privateCaTargetRefused: new Set<Runtime>(['deno']),
   /**
