@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { send } from '../support/http-client.ts';
@@ -19,7 +20,7 @@ const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url
 describe.each(runtimes)('an https TARGET, on %s', (runtime) => {
   let app: https.Server;
   let port = 0;
-  const sockets = new Set<import('node:tls').TLSSocket>();
+  const sockets = new Set<TLSSocket>();
   const seen: { host: string | undefined; proto: string | undefined }[] = [];
 
   beforeAll(async () => {
@@ -34,7 +35,7 @@ describe.each(runtimes)('an https TARGET, on %s', (runtime) => {
       ws.on('message', (data, binary) => ws.send(data, { binary }));
     });
     // Upgraded sockets are not closed by closeAllConnections().
-    app.on('secureConnection', (socket: import('node:tls').TLSSocket) => (sockets.add(socket), socket.on('close', () => sockets.delete(socket))));
+    app.on('secureConnection', (socket: TLSSocket) => (sockets.add(socket), socket.on('close', () => sockets.delete(socket))));
     app.listen(0, '127.0.0.1');
     await once(app, 'listening');
     port = (app.address() as AddressInfo).port;
