@@ -84,7 +84,11 @@ export function createBunWebSocket(config: Config): {
         ws.data.relay?.client.drained();
       },
       close(ws, code, reason) {
-        ws.data.relay?.client.closed(code, reason);
+        const leg = ws.data;
+        if (leg.relay) return leg.relay.client.closed(code, reason);
+        // Gone before its side opened: no tunnel; the app's leg goes too.
+        leg.app.socket.terminate();
+        leg.handshake.answered(499, 'client_aborted');
       },
     },
   };

@@ -53,7 +53,15 @@ export function createDenoWebSocket(config: Config): (c: Context, handshake: Han
       close: (code, reason) => (code === undefined ? socket.close() : socket.close(code, reason)),
       terminate: () => socket.close(),
     };
+    let open = false;
+    socket.addEventListener('close', () => {
+      if (open) return;
+      // Gone before its side opened: no tunnel; the app's leg goes too.
+      opened.socket.terminate();
+      handshake.answered(499, 'client_aborted');
+    });
     socket.addEventListener('open', () => {
+      open = true;
       const tunnel = handshake.opened(() => relay?.goAway());
       const r = relayMessages(client, app.peer, tunnel);
       relay = r;

@@ -155,6 +155,8 @@ export function appPeer(socket: WebSocket): { peer: Peer; listen(events: PeerEve
       socket.on('ping', (data: Buffer) => e.ping(data));
       socket.on('pong', (data: Buffer) => e.pong(data));
       socket.on('close', (code: number, reason: Buffer) => e.closed(code, reason.toString()));
+      // The app's connection may have failed while the client's side was opening.
+      if (socket.readyState === socket.CLOSED) e.closed(1006, '');
       socket.resume();
     },
   };
