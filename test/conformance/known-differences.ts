@@ -75,5 +75,11 @@ export const knownDifferences = {
    * then a new connection is still accepted (/readyz is 503 from the start, as everywhere).
    */
   listenerOpenWhileTunnelsDrain: new Set<Runtime>(['deno']),
+  /**
+   * Bun.serve answers 400 itself, unlogged, to a WebSocket handshake whose first frame came in the
+   * same write as the request (a client that did not wait for the 101, which RFC 6455 §4.1 forbids
+   * it to do). The app sees nothing. Node tunnels those bytes; Deno relays the message.
+   */
+  webSocketEarlyFrameRefused: new Set<Runtime>(['bun']),
   upgradeWithBodyRefusedByServer: new Set<Runtime>(['deno']),
 } as const;

@@ -420,6 +420,23 @@ export function webSocketTests(t: Conformance): void {
       client.socket.destroy();
     });
 
+    it('a frame the client sends right behind its handshake, before the 101, reaches the app', async () => {
+      const s = await t.main();
+      const id = t.id('ws-early');
+      const frame = clientFrame(Buffer.from('eager'), { opcode: 1 });
+      const { client, head } = await RawWsClient.open(s.host, s.port, `/ws/raw?id=${id}`, [], frame);
+      if (knownDifferences.webSocketEarlyFrameRefused.has(t.runtime)) {
+        expect(head).toMatch(/^HTTP\/1\.1 400 /);
+        expect(t.upstream.ws.byId(id)).toBeUndefined();
+        client.socket.destroy();
+        return;
+      }
+      const app = await t.upstream.waitForTunnel(id, (a) => parseFrames(a.rawBytes).length >= 1, 'the early frame at the app');
+      if (relayed()) expect(parseFrames(app.rawBytes)[0]?.payload.toString()).toBe('eager');
+      else expect(app.rawBytes.equals(frame)).toBe(true);
+      client.socket.destroy();
+    });
+
     it('a FIN is passed on per direction: after the client half-closes, the app can still answer', async () => {
       const s = await t.main();
       const id = t.id('ws-half');

@@ -185,10 +185,12 @@ export class RawWsClient {
     socket.on('error', () => {});
   }
 
-  static async open(host: string, port: number, path: string, headers: string[]): Promise<{ client: RawWsClient; head: string }> {
+  /** `early`: bytes written in the same write as the handshake, before any answer. */
+  static async open(host: string, port: number, path: string, headers: string[], early: Buffer = Buffer.alloc(0)): Promise<{ client: RawWsClient; head: string }> {
     const socket = net.connect(port, host);
     const client = new RawWsClient(socket);
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`);
+    const request = `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`;
+    socket.write(Buffer.concat([Buffer.from(request, 'latin1'), early]));
     const end = await client.waitFor(() => {
       const i = client.received.indexOf('\r\n\r\n');
       return i === -1 ? undefined : i;
