@@ -1,32 +1,34 @@
 /**
- * SPEC, "Upgrade and WebSocket" and the Proxying bullet on other Upgrade tokens: a `ws` client
+ * SPEC, "Upgrade and WebSocket" and the Proxying bullet on other Upgrade tokens: the handshake,
+ * the tunnel's records, and Upgrades that are not WebSocket handshakes (messages, backpressure and
+ * frames: websocket-messages.ts). A `ws` client
  * through the real sidecar to a `ws` app (../support/ws-app.ts), and raw frames where bytes
  * matter. Where a runtime relays messages instead of bytes, the test asserts what it does
  * (known-differences.ts) and still the promise that no message is altered, merged, split or lost.
  */
 import { createHash } from 'node:crypto';
-import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { headerValues, send } from '../support/http-client.ts';
 import { parsePrometheusText, sampleValue } from '../support/prometheus.ts';
 import type { Sidecar } from '../support/sidecar.ts';
 import { refusalBody, wsSetCookies } from '../support/ws-app.ts';
-import { RawWsClient, WsClient, clientFrame, connectWs, parseFrames } from '../support/ws-client.ts';
+import { WsClient, connectWs } from '../support/ws-client.ts';
 import type { Conformance, Echo } from './context.ts';
-import { UPSTREAM_TIMEOUT_MS, headers, one, traceparentFormat } from './context.ts';
+import { headers, one, traceparentFormat } from './context.ts';
 import { knownDifferences } from './known-differences.ts';
 
 /** The spec allows a second; this bound only turns "never" into a failure. */
-const END_WAIT_MS = 5_000;
+export const END_WAIT_MS = 5_000;
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
-const wsUrl = (s: Sidecar, path: string) => `${s.url.replace(/^http/, 'ws')}${path}`;
+export const wsUrl = (s: Sidecar, path: string) => `${s.url.replace(/^http/, 'ws')}${path}`;
 
 async function metricsOf(s: Sidecar) {
   return parsePrometheusText(await (await fetch(`${s.adminUrl}/metrics`)).text());
 }
 
-export function webSocketTests(t: Conformance): void {
+/** What both WebSocket test files share: the runtime's relay status and an echo tunnel. */
+export function webSocketHelpers(t: Conformance) {
   const relayed = () => knownDifferences.webSocketRelayed.has(t.runtime);
 
   /** A tunnel to the echo route, and the app's side of it. */
@@ -36,6 +38,12 @@ export function webSocketTests(t: Conformance): void {
     const app = await t.upstream.waitForTunnel(id, (a) => a.ws !== undefined, 'the app side to open');
     return { id, client, app };
   }
+
+  return { relayed, echoTunnel };
+}
+
+export function webSocketTests(t: Conformance): void {
+  const { relayed, echoTunnel } = webSocketHelpers(t);
 
   describe('WebSocket handshake', () => {
     it("reaches the app under the request's header rules, with Connection: Upgrade, Upgrade: websocket and Sec-WebSocket-* end to end", async () => {
@@ -138,164 +146,6 @@ export function webSocketTests(t: Conformance): void {
     });
   });
 
-  describe('WebSocket messages', () => {
-    it('text and binary messages at every length boundary pass whole, in order, text as text', async () => {
-      const s = await t.main();
-      const { client, app } = await echoTunnel(s);
-      const sizes = [0, 1, 125, 126, 65535, 65536, 16 * 1024 * 1024];
-      const sent: { data: Buffer; binary: boolean }[] = [{ data: Buffer.from('héllo ✓ wörld'), binary: false }];
-      for (const n of sizes) sent.push({ data: Buffer.alloc(n, n % 251), binary: true });
-      sent.push({ data: Buffer.from('x'.repeat(70_000)), binary: false });
-      for (const m of sent) client.ws.send(m.binary ? m.data : m.data.toString(), { binary: m.binary });
-      const last = await client.message(sent.length - 1);
-      expect(last.data.length).toBe(70_000);
-      expect(client.messages.map((m) => [m.binary, m.data.length, createHash('sha1').update(m.data).digest('hex')])).toEqual(
-        sent.map((m) => [m.binary, m.data.length, createHash('sha1').update(m.data).digest('hex')]),
-      );
-      expect(app.messages.map((m) => [m.binary, m.data.length])).toEqual(sent.map((m) => [m.binary, m.data.length]));
-      client.ws.close();
-    });
-
-    it('a fragmented message reaches the app as one message, and comes back whole', async () => {
-      const s = await t.main();
-      const { client, app } = await echoTunnel(s);
-      client.ws.send('frag-', { fin: false });
-      client.ws.send('ment-', { fin: false });
-      client.ws.send('ed', { fin: true });
-      expect((await client.message(0)).data.toString()).toBe('frag-ment-ed');
-      expect(app.messages.map((m) => m.data.toString())).toEqual(['frag-ment-ed']);
-      client.ws.close();
-    });
-
-    it('pings and pongs pass both ways with their payload', async () => {
-      const s = await t.main();
-      const { id, client, app } = await echoTunnel(s);
-      client.ws.ping(Buffer.from('client-ping'));
-      await client.waitFor(() => client.pongs.find((p) => p.toString() === 'client-ping'), 'the pong to the client');
-      app.ws?.ping(Buffer.from('app-ping'));
-      // A message after the ping: once it is back, the ping has been delivered if it ever will.
-      client.ws.send('after-ping');
-      await client.message(0);
-      if (knownDifferences.webSocketPingsAnsweredBySidecar.has(t.runtime)) {
-        expect(app.pings).toEqual([]);
-        expect(client.pings).toEqual([]);
-        // The sidecar answered the app's ping itself, so the app still hears back.
-        await t.upstream.waitForTunnel(id, (a) => a.pongs.some((p) => p.toString() === 'app-ping'), 'the pong to the app');
-      } else {
-        expect(app.pings.map(String)).toEqual(['client-ping']);
-        await client.waitFor(() => client.pings.find((p) => p.toString() === 'app-ping'), 'the app ping at the client');
-        await t.upstream.waitForTunnel(id, (a) => a.pongs.some((p) => p.toString() === 'app-ping'), "the client's pong at the app");
-      }
-      client.ws.close();
-    });
-
-    it("the client's close code and reason reach the app", async () => {
-      const s = await t.main();
-      const { id, client } = await echoTunnel(s);
-      client.ws.close(4001, 'client says bye');
-      const app = await t.upstream.waitForTunnel(id, (a) => a.close !== undefined, 'the close at the app');
-      expect(app.close).toEqual({ code: 4001, reason: 'client says bye' });
-      expect((await client.closed(END_WAIT_MS)).code).toBe(4001);
-    });
-
-    it("the app's close code and reason reach the client", async () => {
-      const s = await t.main();
-      const { client, app } = await echoTunnel(s);
-      app.ws?.close(4002, 'app says bye');
-      expect(await client.closed(END_WAIT_MS)).toEqual({ code: 4002, reason: 'app says bye' });
-    });
-
-    it('a reset by the client ends the app side', async () => {
-      const s = await t.main();
-      const { id, client } = await echoTunnel(s);
-      client.ws.terminate();
-      await t.upstream.waitForTunnel(id, (a) => a.closed, 'the app side to end', END_WAIT_MS);
-    });
-
-    it('a reset by the app ends the client side', async () => {
-      const s = await t.main();
-      const { client, app } = await echoTunnel(s);
-      app.ws?.terminate();
-      const close = await client.closed(END_WAIT_MS);
-      expect(close.code).toBe(knownDifferences.webSocketResetBecomesClose.has(t.runtime) ? 1005 : 1006);
-    });
-
-    it('an idle tunnel outlives UPSTREAM_TIMEOUT_MS', async () => {
-      const s = await t.impatient();
-      const { client } = await echoTunnel(s);
-      // The one wait on the clock in this suite: what is tested is that time passing cuts nothing.
-      await new Promise((resolve) => setTimeout(resolve, UPSTREAM_TIMEOUT_MS * 4));
-      client.ws.send('still here');
-      expect((await client.message(0)).data.toString()).toBe('still here');
-      expect(client.close).toBeUndefined();
-      client.ws.close();
-    });
-
-    it('20 tunnels at once each carry their own messages', async () => {
-      const s = await t.main();
-      const tunnels = await Promise.all(Array.from({ length: 20 }, () => echoTunnel(s)));
-      tunnels.forEach(({ client }, i) => client.ws.send(`tunnel ${i}`));
-      const echoes = await Promise.all(tunnels.map(({ client }) => client.message(0)));
-      expect(echoes.map((m) => m.data.toString())).toEqual(tunnels.map((_, i) => `tunnel ${i}`));
-      for (const { client } of tunnels) client.ws.close();
-      await Promise.all(tunnels.map(({ client }) => client.closed()));
-    });
-  });
-
-  describe('WebSocket backpressure', () => {
-    const MiB = 1024 * 1024;
-    const total = 96 * MiB;
-    // Loopback socket buffers on the four sockets between app and client hold ~20 MiB at most.
-    const bound = 48 * MiB;
-
-    /** Polls (bounded) until `sent()` stops growing while `waiting()`, or reaches total: there is no event for "nothing happens". */
-    async function stalled(sent: () => number, waiting: () => boolean): Promise<void> {
-      let last = -1;
-      let steadyPolls = 0;
-      for (let polls = 0; polls < 600 && sent() < total && steadyPolls < 20; polls++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        steadyPolls = waiting() && sent() === last ? steadyPolls + 1 : 0;
-        last = sent();
-      }
-    }
-
-    it('a client that stops reading holds the app back, and then gets every byte', { timeout: 120_000 }, async () => {
-      const s = await t.main();
-      const id = t.id('ws-firehose');
-      const client = await connectWs(wsUrl(s, `/ws/firehose?id=${id}&total=${total}`), { countOnly: true });
-      client.ws.pause();
-      const app = await t.upstream.waitForTunnel(id, (a) => a.ws !== undefined, 'the app side');
-      await stalled(() => app.bytesWritten, () => app.waitingForDrain);
-      expect(app.bytesWritten, `bytes the app could send while the client read almost none (of ${total})`).toBeLessThan(bound);
-      expect(app.waitingForDrain, 'the app is held back by backpressure').toBe(true);
-      client.ws.resume();
-      await client.waitFor(() => (client.bytesReceived >= total ? true : undefined), 'every byte at the client', 60_000);
-      expect(client.bytesReceived).toBe(total);
-      client.ws.close();
-    });
-
-    it('an app that stops reading holds the client back, and then gets every byte', { timeout: 120_000 }, async () => {
-      const s = await t.main();
-      const id = t.id('ws-sink');
-      const client = await connectWs(wsUrl(s, `/ws/sink?id=${id}`));
-      const app = await t.upstream.waitForTunnel(id, (a) => a.ws !== undefined, 'the app side');
-      const flood = client.sendFlood(total);
-      await stalled(() => client.bytesSent, () => client.waitingForDrain);
-      if (knownDifferences.webSocketNoReceiveBackpressure.has(t.runtime)) {
-        // The relay cannot stop reading the client: it took everything while the app read nothing.
-        expect(client.bytesSent).toBe(total);
-        expect(app.bytesReceived).toBe(0);
-      } else {
-        expect(client.bytesSent, `bytes the client could send while the app read none (of ${total})`).toBeLessThan(bound);
-        expect(client.waitingForDrain, 'the client is held back by backpressure').toBe(true);
-      }
-      app.ws?.resume();
-      await flood;
-      await t.upstream.waitForTunnel(id, (a) => a.bytesReceived >= total, 'every byte at the app', 60_000);
-      client.ws.close();
-    });
-  });
-
   describe('WebSocket records', () => {
     it('one access-log line per tunnel, when it closes: status 101, the whole duration, bytes both ways, upgrade websocket', async () => {
       const s = await t.main();
@@ -376,88 +226,6 @@ export function webSocketTests(t: Conformance): void {
       const s = await t.main();
       const { echo } = await t.echo(s, `/_/echo?id=${t.id('unnamed-up')}`, { headers: headers(['Connection', 'keep-alive'], ['Upgrade', 'websocket']) });
       expectNoUpgrade(echo);
-    });
-  });
-
-  describe('WebSocket frames', () => {
-    it('frames pass byte for byte on a raw tunnel (masked, fragmented, 64-bit length, RSV1 with permessage-deflate as negotiated); a relay re-frames whole messages', async () => {
-      const s = await t.main();
-      const id = t.id('ws-raw');
-      const offer = 'permessage-deflate; client_max_window_bits=10; server_no_context_takeover';
-      const { client, head } = await RawWsClient.open(s.host, s.port, `/ws/raw?id=${id}`, [`Sec-WebSocket-Extensions: ${offer}`]);
-      expect(head).toMatch(/^HTTP\/1\.1 101 /);
-      const app = await t.upstream.waitForTunnel(id, (a) => a.raw !== undefined, 'the raw app side');
-      const compressed = zlib.deflateRawSync(Buffer.from('squeezed'), { flush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
-      const frames = [
-        clientFrame(Buffer.from('Hel'), { opcode: 1, fin: false }),
-        clientFrame(Buffer.from('lo'), { opcode: 0, fin: true }),
-        clientFrame(Buffer.alloc(70_000, 7), { opcode: 2 }),
-      ];
-      if (!relayed()) frames.push(clientFrame(compressed, { opcode: 1, rsv1: true }));
-      const bytes = Buffer.concat(frames);
-      client.socket.write(bytes);
-      if (relayed()) {
-        expect(app.headers['sec-websocket-extensions']).toBeUndefined();
-        const got = await t.upstream.waitForTunnel(id, (a) => parseFrames(a.rawBytes).length >= 2, 'two messages at the app');
-        // One message per message, whole: the two fragments arrive as one frame.
-        expect(parseFrames(got.rawBytes).map((f) => [f.opcode, f.fin, f.payload.length])).toEqual([
-          [1, true, 5],
-          [2, true, 70_000],
-        ]);
-        expect(parseFrames(got.rawBytes)[0]?.payload.toString()).toBe('Hello');
-      } else {
-        // The extension offer and the app's answer pass unchanged.
-        expect(app.headers['sec-websocket-extensions']).toBe(offer);
-        expect(head).toContain(`Sec-WebSocket-Extensions: ${offer}\r\n`);
-        const got = await t.upstream.waitForTunnel(id, (a) => a.rawBytes.length >= bytes.length, 'every byte at the app');
-        expect(got.rawBytes.equals(bytes)).toBe(true);
-        // And the other way: the app's unmasked frames reach the client as written.
-        const reply = Buffer.concat([Buffer.from([0x81, 0x02]), Buffer.from('ok'), Buffer.from([0xc1, compressed.length]), compressed]);
-        app.raw?.write(reply);
-        await client.waitFor(() => (client.received.length >= reply.length ? true : undefined), 'the reply');
-        expect(client.received.equals(reply)).toBe(true);
-      }
-      client.socket.destroy();
-    });
-
-    it('a frame the client sends right behind its handshake, before the 101, reaches the app', async () => {
-      const s = await t.main();
-      const id = t.id('ws-early');
-      const frame = clientFrame(Buffer.from('eager'), { opcode: 1 });
-      const { client, head } = await RawWsClient.open(s.host, s.port, `/ws/raw?id=${id}`, [], frame);
-      if (knownDifferences.webSocketEarlyFrameRefused.has(t.runtime)) {
-        expect(head).toMatch(/^HTTP\/1\.1 400 /);
-        expect(t.upstream.ws.byId(id)).toBeUndefined();
-        client.socket.destroy();
-        return;
-      }
-      const app = await t.upstream.waitForTunnel(id, (a) => parseFrames(a.rawBytes).length >= 1, 'the early frame at the app');
-      if (relayed()) expect(parseFrames(app.rawBytes)[0]?.payload.toString()).toBe('eager');
-      else expect(app.rawBytes.equals(frame)).toBe(true);
-      client.socket.destroy();
-    });
-
-    it('a FIN is passed on per direction: after the client half-closes, the app can still answer', async () => {
-      const s = await t.main();
-      const id = t.id('ws-half');
-      const { client } = await RawWsClient.open(s.host, s.port, `/ws/raw?id=${id}`, []);
-      const app = await t.upstream.waitForTunnel(id, (a) => a.raw !== undefined, 'the raw app side');
-      const frame = clientFrame(Buffer.from('last words'), { opcode: 1 });
-      client.socket.end(frame);
-      if (relayed()) {
-        // A relay has no half-close: the message goes on, then the client's FIN ends its leg and
-        // the app's leg after it (the app sees its FIN).
-        const app = await t.upstream.waitForTunnel(id, (a) => a.rawEnded, "the client's end passed to the app", END_WAIT_MS);
-        expect(parseFrames(app.rawBytes)[0]?.payload.toString()).toBe('last words');
-        return;
-      }
-      await t.upstream.waitForTunnel(id, (a) => a.rawEnded && a.rawBytes.length >= frame.length, 'the FIN at the app, after the frame');
-      const late = Buffer.from([0x81, 0x04, ...Buffer.from('late')]);
-      app.raw?.write(late);
-      await client.waitFor(() => (client.received.length >= late.length ? true : undefined), 'the late answer after the FIN');
-      expect(client.received.equals(late)).toBe(true);
-      app.raw?.end();
-      await client.waitFor(() => (client.closed ? true : undefined), 'the client socket to close after both FINs', END_WAIT_MS);
     });
   });
 }
