@@ -136,6 +136,15 @@ export function webSocketTests(t: Conformance): void {
       expect((await s.waitForLog((e) => e.request_id === rid, 'the 502 logged')).error).toBe('upstream_refused');
     });
 
+    it('answers 502 when the app resets the connection instead of answering, logged as upstream_reset', async () => {
+      const s = await t.main();
+      const rid = t.id('ws-reset');
+      const refusal = await new WsClient(wsUrl(s, `/ws/reset?id=${rid}`), { headers: { 'X-Request-Id': rid } }).refused();
+      expect(refusal.status).toBe(502);
+      expect((await s.waitForLog((e) => e.request_id === rid, 'the 502 logged')).error).toBe('upstream_reset');
+      await t.expectServes(s);
+    });
+
     it('answers 504 when the app does not answer the handshake within UPSTREAM_TIMEOUT_MS, and lets the app go', async () => {
       const s = await t.impatient();
       const id = t.id('ws-504');

@@ -8,6 +8,7 @@
  *                                   Set-Cookie; picks the 2nd offered subprotocol, or none
  *   /ws/refuse?id=&status=N         answers N with a body and an X-Refused header (no upgrade)
  *   /ws/hang?id=                    never answers the handshake
+ *   /ws/reset?id=                   destroys the connection instead of answering
  *   /ws/raw?id=                     a hand-written 101 (accept computed, extensions echoed), then
  *                                   records every byte received; the test writes raw bytes back
  *   /ws/firehose?id=&total=N        sends N bytes in 64 KiB binary messages, at most 1 MiB queued
@@ -107,6 +108,10 @@ export function attachWsApp(server: Server, events: EventEmitter): WsApp {
     if (route === '/ws/refuse') {
       const status = Number(url.searchParams.get('status') ?? '403');
       socket.end(`HTTP/1.1 ${status} Refused\r\nContent-Type: text/plain\r\nX-Refused: yes\r\nContent-Length: ${refusalBody.length}\r\n\r\n${refusalBody}`);
+      return;
+    }
+    if (route === '/ws/reset') {
+      socket.destroy();
       return;
     }
     if (route === '/ws/hang') {
