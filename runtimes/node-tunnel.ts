@@ -90,20 +90,33 @@ export function attachTunnels(server: EventEmitter, options: { config: Config; t
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      stopWatching();
       outgoing.destroy();
       void writeError(socket, error, handshake);
     };
     // Bounds the handshake only: once open, a tunnel is never cut by UPSTREAM_TIMEOUT_MS.
     const timer = setTimeout(() => fail(new UpstreamTimeoutError(config.UPSTREAM_TIMEOUT_MS)), config.UPSTREAM_TIMEOUT_MS);
+    // A client that leaves before the answer must let the app go. Its FIN only shows if the
+    // socket is read: what it sends meanwhile (frames it did not wait to send) is kept, in order.
+    const early: Buffer[] = [head];
+    const keep = (chunk: Buffer) => early.push(chunk);
     const onClientGone = () => fail(new ClientAbortedError());
+    socket.on('data', keep);
+    socket.once('end', onClientGone);
     socket.once('close', onClientGone);
+    const stopWatching = () => {
+      socket.off('data', keep);
+      socket.off('end', onClientGone);
+      socket.off('close', onClientGone);
+      socket.pause();
+    };
     outgoing.on('error', (error) => fail(classifyUpstreamFailure(error)));
 
     outgoing.on('response', (res: IncomingMessage) => {
       if (settled) return void res.destroy();
       settled = true;
       clearTimeout(timer);
-      socket.off('close', onClientGone);
+      stopWatching();
       relayRefusal(res, socket, handshake);
     });
 
@@ -111,7 +124,7 @@ export function attachTunnels(server: EventEmitter, options: { config: Config; t
       if (settled) return void upstream.destroy();
       settled = true;
       clearTimeout(timer);
-      socket.off('close', onClientGone);
+      stopWatching();
       upstream.on('error', () => {});
       if (socket.destroyed) {
         upstream.destroy();
@@ -119,8 +132,9 @@ export function attachTunnels(server: EventEmitter, options: { config: Config; t
         return;
       }
       socket.write(raw101Head(res.statusMessage ?? '', res.rawHeaders, handshake.requestId));
-      // Bytes that arrived with each head belong to the tunnel.
-      if (head.length > 0) socket.unshift(head);
+      // Bytes that arrived with each head (or, from the client, since) belong to the tunnel.
+      const ahead = Buffer.concat(early);
+      if (ahead.length > 0) socket.unshift(ahead);
       if (upstreamHead.length > 0) upstream.unshift(upstreamHead);
       pipeTunnel(socket, upstream, handshake);
     });

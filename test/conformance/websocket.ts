@@ -145,6 +145,17 @@ export function webSocketTests(t: Conformance): void {
       await t.expectServes(s);
     });
 
+    it('a client that leaves during the handshake lets the app go, logged as 499 client_aborted', async () => {
+      const s = await t.main();
+      const id = t.id('ws-leave');
+      const client = new WsClient(wsUrl(s, `/ws/hang?id=${id}`), { headers: { 'X-Request-Id': id } });
+      await t.upstream.waitForTunnel(id, () => true, 'the handshake at the app');
+      client.ws.terminate();
+      await t.upstream.waitForTunnel(id, (a) => a.closed, "the app's handshake to be closed", END_WAIT_MS);
+      const entry = await s.waitForLog((e) => e.request_id === id, 'the abandoned handshake logged');
+      expect([entry.status, entry.error]).toEqual([499, 'client_aborted']);
+    });
+
     it('answers 504 when the app does not answer the handshake within UPSTREAM_TIMEOUT_MS, and lets the app go', async () => {
       const s = await t.impatient();
       const id = t.id('ws-504');
