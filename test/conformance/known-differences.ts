@@ -42,6 +42,12 @@ export const knownDifferences = {
    */
   webSocketRelayed: new Set<Runtime>(['bun', 'deno']),
   /**
+   * A relay holds a message whole, so it has a limit: 64 MiB. Beyond it Bun closes the client's
+   * leg with 1009 "message too big" (maxPayloadLength); Deno's WebSocket drops the connection
+   * (1006). Nothing of the message reaches the app, whose leg is cut. Node passes any size.
+   */
+  webSocketMessageLimitClose: { bun: 1009, deno: 1006 } as Partial<Record<Runtime, number>>,
+  /**
    * Deno's WebSocket has no ping or pong API: Deno answers a client's ping itself (the app never
    * sees it), and the app's pings never reach the client (ws answers them, as the sidecar's
    * client to the app).

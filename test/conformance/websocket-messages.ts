@@ -34,6 +34,25 @@ export function webSocketMessageTests(t: Conformance): void {
       client.ws.close();
     });
 
+    it('a message over 64 MiB passes a raw tunnel; a relay, which holds messages whole, ends the tunnel without passing any of it', { timeout: 60_000 }, async () => {
+      const s = await t.main();
+      const id = t.id('ws-huge');
+      const client = await connectWs(wsUrl(s, `/ws/sink?id=${id}`), { countOnly: true });
+      const app = await t.upstream.waitForTunnel(id, (a) => a.ws !== undefined, 'the app side');
+      app.ws?.resume();
+      const size = 64 * 1024 * 1024 + 1;
+      client.ws.send(Buffer.alloc(size, 1));
+      const limitClose = knownDifferences.webSocketMessageLimitClose[t.runtime];
+      if (limitClose === undefined) {
+        await t.upstream.waitForTunnel(id, (a) => a.bytesReceived === size, 'the whole message at the app', 30_000);
+        client.ws.close();
+        return;
+      }
+      expect((await client.closed(30_000)).code).toBe(limitClose);
+      await t.upstream.waitForTunnel(id, (a) => a.closed, 'the app side cut', END_WAIT_MS);
+      expect(app.bytesReceived).toBe(0);
+    });
+
     it('a fragmented message reaches the app as one message, and comes back whole', async () => {
       const s = await t.main();
       const { client, app } = await echoTunnel(s);

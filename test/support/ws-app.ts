@@ -65,8 +65,8 @@ export function attachWsApp(server: Server, events: EventEmitter): WsApp {
   const changed = () => events.emit('change');
   const wss = new WebSocketServer({
     noServer: true,
-    // Above the suite's largest message (16 MiB); ws's default is 100 MiB.
-    maxPayload: 64 * 1024 * 1024,
+    // Above the suite's largest messages (16 MiB, and 64 MiB + 1 on /ws/sink); ws's default is 100 MiB.
+    maxPayload: 100 * 1024 * 1024,
     perMessageDeflate: true,
     handleProtocols: (offered, req) => {
       const pick = new URL(req.url ?? '/', 'http://app').searchParams.get('pick');
