@@ -170,7 +170,7 @@ export function webSocketTests(t: Conformance): void {
     it('one access-log line per tunnel, when it closes: status 101, the whole duration, bytes both ways, upgrade websocket', async () => {
       const s = await t.main();
       const rid = t.id('ws-log');
-      const { client } = await echoTunnel(s, { headers: { 'X-Request-Id': rid } });
+      const { client, app } = await echoTunnel(s, { headers: { 'X-Request-Id': rid } });
       const opened = performance.now();
       client.ws.send('0123456789');
       await client.message(0);
@@ -182,6 +182,9 @@ export function webSocketTests(t: Conformance): void {
       const entry = await s.waitForLog((e) => e.request_id === rid, 'the tunnel logged');
       expect(entry).toMatchObject({ status: 101, upgrade: 'websocket', method: 'GET', request_id: rid });
       expect(entry.path).toMatch(/^\/ws\/echo\?id=/);
+      // The same trace and span as the traceparent the app received (a span exporter reads these).
+      const [, traceId, parentId] = traceparentFormat.exec(one(app.headers.traceparent) ?? '') ?? [];
+      expect([entry.trace_id, entry.span_id]).toEqual([traceId, parentId]);
       expect(entry.duration_ms as number).toBeGreaterThanOrEqual(Math.floor(openFor));
       expect(entry.error).toBeUndefined();
       if (relayed()) {
