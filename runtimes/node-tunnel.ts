@@ -56,6 +56,10 @@ export function attachTunnels(server: EventEmitter, options: { config: Config; t
     // Before anything else: an unhandled 'error' on either socket ends the process
     // (http-party/node-http-proxy#1468).
     socket.on('error', () => {});
+    // Only a Node without shouldUpgradeCallback (< 24.9) hands over other Upgrades: it cannot give
+    // them back to the request handler, and forcing them into a WebSocket handshake would be
+    // wrong, so they are refused there (never on a supported Node).
+    if (!shouldTunnel(req)) return void socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
     try {
       tunnel(req, socket, head);
     } catch (error) {
