@@ -9,7 +9,7 @@
  */
 import type { Context } from 'hono';
 import type { Config } from '../src/config.ts';
-import { relayed101Headers } from '../src/upgrade.ts';
+import { relayed101Headers } from '../src/handshake-headers.ts';
 import type { Handshake } from '../src/upgrade.ts';
 import { relayMessages } from '../src/ws-relay.ts';
 import type { Peer, Relay } from '../src/ws-relay.ts';

@@ -20,7 +20,8 @@ import type { Config } from '../src/config.ts';
 import { ClientAbortedError, InternalError, UpstreamTimeoutError, classifyUpstreamFailure, errorResponse } from '../src/errors.ts';
 import type { SidecarError } from '../src/errors.ts';
 import { stripHopByHop } from '../src/forward.ts';
-import { isWebSocketHandshake, raw101Head } from '../src/upgrade.ts';
+import { raw101Head } from '../src/handshake-headers.ts';
+import { isWebSocketHandshake } from '../src/upgrade.ts';
 import type { Handshake, Tunnels } from '../src/upgrade.ts';
 
 /**

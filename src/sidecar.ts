@@ -6,7 +6,6 @@ import type { Context, Hono } from 'hono';
 import { createAdmin } from './admin.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import type { Config } from './config.ts';
-import { errorResponse } from './errors.ts';
 import { createProxy } from './handler.ts';
 import { createLineWriter, formatterFor } from './logger.ts';
 import type { LineWriter, LogSink } from './logger.ts';
@@ -14,7 +13,7 @@ import { Metrics } from './metrics.ts';
 import type { ProcessMetric } from './metrics.ts';
 import { Readiness } from './readiness.ts';
 import type { UpstreamProbe } from './readiness.ts';
-import { Tunnels } from './upgrade.ts';
+import { Tunnels, tunnelThroughFetch } from './upgrade.ts';
 import type { Handshake } from './upgrade.ts';
 import type { UpstreamClient } from './upstream.ts';
 
@@ -69,25 +68,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     rawTarget: runtime.rawTarget,
     log,
     metrics,
-    tunnel: webSocket
-      ? async (c) => {
-          const handshake = tunnels.begin({
-            method: c.req.raw.method,
-            headers: new Headers(c.req.raw.headers),
-            rawTarget: runtime.rawTarget?.(c),
-            url: c.req.raw.url,
-            remoteAddress: runtime.remoteAddress(c),
-          });
-          try {
-            return await webSocket(c, handshake);
-          } catch (error) {
-            // The sidecar's own failure: 500, and the handshake still ends (drain must not wait on it).
-            onInternalError(error);
-            handshake.answered(500, 'internal');
-            return errorResponse(500, 'internal proxy error', handshake.requestId);
-          }
-        }
-      : undefined,
+    tunnel: webSocket ? tunnelThroughFetch(tunnels, webSocket, runtime, onInternalError) : undefined,
     onUpstreamAnswered: () => readiness.upstreamAnswered(),
     onInternalError,
   });

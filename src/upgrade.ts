@@ -2,7 +2,8 @@
  * WebSocket tunnels (../shared/SPEC.md, "Upgrade and WebSocket"): the part every runtime shares.
  * Recognising a handshake, the headers the app receives (the same code path as any request:
  * forward.ts), the headers the client's 101 carries, the tunnel's access record and metrics, and
- * the registry that drain() waits on. Moving bytes or messages is the runtime's business
+ * the registry that drain() waits on (the 101's headers: handshake-headers.ts). Moving bytes or
+ * messages is the runtime's business
  * (runtimes/node-tunnel.ts raw, src/ws-relay.ts for message relays).
  *
  * A tunnel's life, as the core sees it:
@@ -12,9 +13,11 @@
  *                      leaves http_server_active_requests, sidecar_tunnels_* count it from here
  *   closed(...)     -> one access record for the whole tunnel: status 101, `upgrade: websocket`
  */
+import type { Context } from 'hono';
 import type { Config } from './config.ts';
+import { errorResponse } from './errors.ts';
 import type { ErrorReason } from './errors.ts';
-import { prepareForwardHeaders, requestIdFor, requestTarget, stripHopByHop, upstreamUrl } from './forward.ts';
+import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from './forward.ts';
 import type { AccessRecord } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { startSpan } from './trace.ts';
@@ -244,28 +247,31 @@ export class Tunnel {
 }
 
 /**
- * The headers a relay adds to the client's 101, from the app's 101: everything but hop-by-hop
- * headers and the handshake's own (Sec-WebSocket-Accept, -Protocol, -Extensions), which the
- * runtime's server writes for its own leg; plus X-Request-Id, as on every answer.
+ * The handler's `tunnel` on runtimes whose server hands a handshake to the fetch handler (Bun,
+ * Deno): the handshake begins here, `carry` answers it and runs the tunnel. A failure of the
+ * sidecar's own is a 500, and the handshake still ends (drain must not wait on it).
  */
-export function relayed101Headers(appHeaders: Headers, requestId: string): Headers {
-  const headers = stripHopByHop(appHeaders);
-  for (const name of ['sec-websocket-accept', 'sec-websocket-protocol', 'sec-websocket-extensions']) headers.delete(name);
-  headers.set('x-request-id', requestId);
-  return headers;
-}
-
-/**
- * The client's 101 on a raw tunnel, from the app's raw header list (names' case and order kept,
- * Set-Cookie several): the app's own `Connection`/`Upgrade` stay (the switch is end to end),
- * any `X-Request-Id` the app set is replaced by the exchange's.
- */
-export function raw101Head(statusMessage: string, rawHeaders: readonly string[], requestId: string): string {
-  let head = `HTTP/1.1 101 ${statusMessage || 'Switching Protocols'}\r\n`;
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] as string;
-    if (name.toLowerCase() === 'x-request-id') continue;
-    head += `${name}: ${rawHeaders[i + 1] as string}\r\n`;
-  }
-  return `${head}X-Request-Id: ${requestId}\r\n\r\n`;
+export function tunnelThroughFetch(
+  tunnels: Tunnels,
+  carry: (c: Context, handshake: Handshake) => Promise<Response>,
+  seen: { rawTarget?(c: Context): string | undefined; remoteAddress(c: Context): string | undefined },
+  onInternalError: (error: unknown) => void,
+): (c: Context) => Promise<Response> {
+  return async (c) => {
+    const request = c.req.raw;
+    const handshake = tunnels.begin({
+      method: request.method,
+      headers: new Headers(request.headers),
+      rawTarget: seen.rawTarget?.(c),
+      url: request.url,
+      remoteAddress: seen.remoteAddress(c),
+    });
+    try {
+      return await carry(c, handshake);
+    } catch (error) {
+      onInternalError(error);
+      handshake.answered(500, 'internal');
+      return errorResponse(500, 'internal proxy error', handshake.requestId);
+    }
+  };
 }

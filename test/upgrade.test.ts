@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import type { AccessRecord } from '../src/logger.ts';
 import { Metrics } from '../src/metrics.ts';
-import { Tunnels, isWebSocketHandshake, raw101Head, relayed101Headers } from '../src/upgrade.ts';
+import { raw101Head, relayed101Headers } from '../src/handshake-headers.ts';
+import { Tunnels, isWebSocketHandshake } from '../src/upgrade.ts';
 import { CLOSE_GRACE_MS, relayMessages, sendableCloseCode } from '../src/ws-relay.ts';
 import type { Peer } from '../src/ws-relay.ts';
 
