@@ -13,6 +13,7 @@ import { hostileTests } from './hostile.ts';
 import { loggingTests } from './logging.ts';
 import { routingTests } from './routing.ts';
 import { streamingTests } from './streaming.ts';
+import { webSocketFrameTests } from './websocket-frames.ts';
 import { webSocketMessageTests } from './websocket-messages.ts';
 import { webSocketTests } from './websocket.ts';
 
@@ -31,6 +32,7 @@ export function addConformanceTests(runtime: Runtime): void {
     loggingTests(t);
     webSocketTests(t);
     webSocketMessageTests(t);
+    webSocketFrameTests(t);
 
     it('never contacted any host but TARGET during the whole suite', () => {
       expect(t.canary.requests).toEqual([]);
