@@ -12,7 +12,7 @@ import { headerValues, send } from '../support/http-client.ts';
 import { parsePrometheusText, sampleValue } from '../support/prometheus.ts';
 import type { Sidecar } from '../support/sidecar.ts';
 import { refusalBody, wsSetCookies } from '../support/ws-app.ts';
-import { WsClient, connectWs } from '../support/ws-client.ts';
+import { RawWsClient, WsClient, connectWs } from '../support/ws-client.ts';
 import type { Conformance, Echo } from './context.ts';
 import { headers, one, traceparentFormat } from './context.ts';
 import { knownDifferences } from './known-differences.ts';
@@ -83,6 +83,24 @@ export function webSocketTests(t: Conformance): void {
         expect(client.upgrade?.headers['sec-websocket-extensions']).toBe('permessage-deflate');
       }
       client.ws.close();
+    });
+
+    it('drops hop-by-hop headers before adding its own: a client naming X-Forwarded-For in Connection cannot remove it', async () => {
+      const s = await t.main();
+      const id = t.id('ws-hop');
+      const { client } = await RawWsClient.open(s.host, s.port, `/ws/raw?id=${id}`, [
+        'Connection: X-Client-Hop, X-Forwarded-For, Keep-Alive',
+        'X-Client-Hop: secret',
+        'Keep-Alive: timeout=5',
+        'X-Forwarded-For: 203.0.113.9',
+      ]);
+      const app = await t.upstream.waitForTunnel(id, (a) => a.raw !== undefined, 'the app side');
+      expect(app.headers['x-client-hop']).toBeUndefined();
+      expect(app.headers['keep-alive']).toBeUndefined();
+      expect(app.headers['x-forwarded-for']).toBe('127.0.0.1');
+      expect(one(app.headers.connection)).toMatch(/^upgrade$/i);
+      expect(app.headers.upgrade).toBe('websocket');
+      client.socket.destroy();
     });
 
     it("gives the client the app's 101: both Set-Cookie headers, X-Request-Id, and the subprotocol the app chose (the second of two)", async () => {
