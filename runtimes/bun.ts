@@ -8,6 +8,7 @@ import process from 'node:process';
 import { getConnInfo } from 'hono/bun';
 import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
 import type { UpstreamClient } from '../src/upstream.ts';
+import { createBunWebSocket } from './bun-websocket.ts';
 import { fdStdout } from './fd-stdout.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
@@ -44,11 +45,13 @@ const upstream: UpstreamClient = async (request) => {
 
 // TLS: rotation by a listener swap, since Bun.serve ignores reload({ tls }) (listener-swap.ts).
 // eslint-disable-next-line prefer-const -- assigned once the sidecar exists; the watcher's callback is made before
-let proxyListeners: ListenerSwap<Bun.Server<undefined>> | undefined;
+let proxyListeners: Pick<ListenerSwap<unknown>, "swap"> | undefined;
 const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => process.exit(code) }, (pair) => proxyListeners?.swap(pair));
 
+const webSocket = createBunWebSocket(config);
 const sidecar = createSidecar(config, {
   upstream,
+  webSocket: webSocket.handshake,
   probe: createTcpProbe(config.TARGET),
   remoteAddress: (c) => getConnInfo(c).remote.address,
   stdout: fdStdout(),
@@ -73,12 +76,14 @@ const serveProxy = (pair: CertificatePair | undefined, port: number) =>
     idleTimeout: 75,
     // Bodies stream through: no size limit of the sidecar's own (Bun's default is 128 MiB).
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    websocket: webSocket.handlers,
   });
-proxyListeners = new ListenerSwap(
+const listeners = new ListenerSwap(
   { start: serveProxy, port: (server) => server.port ?? 0, drain: (server) => server.stop(false), kill: (server) => void server.stop(true) },
   tls?.current,
   config.PORT,
 );
+proxyListeners = listeners;
 const redirect = sidecar.redirect;
 const redirectServer = redirect && Bun.serve({ hostname: config.HOST, port: config.HTTP_REDIRECT_PORT, fetch: (request, server) => redirect.fetch(request, server) });
 if (redirectServer) say(redirectMessage(config.HOST, redirectServer.port ?? 0));
@@ -87,7 +92,7 @@ void sidecar.readiness.start();
 say(
   listeningMessage(
     `bun ${Bun.version}`,
-    { host: config.HOST, port: proxyListeners.port },
+    { host: config.HOST, port: listeners.port },
     { host: config.HOST, port: adminServer.port ?? config.ADMIN_PORT },
     config,
   ),
@@ -98,8 +103,8 @@ const stop = stopOnSignal({
   timeoutMs: config.DRAIN_TIMEOUT_MS,
   say,
   exit: (code) => process.exit(code),
-  stopListening: () => proxyListeners.stopListening(),
-  forceClose: () => proxyListeners.forceClose(),
+  stopListening: () => listeners.stopListening(),
+  forceClose: () => listeners.forceClose(),
   release: () => {
     void adminServer.stop(true);
     void redirectServer?.stop(true);

@@ -5,6 +5,7 @@
 import { getConnInfo } from 'hono/deno';
 import { configVariables } from '../src/config.ts';
 import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
+import { createDenoWebSocket } from './deno-websocket.ts';
 import { createNodeHttpUpstream } from './node-http-upstream.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
@@ -35,6 +36,7 @@ const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => Den
 const upstream = createNodeHttpUpstream(config.TARGET, config.MAX_CONCURRENT_REQUESTS);
 const sidecar = createSidecar(config, {
   upstream: upstream.client,
+  webSocket: createDenoWebSocket(config),
   probe: createTcpProbe(config.TARGET),
   remoteAddress: (c) => getConnInfo(c).remote.address,
   stdout,
@@ -83,8 +85,10 @@ const stop = stopOnSignal({
   timeoutMs: config.DRAIN_TIMEOUT_MS,
   say,
   exit: (code) => Deno.exit(code),
-  // shutdown() stops accepting, closes idle connections and resolves once in-flight requests are done.
-  stopListening: () => proxyListeners.stopListening(),
+  // shutdown() stops accepting, closes idle connections and resolves once in-flight requests are
+  // done; it also closes every open WebSocket at once (1001, seen with Deno 2.9), so it waits
+  // until the tunnels have closed (or the drain deadline closed them).
+  stopListening: () => sidecar.tunnels.idle().then(() => proxyListeners.stopListening()),
   // Deno.serve has no forced close: what is still open ends with the process, after the logs are flushed.
   forceClose: () => {},
   release: async () => {

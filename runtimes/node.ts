@@ -10,6 +10,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
 import { fdStdout } from './fd-stdout.ts';
+import { attachTunnels, shouldTunnel } from './node-tunnel.ts';
 import { createNodeUpstream } from './node-upstream.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
@@ -50,13 +51,14 @@ const http1Options = {
     maxHeaderSize: 16 * 1024,
     // HTTP/1.1 without Host gets 400 (RFC 9112 §3.2).
     requireHostHeader: true,
-    // Hand Upgrade requests to the handler, which answers 501 and logs them, instead of
-    // Node's 'upgrade' event (Node >= 24.9; older Node destroys the socket instead).
-    shouldUpgradeCallback: () => false,
+    // Only WebSocket handshakes become 'upgrade' events (the tunnel); any other Upgrade goes to
+    // the handler as a plain request, its Upgrade dropped (Node >= 24.9: nodejs/node#59824).
+    shouldUpgradeCallback: shouldTunnel,
 };
 const proxyListener = getRequestListener(sidecar.proxy.fetch) as Listener;
 // With TLS: HTTP/2 and HTTP/1.1 on one port (node-tls.ts); the same listener and timeouts.
 const proxyServer = tls ? tls.serve(http1Options, proxyListener) : createServer(http1Options as Parameters<typeof createServer>[0], proxyListener);
+attachTunnels(proxyServer, { config, tunnels: sidecar.tunnels, onInternalError: (error) => say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`) });
 const adminServer = createServer(getRequestListener(sidecar.admin.fetch) as Listener);
 
 const redirectServer = sidecar.redirect && createServer(getRequestListener(sidecar.redirect.fetch) as Listener);

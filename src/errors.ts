@@ -12,7 +12,6 @@ export type ErrorReason =
   | 'upstream_tls'
   | 'upstream_broken'
   | 'client_aborted'
-  | 'upgrade_unsupported'
   | 'bad_request'
   | 'overloaded'
   | 'internal';

@@ -2,6 +2,8 @@
  * What the app receives: the upstream URL and the forwarded headers.
  */
 import type { Config } from './config.ts';
+import { formatTraceparent } from './trace.ts';
+import type { TraceContext } from './trace.ts';
 
 /**
  * Hop-by-hop headers: meaningful only for one connection, never forwarded (RFC 9110 §7.6.1,
@@ -113,4 +115,19 @@ export function addForwardedHeaders(headers: Headers, via: ForwardedFor): void {
   const host = headers.get('host');
   if (host !== null) headers.set('x-forwarded-host', host);
   else headers.delete('x-forwarded-host');
+}
+
+/**
+ * The headers the app receives, built in place from a copy of the client's: hop-by-hop ones go
+ * first, so a client naming ours in Connection cannot remove them; then X-Forwarded-*,
+ * X-Request-Id and the sidecar's traceparent. Requests and WebSocket handshakes (upgrade.ts)
+ * both go through here, so a handshake never misses a header a request gets.
+ */
+export function prepareForwardHeaders(headers: Headers, via: ForwardedFor & { requestId: string; trace: TraceContext }): void {
+  stripHopByHop(headers);
+  addForwardedHeaders(headers, via);
+  headers.set('x-request-id', via.requestId);
+  headers.set('traceparent', formatTraceparent(via.trace));
+  // W3C Trace Context §3.3.1: tracestate belongs to the incoming traceparent; a new trace drops it.
+  if (via.trace.parentSpanId === undefined) headers.delete('tracestate');
 }

@@ -1,6 +1,6 @@
 /**
  * The proxy: one web-standard fetch handler (a Hono app). A request's path through it:
- *   refuse what cannot be proxied (Upgrade) -> build the upstream request (forward.ts, trace.ts)
+ *   a WebSocket handshake goes to the tunnel (upgrade.ts) -> build the upstream request (forward.ts, trace.ts)
  *   -> wait for a slot under MAX_CONCURRENT_REQUESTS, or 503 (admission.ts)
  *   -> send it, bounded by UPSTREAM_TIMEOUT_MS and the client's abort (upstream.ts)
  *   -> answer with the app's response (relay.ts), or with the sidecar's own error (errors.ts)
@@ -21,11 +21,12 @@ import type { ErrorReason } from './errors.ts';
 import { createAdmission } from './admission.ts';
 import type { Release } from './admission.ts';
 import { hsts } from './https.ts';
-import { addForwardedHeaders, requestIdFor, requestTarget, stripHopByHop, upstreamUrl } from './forward.ts';
+import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from './forward.ts';
 import type { AccessRecord } from './logger.ts';
 import type { Metrics } from './metrics.ts';
-import { formatTraceparent, startSpan } from './trace.ts';
+import { startSpan } from './trace.ts';
 import { relayResponse } from './relay.ts';
+import { isWebSocketHandshake } from './upgrade.ts';
 import type { UpstreamClient, UpstreamResponse } from './upstream.ts';
 
 export interface ProxyDeps {
@@ -48,6 +49,8 @@ export interface ProxyDeps {
   onInternalError?(error: unknown): void;
   /** Told whenever the app answered, so readiness need not probe while traffic flows. */
   onUpstreamAnswered?(): void;
+  /** Takes a WebSocket handshake (upgrade.ts) on runtimes whose server hands it to the fetch handler. */
+  tunnel?(c: Context): Promise<Response>;
 }
 
 /** RFC 9110 §9.2.2: these may be sent twice without changing the outcome. */
@@ -93,6 +96,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
 
   app.all('*', async (c) => {
     const request = c.req.raw;
+    if (deps.tunnel !== undefined && isWebSocketHandshake(request.method, request.headers)) return deps.tunnel(c);
     const incoming = request.headers;
     const requestId = requestIdFor(incoming.get('x-request-id'));
     const trace = startSpan(incoming.get('traceparent'));
@@ -137,20 +141,9 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
         finish(exchange, refusal.status, 'bad_request');
         return errorResponse(refusal.status, refusal.message, requestId, true);
       }
-      // WebSocket and other protocol switches are a later milestone: refuse them whole rather
-      // than forward a request whose Upgrade header would be stripped as hop-by-hop.
-      if (headers.has('upgrade')) {
-        finish(exchange, 501, 'upgrade_unsupported');
-        return errorResponse(501, 'upgrade requests are not supported', requestId);
-      }
-
-      // Hop-by-hop headers go first, so a client naming ours in Connection cannot remove them.
-      stripHopByHop(headers);
-      addForwardedHeaders(headers, { remoteAddress: exchange.record.remoteAddr, proto });
-      headers.set('x-request-id', requestId);
-      headers.set('traceparent', formatTraceparent(trace));
-      // W3C Trace Context §3.3.1: tracestate belongs to the incoming traceparent; a new trace drops it.
-      if (trace.parentSpanId === undefined) headers.delete('tracestate');
+      // Any Upgrade but a WebSocket handshake (h2c, a custom token, one Connection does not name)
+      // is hop-by-hop: dropped here, and the request goes on as plain HTTP/1.1 (RFC 9110 §7.8).
+      prepareForwardHeaders(headers, { remoteAddress: exchange.record.remoteAddr, proto, requestId, trace });
 
       // Protecting the app: a slot, waited for in arrival order, or OverloadedError's 503 (below).
       // Before the body is touched, so a queued upload is not read until it may go to the app.

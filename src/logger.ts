@@ -26,6 +26,8 @@ export interface AccessRecord {
   error: ErrorReason | undefined;
   /** Time spent waiting for a slot (MAX_CONCURRENT_REQUESTS); undefined when no limit is set. */
   queueMs?: number | undefined;
+  /** Set on a tunnel's record (written when the tunnel closes): the protocol it switched to. */
+  upgrade?: 'websocket';
 }
 
 export type LogFormat = Config['LOG_FORMAT'];
@@ -45,7 +47,7 @@ export function formatJson(r: AccessRecord): string {
     `,"request_id":${q(r.requestId)},"trace_id":"${r.traceId}","span_id":"${r.spanId}"` +
     `,"remote_addr":${r.remoteAddr === undefined ? 'null' : q(r.remoteAddr)},"user_agent":${r.userAgent === null ? 'null' : q(r.userAgent)}` +
     `${r.queueMs === undefined ? '' : `,"queue_ms":${Math.round(r.queueMs * 1000) / 1000}`}` +
-    `${r.error === undefined ? '' : `,"error":"${r.error}"`}}\n`
+    `${r.error === undefined ? '' : `,"error":"${r.error}"`}${r.upgrade === undefined ? '' : `,"upgrade":"${r.upgrade}"`}}\n`
   );
 }
 
@@ -62,12 +64,14 @@ function escapeText(value: string): string {
 
 /**
  * The seed's format first (`SRV_NAME - TARGET - PATH - EPOCH_MS - METHOD`), then the outcome:
- * ` STATUS DURATIONms`, plus ` error=REASON` when the sidecar answered itself.
+ * ` STATUS DURATIONms`, plus ` error=REASON` when the sidecar answered itself and
+ * ` upgrade=websocket` on a tunnel's line.
  */
 export function formatText(r: AccessRecord): string {
   const error = r.error === undefined ? '' : ` error=${r.error}`;
   const queue = r.queueMs === undefined ? '' : ` queue_ms=${Math.round(r.queueMs)}`;
-  return `${escapeText(r.service)} - ${r.target} - ${escapeText(r.path)} - ${r.startedAt} - ${escapeText(r.method)} ${r.status} ${Math.round(r.durationMs)}ms${queue}${error}\n`;
+  const upgrade = r.upgrade === undefined ? '' : ` upgrade=${r.upgrade}`;
+  return `${escapeText(r.service)} - ${r.target} - ${escapeText(r.path)} - ${r.startedAt} - ${escapeText(r.method)} ${r.status} ${Math.round(r.durationMs)}ms${queue}${error}${upgrade}\n`;
 }
 
 export function formatterFor(format: LogFormat): (record: AccessRecord) => string {

@@ -54,6 +54,8 @@ export class Metrics {
   #queued: () => number = () => 0;
   readonly #overload = { queue_full: 0, queue_timeout: 0 };
   #ready: () => boolean = () => false;
+  #tunnelsActive = 0;
+  #tunnelsTotal = 0;
 
   constructor(processMetrics: ProcessMetric[] = []) {
     this.#process = processMetrics;
@@ -81,6 +83,16 @@ export class Metrics {
 
   upstreamError(reason: ErrorReason): void {
     this.#errors.set(reason, (this.#errors.get(reason) ?? 0) + 1);
+  }
+
+  /** A WebSocket tunnel opened (its handshake was counted as a 101 request) or closed. */
+  tunnelOpened(): void {
+    this.#tunnelsActive++;
+    this.#tunnelsTotal++;
+  }
+
+  tunnelClosed(): void {
+    this.#tunnelsActive--;
   }
 
   countDroppedLogLines(read: () => number): void {
@@ -156,6 +168,14 @@ export class Metrics {
     for (const [reason, count] of [...this.#errors].sort(([a], [b]) => (a < b ? -1 : 1))) {
       out.push(`sidecar_upstream_errors_total{reason="${reason}"} ${count}`);
     }
+    out.push(
+      '# HELP sidecar_tunnels_active Open WebSocket tunnels (not counted in http_server_active_requests).',
+      '# TYPE sidecar_tunnels_active gauge',
+      `sidecar_tunnels_active ${this.#tunnelsActive}`,
+      '# HELP sidecar_tunnels_total WebSocket tunnels opened (the app answered the handshake with 101).',
+      '# TYPE sidecar_tunnels_total counter',
+      `sidecar_tunnels_total ${this.#tunnelsTotal}`,
+    );
     out.push(
       '# HELP sidecar_log_lines_dropped_total Access-log lines dropped because stdout fell too far behind.',
       '# TYPE sidecar_log_lines_dropped_total counter',

@@ -19,6 +19,8 @@ import { version } from './version.ts';
 import type { UpstreamProbe } from './readiness.ts';
 import { tlsMetrics } from './tls.ts';
 import type { CertificateWatcher } from './tls-watcher.ts';
+import { Tunnels, tunnelThroughFetch } from './upgrade.ts';
+import type { Handshake } from './upgrade.ts';
 import type { UpstreamClient } from './upstream.ts';
 
 /** What a runtime hands the core: the parts only it can provide. */
@@ -39,6 +41,12 @@ export interface RuntimeCapabilities {
   tls?: Pick<CertificateWatcher, 'current' | 'reloadErrors'>;
   /** HTTP/2's :authority where the runtime gives no Host header (ProxyDeps.authority). */
   authority?(c: Context): string | undefined;
+  /**
+   * Carries a WebSocket handshake the runtime's server handed to the fetch handler (Bun, Deno):
+   * answers the client (101 or the app's refusal) and runs the tunnel. Node's server hands
+   * handshakes to its own 'upgrade' listener instead (runtimes/node-tunnel.ts).
+   */
+  webSocket?(c: Context, handshake: Handshake): Promise<Response>;
 }
 
 export interface Sidecar {
@@ -49,6 +57,8 @@ export interface Sidecar {
   accessLog: LineWriter;
   /** The HTTP_REDIRECT_PORT listener's app (308 to https), when that port is set. */
   redirect?: Hono;
+  /** WebSocket handshakes and open tunnels (upgrade.ts). */
+  tunnels: Tunnels;
 }
 
 export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sidecar {
@@ -65,20 +75,26 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   const stats = new StatsHistory({ metrics, version, runtime: runtime.runtimeName ?? 'unknown', ready: () => readiness.ready, config: maskedConfig(config) });
   stats.start();
   const format = formatterFor(config.LOG_FORMAT);
+  const log = (record: Parameters<typeof format>[0]) => accessLog.write(format(record));
+  const proto = runtime.tls ? 'https' : 'http';
+  const tunnels = new Tunnels({ config, metrics, log, proto, onUpstreamAnswered: () => readiness.upstreamAnswered() });
+  const { webSocket } = runtime;
+  const onInternalError = (error: unknown) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   const proxy = createProxy(config, {
     upstream: runtime.upstream,
     remoteAddress: runtime.remoteAddress,
     rawTarget: runtime.rawTarget,
     authority: runtime.authority,
-    proto: runtime.tls ? 'https' : 'http',
-    log: (record) => accessLog.write(format(record)),
+    proto,
+    log,
     metrics,
+    tunnel: webSocket ? tunnelThroughFetch(tunnels, webSocket, runtime, onInternalError) : undefined,
     onUpstreamAnswered: () => readiness.upstreamAnswered(),
-    onInternalError: (error) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+    onInternalError,
   });
   const admin = createAdmin({ metrics, readiness, stats });
   const redirect = config.HTTP_REDIRECT_PORT === undefined ? undefined : createRedirect();
-  return { proxy, admin, metrics, readiness, accessLog, redirect };
+  return { proxy, admin, metrics, readiness, accessLog, redirect, tunnels };
 }
 
 /** The line every runtime prints once both listeners are up; tests and tools wait for it. */
@@ -105,14 +121,23 @@ export async function drain(options: DrainOptions): Promise<boolean> {
   const { sidecar, say } = options;
   sidecar.readiness.startDraining();
   sidecar.readiness.stop();
-  say(`sidecar: draining ${sidecar.metrics.activeRequests} in-flight request(s), up to ${options.timeoutMs} ms`);
+  const { tunnels } = sidecar;
+  say(`sidecar: draining ${sidecar.metrics.activeRequests} in-flight request(s) and ${tunnels.open} tunnel(s), up to ${options.timeoutMs} ms`);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), options.timeoutMs)));
-  const clean = await Promise.race([options.stopListening().then(() => true), timedOut]);
+  // Open tunnels are waited for too: no runtime's server counts them as requests in flight
+  // (Node's closeAllConnections() skips upgraded sockets: nodejs.org/api/http.html).
+  const clean = await Promise.race([Promise.all([options.stopListening(), tunnels.idle()]).then(() => true), timedOut]);
   clearTimeout(timer);
   if (!clean) {
-    say(`sidecar: drain timeout reached with ${sidecar.metrics.activeRequests} request(s) in flight; closing them`);
+    say(`sidecar: drain timeout reached with ${sidecar.metrics.activeRequests} request(s) and ${tunnels.open} tunnel(s) open; closing them`);
+    tunnels.closeAll();
     options.forceClose();
+    // Closed tunnels write their log lines as they end (a relay's closing handshake takes up to
+    // a second: ws-relay.ts): wait for them, bounded.
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([tunnels.idle(), new Promise((resolve) => (grace = setTimeout(resolve, 2000)))]);
+    clearTimeout(grace);
   }
   await sidecar.accessLog.flush();
   say('sidecar: stopped');

@@ -110,7 +110,10 @@ describe('deno task serve', () => {
   it('grants --allow-env for exactly the variables the schema reads, and no blanket permission', () => {
     const deno = JSON.parse(readFileSync(new URL('../deno.json', import.meta.url), 'utf8')) as { tasks: { serve: string } };
     const allowEnv = /--allow-env=(\S+)/.exec(deno.tasks.serve)?.[1]?.split(',') ?? [];
-    expect(allowEnv.sort()).toEqual([...configVariables].sort());
+    // The `ws` package (the WebSocket relay's client to the app) reads its two opt-out switches at
+    // import (ws lib/buffer-util.js, lib/validation.js); without the grant Deno refuses to start.
+    const wsLibraryVariables = ['WS_NO_BUFFER_UTIL', 'WS_NO_UTF_8_VALIDATE'];
+    expect(allowEnv.sort()).toEqual([...configVariables, ...wsLibraryVariables].sort());
     expect(deno.tasks.serve).not.toMatch(/(^| )(-A|--allow-all)( |$)/);
   });
 });

@@ -229,11 +229,39 @@ describe('failures', () => {
     expect(calls).toBe(1);
   });
 
-  it('refuses Upgrade requests with 501 instead of half-handling them', async () => {
-    const { app, records } = setup();
-    const { response } = await complete(await app.request('/ws', { headers: { connection: 'upgrade', upgrade: 'websocket' } }));
-    expect(response.status).toBe(501);
-    expect(records[0]?.error).toBe('upgrade_unsupported');
+  it('forwards an Upgrade it does not tunnel (h2c, a custom token) as plain HTTP, Upgrade and Connection dropped', async () => {
+    server.use(http.all(`${upstreamOrigin}/*`, () => new HttpResponse('plain')));
+    const { app, records, sent } = setup();
+    for (const upgrade of ['h2c', 'foo/1, bar']) {
+      const { response } = await complete(await app.request('/up', { headers: { connection: 'Upgrade, HTTP2-Settings', upgrade, 'http2-settings': 'AAMAAABkAAQCAAAAAAIAAAAA' } }));
+      expect(response.status).toBe(200);
+    }
+    for (const headers of sent) {
+      for (const name of ['upgrade', 'connection', 'http2-settings']) expect(headers.has(name), name).toBe(false);
+    }
+    expect(records.map((r) => [r.status, r.error, r.upgrade])).toEqual([
+      [200, undefined, undefined],
+      [200, undefined, undefined],
+    ]);
+  });
+
+  it('hands a WebSocket handshake to the tunnel when the runtime provides one, and nothing else', async () => {
+    const seen: string[] = [];
+    const config = loadConfig({ TARGET: upstreamOrigin });
+    const proxy = createProxy(config, {
+      upstream: fetchUpstream,
+      remoteAddress: () => undefined,
+      log: () => {},
+      metrics: new Metrics(),
+      tunnel: async (c) => (seen.push(`${c.req.method} ${c.req.path}`), new Response(null, { status: 200 })),
+    });
+    server.use(http.all(`${upstreamOrigin}/*`, () => new HttpResponse('plain')));
+    const ask = (method: string, headers: Record<string, string>) => proxy.request('/chat', { method, headers: { host: 'h', ...headers } });
+    await ask('GET', { connection: 'keep-alive, Upgrade', upgrade: 'WebSocket' });
+    await complete(await ask('POST', { connection: 'upgrade', upgrade: 'websocket' }));
+    await complete(await ask('GET', { upgrade: 'websocket' }));
+    await complete(await ask('GET', { connection: 'upgrade', upgrade: 'h2c' }));
+    expect(seen).toEqual(['GET /chat']);
   });
 
   it('answers 502 upstream_broken when the body breaks before anything was sent to the client', async () => {

@@ -56,6 +56,14 @@ describe('formats', () => {
     );
   });
 
+  it("marks a WebSocket tunnel's line with upgrade, in both formats, and no other line", () => {
+    const tunnel = record({ status: 101, upgrade: 'websocket' });
+    expect(JSON.parse(formatJson(tunnel))).toMatchObject({ status: 101, upgrade: 'websocket' });
+    expect(formatText(tunnel)).toMatch(/ GET 101 \d+ms upgrade=websocket\n$/);
+    expect(JSON.parse(formatJson(record()))).not.toHaveProperty('upgrade');
+    expect(formatText(record())).not.toContain('upgrade');
+  });
+
   it('never lets a client value break a line or forge another one', () => {
     const hostile = record({ path: '/x\n{"status":200}\r\u2028"', userAgent: 'ua\n{"forged":true}', requestId: 'id"\n' });
     const json = formatJson(hostile);

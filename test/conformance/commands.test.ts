@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { send } from '../support/http-client.ts';
 import { closedPort, parseLogLine, repoRoot } from '../support/sidecar.ts';
 import { waitUntil, withTimeout } from '../support/wait.ts';
+import { connectWs } from '../support/ws-client.ts';
 
 interface Started {
   child: ChildProcess;
@@ -150,6 +151,18 @@ describe('commands', () => {
     const line = pod.output().stdout.split('\n').find((l) => l.includes('"npm-start-demo"')) ?? '';
     expect(parseLogLine(line)).toMatchObject({ method: 'GET', path: '/', status: 200, request_id: 'npm-start-demo' });
     expect((await send(`http://127.0.0.1:${adminPort}`, '/healthz')).status).toBe(200);
+
+    // The demo app's /ws echo, through the sidecar's tunnel: text, a 64-bit-length binary, a close.
+    const ws = await connectWs(`ws://127.0.0.1:${port}/ws`, { headers: { 'X-Request-Id': 'npm-start-ws' } });
+    ws.ws.send('hi');
+    ws.ws.send(Buffer.alloc(70_000, 7));
+    expect((await ws.message(0)).data.toString()).toBe('hi');
+    expect((await ws.message(1)).data.equals(Buffer.alloc(70_000, 7))).toBe(true);
+    ws.ws.close(4000, 'bye');
+    expect(await ws.closed()).toEqual({ code: 4000, reason: 'bye' });
+    await pod.waitFor(/"request_id":"npm-start-ws"/, "the tunnel's access-log line");
+    const tunnelLine = pod.output().stdout.split('\n').find((l) => l.includes('"npm-start-ws"')) ?? '';
+    expect(parseLogLine(tunnelLine)).toMatchObject({ path: '/ws', status: 101, upgrade: 'websocket' });
 
     // Ctrl-C in a terminal: SIGINT to the whole foreground process group (npm, its shell, the demo script).
     if (pod.child.pid !== undefined) process.kill(-pod.child.pid, 'SIGINT');

@@ -1,12 +1,11 @@
 /**
  * SPEC, Proxying: errors answered by the sidecar (502/504 with X-Request-Id and a short text/plain
- * body), cut-off responses, client disconnects, Upgrade refused with 501.
+ * body), cut-off responses, client disconnects. (WebSocket handshakes: websocket.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { collect, headerValues, open, rawExchange, rawRequest, send, start } from '../support/http-client.ts';
+import { collect, headerValues, open, send, start } from '../support/http-client.ts';
 import type { HttpResponse } from '../support/http-client.ts';
 import type { Sidecar } from '../support/sidecar.ts';
-import { withTimeout } from '../support/wait.ts';
 import type { Conformance } from './context.ts';
 import { headers } from './context.ts';
 
@@ -133,26 +132,6 @@ export function failureTests(t: Conformance): void {
       } finally {
         release();
       }
-    });
-  });
-
-  describe('Upgrade', () => {
-    it('a WebSocket Upgrade request is refused with 501 and never reaches the app', async () => {
-      const s = await t.main();
-      const id = t.id('websocket');
-      const response = await withTimeout(
-        rawExchange(
-          s.url,
-          rawRequest(
-            `GET /_/echo?id=${id} HTTP/1.1`,
-            headers(['Host', 'example.test'], ['Connection', 'Upgrade'], ['Upgrade', 'websocket'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='], ['Sec-WebSocket-Version', '13']),
-          ),
-        ),
-        'an answer to the Upgrade request',
-      );
-      expect(response?.status).toBe(501);
-      expect(t.upstream.byId(id)).toEqual([]);
-      await t.expectServes(s);
     });
   });
 }

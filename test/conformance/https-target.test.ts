@@ -7,9 +7,12 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { send } from '../support/http-client.ts';
 import { runtimes, startSidecar } from '../support/sidecar.ts';
+import { WsClient, connectWs } from '../support/ws-client.ts';
 import { knownDifferences } from './known-differences.ts';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url);
@@ -17,6 +20,7 @@ const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url
 describe.each(runtimes)('an https TARGET, on %s', (runtime) => {
   let app: https.Server;
   let port = 0;
+  const sockets = new Set<TLSSocket>();
   const seen: { host: string | undefined; proto: string | undefined }[] = [];
 
   beforeAll(async () => {
@@ -25,11 +29,19 @@ describe.each(runtimes)('an https TARGET, on %s', (runtime) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('Hello over TLS');
     });
+    // The same app's WebSocket side (wss): echoes, and records the Host it was asked for.
+    new WebSocketServer({ server: app }).on('connection', (ws, req) => {
+      seen.push({ host: req.headers.host, proto: req.headers['x-forwarded-proto'] as string | undefined });
+      ws.on('message', (data, binary) => ws.send(data, { binary }));
+    });
+    // Upgraded sockets are not closed by closeAllConnections().
+    app.on('secureConnection', (socket: TLSSocket) => (sockets.add(socket), socket.on('close', () => sockets.delete(socket))));
     app.listen(0, '127.0.0.1');
     await once(app, 'listening');
     port = (app.address() as AddressInfo).port;
   });
   afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
     app.closeAllConnections();
     await new Promise<void>((resolve) => app.close(() => resolve()));
   });
@@ -46,6 +58,37 @@ describe.each(runtimes)('an https TARGET, on %s', (runtime) => {
       expect(response.status).toBe(200);
       expect(response.body.toString()).toBe('Hello over TLS');
       expect(seen.at(-1)).toEqual({ host: 'shop.example.test', proto: 'http' });
+    } finally {
+      await sidecar.stop();
+    }
+  });
+
+  it('tunnels a WebSocket to the app over TLS (wss), verifying its certificate, with the client Host kept', async () => {
+    const ca = fixture('ca-cert.pem').pathname;
+    const sidecar = await startSidecar(runtime, { TARGET: `https://localhost:${port}`, NODE_EXTRA_CA_CERTS: ca, DENO_CERT: ca });
+    try {
+      const url = `${sidecar.url.replace(/^http/, 'ws')}/wss`;
+      // (Deno too: its relay's client to the app is the ws package, which does trust DENO_CERT.)
+      const client = await connectWs(url, { headers: { Host: 'shop.example.test' } });
+      client.ws.send('over tls');
+      expect((await client.message(0)).data.toString()).toBe('over tls');
+      expect(seen.at(-1)).toEqual({ host: 'shop.example.test', proto: 'http' });
+      client.ws.close();
+      await client.closed();
+    } finally {
+      await sidecar.stop();
+    }
+  });
+
+  it('refuses a WebSocket to an app whose certificate it cannot verify: 502 upstream_tls', async () => {
+    const before = seen.length;
+    const sidecar = await startSidecar(runtime, { TARGET: `https://localhost:${port}` });
+    try {
+      const rid = `untrusted-ws-${runtime}`;
+      const refusal = await new WsClient(`${sidecar.url.replace(/^http/, 'ws')}/wss`, { headers: { 'X-Request-Id': rid } }).refused();
+      expect(refusal.status).toBe(502);
+      expect(seen.length).toBe(before);
+      expect((await sidecar.waitForLog((e) => e.request_id === rid, 'the refused handshake')).error).toBe('upstream_tls');
     } finally {
       await sidecar.stop();
     }

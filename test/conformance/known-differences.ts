@@ -28,7 +28,8 @@ export const knownDifferences = {
    * An https TARGET signed by a private CA: Deno's node:http client (the Deno adapter's upstream
    * client) ignores DENO_CERT, and honours NODE_EXTRA_CA_CERTS only with read permission for the
    * file, which `deno task serve` does not grant. It fails closed: 502, nothing sent. A TARGET
-   * with a publicly trusted certificate works as on the other runtimes.
+   * with a publicly trusted certificate works as on the other runtimes. (WebSocket tunnels to
+   * such a TARGET work: the relay's client, the ws package, does trust DENO_CERT.)
    */
   privateCaTargetRefused: new Set<Runtime>(['deno']),
   /**
@@ -55,4 +56,60 @@ export const knownDifferences = {
    * server's order.
    */
   tlsClientChoosesSuite: new Set<Runtime>(['deno']),
+  /**
+   * Bun.serve and Deno.serve cannot hand over a raw connection (oven-sh/bun#35972;
+   * denoland/deno#21856, #36528), so a WebSocket tunnel there is a message relay: each leg has its
+   * own handshake (the app sees the sidecar's Sec-WebSocket-Key and no extension offer), its own
+   * framing (fragment boundaries and masking are the relay's; a message is never altered, merged,
+   * split or dropped) and no compression (permessage-deflate negotiated on neither leg). Messages
+   * are held whole: up to 64 MiB (1009 beyond). Node tunnels the bytes.
+   */
+  webSocketRelayed: new Set<Runtime>(['bun', 'deno']),
+  /**
+   * A relay holds a message whole, so it has a limit: 64 MiB. Beyond it Bun closes the client's
+   * leg with 1009 "message too big" (maxPayloadLength); Deno's WebSocket drops the connection
+   * (1006). Nothing of the message reaches the app, whose leg is cut. Node passes any size.
+   */
+  webSocketMessageLimitClose: { bun: 1009, deno: 1006 } as Partial<Record<Runtime, number>>,
+  /**
+   * Deno's WebSocket has no ping or pong API: Deno answers a client's ping itself (the app never
+   * sees it), and the app's pings never reach the client (ws answers them, as the sidecar's
+   * client to the app).
+   */
+  webSocketPingsAnsweredBySidecar: new Set<Runtime>(['deno']),
+  /**
+   * Deno's WebSocket cannot end a connection abruptly: when the app's connection resets, the
+   * client gets a close frame without a code (1005) instead of a dropped connection (1006).
+   */
+  webSocketResetBecomesClose: new Set<Runtime>(['deno']),
+  /**
+   * Deno's WebSocket has no pause() (WebSocketStream is unstable): the relay cannot stop reading
+   * a client that sends faster than the app reads, so it buffers those messages. The other way
+   * (app to client) has backpressure, through bufferedAmount.
+   */
+  webSocketNoReceiveBackpressure: new Set<Runtime>(['deno']),
+  /**
+   * Deno.serve (hyper) answers 400 itself to a request carrying both an Upgrade header and a
+   * Content-Length (a POST "upgrading" to websocket, say), before the handler sees it. Nothing
+   * reaches the app; Node and Bun forward such a request as plain HTTP.
+   */
+  upgradeWithBodyRefusedByServer: new Set<Runtime>(['deno']),
+  /**
+   * Bun's built-in WebSocket client (what `import 'ws'` is on Bun) fails a handshake whose 101
+   * names none of the offered subprotocols, and refuses to send the offer any other way: when the
+   * app accepts without choosing one (RFC 6455 §4.2.2 allows it), the client gets 502.
+   */
+  webSocketNoSubprotocolRefused: new Set<Runtime>(['bun']),
+  /**
+   * Deno.serve's shutdown() closes every open WebSocket at once, so on SIGTERM the Deno sidecar
+   * stops listening only once its tunnels have closed (or the drain deadline closed them): until
+   * then a new connection is still accepted (/readyz is 503 from the start, as everywhere).
+   */
+  listenerOpenWhileTunnelsDrain: new Set<Runtime>(['deno']),
+  /**
+   * Bun.serve answers 400 itself, unlogged, to a WebSocket handshake whose first frame came in the
+   * same write as the request (a client that did not wait for the 101, which RFC 6455 §4.1 forbids
+   * it to do). The app sees nothing. Node tunnels those bytes; Deno relays the message.
+   */
+  webSocketEarlyFrameRefused: new Set<Runtime>(['bun']),
 } as const;

@@ -13,6 +13,9 @@ import { hostileTests } from './hostile.ts';
 import { loggingTests } from './logging.ts';
 import { routingTests } from './routing.ts';
 import { streamingTests } from './streaming.ts';
+import { webSocketFrameTests } from './websocket-frames.ts';
+import { webSocketMessageTests } from './websocket-messages.ts';
+import { webSocketTests } from './websocket.ts';
 
 export function addConformanceTests(runtime: Runtime): void {
   describe(`the sidecar on ${runtime}`, () => {
@@ -27,6 +30,9 @@ export function addConformanceTests(runtime: Runtime): void {
     failureTests(t);
     hostileTests(t);
     loggingTests(t);
+    webSocketTests(t);
+    webSocketMessageTests(t);
+    webSocketFrameTests(t);
 
     it('never contacted any host but TARGET during the whole suite', () => {
       expect(t.canary.requests).toEqual([]);

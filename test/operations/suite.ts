@@ -13,6 +13,8 @@ import { parsePrometheusText, sampleValue } from '../support/prometheus.ts';
 import { closedPort, startSidecar } from '../support/sidecar.ts';
 import type { Runtime, Sidecar } from '../support/sidecar.ts';
 import { startUpstream } from '../support/upstream.ts';
+import { connectWs } from '../support/ws-client.ts';
+import { knownDifferences } from '../conformance/known-differences.ts';
 import type { Upstream } from '../support/upstream.ts';
 import { addStatusPageTests } from './status.ts';
 
@@ -226,6 +228,48 @@ export function addOperationsTests(runtime: Runtime): void {
       expect(sidecar.stderr()).toMatch(/drain timeout reached with 1 request/);
       expect((await body).complete).toBe(false);
       upstream.release('drain-timeout');
+    });
+
+    it('on SIGTERM an open WebSocket tunnel keeps working until it closes, then the process exits 0 at once', async () => {
+      const sidecar = await startSidecar(runtime, { TARGET: upstream.url, DRAIN_TIMEOUT_MS: '60000' });
+      const client = await connectWs(`${sidecar.url.replace(/^http/, 'ws')}/ws/echo?id=drain-tunnel`);
+      await upstream.waitForTunnel('drain-tunnel', (a) => a.ws !== undefined, 'the app side');
+      await eventually(async () => sampleValue(await metrics(sidecar), 'sidecar_tunnels_active'), (v) => v === 1, 'the tunnel counted open');
+      sidecar.signal('SIGTERM');
+      await eventually(async () => sidecar.stderr(), (s) => /draining 0 in-flight request\(s\) and 1 tunnel/.test(s), 'the drain to start');
+      client.ws.send('during drain');
+      expect((await client.message(0)).data.toString()).toBe('during drain');
+      const probe = () =>
+        new Promise<string>((resolve) => {
+          const socket = net.connect(sidecar.port, '127.0.0.1');
+          socket.once('connect', () => (socket.destroy(), resolve('accepted')));
+          socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+        });
+      if (knownDifferences.listenerOpenWhileTunnelsDrain.has(runtime)) expect(await probe()).toBe('accepted');
+      else await eventually(probe, (outcome) => outcome === 'ECONNREFUSED', 'new connections refused while the tunnel drains');
+      expect(sidecar.exited()).toBeUndefined();
+      client.ws.close(1000, 'done');
+      // Long before the 60 s deadline: nothing is left open.
+      const exit = await eventually(async () => sidecar.exited(), (e) => e !== undefined, 'the exit once the tunnel closed', 10_000);
+      expect(exit?.code).toBe(0);
+      expect(sidecar.logs().find((e) => typeof e.path === 'string' && e.path.includes('drain-tunnel'))).toMatchObject({ status: 101, upgrade: 'websocket' });
+    });
+
+    it('closes a WebSocket tunnel still open at DRAIN_TIMEOUT_MS (a relay with 1001 "going away"), logs it and exits 0', async () => {
+      const sidecar = await startSidecar(runtime, { TARGET: upstream.url, DRAIN_TIMEOUT_MS: '300' });
+      const client = await connectWs(`${sidecar.url.replace(/^http/, 'ws')}/ws/echo?id=drain-cut`);
+      await upstream.waitForTunnel('drain-cut', (a) => a.ws !== undefined, 'the app side');
+      await eventually(async () => sampleValue(await metrics(sidecar), 'sidecar_tunnels_active'), (v) => v === 1, 'the tunnel counted open');
+      sidecar.signal('SIGTERM');
+      const close = await client.closed(10_000);
+      // Node tunnels bytes and can only end the connection; a relay closes it properly.
+      expect(close.code).toBe(runtime === 'node' ? 1006 : 1001);
+      const app = await upstream.waitForTunnel('drain-cut', (a) => a.closed, 'the app side to be closed too');
+      if (runtime !== 'node') expect(app.close?.code).toBe(1001);
+      const exit = await eventually(async () => sidecar.exited(), (e) => e !== undefined, 'the exit', 10_000);
+      expect(exit?.code).toBe(0);
+      expect(sidecar.stderr()).toMatch(/drain timeout reached with 0 request\(s\) and 1 tunnel/);
+      expect(sidecar.logs().find((e) => typeof e.path === 'string' && e.path.includes('drain-cut'))).toMatchObject({ status: 101, upgrade: 'websocket' });
     });
 
     it('exits at once on a second signal, even with a request in flight', async () => {

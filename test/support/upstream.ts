@@ -19,6 +19,7 @@
  *   /_/broken-length?id=    Content-Length 1000, 100 bytes; on release(id), destroys the socket
  *   /_/abort-watch?id=&mode=headers|none   waits forever (after headers and a chunk with mode=headers)
  *   /_/firehose?id=&total=N writes N bytes in 64 KiB chunks, honouring backpressure
+ *   (an Upgrade: websocket handshake) the WebSocket app of ./ws-app.ts
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
@@ -26,6 +27,8 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import zlib from 'node:zlib';
 import { waitUntil } from './wait.ts';
+import { attachWsApp } from './ws-app.ts';
+import type { AppTunnel, WsApp } from './ws-app.ts';
 
 /** Compressible text, so every encoded body differs from it and from each other. */
 export const plainText = Buffer.from('Hello you! '.repeat(400) + 'The end.\n');
@@ -94,6 +97,10 @@ export interface Upstream {
   spareConnections(): void;
   /** How many requests arrived on doomed connections (and were cut off). */
   doomedHits(): number;
+  /** The WebSocket side (./ws-app.ts): tunnels as the app saw them. */
+  ws: WsApp;
+  /** Resolves with the tunnel with this id once `until` holds; rejects after a bounded wait. */
+  waitForTunnel(id: string, until: (t: AppTunnel) => boolean, what: string, timeoutMs?: number): Promise<AppTunnel>;
   close(): Promise<void>;
 }
 
@@ -308,6 +315,7 @@ export async function startUpstream(): Promise<Upstream> {
     Promise.resolve(run).catch(() => req.socket.destroy());
   });
 
+  const ws = attachWsApp(server, events);
   server.on('connection', (socket: Socket) => {
     sockets.set(socket, { connection: connections++, requests: 0, doomed: false });
     socket.on('close', () => sockets.delete(socket));
@@ -344,9 +352,17 @@ export async function startUpstream(): Promise<Upstream> {
       for (const info of sockets.values()) info.doomed = false;
     },
     doomedHits: () => doomedHits,
+    ws,
+    waitForTunnel(id, until, what, timeoutMs) {
+      return waitUntil(events, () => {
+        const tunnel = ws.byId(id);
+        return tunnel && until(tunnel) ? tunnel : undefined;
+      }, `app tunnel: ${what} (id ${id})`, timeoutMs, () => JSON.stringify(ws.byId(id) && { ...ws.byId(id), ws: undefined, raw: undefined, rawBytes: ws.byId(id)?.rawBytes.length }));
+    },
     async close() {
       for (const g of gates.values()) g.resolve();
       server.closeAllConnections();
+      ws.closeAll();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
