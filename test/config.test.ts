@@ -51,6 +51,8 @@ describe('loadConfig', () => {
     [{ ADMIN_PORT: '-1' }, 'ADMIN_PORT'],
     [{ UPSTREAM_TIMEOUT_MS: '0' }, 'UPSTREAM_TIMEOUT_MS'],
     [{ DRAIN_TIMEOUT_MS: 'soon' }, 'DRAIN_TIMEOUT_MS'],
+    [{ PORT: '8080', ADMIN_PORT: '8080' }, 'ADMIN_PORT'],
+    [{ ADMIN_PORT: '8000' }, 'ADMIN_PORT'],
   ];
   it.each(bad)('rejects %j with one line naming %s', (env, name) => {
     let error: unknown;
@@ -63,6 +65,33 @@ describe('loadConfig', () => {
     const message = (error as Error).message;
     expect(message.startsWith(`${name}:`)).toBe(true);
     expect(message).not.toContain('\n');
+  });
+});
+
+describe('loadConfig across variables', () => {
+  it('rejects ADMIN_PORT equal to PORT before anything listens, naming ADMIN_PORT', () => {
+    expect(() => loadConfig({ PORT: '9000', ADMIN_PORT: '9000' })).toThrow(/^ADMIN_PORT: must differ from PORT \(both 9000\)/);
+  });
+
+  it('lets PORT and ADMIN_PORT both be 0 (a free port each)', () => {
+    expect(loadConfig({ PORT: '0', ADMIN_PORT: '0' })).toMatchObject({ PORT: 0, ADMIN_PORT: 0 });
+  });
+});
+
+describe('TARGET written without a scheme', () => {
+  it.each([
+    ['localhost:8080', 'http://localhost:8080'],
+    ['app:8080/base', 'http://app:8080/base'],
+    ['app', 'http://app'],
+  ])('%s is refused with the suggestion %s', (value, suggestion) => {
+    expect(() => loadConfig({ TARGET: value })).toThrow(`did you mean "${suggestion}"?`);
+  });
+
+  it('suggests nothing for a value that has a scheme or is no host at all', () => {
+    for (const value of ['ftp://x', 'not a url']) {
+      expect(() => loadConfig({ TARGET: value })).toThrow(/^TARGET: /);
+      expect(() => loadConfig({ TARGET: value })).not.toThrow(/did you mean/);
+    }
   });
 });
 
