@@ -9,6 +9,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { HttpBindings } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
+import { createClientErrors } from './node-client-error.ts';
 import { fdStdout } from './fd-stdout.ts';
 import { createNodeUpstream } from './node-upstream.ts';
 import { processMetrics } from './process-metrics.ts';
@@ -19,6 +20,7 @@ const say = (message: string) => process.stderr.write(`${message}\n`);
 const config = configOrExit(process.env, { say, exit: (code) => process.exit(code) });
 
 const upstream = createNodeUpstream(config.TARGET);
+const clientErrors = createClientErrors();
 const sidecar = createSidecar(config, {
   upstream: upstream.client,
   probe: createTcpProbe(config.TARGET),
@@ -27,6 +29,7 @@ const sidecar = createSidecar(config, {
   stdout: fdStdout(),
   say,
   processMetrics,
+  refusal: (c) => clientErrors.refusal((c.env as HttpBindings).incoming),
 });
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -42,14 +45,16 @@ const proxyServer = createServer(
     requestTimeout: 0,
     // Request line plus headers over 16 KiB get 431.
     maxHeaderSize: 16 * 1024,
-    // HTTP/1.1 without Host gets 400 (RFC 9112 §3.2).
-    requireHostHeader: true,
+    // HTTP/1.1 without Host gets 400 (RFC 9112 §3.2), logged (node-client-error.ts): Node's own
+    // check would answer without a log line or a clientError event.
+    requireHostHeader: false,
     // Hand Upgrade requests to the handler, which answers 501 and logs them, instead of
     // Node's 'upgrade' event (Node >= 24.9; older Node destroys the socket instead).
     shouldUpgradeCallback: () => false,
   } as Parameters<typeof createServer>[0],
-  getRequestListener(sidecar.proxy.fetch) as Listener,
+  getRequestListener(sidecar.proxy.fetch, { errorHandler: clientErrors.requestError }) as Listener,
 );
+clientErrors.attach(proxyServer, sidecar.refused);
 const adminServer = createServer(getRequestListener(sidecar.admin.fetch) as Listener);
 
 const listen = (server: Server, port: number) =>

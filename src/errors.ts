@@ -14,6 +14,7 @@ export type ErrorReason =
   | 'client_aborted'
   | 'upgrade_unsupported'
   | 'bad_request'
+  | 'request_timeout'
   | 'internal';
 
 export class SidecarError extends Error {

@@ -22,6 +22,7 @@ import type { AccessRecord } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { formatTraceparent, startSpan } from './trace.ts';
 import { relayResponse } from './relay.ts';
+import type { Refusal } from './refusal.ts';
 import type { UpstreamClient, UpstreamResponse } from './upstream.ts';
 
 export interface ProxyDeps {
@@ -39,6 +40,8 @@ export interface ProxyDeps {
   onInternalError?(error: unknown): void;
   /** Told whenever the app answered, so readiness need not probe while traffic flows. */
   onUpstreamAnswered?(): void;
+  /** Whether the runtime's parser refused (and answered) the rest of this request (Node: `clientError`). */
+  refusal?(c: Context): Refusal | undefined;
 }
 
 /** RFC 9110 §9.2.2: these may be sent twice without changing the outcome. */
@@ -49,6 +52,8 @@ interface Exchange {
   record: AccessRecord;
   startedAtPerf: number;
   done: boolean;
+  /** Asks the runtime whether its parser refused this request midway, answering the client itself. */
+  refusal?: () => Refusal | undefined;
 }
 
 export function createProxy(config: Config, deps: ProxyDeps): Hono {
@@ -59,6 +64,13 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
   const finish = (exchange: Exchange, status: number, error?: ErrorReason): void => {
     if (exchange.done) return;
     exchange.done = true;
+    // A body the parser refused midway (a malformed chunk, `Transfer-Encoding: xchunked`) looks
+    // to the handler like a client gone away; the client was in fact sent the parser's 400.
+    const refusal = exchange.refusal?.();
+    if (refusal) {
+      status = refusal.status;
+      error = refusal.reason;
+    }
     const r = exchange.record;
     r.status = status;
     r.error = error;
@@ -78,6 +90,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     const exchange: Exchange = {
       startedAtPerf: performance.now(),
       done: false,
+      refusal: deps.refusal && (() => deps.refusal?.(c)),
       record: {
         startedAt: Date.now(),
         service: config.SRV_NAME,

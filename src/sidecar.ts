@@ -8,10 +8,12 @@ import { ConfigError, loadConfig } from './config.ts';
 import type { Config } from './config.ts';
 import { createProxy } from './handler.ts';
 import { createLineWriter, formatterFor } from './logger.ts';
-import type { LineWriter, LogSink } from './logger.ts';
+import type { AccessRecord, LineWriter, LogSink } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import type { ProcessMetric } from './metrics.ts';
 import { Readiness } from './readiness.ts';
+import { createRefusalLog } from './refusal.ts';
+import type { Refusal, RefusalLog } from './refusal.ts';
 import type { UpstreamProbe } from './readiness.ts';
 import type { UpstreamClient } from './upstream.ts';
 
@@ -27,6 +29,8 @@ export interface RuntimeCapabilities {
   /** The sidecar's own messages (stderr). */
   say(message: string): void;
   processMetrics?: ProcessMetric[];
+  /** Whether the runtime's parser refused (and answered) the rest of this request's connection. */
+  refusal?(c: Context): Refusal | undefined;
 }
 
 export interface Sidecar {
@@ -35,6 +39,8 @@ export interface Sidecar {
   metrics: Metrics;
   readiness: Readiness;
   accessLog: LineWriter;
+  /** Logs and counts a request the runtime refused before the handler saw it. */
+  refused: RefusalLog;
 }
 
 export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sidecar {
@@ -48,17 +54,19 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   });
   metrics.countDroppedLogLines(() => accessLog.dropped);
   const format = formatterFor(config.LOG_FORMAT);
+  const log = (record: AccessRecord) => accessLog.write(format(record));
   const proxy = createProxy(config, {
     upstream: runtime.upstream,
     remoteAddress: runtime.remoteAddress,
     rawTarget: runtime.rawTarget,
-    log: (record) => accessLog.write(format(record)),
+    log,
     metrics,
+    refusal: runtime.refusal,
     onUpstreamAnswered: () => readiness.upstreamAnswered(),
     onInternalError: (error) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
   });
   const admin = createAdmin({ metrics, readiness });
-  return { proxy, admin, metrics, readiness, accessLog };
+  return { proxy, admin, metrics, readiness, accessLog, refused: createRefusalLog(config, { log, metrics }) };
 }
 
 /** The line every runtime prints once both listeners are up; tests and tools wait for it. */

@@ -31,4 +31,20 @@ export const knownDifferences = {
    * with a publicly trusted certificate works as on the other runtimes.
    */
   privateCaTargetRefused: new Set<Runtime>(['deno']),
+  /**
+   * Bun.serve (uWebSockets) and Deno.serve (hyper) answer the requests their HTTP parser refuses
+   * (an ambiguous length, a malformed header line or chunk, `Transfer-Encoding: xchunked`) without
+   * ever handing them to JavaScript, and expose no event for them (Node's server has
+   * `clientError`): no access-log line, no metric. Refusals the handler makes (no Host; on Deno,
+   * headers over 16 KiB) are logged on every runtime.
+   */
+  parserRefusalsUnlogged: new Set<Runtime>(['bun', 'deno']),
+  /** Bun's parser answers an HTTP/1.1 request without Host with 400 itself (so it is unlogged, as above). */
+  missingHostRefusedByParser: new Set<Runtime>(['bun']),
+  /**
+   * A malformed chunk in a body Bun had already handed to the handler: Bun answers 400 and ends
+   * the request as if the client had gone, and nothing tells the two apart, so the line says 499
+   * `client_aborted`. The app still never receives a complete request.
+   */
+  midBodyRefusalLoggedAsClientAbort: new Set<Runtime>(['bun']),
 } as const;

@@ -11,6 +11,7 @@ import { failureTests } from './failures.ts';
 import { headerTests } from './headers.ts';
 import { hostileTests } from './hostile.ts';
 import { loggingTests } from './logging.ts';
+import { refusalTests } from './refusals.ts';
 import { routingTests } from './routing.ts';
 import { streamingTests } from './streaming.ts';
 
@@ -27,6 +28,7 @@ export function addConformanceTests(runtime: Runtime): void {
     failureTests(t);
     hostileTests(t);
     loggingTests(t);
+    refusalTests(t);
 
     it('never contacted any host but TARGET during the whole suite', () => {
       expect(t.canary.requests).toEqual([]);
