@@ -17,8 +17,9 @@ import type { Socket } from 'node:net';
 import { RequestError } from '@hono/node-server';
 import type { Refusal, RefusalLog } from '../src/refusal.ts';
 
+const badRequest = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 const answers: Record<number, string> = {
-  400: 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n',
+  400: badRequest,
   408: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n',
   431: 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n',
 };
@@ -76,7 +77,7 @@ export function createClientErrors(): ClientErrors {
         const refusal: Refusal = { ...refusalFor(error.code), ...requestLine(error.rawPacket), remoteAddress: socket.remoteAddress };
         // As Node's default does: the answer, then the connection closed (RFC 9112 §9.6: after a
         // malformed request the connection cannot be trusted).
-        socket.write(answers[refusal.status] ?? answers[400]);
+        socket.write(answers[refusal.status] ?? badRequest);
         socket.destroy();
         // A request the handler has (its body was refused) ends as this refusal, in its own record.
         if (active) refused.set(socket, refusal);
