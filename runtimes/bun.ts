@@ -8,6 +8,7 @@ import { getConnInfo } from 'hono/bun';
 import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
 import type { UpstreamClient } from '../src/upstream.ts';
 import { fdStdout } from './fd-stdout.ts';
+import { bunHeadFraming } from './head-framing.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
 
@@ -44,7 +45,7 @@ const sidecar = createSidecar(config, {
 const proxyServer = Bun.serve({
   hostname: config.HOST,
   port: config.PORT,
-  fetch: (request, server) => sidecar.proxy.fetch(request, server),
+  fetch: (request, server) => bunHeadFraming(request, sidecar.proxy.fetch(request, server)),
   // Longer than cloud load balancers' 60 s, so the balancer never reuses a connection the
   // sidecar just closed.
   idleTimeout: 75,

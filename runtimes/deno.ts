@@ -5,6 +5,7 @@
 import { getConnInfo } from 'hono/deno';
 import { configVariables } from '../src/config.ts';
 import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
+import { denoHeadFraming } from './head-framing.ts';
 import { createNodeHttpUpstream } from './node-http-upstream.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
@@ -35,7 +36,7 @@ const sidecar = createSidecar(config, {
 const listening = (server: Deno.HttpServer<Deno.NetAddr>) => server.addr;
 const proxyServer = Deno.serve(
   { hostname: config.HOST, port: config.PORT, onListen: () => {} },
-  (request, info) => sidecar.proxy.fetch(request, info),
+  (request, info) => denoHeadFraming(request, sidecar.proxy.fetch(request, info)),
 );
 const adminServer = Deno.serve(
   { hostname: config.HOST, port: config.ADMIN_PORT, onListen: () => {} },

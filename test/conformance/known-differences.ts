@@ -47,4 +47,20 @@ export const knownDifferences = {
    * `client_aborted`. The app still never receives a complete request.
    */
   midBodyRefusalLoggedAsClientAbort: new Set<Runtime>(['bun']),
+  /**
+   * Bun.serve drops the handler's Content-Length from a Response whose body is a stream and sends
+   * it chunked (oven-sh/bun#10507, open; the fixes oven-sh/bun#27262 and #35682 were closed
+   * unmerged: RequestContext's render path removes the header, and only the sendfile path writes a
+   * length back). Bodies that arrive whole with their headers (most of a web app's) keep their
+   * length. Bun's node:http server keeps it, but moving the Bun adapter onto Bun's node:http
+   * compatibility layer costs the speed that is Bun's reason to be here. The body is unchanged
+   * and complete; a client loses the size ahead (progress bars, resumable downloads).
+   */
+  streamedContentLengthDropped: new Set<Runtime>(['bun']),
+  /**
+   * A HEAD answer the app sent without Content-Length: Bun.serve would write `content-length: 0`
+   * (oven-sh/bun#15355), so the Bun adapter names the framing instead, `Transfer-Encoding:
+   * chunked`, which is how Bun sends that body to a GET (RFC 9112 §6.1 allows it in a HEAD answer).
+   */
+  headWithoutLengthSaysChunked: new Set<Runtime>(['bun']),
 } as const;

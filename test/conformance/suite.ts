@@ -8,6 +8,7 @@ import type { Runtime } from '../support/sidecar.ts';
 import { configurationTests } from './configuration.ts';
 import { Conformance } from './context.ts';
 import { failureTests } from './failures.ts';
+import { framingTests } from './framing.ts';
 import { headerTests } from './headers.ts';
 import { hostileTests } from './hostile.ts';
 import { loggingTests } from './logging.ts';
@@ -24,6 +25,7 @@ export function addConformanceTests(runtime: Runtime): void {
     configurationTests(t);
     routingTests(t);
     streamingTests(t);
+    framingTests(t);
     headerTests(t);
     failureTests(t);
     hostileTests(t);
