@@ -5,7 +5,7 @@
  */
 import process from 'node:process';
 import { getConnInfo } from 'hono/bun';
-import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
+import { configOrExit, createSidecar, listeningMessage, listenOrExit, stopOnSignal } from '../src/sidecar.ts';
 import type { UpstreamClient } from '../src/upstream.ts';
 import { fdStdout } from './fd-stdout.ts';
 import { bunHeadFraming } from './head-framing.ts';
@@ -42,7 +42,8 @@ const sidecar = createSidecar(config, {
   processMetrics,
 });
 
-const proxyServer = Bun.serve({
+const exit = { say, exit: (code: number) => process.exit(code) };
+const proxyServer = listenOrExit({ host: config.HOST, port: config.PORT }, () => Bun.serve({
   hostname: config.HOST,
   port: config.PORT,
   fetch: (request, server) => bunHeadFraming(request, sidecar.proxy.fetch(request, server)),
@@ -51,8 +52,8 @@ const proxyServer = Bun.serve({
   idleTimeout: 75,
   // Bodies stream through: no size limit of the sidecar's own (Bun's default is 128 MiB).
   maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-});
-const adminServer = Bun.serve({ hostname: config.HOST, port: config.ADMIN_PORT, fetch: (request, server) => sidecar.admin.fetch(request, server) });
+}), exit);
+const adminServer = listenOrExit({ host: config.HOST, port: config.ADMIN_PORT }, () => Bun.serve({ hostname: config.HOST, port: config.ADMIN_PORT, fetch: (request, server) => sidecar.admin.fetch(request, server) }), exit);
 void sidecar.readiness.start();
 say(
   listeningMessage(

@@ -4,7 +4,7 @@
  */
 import { getConnInfo } from 'hono/deno';
 import { configVariables } from '../src/config.ts';
-import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
+import { configOrExit, createSidecar, listeningMessage, listenOrExit, stopOnSignal } from '../src/sidecar.ts';
 import { denoHeadFraming } from './head-framing.ts';
 import { createNodeHttpUpstream } from './node-http-upstream.ts';
 import { processMetrics } from './process-metrics.ts';
@@ -34,14 +34,15 @@ const sidecar = createSidecar(config, {
 });
 
 const listening = (server: Deno.HttpServer<Deno.NetAddr>) => server.addr;
-const proxyServer = Deno.serve(
+const exit = { say, exit: (code: number) => Deno.exit(code) };
+const proxyServer = listenOrExit({ host: config.HOST, port: config.PORT }, () => Deno.serve(
   { hostname: config.HOST, port: config.PORT, onListen: () => {} },
   (request, info) => denoHeadFraming(request, sidecar.proxy.fetch(request, info)),
-);
-const adminServer = Deno.serve(
+), exit);
+const adminServer = listenOrExit({ host: config.HOST, port: config.ADMIN_PORT }, () => Deno.serve(
   { hostname: config.HOST, port: config.ADMIN_PORT, onListen: () => {} },
   (request, info) => sidecar.admin.fetch(request, info),
-);
+), exit);
 void sidecar.readiness.start();
 say(
   listeningMessage(

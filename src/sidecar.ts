@@ -145,3 +145,18 @@ export function stopOnSignal(options: Omit<DrainOptions, 'say'> & ProcessControl
       .finally(() => options.exit(0));
   };
 }
+
+/**
+ * A listener that cannot start (the port in use, no permission for it): exit 1 with one stderr
+ * line, as for a bad configuration, on every runtime. Bun and Deno would otherwise die on an
+ * uncaught error, with a stack trace (Deno's in colour, even into a file).
+ */
+export function listenOrExit<T>(address: { host: string; port: number }, listen: () => T, process: ProcessControl): T {
+  try {
+    return listen();
+  } catch (error) {
+    process.say(`sidecar: cannot listen on ${address.host}:${address.port}: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+    throw error;
+  }
+}
