@@ -31,7 +31,12 @@ export function createNodeHttpUpstream(target: Config['TARGET']): { client: Upst
     new Promise<UpstreamResponse>((resolve, reject) => {
       const headers: OutgoingHttpHeaders = {};
       for (const [name, value] of request.headers) headers[name] = value;
-      const outgoing = send({ ...base, method: request.method, path: request.url.slice(origin.length), headers }, (res: IncomingMessage) => {
+      // A request with a body goes on a fresh connection. On a pooled one the app has just closed,
+      // Deno's node:http retries by itself on a new socket but without the streamed body, and the
+      // request hangs until the app gives up (denoland/deno#32006, #32215: fixed only for bodies
+      // written whole; seen with Deno 2.9.6), or sends a POST twice (denoland/deno#36786).
+      const agentFor = request.body === null ? agent : false;
+      const outgoing = send({ ...base, agent: agentFor, method: request.method, path: request.url.slice(origin.length), headers }, (res: IncomingMessage) => {
         const out = new Headers();
         const raw = res.rawHeaders;
         for (let i = 0; i + 1 < raw.length; i += 2) out.append(raw[i] as string, raw[i + 1] as string);

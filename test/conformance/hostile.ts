@@ -162,5 +162,24 @@ export function hostileTests(t: Conformance): void {
       expect(t.upstream.doomedHits() - before, 'requests sent on a pooled connection (none: the sidecar does not pool)').toBeGreaterThan(0);
       expect(t.upstream.byId(id)).toHaveLength(1);
     });
+
+    it('a POST with a streamed body, on a pooled connection the app closes as it arrives, gets an answer: 200 or 502 upstream_reset, never silence', async () => {
+      const s = await t.main();
+      for (let round = 0; round < 3; round++) {
+        // An idle pooled connection to the app, which the app closes the moment the next request arrives on it.
+        await t.expectServes(s);
+        t.upstream.doomOpenConnections();
+        const id = t.id(`post-doomed-${round}`);
+        async function* body() {
+          yield Buffer.from('streamed ');
+          yield Buffer.from('body');
+        }
+        const res = await send(s.url, `/_/upload?id=${id}`, { method: 'POST', headers: headers(['X-Request-Id', id]), body: body() }).finally(() => t.upstream.spareConnections());
+        expect([200, 502], `status; body: ${res.body.toString().slice(0, 200)}`).toContain(res.status);
+        const entry = await s.waitForLog((e) => e.request_id === id, 'the POST');
+        if (res.status === 502) expect(entry.error).toBe('upstream_reset');
+        else expect(t.upstream.byId(id).filter((r) => r.state === 'complete'), 'complete requests the app received').toHaveLength(1);
+      }
+    });
   });
 }
