@@ -47,9 +47,8 @@ const proxyServer = listenOrExit({ host: config.HOST, port: config.PORT }, () =>
   hostname: config.HOST,
   port: config.PORT,
   fetch: (request, server) => bunHeadFraming(request, sidecar.proxy.fetch(request, server)),
-  // Longer than cloud load balancers' 60 s, so the balancer never reuses a connection the
-  // sidecar just closed.
-  idleTimeout: 75,
+  // CLIENT_IDLE_TIMEOUT_MS (config.ts says why 75 s), in the whole seconds Bun counts, at most its 255.
+  idleTimeout: Math.min(255, Math.ceil(config.CLIENT_IDLE_TIMEOUT_MS / 1000)),
   // Bodies stream through: no size limit of the sidecar's own (Bun's default is 128 MiB).
   maxRequestBodySize: Number.MAX_SAFE_INTEGER,
 }), exit);

@@ -35,6 +35,8 @@ const sidecar = createSidecar(config, {
 
 const listening = (server: Deno.HttpServer<Deno.NetAddr>) => server.addr;
 const exit = { say, exit: (code: number) => Deno.exit(code) };
+// Deno.serve has no bound for idle keep-alive connections and CLIENT_IDLE_TIMEOUT_MS cannot apply
+// (denoland/deno#32497; its option, denoland/deno#34172, is not in Deno 2.9): known differences.
 const proxyServer = listenOrExit({ host: config.HOST, port: config.PORT }, () => Deno.serve(
   { hostname: config.HOST, port: config.PORT, onListen: () => {} },
   (request, info) => denoHeadFraming(request, sidecar.proxy.fetch(request, info)),

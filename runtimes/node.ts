@@ -36,9 +36,8 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 const proxyServer = createServer(
   {
-    // Longer than cloud load balancers' 60 s idle timeout, so the sidecar is never the side that
-    // closes a connection the balancer is about to reuse. Node announces it in `Keep-Alive: timeout=65`.
-    keepAliveTimeout: 65_000,
+    // CLIENT_IDLE_TIMEOUT_MS (config.ts says why 75 s). Node announces it in `Keep-Alive: timeout=75`.
+    keepAliveTimeout: config.CLIENT_IDLE_TIMEOUT_MS,
     // Clients that trickle their headers lose the connection after 60 s.
     headersTimeout: 60_000,
     // Bodies may stream for as long as they take (large uploads); headers are bounded above.

@@ -76,6 +76,13 @@ export const configSchema = z.object({
   UPSTREAM_TIMEOUT_MS: millis('UPSTREAM_TIMEOUT_MS').default(30_000),
   /** In-flight requests get this long after SIGTERM; kept under Kubernetes' 30 s termination grace period. */
   DRAIN_TIMEOUT_MS: millis('DRAIN_TIMEOUT_MS').default(10_000),
+  /**
+   * How long an idle client keep-alive connection stays open: longer than cloud load balancers'
+   * 60 s idle timeout (AWS ALB, GCP), so the balancer is never the one to reuse a connection the
+   * sidecar has just closed, and bounded, so idle connections do not pile up (75 s, as nginx's
+   * keepalive_timeout default).
+   */
+  CLIENT_IDLE_TIMEOUT_MS: millis('CLIENT_IDLE_TIMEOUT_MS').default(75_000),
 });
 
 /**

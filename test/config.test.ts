@@ -13,6 +13,7 @@ describe('loadConfig', () => {
       LOG_FORMAT: 'json',
       UPSTREAM_TIMEOUT_MS: 30000,
       DRAIN_TIMEOUT_MS: 10000,
+      CLIENT_IDLE_TIMEOUT_MS: 75000,
     });
     expect(c.TARGET).toEqual({ origin: 'http://localhost:8080', prefix: '', href: 'http://localhost:8080', secure: false, hostname: 'localhost', port: 8080 });
   });
@@ -65,6 +66,14 @@ describe('loadConfig', () => {
     const message = (error as Error).message;
     expect(message.startsWith(`${name}:`)).toBe(true);
     expect(message).not.toContain('\n');
+  });
+});
+
+describe('CLIENT_IDLE_TIMEOUT_MS', () => {
+  it('defaults to longer than the 60 s idle timeout of cloud load balancers, and can be shortened', () => {
+    expect(loadConfig({}).CLIENT_IDLE_TIMEOUT_MS).toBeGreaterThanOrEqual(65_000);
+    expect(loadConfig({ CLIENT_IDLE_TIMEOUT_MS: '500' }).CLIENT_IDLE_TIMEOUT_MS).toBe(500);
+    expect(() => loadConfig({ CLIENT_IDLE_TIMEOUT_MS: '0' })).toThrow(/^CLIENT_IDLE_TIMEOUT_MS: /);
   });
 });
 

@@ -8,6 +8,10 @@ import type { HeaderList, RawResponse } from '../support/http-client.ts';
 import type { Conformance, Echo } from './context.ts';
 import { headers } from './context.ts';
 import { knownDifferences } from './known-differences.ts';
+import { startSidecar } from '../support/sidecar.ts';
+
+/** A short CLIENT_IDLE_TIMEOUT_MS for the test (the default is 75 s). */
+const IDLE_MS = 1_000;
 
 export function hostileTests(t: Conformance): void {
   describe('hostile input', () => {
@@ -137,6 +141,30 @@ export function hostileTests(t: Conformance): void {
       expect(response?.status).toBe(200);
       // The app announces none (test/support/upstream.ts), so any here is the sidecar's own.
       for (const timeout of keepAliveTimeouts(response)) expect(timeout).toBeGreaterThanOrEqual(65);
+    });
+
+    it('an idle client connection is closed once CLIENT_IDLE_TIMEOUT_MS has passed', async () => {
+      const s = await startSidecar(t.runtime, { TARGET: t.upstream.url, CLIENT_IDLE_TIMEOUT_MS: String(IDLE_MS) });
+      try {
+        const connection = await RawConnection.open(s.url);
+        try {
+          connection.write(rawRequest(`GET /_/echo?id=${t.id('idle')} HTTP/1.1`, headers(['Host', 'example.test'])));
+          const response = await connection.readResponse();
+          expect(response?.status).toBe(200);
+          expect(connection.closed, 'kept open after the response').toBe(false);
+          // Bounded: the bound (Bun rounds it up to a whole second), plus slack for a busy machine.
+          const closed = await connection.waitClosed(IDLE_MS + 8_000);
+          if (knownDifferences.idleClientConnectionsUnbounded.has(t.runtime)) {
+            expect(closed, 'as it stands (known-differences.ts): still open').toBe(false);
+          } else {
+            expect(closed, `closed within a few seconds of ${IDLE_MS} ms idle`).toBe(true);
+          }
+        } finally {
+          connection.destroy();
+        }
+      } finally {
+        await s.stop();
+      }
     });
 
     it('upstream connections are reused between requests', async () => {

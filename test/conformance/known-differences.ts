@@ -63,4 +63,11 @@ export const knownDifferences = {
    * chunked`, which is how Bun sends that body to a GET (RFC 9112 §6.1 allows it in a HEAD answer).
    */
   headWithoutLengthSaysChunked: new Set<Runtime>(['bun']),
+  /**
+   * Deno.serve has no bound for idle keep-alive client connections and no option to set one
+   * (denoland/deno#32497, open; the `keepAliveTimeout` option of denoland/deno#34172 is not in
+   * Deno 2.9): CLIENT_IDLE_TIMEOUT_MS cannot apply, and an idle connection stays open until the
+   * client closes it. No response handle or connection object is exposed to close it from JavaScript.
+   */
+  idleClientConnectionsUnbounded: new Set<Runtime>(['deno']),
 } as const;
