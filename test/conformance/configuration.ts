@@ -19,6 +19,7 @@ const badValues: [variable: string, value: string][] = [
   ['TARGET', 'http://127.0.0.1:8080/?debug=1'],
   ['TARGET', 'http://127.0.0.1:8080/#fragment'],
   ['TARGET', 'not a url'],
+  ['TARGET', 'localhost:8080'],
   ['LOG_FORMAT', 'xml'],
   ['UPSTREAM_TIMEOUT_MS', 'soon'],
   ['DRAIN_TIMEOUT_MS', '-5'],
@@ -57,6 +58,8 @@ export function configurationTests(t: Conformance): void {
         const lines = ownLines(exit.stderr);
         expect(lines, 'stderr lines').toHaveLength(1);
         expect(lines[0]).toContain(variable);
+        // A host and port without a scheme: the line names the URL that was meant.
+        if (value === 'localhost:8080') expect(lines[0]).toContain('did you mean "http://localhost:8080"?');
         expect(exit.stderr).not.toMatch(listeningLine);
         expect(exit.stdout, 'stdout is for access-log lines only').toBe('');
       });
