@@ -52,8 +52,8 @@ interface Exchange {
   record: AccessRecord;
   startedAtPerf: number;
   done: boolean;
-  /** Asks the runtime whether its parser refused this request midway, answering the client itself. */
-  refusal?: () => Refusal | undefined;
+  /** The request's context, to ask the runtime whether its parser refused the request midway. */
+  context: Context;
 }
 
 export function createProxy(config: Config, deps: ProxyDeps): Hono {
@@ -66,7 +66,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     exchange.done = true;
     // A body the parser refused midway (a malformed chunk, `Transfer-Encoding: xchunked`) looks
     // to the handler like a client gone away; the client was in fact sent the parser's 400.
-    const refusal = exchange.refusal?.();
+    const refusal = deps.refusal?.(exchange.context);
     if (refusal) {
       status = refusal.status;
       error = refusal.reason;
@@ -90,7 +90,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     const exchange: Exchange = {
       startedAtPerf: performance.now(),
       done: false,
-      refusal: deps.refusal && (() => deps.refusal?.(c)),
+      context: c,
       record: {
         startedAt: Date.now(),
         service: config.SRV_NAME,
