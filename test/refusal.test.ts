@@ -56,7 +56,7 @@ describe('a request the runtime refused midway', () => {
     await upstreamCalled;
     runtime.refusal = { status: 400, reason: 'bad_request' };
     client.abort();
-    await answered.catch(() => undefined);
+    await Promise.resolve(answered).catch(() => undefined);
     expect(records.map((r) => [r.status, r.error])).toEqual([[400, 'bad_request']]);
   });
 });
