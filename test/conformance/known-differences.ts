@@ -70,6 +70,9 @@ export const knownDifferences = {
    * (denoland/deno#32497, open; the `keepAliveTimeout` option of denoland/deno#34172 is not in
    * Deno 2.9): CLIENT_IDLE_TIMEOUT_MS cannot apply, and an idle connection stays open until the
    * client closes it. No response handle or connection object is exposed to close it from JavaScript.
+   * Deno's node:http server does bound them (its keepAliveTimeout, checked with Deno 2.9.6): the
+   * way out is to run the Deno adapter on it, at a cost (a hello-world server measured 10-50%
+   * slower than Deno.serve here, on a noisy machine), a change of adapter left for its own decision.
    */
   idleClientConnectionsUnbounded: new Set<Runtime>(['deno']),
 } as const;
