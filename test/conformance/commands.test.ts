@@ -197,9 +197,13 @@ describe('commands', () => {
     });
   }
 
-  /** A Node older than 22.18: the system's own if it has one (Debian 12's is 18 or 20), else this Node claiming to be 20. */
+  /**
+   * A Node older than 22.18 with its own npm: the system's if it has them (this machine's is 20),
+   * else this Node (and npm) told to report version 20.
+   */
   function oldNode(): { path: string; env: Record<string, string> } {
     for (const candidate of ['/usr/bin/node', '/usr/local/bin/node']) {
+      if (!existsSync(path.join(path.dirname(candidate), 'npm'))) continue;
       try {
         const version = execFileSync(candidate, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
         const [major = 0, minor = 0] = version.split('.').map(Number);
