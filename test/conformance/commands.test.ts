@@ -212,7 +212,8 @@ describe('commands', () => {
         // Not there: try the next.
       }
     }
-    return { path: process.env.PATH ?? '', env: { NODE_OPTIONS: `--import=data:text/javascript,Object.defineProperty(process.versions,"node",{value:"20.20.2"})` } };
+    // NODE_OPTIONS takes double quotes as its own: the module uses single ones.
+    return { path: process.env.PATH ?? '', env: { NODE_OPTIONS: `--import=data:text/javascript,Object.defineProperty(process.versions,'node',{value:'20.20.2'})` } };
   }
 
   it('`npm start` on a Node older than 22.18 says in one stderr line which Node is needed, and exits 1', async () => {
