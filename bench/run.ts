@@ -144,7 +144,7 @@ const TARGETS: TargetDef[] = [
     kind: 'sidecar',
     label: 'sidecar on Deno',
     needs: ['runtimes/deno.ts', 'node_modules/.bin/deno'],
-    argv: () => [join(BIN, 'deno'), 'task', 'serve'],
+    argv: () => [join(BIN, 'deno'), 'task', '--quiet', 'serve'],
   },
   { name: 'http-proxy', kind: 'peer', label: 'http-proxy + keep-alive agent', needs: [], argv: () => [process.execPath, 'bench/peers/http-proxy.ts'] },
   { name: 'fastify', kind: 'peer', label: '@fastify/http-proxy', needs: [], argv: () => [process.execPath, 'bench/peers/fastify.ts'] },

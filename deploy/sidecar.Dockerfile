@@ -18,7 +18,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 # The runtime-agnostic core, and of runtimes/ only the Node adapter and the files it imports.
 COPY src/ ./src/
-COPY runtimes/node.ts runtimes/node-upstream.ts runtimes/node-tunnel.ts runtimes/fd-stdout.ts runtimes/process-metrics.ts runtimes/tcp-probe.ts runtimes/node-tls.ts runtimes/tls-files.ts ./runtimes/
+COPY runtimes/node.ts runtimes/node-upstream.ts runtimes/node-tunnel.ts runtimes/node-client-error.ts runtimes/fd-stdout.ts runtimes/process-metrics.ts runtimes/tcp-probe.ts runtimes/node-tls.ts runtimes/tls-files.ts ./runtimes/
 # The base image's `node` user, by number: the kubelet can check a number against runAsNonRoot,
 # not a name. The files above stay root's: the process cannot change its own code.
 USER 1000:1000

@@ -6,10 +6,11 @@
 import { constants } from 'node:crypto';
 import process from 'node:process';
 import { getConnInfo } from 'hono/bun';
-import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
+import { configOrExit, createSidecar, listeningMessage, listenOrExit, stopOnSignal } from '../src/sidecar.ts';
 import type { UpstreamClient } from '../src/upstream.ts';
 import { createBunWebSocket } from './bun-websocket.ts';
 import { fdStdout } from './fd-stdout.ts';
+import { bunHeadFraming } from './head-framing.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
 import { redirectMessage } from '../src/https.ts';
@@ -45,7 +46,7 @@ const upstream: UpstreamClient = async (request) => {
 
 // TLS: rotation by a listener swap, since Bun.serve ignores reload({ tls }) (listener-swap.ts).
 // eslint-disable-next-line prefer-const -- assigned once the sidecar exists; the watcher's callback is made before
-let proxyListeners: Pick<ListenerSwap<unknown>, "swap"> | undefined;
+let proxyListeners: Pick<ListenerSwap<unknown>, 'swap'> | undefined;
 const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => process.exit(code) }, (pair) => proxyListeners?.swap(pair));
 
 const webSocket = createBunWebSocket(config);
@@ -65,29 +66,29 @@ const serveProxy = (pair: CertificatePair | undefined, port: number) =>
   Bun.serve({
     hostname: config.HOST,
     port,
-    fetch: (request, server) => sidecar.proxy.fetch(request, server),
+    fetch: (request, server) => bunHeadFraming(request, sidecar.proxy.fetch(request, server)),
     // With TLS: h2 and HTTP/1.1 by ALPN. `http2: true` is marked experimental (oven-sh/bun#40137);
     // it is on because the conformance suite, test/tls and test/tls/h2.ts pass with it. BoringSSL
     // refuses TLS 1.0/1.1 by itself; the suites are Mozilla's intermediate ones (tls-files.ts), in
     // the server's order, as on Node (node-tls.ts: testssl.sh rates the client's order HIGH).
     ...(pair && { reusePort: true, http2: true, tls: { cert: pair.cert, key: pair.key, ciphers: tls12Ciphers, secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE } }),
-    // Longer than cloud load balancers' 60 s, so the balancer never reuses a connection the
-    // sidecar just closed.
-    idleTimeout: 75,
+    // CLIENT_IDLE_TIMEOUT_MS (config.ts says why 75 s), in the whole seconds Bun counts, at most its 255.
+    idleTimeout: Math.min(255, Math.ceil(config.CLIENT_IDLE_TIMEOUT_MS / 1000)),
     // Bodies stream through: no size limit of the sidecar's own (Bun's default is 128 MiB).
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     websocket: webSocket.handlers,
   });
-const listeners = new ListenerSwap(
+const exit = { say, exit: (code: number) => process.exit(code) };
+const listeners = listenOrExit({ host: config.HOST, port: config.PORT }, () => new ListenerSwap(
   { start: serveProxy, port: (server) => server.port ?? 0, drain: (server) => server.stop(false), kill: (server) => void server.stop(true) },
   tls?.current,
   config.PORT,
-);
+), exit);
 proxyListeners = listeners;
 const redirect = sidecar.redirect;
 const redirectServer = redirect && Bun.serve({ hostname: config.HOST, port: config.HTTP_REDIRECT_PORT, fetch: (request, server) => redirect.fetch(request, server) });
 if (redirectServer) say(redirectMessage(config.HOST, redirectServer.port ?? 0));
-const adminServer = Bun.serve({ hostname: config.HOST, port: config.ADMIN_PORT, fetch: (request, server) => sidecar.admin.fetch(request, server) });
+const adminServer = listenOrExit({ host: config.HOST, port: config.ADMIN_PORT }, () => Bun.serve({ hostname: config.HOST, port: config.ADMIN_PORT, fetch: (request, server) => sidecar.admin.fetch(request, server) }), exit);
 void sidecar.readiness.start();
 say(
   listeningMessage(

@@ -4,8 +4,9 @@
  */
 import { getConnInfo } from 'hono/deno';
 import { configVariables } from '../src/config.ts';
-import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
+import { configOrExit, createSidecar, listeningMessage, listenOrExit, stopOnSignal } from '../src/sidecar.ts';
 import { createDenoWebSocket } from './deno-websocket.ts';
+import { denoHeadFraming } from './head-framing.ts';
 import { createNodeHttpUpstream } from './node-http-upstream.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
@@ -30,7 +31,7 @@ const stdout = async (chunk: string) => {
 
 // TLS: rotation by a listener swap, since Deno.serve has no reload (listener-swap.ts).
 // eslint-disable-next-line prefer-const -- assigned once the sidecar exists; the watcher's callback is made before
-let proxyListeners: ListenerSwap<Deno.HttpServer<Deno.NetAddr>> | undefined;
+let proxyListeners: Pick<ListenerSwap<unknown>, 'swap'> | undefined;
 const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => Deno.exit(code) }, (pair) => proxyListeners?.swap(pair));
 
 const upstream = createNodeHttpUpstream(config.TARGET, config.MAX_CONCURRENT_REQUESTS);
@@ -55,26 +56,30 @@ const listening = (server: Deno.HttpServer<Deno.NetAddr>) => server.addr;
 const serveProxy = (pair: CertificatePair | undefined, port: number) =>
   Deno.serve(
     { hostname: config.HOST, port, onListen: () => {}, ...(pair && { cert: pair.cert, key: pair.key, reusePort: true }) },
-    (request, info) => sidecar.proxy.fetch(request, info),
+    (request, info) => denoHeadFraming(request, sidecar.proxy.fetch(request, info)),
   );
-proxyListeners = new ListenerSwap(
+const exit = { say, exit: (code: number) => Deno.exit(code) };
+// Deno.serve has no bound for idle keep-alive connections and CLIENT_IDLE_TIMEOUT_MS cannot apply
+// (denoland/deno#32497; its option, denoland/deno#34172, is not in Deno 2.9): known differences.
+const listeners = listenOrExit({ host: config.HOST, port: config.PORT }, () => new ListenerSwap(
   { start: serveProxy, port: (server) => server.addr.port, drain: (server) => server.shutdown(), kill: () => {} },
   tls?.current,
   config.PORT,
-);
+), exit);
+proxyListeners = listeners;
 const redirect = sidecar.redirect;
 const redirectServer =
   redirect && Deno.serve({ hostname: config.HOST, port: config.HTTP_REDIRECT_PORT, onListen: () => {} }, (request, info) => redirect.fetch(request, info));
 if (redirectServer) say(redirectMessage(config.HOST, redirectServer.addr.port));
-const adminServer = Deno.serve(
+const adminServer = listenOrExit({ host: config.HOST, port: config.ADMIN_PORT }, () => Deno.serve(
   { hostname: config.HOST, port: config.ADMIN_PORT, onListen: () => {} },
   (request, info) => sidecar.admin.fetch(request, info),
-);
+), exit);
 void sidecar.readiness.start();
 say(
   listeningMessage(
     `deno ${Deno.version.deno}`,
-    { host: config.HOST, port: proxyListeners.port },
+    { host: config.HOST, port: listeners.port },
     { host: config.HOST, port: listening(adminServer).port },
     config,
   ),
@@ -88,7 +93,7 @@ const stop = stopOnSignal({
   // shutdown() stops accepting, closes idle connections and resolves once in-flight requests are
   // done; it also closes every open WebSocket at once (1001, seen with Deno 2.9), so it waits
   // until the tunnels have closed (or the drain deadline closed them).
-  stopListening: () => sidecar.tunnels.idle().then(() => proxyListeners.stopListening()),
+  stopListening: () => sidecar.tunnels.idle().then(() => listeners.stopListening()),
   // Deno.serve has no forced close: what is still open ends with the process, after the logs are flushed.
   forceClose: () => {},
   release: async () => {

@@ -40,6 +40,16 @@ export function createNodeHttpUpstream(target: Config['TARGET'], maxConnections 
         resolve({ status: res.statusCode ?? 502, statusText: res.statusMessage ?? '', headers: out, body });
       });
       outgoing.setNoDelay(true);
+      // A request with a body is never retried behind the core's back. On a pooled connection the
+      // app has just closed, Deno's node:http retries by itself on a new socket, without the
+      // streamed body, and the request hangs until the app gives up (denoland/deno#32006, #32215:
+      // fixed only for bodies written whole; seen with Deno 2.9.6), or sends a POST twice
+      // (denoland/deno#36786). `_retrying` is the flag its maybeRetryRequest() checks
+      // (ext/node/polyfills/_http_client.js); Node has no such retry and ignores it. Without the
+      // retry the reset reaches the core: 502 upstream_reset, as on Node (SPEC allows it for a
+      // request with a body). A Deno release that renames the flag hangs the conformance test
+      // "a POST with a streamed body, on a pooled connection the app closes as it arrives".
+      if (request.body !== null) (outgoing as { _retrying?: boolean })._retrying = true;
       const abort = () => outgoing.destroy(request.signal.reason instanceof Error ? request.signal.reason : new Error('aborted'));
       if (request.signal.aborted) abort();
       request.signal.addEventListener('abort', abort, { once: true });

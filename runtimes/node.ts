@@ -9,6 +9,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { HttpBindings } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
+import { createClientErrors } from './node-client-error.ts';
 import { fdStdout } from './fd-stdout.ts';
 import { attachTunnels, shouldTunnel } from './node-tunnel.ts';
 import { createNodeUpstream } from './node-upstream.ts';
@@ -24,6 +25,7 @@ const config = configOrExit(process.env, { say, exit: (code) => process.exit(cod
 const tls = await startTls(config, say);
 
 const upstream = createNodeUpstream(config.TARGET, config.MAX_CONCURRENT_REQUESTS);
+const clientErrors = createClientErrors();
 const sidecar = createSidecar(config, {
   upstream: upstream.client,
   probe: createTcpProbe(config.TARGET),
@@ -35,30 +37,32 @@ const sidecar = createSidecar(config, {
   runtimeName: `node ${process.versions.node}`,
   tls: tls?.watcher,
   authority: (c) => tls && http2Authority((c.env as HttpBindings).incoming),
+  refusal: (c) => clientErrors.refusal((c.env as HttpBindings).incoming),
 });
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 const http1Options = {
-    // Longer than cloud load balancers' 60 s idle timeout, so the sidecar is never the side that
-    // closes a connection the balancer is about to reuse. Node announces it in `Keep-Alive: timeout=65`.
-    keepAliveTimeout: 65_000,
+    // CLIENT_IDLE_TIMEOUT_MS (config.ts says why 75 s). Node announces it in `Keep-Alive: timeout=75`.
+    keepAliveTimeout: config.CLIENT_IDLE_TIMEOUT_MS,
     // Clients that trickle their headers lose the connection after 60 s.
     headersTimeout: 60_000,
     // Bodies may stream for as long as they take (large uploads); headers are bounded above.
     requestTimeout: 0,
     // Request line plus headers over 16 KiB get 431.
     maxHeaderSize: 16 * 1024,
-    // HTTP/1.1 without Host gets 400 (RFC 9112 §3.2).
-    requireHostHeader: true,
+    // HTTP/1.1 without Host gets 400 (RFC 9112 §3.2), logged (node-client-error.ts): Node's own
+    // check would answer without a log line or a clientError event.
+    requireHostHeader: false,
     // Only WebSocket handshakes become 'upgrade' events (the tunnel); any other Upgrade goes to
     // the handler as a plain request, its Upgrade dropped (Node >= 24.9: nodejs/node#59824).
     shouldUpgradeCallback: shouldTunnel,
 };
-const proxyListener = getRequestListener(sidecar.proxy.fetch) as Listener;
+const proxyListener = getRequestListener(sidecar.proxy.fetch, { errorHandler: clientErrors.requestError }) as Listener;
 // With TLS: HTTP/2 and HTTP/1.1 on one port (node-tls.ts); the same listener and timeouts.
 const proxyServer = tls ? tls.serve(http1Options, proxyListener) : createServer(http1Options as Parameters<typeof createServer>[0], proxyListener);
 attachTunnels(proxyServer, { config, tunnels: sidecar.tunnels, onInternalError: (error) => say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`) });
+clientErrors.attach(proxyServer, sidecar.refused);
 const adminServer = createServer(getRequestListener(sidecar.admin.fetch) as Listener);
 
 const redirectServer = sidecar.redirect && createServer(getRequestListener(sidecar.redirect.fetch) as Listener);

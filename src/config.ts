@@ -20,6 +20,14 @@ const count = (name: string) =>
 const millis = (name: string) =>
   z.coerce.number({ error: `${name} must be a number of milliseconds` }).int(`${name} must be a whole number`).positive(`${name} must be above 0`);
 
+/**
+ * `localhost:8080` parses as a URL whose scheme is `localhost:`, and `app` as no URL at all: both
+ * are a host (and port) written without a scheme, so the error names the URL that was meant.
+ */
+function suggestScheme(value: string): string {
+  return /^[a-z0-9.-]+(:\d+)?(\/\S*)?$/i.test(value) && !value.includes('://') ? ` (did you mean "http://${value}"?)` : '';
+}
+
 /** TARGET: an http(s) origin with an optional path prefix; nothing that could redirect the request elsewhere. */
 const target = z
   .string()
@@ -29,11 +37,11 @@ const target = z
     try {
       url = new URL(value);
     } catch {
-      ctx.addIssue({ code: 'custom', message: `not a URL: ${JSON.stringify(value)}` });
+      ctx.addIssue({ code: 'custom', message: `not a URL: ${JSON.stringify(value)}${suggestScheme(value)}` });
       return z.NEVER;
     }
     const problems: string[] = [];
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push(`scheme must be http: or https:, got ${url.protocol}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push(`scheme must be http: or https:, got ${url.protocol}${suggestScheme(value)}`);
     if (url.username || url.password) problems.push('must not carry credentials');
     if (url.search || value.includes('?')) problems.push('must not carry a query');
     if (url.hash || value.includes('#')) problems.push('must not carry a fragment');
@@ -114,7 +122,25 @@ export const configSchema = z.object({
   HTTP_REDIRECT_PORT: port('HTTP_REDIRECT_PORT').optional(),
   /** Strict-Transport-Security max-age in seconds; off by default, since HSTS is the app's policy to choose (RFC 6797). */
   HSTS_MAX_AGE: z.coerce.number({ error: 'HSTS_MAX_AGE must be a number of seconds' }).int('HSTS_MAX_AGE must be a whole number').min(0, 'HSTS_MAX_AGE must be 0 or more').optional(),
+  /**
+   * How long an idle client keep-alive connection stays open: longer than cloud load balancers'
+   * 60 s idle timeout (AWS ALB, GCP), so the balancer is never the one to reuse a connection the
+   * sidecar has just closed, and bounded, so idle connections do not pile up (75 s, as nginx's
+   * keepalive_timeout default).
+   */
+  CLIENT_IDLE_TIMEOUT_MS: millis('CLIENT_IDLE_TIMEOUT_MS').default(75_000),
 }).superRefine(tlsTogether);
+
+/**
+ * The checks across variables: two listeners cannot share a port, so ADMIN_PORT equal to PORT
+ * fails here, naming ADMIN_PORT, instead of at listen. 0 (a free port each, as the tests use) is
+ * the one value they may share.
+ */
+const checkedSchema = configSchema.superRefine((config, ctx) => {
+  if (config.PORT !== 0 && config.ADMIN_PORT === config.PORT) {
+    ctx.addIssue({ code: 'custom', path: ['ADMIN_PORT'], message: `ADMIN_PORT must differ from PORT (both ${config.PORT})` });
+  }
+});
 
 export type Config = z.infer<typeof configSchema>;
 
@@ -136,7 +162,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const value = env[name];
     if (value !== undefined && value.trim() !== '') input[name] = value;
   }
-  const result = configSchema.safeParse(input);
+  const result = checkedSchema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const name = String(issue?.path[0] ?? 'config');

@@ -14,6 +14,7 @@ export type ErrorReason =
   | 'client_aborted'
   | 'bad_request'
   | 'overloaded'
+  | 'request_timeout'
   | 'internal';
 
 export class SidecarError extends Error {

@@ -27,6 +27,7 @@ import type { Metrics } from './metrics.ts';
 import { startSpan } from './trace.ts';
 import { relayResponse } from './relay.ts';
 import { isWebSocketHandshake } from './upgrade.ts';
+import type { Refusal } from './refusal.ts';
 import type { UpstreamClient, UpstreamResponse } from './upstream.ts';
 
 export interface ProxyDeps {
@@ -51,6 +52,8 @@ export interface ProxyDeps {
   onUpstreamAnswered?(): void;
   /** Takes a WebSocket handshake (upgrade.ts) on runtimes whose server hands it to the fetch handler. */
   tunnel?(c: Context): Promise<Response>;
+  /** Whether the runtime's parser refused (and answered) the rest of this request (Node: `clientError`). */
+  refusal?(c: Context): Refusal | undefined;
 }
 
 /** RFC 9110 §9.2.2: these may be sent twice without changing the outcome. */
@@ -63,6 +66,8 @@ interface Exchange {
   done: boolean;
   /** The slot under MAX_CONCURRENT_REQUESTS this exchange holds, if any (given back by releaseSlot). */
   release: Release | undefined;
+  /** The request's context, to ask the runtime whether its parser refused the request midway. */
+  context: Context;
 }
 
 /** Gives the exchange's slot back, once however often it is called (finish, or a tunnel's handshake answered). */
@@ -82,6 +87,13 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     if (exchange.done) return;
     exchange.done = true;
     releaseSlot(exchange);
+    // A body the parser refused midway (a malformed chunk, `Transfer-Encoding: xchunked`) looks
+    // to the handler like a client gone away; the client was in fact sent the parser's 400.
+    const refusal = deps.refusal?.(exchange.context);
+    if (refusal) {
+      status = refusal.status;
+      error = refusal.reason;
+    }
     const r = exchange.record;
     r.status = status;
     r.error = error;
@@ -104,6 +116,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
       startedAtPerf: performance.now(),
       done: false,
       release: undefined,
+      context: c,
       record: {
         startedAt: Date.now(),
         service: config.SRV_NAME,

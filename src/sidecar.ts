@@ -9,13 +9,15 @@ import type { Config } from './config.ts';
 import { createProxy } from './handler.ts';
 import { createRedirect } from './https.ts';
 import { createLineWriter, formatterFor } from './logger.ts';
-import type { LineWriter, LogSink } from './logger.ts';
+import type { AccessRecord, LineWriter, LogSink } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import type { ProcessMetric } from './metrics.ts';
 import { maskedConfig } from './config-view.ts';
 import { Readiness } from './readiness.ts';
 import { StatsHistory } from './stats.ts';
 import { version } from './version.ts';
+import { createRefusalLog } from './refusal.ts';
+import type { Refusal, RefusalLog } from './refusal.ts';
 import type { UpstreamProbe } from './readiness.ts';
 import { tlsMetrics } from './tls.ts';
 import type { CertificateWatcher } from './tls-watcher.ts';
@@ -47,6 +49,8 @@ export interface RuntimeCapabilities {
    * handshakes to its own 'upgrade' listener instead (runtimes/node-tunnel.ts).
    */
   webSocket?(c: Context, handshake: Handshake): Promise<Response>;
+  /** Whether the runtime's parser refused (and answered) the rest of this request's connection. */
+  refusal?(c: Context): Refusal | undefined;
 }
 
 export interface Sidecar {
@@ -59,6 +63,8 @@ export interface Sidecar {
   redirect?: Hono;
   /** WebSocket handshakes and open tunnels (upgrade.ts). */
   tunnels: Tunnels;
+  /** Logs and counts a request the runtime refused before the handler saw it. */
+  refused: RefusalLog;
 }
 
 export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sidecar {
@@ -75,7 +81,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   const stats = new StatsHistory({ metrics, version, runtime: runtime.runtimeName ?? 'unknown', ready: () => readiness.ready, config: maskedConfig(config) });
   stats.start();
   const format = formatterFor(config.LOG_FORMAT);
-  const log = (record: Parameters<typeof format>[0]) => accessLog.write(format(record));
+  const log = (record: AccessRecord) => accessLog.write(format(record));
   const proto = runtime.tls ? 'https' : 'http';
   const tunnels = new Tunnels({ config, metrics, log, proto, onUpstreamAnswered: () => readiness.upstreamAnswered() });
   const { webSocket } = runtime;
@@ -89,12 +95,13 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     log,
     metrics,
     tunnel: webSocket ? tunnelThroughFetch(tunnels, webSocket, runtime, onInternalError) : undefined,
+    refusal: runtime.refusal,
     onUpstreamAnswered: () => readiness.upstreamAnswered(),
     onInternalError,
   });
   const admin = createAdmin({ metrics, readiness, stats });
   const redirect = config.HTTP_REDIRECT_PORT === undefined ? undefined : createRedirect();
-  return { proxy, admin, metrics, readiness, accessLog, redirect, tunnels };
+  return { proxy, admin, metrics, readiness, accessLog, redirect, tunnels, refused: createRefusalLog(config, { log, metrics }) };
 }
 
 /** The line every runtime prints once both listeners are up; tests and tools wait for it. */
@@ -181,4 +188,19 @@ export function stopOnSignal(options: Omit<DrainOptions, 'say'> & ProcessControl
       .then(() => options.release())
       .finally(() => options.exit(0));
   };
+}
+
+/**
+ * A listener that cannot start (the port in use, no permission for it): exit 1 with one stderr
+ * line, as for a bad configuration, on every runtime. Bun and Deno would otherwise die on an
+ * uncaught error, with a stack trace (Deno's in colour, even into a file).
+ */
+export function listenOrExit<T>(address: { host: string; port: number }, listen: () => T, process: ProcessControl): T {
+  try {
+    return listen();
+  } catch (error) {
+    process.say(`sidecar: cannot listen on ${address.host}:${address.port}: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+    throw error;
+  }
 }

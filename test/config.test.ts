@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       MAX_CONCURRENT_REQUESTS: 0,
       MAX_QUEUED_REQUESTS: 1000,
       QUEUE_TIMEOUT_MS: 1000,
+      CLIENT_IDLE_TIMEOUT_MS: 75000,
     });
     expect(c.TARGET).toEqual({ origin: 'http://localhost:8080', prefix: '', href: 'http://localhost:8080', secure: false, hostname: 'localhost', port: 8080 });
   });
@@ -76,6 +77,8 @@ describe('loadConfig', () => {
     [{ TLS_CERT_FILE: 'a', TLS_KEY_FILE: 'b', HTTP_REDIRECT_PORT: 'http' }, 'HTTP_REDIRECT_PORT'],
     [{ TLS_CERT_FILE: 'a', TLS_KEY_FILE: 'b', HTTP_REDIRECT_PORT: '8000' }, 'HTTP_REDIRECT_PORT'],
     [{ TLS_CERT_FILE: 'a', TLS_KEY_FILE: 'b', HTTP_REDIRECT_PORT: '9901' }, 'HTTP_REDIRECT_PORT'],
+    [{ PORT: '8080', ADMIN_PORT: '8080' }, 'ADMIN_PORT'],
+    [{ ADMIN_PORT: '8000' }, 'ADMIN_PORT'],
   ];
   it.each(bad)('rejects %j with one line naming %s', (env, name) => {
     let error: unknown;
@@ -88,6 +91,41 @@ describe('loadConfig', () => {
     const message = (error as Error).message;
     expect(message.startsWith(`${name}:`)).toBe(true);
     expect(message).not.toContain('\n');
+  });
+});
+
+describe('CLIENT_IDLE_TIMEOUT_MS', () => {
+  it('defaults to longer than the 60 s idle timeout of cloud load balancers, and can be shortened', () => {
+    expect(loadConfig({}).CLIENT_IDLE_TIMEOUT_MS).toBeGreaterThanOrEqual(65_000);
+    expect(loadConfig({ CLIENT_IDLE_TIMEOUT_MS: '500' }).CLIENT_IDLE_TIMEOUT_MS).toBe(500);
+    expect(() => loadConfig({ CLIENT_IDLE_TIMEOUT_MS: '0' })).toThrow(/^CLIENT_IDLE_TIMEOUT_MS: /);
+  });
+});
+
+describe('loadConfig across variables', () => {
+  it('rejects ADMIN_PORT equal to PORT before anything listens, naming ADMIN_PORT', () => {
+    expect(() => loadConfig({ PORT: '9000', ADMIN_PORT: '9000' })).toThrow(/^ADMIN_PORT: must differ from PORT \(both 9000\)/);
+  });
+
+  it('lets PORT and ADMIN_PORT both be 0 (a free port each)', () => {
+    expect(loadConfig({ PORT: '0', ADMIN_PORT: '0' })).toMatchObject({ PORT: 0, ADMIN_PORT: 0 });
+  });
+});
+
+describe('TARGET written without a scheme', () => {
+  it.each([
+    ['localhost:8080', 'http://localhost:8080'],
+    ['app:8080/base', 'http://app:8080/base'],
+    ['app', 'http://app'],
+  ])('%s is refused with the suggestion %s', (value, suggestion) => {
+    expect(() => loadConfig({ TARGET: value })).toThrow(`did you mean "${suggestion}"?`);
+  });
+
+  it('suggests nothing for a value that has a scheme or is no host at all', () => {
+    for (const value of ['ftp://x', 'not a url']) {
+      expect(() => loadConfig({ TARGET: value })).toThrow(/^TARGET: /);
+      expect(() => loadConfig({ TARGET: value })).not.toThrow(/did you mean/);
+    }
   });
 });
 

@@ -1,16 +1,20 @@
 /**
- * SPEC, Commands: `node src/legacy.ts` (the demo app alone) and `npm start` (the demo pod: the app
- * with the Node sidecar in front), run as users run them. The per-runtime sidecar commands are
- * covered by the conformance suite itself (../support/sidecar.ts starts them).
+ * SPEC, Commands: `node src/legacy.ts` (the demo app alone), `npm start` (the demo pod: the app
+ * with the Node sidecar in front), and `npm run start:bun` / `npm run start:deno` (the sidecar
+ * alone on Bun or Deno straight after `npm install`, neither being on PATH), run as users run them.
+ * The native per-runtime commands are covered by the conformance suite itself (../support/sidecar.ts
+ * starts them).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { send } from '../support/http-client.ts';
-import { closedPort, parseLogLine, repoRoot } from '../support/sidecar.ts';
+import { closedPort, listeningLine, parseLogLine, repoRoot } from '../support/sidecar.ts';
+import { startUpstream } from '../support/upstream.ts';
 import { waitUntil, withTimeout } from '../support/wait.ts';
 import { connectWs } from '../support/ws-client.ts';
 
@@ -171,5 +175,67 @@ describe('commands', () => {
     expect(survivors, 'processes `npm start` started that are still running').toEqual([]);
     expect(await refusesConnections(port), 'the sidecar still listens').toBe(true);
     expect(await refusesConnections(appPort), 'the app still listens').toBe(true);
+  });
+
+  /** A newcomer's shell after `npm install`: neither bun nor deno on PATH (npx and npm scripts add node_modules/.bin; a terminal does not). */
+  const freshPath = (process.env.PATH ?? '')
+    .split(':')
+    .filter((dir) => !existsSync(path.join(dir, 'bun')) && !existsSync(path.join(dir, 'deno')))
+    .join(':');
+
+  for (const [script, runtime] of [['start:bun', 'bun'], ['start:deno', 'deno']] as const) {
+    it(`\`npm run ${script}\` starts the sidecar on ${runtime} with ${runtime} not on PATH, stderr holds only its lines, and SIGTERM to npm alone stops it`, async () => {
+      const upstream = await startUpstream();
+      try {
+        const sidecar = run('npm', ['run', script], { PATH: freshPath, TARGET: upstream.url, HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0' });
+        const [, host, port] = await sidecar.waitFor(listeningLine, `the ${runtime} sidecar's listening line`);
+        expect(sidecar.output().stderr).toMatch(new RegExp(`\\[${runtime} `));
+        if (sidecar.child.pid !== undefined) for (const pid of descendants(sidecar.child.pid)) family.add(pid);
+        const res = await send(`http://${host}:${port}`, '/_/echo?id=npm-run-start', { headers: [['X-Request-Id', `npm-run-${runtime}`]] });
+        expect(res.status).toBe(200);
+        await sidecar.waitFor(new RegExp(`"request_id":"npm-run-${runtime}"`), 'the access-log line on stdout');
+        const stderrLines = sidecar.output().stderr.split('\n').filter((line) => line.trim() !== '');
+        expect(stderrLines, "stderr lines: the sidecar's own only").toEqual([expect.stringMatching(listeningLine)]);
+
+        // As a process manager stops it: SIGTERM to npm's process alone, not its group.
+        sidecar.child.kill('SIGTERM');
+        const [code] = await withTimeout(sidecar.exit, `\`npm run ${script}\` to exit after SIGTERM`, 15_000);
+        expect(code, `stderr:\n${sidecar.output().stderr}`).toBe(0);
+        expect(await allGone([...family]), `processes \`npm run ${script}\` started that are still running`).toEqual([]);
+        expect(await refusesConnections(Number(port)), 'the sidecar still listens').toBe(true);
+        expect(sidecar.output().stderr).toContain('sidecar: stopped');
+      } finally {
+        await upstream.close();
+      }
+    });
+  }
+
+  /**
+   * A Node older than 22.18 with its own npm: the system's if it has them (this machine's is 20),
+   * else this Node (and npm) told to report version 20.
+   */
+  function oldNode(): { path: string; env: Record<string, string> } {
+    for (const candidate of ['/usr/bin/node', '/usr/local/bin/node']) {
+      if (!existsSync(path.join(path.dirname(candidate), 'npm'))) continue;
+      try {
+        const version = execFileSync(candidate, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
+        const [major = 0, minor = 0] = version.split('.').map(Number);
+        if (major < 22 || (major === 22 && minor < 18)) return { path: `${path.dirname(candidate)}:/bin`, env: {} };
+      } catch {
+        // Not there: try the next.
+      }
+    }
+    // NODE_OPTIONS takes double quotes as its own: the module uses single ones.
+    return { path: process.env.PATH ?? '', env: { NODE_OPTIONS: `--import=data:text/javascript,Object.defineProperty(process.versions,'node',{value:'20.20.2'})` } };
+  }
+
+  it('`npm start` on a Node older than 22.18 says in one stderr line which Node is needed, and exits 1', async () => {
+    const old = oldNode();
+    const pod = run('npm', ['start'], { PATH: old.path, ...old.env });
+    const [code] = await withTimeout(pod.exit, '`npm start` on an old Node to exit', 15_000);
+    expect(code).toBe(1);
+    const lines = pod.output().stderr.split('\n').filter((line) => line.trim() !== '');
+    expect(lines, 'stderr lines').toEqual([expect.stringMatching(/Node 22\.18 or later is needed/)]);
+    expect(pod.output().stderr).not.toMatch(/ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /);
   });
 });

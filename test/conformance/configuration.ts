@@ -5,7 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { send } from '../support/http-client.ts';
-import { denoTaskLine, listeningLine, runUntilExit } from '../support/sidecar.ts';
+import { once } from 'node:events';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { listeningLine, runUntilExit } from '../support/sidecar.ts';
 import type { Conformance } from './context.ts';
 
 const badValues: [variable: string, value: string][] = [
@@ -16,6 +19,7 @@ const badValues: [variable: string, value: string][] = [
   ['TARGET', 'http://127.0.0.1:8080/?debug=1'],
   ['TARGET', 'http://127.0.0.1:8080/#fragment'],
   ['TARGET', 'not a url'],
+  ['TARGET', 'localhost:8080'],
   ['LOG_FORMAT', 'xml'],
   ['UPSTREAM_TIMEOUT_MS', 'soon'],
   ['DRAIN_TIMEOUT_MS', '-5'],
@@ -39,12 +43,12 @@ export function configurationTests(t: Conformance): void {
   });
 
   describe.concurrent('bad configuration', () => {
-    /** stderr lines the sidecar wrote (`deno task` prints its own "Task serve ..." line first). */
+    /** stderr's lines: every one of them the sidecar's own (no task runner's, no stack trace). */
     const ownLines = (stderr: string) =>
       stderr
         .split('\n')
         .map((line) => line.trim())
-        .filter((line) => line !== '' && !(t.runtime === 'deno' && denoTaskLine.test(line)));
+        .filter((line) => line !== '');
 
     for (const [variable, value] of badValues) {
       it(`${variable}=${JSON.stringify(value)} stops it before listening: exit 1, one stderr line naming ${variable}`, async () => {
@@ -54,8 +58,31 @@ export function configurationTests(t: Conformance): void {
         const lines = ownLines(exit.stderr);
         expect(lines, 'stderr lines').toHaveLength(1);
         expect(lines[0]).toContain(variable);
+        // A host and port without a scheme: the line names the URL that was meant.
+        if (value === 'localhost:8080') expect(lines[0]).toContain('did you mean "http://localhost:8080"?');
         expect(exit.stderr).not.toMatch(listeningLine);
         expect(exit.stdout, 'stdout is for access-log lines only').toBe('');
+      });
+    }
+
+    for (const variable of ['PORT', 'ADMIN_PORT']) {
+      it(`${variable} already in use stops it: exit 1, one plain stderr line naming the port (no stack trace, no colour)`, async () => {
+        const taken = net.createServer().listen(0, '127.0.0.1');
+        await once(taken, 'listening');
+        const { port } = taken.address() as AddressInfo;
+        try {
+          const exit = await runUntilExit(t.runtime, { TARGET: 'http://127.0.0.1:9', [variable]: String(port) });
+          expect(exit.timedOut, `still running; stderr:\n${exit.stderr}`).toBe(false);
+          expect(exit.code, `stderr:\n${exit.stderr}`).toBe(1);
+          const lines = ownLines(exit.stderr);
+          expect(lines, 'stderr lines').toHaveLength(1);
+          expect(lines[0]).toContain(`127.0.0.1:${port}`);
+          expect(lines[0]).toMatch(/in use/i);
+          expect(exit.stderr).not.toContain('\x1b');
+          expect(exit.stdout, 'stdout is for access-log lines only').toBe('');
+        } finally {
+          taken.close();
+        }
       });
     }
 

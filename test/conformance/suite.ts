@@ -8,9 +8,11 @@ import type { Runtime } from '../support/sidecar.ts';
 import { configurationTests } from './configuration.ts';
 import { Conformance } from './context.ts';
 import { failureTests } from './failures.ts';
+import { framingTests } from './framing.ts';
 import { headerTests } from './headers.ts';
 import { hostileTests } from './hostile.ts';
 import { loggingTests } from './logging.ts';
+import { refusalTests } from './refusals.ts';
 import { routingTests } from './routing.ts';
 import { streamingTests } from './streaming.ts';
 import { webSocketFrameTests } from './websocket-frames.ts';
@@ -26,6 +28,7 @@ export function addConformanceTests(runtime: Runtime): void {
     configurationTests(t);
     routingTests(t);
     streamingTests(t);
+    framingTests(t);
     headerTests(t);
     failureTests(t);
     hostileTests(t);
@@ -33,6 +36,7 @@ export function addConformanceTests(runtime: Runtime): void {
     webSocketTests(t);
     webSocketMessageTests(t);
     webSocketFrameTests(t);
+    refusalTests(t);
 
     it('never contacted any host but TARGET during the whole suite', () => {
       expect(t.canary.requests).toEqual([]);

@@ -4,7 +4,7 @@
  *
  *   node  node runtimes/node.ts             (this Node binary: process.execPath)
  *   bun   node_modules/.bin/bun run runtimes/bun.ts
- *   deno  node_modules/.bin/deno task serve
+ *   deno  node_modules/.bin/deno task --quiet serve
  *
  * A process that exits, or never prints its listening line, makes startSidecar reject with its
  * stderr: a runtime that cannot start fails its tests, it is never skipped.
@@ -29,9 +29,6 @@ const LOG_TIMEOUT = 10_000;
 
 export const listeningLine = /listening on (\S+):(\d+) \(admin (\S+):(\d+)\)/;
 
-/** `deno task` announces the command it runs on stderr ("Task serve deno run ..."): that line is the task runner's, not the sidecar's. */
-export const denoTaskLine = /^Task \S+ /;
-
 export function commandFor(runtime: Runtime): { command: string; args: string[] } {
   switch (runtime) {
     case 'node':
@@ -39,7 +36,8 @@ export function commandFor(runtime: Runtime): { command: string; args: string[] 
     case 'bun':
       return { command: path.join(repoRoot, 'node_modules/.bin/bun'), args: ['run', 'runtimes/bun.ts'] };
     case 'deno':
-      return { command: path.join(repoRoot, 'node_modules/.bin/deno'), args: ['task', 'serve'] };
+      // --quiet: without it `deno task` writes its own coloured "Task serve ..." line to the sidecar's stderr.
+      return { command: path.join(repoRoot, 'node_modules/.bin/deno'), args: ['task', '--quiet', 'serve'] };
   }
 }
 

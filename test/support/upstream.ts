@@ -20,6 +20,7 @@
  *   /_/abort-watch?id=&mode=headers|none   waits forever (after headers and a chunk with mode=headers)
  *   /_/firehose?id=&total=N writes N bytes in 64 KiB chunks, honouring backpressure
  *   (an Upgrade: websocket handshake) the WebSocket app of ./ws-app.ts
+ *   /_/unsized              a gzip body without Content-Length (chunked), as nginx sends a compressed answer
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
@@ -248,6 +249,13 @@ export async function startUpstream(): Promise<Upstream> {
         }
         await gate(id).promise;
         res.end('released\n');
+      },
+      '/_/unsized': async () => {
+        await ended();
+        // Headers first, then the body: Node frames it chunked, and a HEAD answer carries no length.
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Encoding': 'gzip', Vary: 'Accept-Encoding' });
+        res.flushHeaders();
+        res.end(encodedBodies.gzip);
       },
       '/_/firehose': async () => {
         const total = Number(query.get('total') ?? '0');

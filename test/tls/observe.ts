@@ -2,7 +2,6 @@
  * Watching a sidecar under test: bounded polling, its metrics, its own stderr lines.
  */
 import { parsePrometheusText, sampleValue } from '../support/prometheus.ts';
-import { denoTaskLine } from '../support/sidecar.ts';
 import type { Sidecar } from '../support/sidecar.ts';
 
 /** Polls until `probe` gives a value `done` accepts; bounded (SPEC's 10 s, plus room for a loaded machine). */
@@ -21,6 +20,6 @@ export async function metric(sidecar: Sidecar, name: string): Promise<number | u
   return sampleValue(parsePrometheusText(await response.text()), name);
 }
 
-/** The sidecar's own stderr lines, without `deno task`'s announcement. */
-export const ownLines = (stderr: string) => stderr.split('\n').filter((line) => line !== '' && !denoTaskLine.test(line.replace(/\x1b\[[0-9;]*m/g, '')));
+/** The sidecar's stderr lines (`deno task --quiet` adds none of its own). */
+export const ownLines = (stderr: string) => stderr.split('\n').filter((line) => line !== '');
 
