@@ -15,6 +15,8 @@ export interface ClientOptions {
   perMessageDeflate?: boolean;
   /** Count received bytes only, keep no messages (large transfers). */
   countOnly?: boolean;
+  /** For wss://: the CA the sidecar's certificate must verify against. */
+  ca?: string;
 }
 
 export class WsClient {
@@ -40,6 +42,7 @@ export class WsClient {
     const changed = () => this.events.emit('change');
     this.ws = new WebSocket(url, options.protocols ?? [], {
       headers: options.headers,
+      ...(options.ca !== undefined && { ca: options.ca }),
       perMessageDeflate: options.perMessageDeflate ?? false,
       maxPayload: 64 * 1024 * 1024,
       autoPong: true,

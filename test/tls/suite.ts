@@ -16,6 +16,7 @@ import type { Runtime, Sidecar } from '../support/sidecar.ts';
 import { makePki, SecretVolume } from '../support/certificates.ts';
 import type { TestPki } from '../support/certificates.ts';
 import { startUpstream } from '../support/upstream.ts';
+import { connectWs } from '../support/ws-client.ts';
 import type { Upstream } from '../support/upstream.ts';
 import { h2Request, handshake, httpsRequest, oldProtocol, openSlow, refusal, tls12Suite, tlsExchange } from './clients.ts';
 import { eventually, metric, ownLines } from './observe.ts';
@@ -57,6 +58,19 @@ export function addTlsTests(runtime: Runtime): void {
       const plain = await rawExchange(`http://127.0.0.1:${sidecar.port}`, rawRequest('GET /_/echo?id=tls-plain HTTP/1.1', [['Host', 'localhost']])).catch(() => undefined);
       expect(plain?.status).not.toBe(200);
       expect(upstream.byId('tls-plain')).toEqual([]);
+    });
+
+    it('tunnels a wss:// WebSocket like ws://: the app gets the handshake with X-Forwarded-Proto https, messages pass both ways', async () => {
+      const client = await connectWs(`wss://localhost:${sidecar.port}/ws/echo?id=tls-wss`, { ca: pki.ca });
+      const app = await upstream.waitForTunnel('tls-wss', (a) => a.ws !== undefined, 'the app side to open');
+      expect(app.headers['x-forwarded-proto']).toBe('https');
+      expect(app.headers.host).toBe(`localhost:${sidecar.port}`);
+      client.ws.send('over tls');
+      const echoed = await client.waitFor(() => client.messages[0], 'the echo');
+      expect(echoed.data.toString()).toBe('over tls');
+      client.ws.close(1000, 'done');
+      const closed = await client.waitFor(() => client.close, 'the close');
+      expect(closed.code).toBe(1000);
     });
 
     it('refuses TLS 1.0 and 1.1 and accepts TLS 1.2 and 1.3', async () => {
