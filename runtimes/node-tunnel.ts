@@ -75,7 +75,34 @@ export function attachTunnels(server: EventEmitter, options: { config: Config; t
     const raw = req.rawHeaders;
     for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
     const handshake = tunnels.begin({ method: req.method ?? 'GET', headers, rawTarget: req.url, url: req.url ?? '/', remoteAddress: socket.remoteAddress });
+    // MAX_CONCURRENT_REQUESTS: a slot before the app is asked. Reading the socket meanwhile shows a
+    // client that leaves the queue (its FIN), and keeps, in order, what it sends before the 101.
+    const early: Buffer[] = [head];
+    const keep = (chunk: Buffer) => early.push(chunk);
+    const left = new AbortController();
+    const onLeft = () => left.abort();
+    socket.on('data', keep);
+    socket.once('end', onLeft);
+    socket.once('close', onLeft);
+    void handshake
+      .admit(left.signal)
+      .then((refused) => {
+        socket.off('data', keep);
+        socket.off('end', onLeft);
+        socket.off('close', onLeft);
+        if (refused) return void writeError(socket, refused, undefined, handshake.requestId);
+        if (left.signal.aborted) return void writeError(socket, new ClientAbortedError(), handshake);
+        ask(handshake, socket, early);
+      })
+      .catch((error: unknown) => {
+        // As in the 'upgrade' listener: a bug of the sidecar's own is a 500, never a crash.
+        onInternalError(error);
+        void writeError(socket, new InternalError(error), handshake);
+      });
+  }
 
+  /** The app's handshake, bounded by UPSTREAM_TIMEOUT_MS; then the tunnel, or the app's refusal relayed. */
+  function ask(handshake: Handshake, socket: Socket, early: Buffer[]): void {
     const outgoing = send({
       host,
       port,
@@ -103,7 +130,6 @@ export function attachTunnels(server: EventEmitter, options: { config: Config; t
     const timer = setTimeout(() => fail(new UpstreamTimeoutError(config.UPSTREAM_TIMEOUT_MS)), config.UPSTREAM_TIMEOUT_MS);
     // A client that leaves before the answer must let the app go. Its FIN only shows if the
     // socket is read: what it sends meanwhile (frames it did not wait to send) is kept, in order.
-    const early: Buffer[] = [head];
     const keep = (chunk: Buffer) => early.push(chunk);
     const onClientGone = () => fail(new ClientAbortedError());
     socket.on('data', keep);
@@ -226,14 +252,14 @@ function relayRefusal(res: IncomingMessage, socket: Duplex, handshake: Handshake
 }
 
 /** The sidecar's own answer (502, 504, ...) on the raw socket, from the one place errors become responses. */
-async function writeError(socket: Duplex, error: SidecarError, handshake: Handshake | undefined): Promise<void> {
+async function writeError(socket: Duplex, error: SidecarError, handshake: Handshake | undefined, requestId = handshake?.requestId): Promise<void> {
   handshake?.answered(error.status, error.reason);
   if (socket.destroyed) return;
-  const response = errorResponse(error.status, error.message, handshake?.requestId ?? crypto.randomUUID(), true);
+  const response = errorResponse(error.status, error.message, requestId ?? crypto.randomUUID(), true);
   const body = await response.text();
   let head = `HTTP/1.1 ${error.status} ${statusText[error.status] ?? ''}\r\n`;
   for (const [name, value] of response.headers) head += `${name}: ${value}\r\n`;
   socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
-const statusText: Record<number, string> = { 499: 'Client Closed Request', 500: 'Internal Server Error', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
+const statusText: Record<number, string> = { 499: 'Client Closed Request', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };

@@ -19,7 +19,7 @@ import {
 } from './errors.ts';
 import type { ErrorReason } from './errors.ts';
 import { createAdmission } from './admission.ts';
-import type { Release } from './admission.ts';
+import type { Admission, Release } from './admission.ts';
 import { hsts } from './https.ts';
 import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from './forward.ts';
 import type { AccessRecord } from './logger.ts';
@@ -52,6 +52,8 @@ export interface ProxyDeps {
   onUpstreamAnswered?(): void;
   /** Takes a WebSocket handshake (upgrade.ts) on runtimes whose server hands it to the fetch handler. */
   tunnel?(c: Context): Promise<Response>;
+  /** MAX_CONCURRENT_REQUESTS' limiter, when it is shared with WebSocket handshakes; made here otherwise. */
+  admission?: Admission | undefined;
   /** Whether the runtime's parser refused (and answered) the rest of this request (Node: `clientError`). */
   refusal?(c: Context): Refusal | undefined;
 }
@@ -81,7 +83,8 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
   const { upstream, metrics } = deps;
   const timeoutMs = config.UPSTREAM_TIMEOUT_MS;
   const proto = deps.proto ?? 'http';
-  const admission = createAdmission(config, metrics);
+  // One limiter for requests and WebSocket handshakes alike (sidecar.ts hands the same to Tunnels).
+  const admission = 'admission' in deps ? deps.admission : createAdmission(config, metrics);
 
   const finish = (exchange: Exchange, status: number, error?: ErrorReason): void => {
     if (exchange.done) return;

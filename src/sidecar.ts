@@ -4,6 +4,7 @@
  */
 import type { Context, Hono } from 'hono';
 import { createAdmin } from './admin.ts';
+import { createAdmission } from './admission.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import type { Config } from './config.ts';
 import { createProxy } from './handler.ts';
@@ -83,7 +84,9 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   const format = formatterFor(config.LOG_FORMAT);
   const log = (record: AccessRecord) => accessLog.write(format(record));
   const proto = runtime.tls ? 'https' : 'http';
-  const tunnels = new Tunnels({ config, metrics, log, proto, onUpstreamAnswered: () => readiness.upstreamAnswered() });
+  // One limiter for requests and WebSocket handshakes (MAX_CONCURRENT_REQUESTS; undefined: none).
+  const admission = createAdmission(config, metrics);
+  const tunnels = new Tunnels({ config, metrics, log, proto, admission, onUpstreamAnswered: () => readiness.upstreamAnswered() });
   const { webSocket } = runtime;
   const onInternalError = (error: unknown) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   const proxy = createProxy(config, {
@@ -93,6 +96,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     authority: runtime.authority,
     proto,
     log,
+    admission,
     metrics,
     tunnel: webSocket ? tunnelThroughFetch(tunnels, webSocket, runtime, onInternalError) : undefined,
     refusal: runtime.refusal,

@@ -15,7 +15,9 @@
  */
 import type { Context } from 'hono';
 import type { Config } from './config.ts';
-import { errorResponse } from './errors.ts';
+import type { Admission, Release } from './admission.ts';
+import { ClientAbortedError, OverloadedError, errorResponse } from './errors.ts';
+import type { SidecarError } from './errors.ts';
 import type { ErrorReason } from './errors.ts';
 import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from './forward.ts';
 import type { AccessRecord } from './logger.ts';
@@ -59,6 +61,11 @@ export interface TunnelDeps {
   log(record: AccessRecord): void;
   proto?: 'http' | 'https';
   onUpstreamAnswered?(): void;
+  /**
+   * MAX_CONCURRENT_REQUESTS: a handshake in flight holds a slot, as a request does (SPEC,
+   * "Protecting the app"); the open tunnel does not, so the slot is given back at the app's answer.
+   */
+  admission?: Admission | undefined;
 }
 
 /** The open tunnels and handshakes in flight, for drain(); and where handshakes begin. */
@@ -120,6 +127,7 @@ export class Handshake {
   readonly #registry: Registry;
   readonly #startedAtPerf = performance.now();
   #done = false;
+  #release: Release | undefined;
 
   constructor(deps: TunnelDeps, request: HandshakeRequest, registry: Registry) {
     const { config, metrics } = deps;
@@ -162,6 +170,31 @@ export class Handshake {
     metrics.requestStarted();
   }
 
+  /**
+   * Waits for a slot under MAX_CONCURRENT_REQUESTS before the app is asked (at once, and
+   * undefined, without a limit). When no slot came, the handshake has been answered (503
+   * `overloaded`, or 499 when `signal` says the client left the queue) and the error it resolves
+   * with is what the caller sends the client.
+   */
+  async admit(signal: AbortSignal): Promise<SidecarError | undefined> {
+    const admission = this.#deps.admission;
+    if (admission === undefined) return undefined;
+    try {
+      this.#release = await admission.admit(this.record, signal);
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof OverloadedError || error instanceof ClientAbortedError)) throw error;
+      this.answered(error.status, error.reason);
+      return error;
+    }
+  }
+
+  #giveBackSlot(): void {
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+  }
+
   /** Milliseconds since the handshake began. */
   get elapsedMs(): number {
     return performance.now() - this.#startedAtPerf;
@@ -174,6 +207,7 @@ export class Handshake {
   answered(status: number, error?: ErrorReason, bytesOut = 0): void {
     if (this.#done) return;
     this.#done = true;
+    this.#giveBackSlot();
     const r = this.record;
     r.status = status;
     r.error = error;
@@ -193,6 +227,7 @@ export class Handshake {
   opened(close: () => void): Tunnel {
     if (this.#done) throw new Error('handshake already finished');
     this.#done = true;
+    this.#giveBackSlot();
     const { metrics } = this.#deps;
     metrics.requestFinished(this.record.method, 101, this.elapsedMs / 1000);
     metrics.tunnelOpened();
@@ -267,6 +302,8 @@ export function tunnelThroughFetch(
       remoteAddress: seen.remoteAddress(c),
     });
     try {
+      const refused = await handshake.admit(request.signal);
+      if (refused) return errorResponse(refused.status, refused.message, handshake.requestId);
       return await carry(c, handshake);
     } catch (error) {
       onInternalError(error);
