@@ -42,7 +42,7 @@ export interface MetricsSnapshot {
   upstreamErrors: Record<string, number>;
   logLinesDropped: number;
   /** Open tunnels (sidecar_tunnels_active), once the tunnel metrics are in this registry. */
-  tunnelsActive?: number;
+  tunnelsActive: number;
 }
 
 export class Metrics {
@@ -133,6 +133,7 @@ export class Metrics {
       activeRequests: this.#active,
       upstreamErrors: Object.fromEntries(this.#errors),
       logLinesDropped: this.#droppedLogLines(),
+      tunnelsActive: this.#tunnelsActive,
     };
   }
 

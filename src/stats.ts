@@ -35,7 +35,7 @@ export interface Stats {
     logLinesDropped: number;
   };
   activeRequests: number;
-  tunnelsActive: number | null;
+  tunnelsActive: number;
   ready: boolean;
   /** Oldest first, one point per interval. */
   history: StatsPoint[];
@@ -151,7 +151,7 @@ export class StatsHistory {
         logLinesDropped: latest.snapshot.logLinesDropped,
       },
       activeRequests: latest.snapshot.activeRequests,
-      tunnelsActive: latest.snapshot.tunnelsActive ?? null,
+      tunnelsActive: latest.snapshot.tunnelsActive,
       ready: this.#options.ready(),
       history,
       config,

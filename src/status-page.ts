@@ -86,7 +86,7 @@ function render(stats) {
   $('p50').textContent = ms(stats.current.p50Seconds);
   $('p99').textContent = ms(stats.current.p99Seconds);
   $('active-requests').textContent = String(stats.activeRequests);
-  $('tunnels-active').textContent = stats.tunnelsActive === null ? 'n/a' : String(stats.tunnelsActive);
+  $('tunnels-active').textContent = String(stats.tunnelsActive);
   $('total-requests').textContent = String(stats.totals.requests);
   $('log-lines-dropped').textContent = String(stats.totals.logLinesDropped);
   rows('status-classes', Object.entries(stats.totals.byStatusClass).sort(), 'no requests yet');
