@@ -12,7 +12,7 @@
  * - the Dockerfiles' FROM (an exact node release) is stood in for by an image made on the spot:
  *   that release's Node binary and npm from the npm registry, the libraries `ldd` lists, a passwd
  *   with the `node` user; the same paths as the real image, so the real Dockerfiles build as is;
- * - `npm ci --omit=dev` runs inside the build with no network: the lockfile's packages are put in
+ * - `npm ci` runs inside the build with no network: the lockfile's packages are put in
  *   an npm cache beforehand and mounted read-only into the build with an npmrc saying "offline".
  * Needs root (rootful podman). Every command is bounded; the whole run takes well under a minute
  * once podman is installed.
@@ -241,11 +241,12 @@ test('both images build from the repository’s Dockerfiles with make build-imag
   await podman(['import', '--change', 'CMD ["node"]', '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', join(work, 'rootfs.tar'), base.name], 120_000);
   t.diagnostic(`stand-in for ${base.name}: Node ${base.version} + npm 11 (${Date.now() - started} ms)`);
 
-  // The lockfile's production packages, fetched on the host into a cache the build reads offline.
+  // The lockfile's packages, fetched on the host into a cache the build reads offline.
   const warm = join(work, 'warm');
   mkdirSync(warm);
   for (const file of ['package.json', 'package-lock.json']) cpSync(join(repoRoot, file), join(warm, file));
-  await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--cache', join(work, 'npm-cache')], { cwd: warm, timeoutMs: 300_000 });
+  // Every package, devDependencies included: the sidecar's build stage installs them all to bundle it (esbuild).
+  await run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund', '--cache', join(work, 'npm-cache')], { cwd: warm, timeoutMs: 300_000 });
   writeFileSync(join(work, 'npmrc'), 'cache=/npm-cache\noffline=true\n');
 
   const flags = `--pull=never --network=none -v ${work}/npm-cache:/npm-cache -v ${work}/npmrc:/usr/local/etc/npmrc:ro`;

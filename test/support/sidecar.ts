@@ -5,6 +5,7 @@
  *   node  node runtimes/node.ts             (this Node binary: process.execPath)
  *   bun   node_modules/.bin/bun run runtimes/bun.ts
  *   deno  node_modules/.bin/deno task serve
+ *   node-bundle  node [the image's V8 flags] dist/sidecar.mjs   (the image's command; built first)
  *
  * A process that exits, or never prints its listening line, makes startSidecar reject with its
  * stderr: a runtime that cannot start fails its tests, it is never skipped.
@@ -16,9 +17,12 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleFile } from '../../scripts/build.ts';
+import { entryOf, nodeOptionsOf, readImage } from '../deploy/project.ts';
 import { waitUntil } from './wait.ts';
 
-export type Runtime = 'node' | 'bun' | 'deno';
+/** `node-bundle`: the Node sidecar as the image runs it, dist/sidecar.mjs with the image's V8 flags (scripts/build.ts builds it). */
+export type Runtime = 'node' | 'bun' | 'deno' | 'node-bundle';
 export const runtimes: readonly Runtime[] = ['node', 'bun', 'deno'];
 
 export const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -40,7 +44,17 @@ export function commandFor(runtime: Runtime): { command: string; args: string[] 
       return { command: path.join(repoRoot, 'node_modules/.bin/bun'), args: ['run', 'runtimes/bun.ts'] };
     case 'deno':
       return { command: path.join(repoRoot, 'node_modules/.bin/deno'), args: ['task', 'serve'] };
+    case 'node-bundle':
+      return { command: process.execPath, args: imageCommand().slice(1) };
   }
+}
+
+/** The sidecar image's command (`node [flags] dist/sidecar.mjs`), read from its Dockerfile. */
+function imageCommand(): string[] {
+  const image = readImage('deploy/sidecar.Dockerfile');
+  const entry = entryOf(image);
+  if (entry !== bundleFile || !image.command) throw new Error(`deploy/sidecar.Dockerfile runs ${JSON.stringify(image.command)}, not node [flags] ${bundleFile}`);
+  return ['node', ...nodeOptionsOf(image), entry];
 }
 
 /**
