@@ -223,11 +223,13 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test('podman and runc are installed (from Debian when missing)', { timeout: 600_000 }, async (t) => {
-  if (!(await installed('podman')) || !(await installed('runc'))) {
+// catatonit is the pods' pause process: only a Recommends of Debian's podman, so an install
+// without recommends lacks it and `podman kube play` fails ("finding pause binary").
+test('podman, runc and catatonit are installed (from Debian when missing)', { timeout: 600_000 }, async (t) => {
+  if (!(await installed('podman')) || !(await installed('runc')) || !(await installed('catatonit'))) {
     assert.equal(process.getuid?.(), 0, 'installing podman needs root');
     await run('apt-get', ['update'], { timeoutMs: 300_000 });
-    await run('apt-get', ['install', '-y', 'podman', 'runc'], { timeoutMs: 300_000 });
+    await run('apt-get', ['install', '-y', 'podman', 'runc', 'catatonit'], { timeoutMs: 300_000 });
   }
   const { stdout } = await podman(['version', '--format', '{{.Client.Version}}']);
   t.diagnostic(`podman ${stdout.trim()}, store in ${work}`);
