@@ -19,7 +19,7 @@ const MEMORY_ROOT = '/sys/fs/cgroup/memory';
 export interface Deployed {
   /** The command to spawn: a shell that moves itself into the cgroup, then execs Node (same pid). */
   argv: string[];
-  /** `node [flags] dist/sidecar.mjs`, as the image's ENTRYPOINT + CMD say. */
+  /** `[NAME=value ...] node [flags] dist/sidecar.mjs`, as the image's ENV, ENTRYPOINT and CMD say. */
   imageCommand: string[];
   limitBytes: number;
   cgroup: string;
@@ -47,12 +47,12 @@ function manifestMemoryLimit(): number {
   return memoryBytes(String(limit));
 }
 
-/** The image's command: node, its flags, the bundle (relative to the image's WORKDIR, which mirrors the repository). */
+/** The image's environment and command: `NAME=value ... node [flags] dist/sidecar.mjs` (WORKDIR mirrors the repository). */
 function imageCommand(): string[] {
   const image = readImage('deploy/sidecar.Dockerfile');
   const entry = entryOf(image);
   if (!entry) throw new Error(`deploy/sidecar.Dockerfile: its command ${JSON.stringify(image.command)} is not node [flags] <script>`);
-  return ['node', ...nodeOptionsOf(image), entry];
+  return [...Object.entries(image.env).map(([name, value]) => `${name}=${value}`), 'node', ...nodeOptionsOf(image), entry];
 }
 
 /** Builds the bundle and makes the cgroup; throws with the reason when this machine cannot. */
@@ -77,7 +77,8 @@ export async function prepareDeployed(): Promise<Deployed> {
     }
   };
   return {
-    argv: ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', join(cgroup, 'cgroup.procs'), process.execPath, ...command.slice(1)],
+    // env(1) sets the image's ENV and execs Node: the same pid throughout.
+    argv: ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', join(cgroup, 'cgroup.procs'), '/usr/bin/env', ...command.map((word) => (word === 'node' ? process.execPath : word))],
     imageCommand: command,
     limitBytes,
     cgroup,

@@ -26,10 +26,14 @@ COPY --from=build /app/dist/sidecar.mjs ./dist/
 # not a name. The file above stays root's: the process cannot change its own code.
 USER 1000:1000
 EXPOSE 8000 9901
+# Chosen by measurement in the pod's 256 MiB memory limit (bench/README.md, "V8 flags"; bench/ab.ts):
+# - --max-semi-space-size=16 (MiB): under that limit V8 sizes its young generation from it, to
+#   2 MiB, and scavenges so often that a request costs ~1.8x the CPU; 16 gives it the 32 MiB it
+#   has on a large machine (CPU per request as unconstrained), and peak RSS stays bounded.
+# - MALLOC_ARENA_MAX=2: glibc otherwise gives each thread that allocates (libuv's pool writes the
+#   access log) an arena of its own; 2 cut peak RSS by 6-15 MiB at no measurable cost.
+ENV MALLOC_ARENA_MAX=2
 # Node itself is PID 1 (no shell, no docker-entrypoint.sh in between), so SIGTERM reaches the
 # sidecar's handler and it drains before exiting.
-# --max-semi-space-size=8 (MiB): V8's young generation, which is most of the RSS under load, capped
-# instead of sized from the machine; chosen by measurement under the pod's 256 MiB limit
-# (bench/README.md, "V8 flags").
 ENTRYPOINT ["node"]
-CMD ["--max-semi-space-size=8", "dist/sidecar.mjs"]
+CMD ["--max-semi-space-size=16", "dist/sidecar.mjs"]

@@ -126,6 +126,12 @@ describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference
     expect(runs.filter((run) => run.stage === image.final)).toEqual([]);
   });
 
+  it('sets in ENV no variable the configuration reads (the manifests’ job) and no NODE_ variable (Node’s flags are in CMD, in sight)', () => {
+    const configured = [...facts.sidecarVariables, ...facts.legacyVariables];
+    expect(Object.keys(image.env).filter((name) => configured.includes(name))).toEqual([]);
+    expect(Object.keys(image.env).filter((name) => name.startsWith('NODE_'))).toEqual([]);
+  });
+
   it('exposes the ports its container declares', () => {
     expect(image.exposed.sort()).toEqual((container?.ports ?? []).map((port) => port.containerPort).sort());
   });

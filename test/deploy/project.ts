@@ -137,6 +137,8 @@ export interface ImageFacts {
   cmd: string[] | undefined;
   /** ENTRYPOINT + CMD, when both are exec form. */
   command: string[] | undefined;
+  /** The final stage's ENV (`ENV NAME=value ...`). */
+  env: Record<string, string>;
   exposed: number[];
 }
 
@@ -164,6 +166,15 @@ export function readImage(dockerfile: string): ImageFacts {
     entrypoint,
     cmd,
     command: entrypoint && cmd ? [...entrypoint, ...cmd] : undefined,
+    env: Object.fromEntries(
+      final.instructions
+        .filter((instruction) => instruction.keyword === 'ENV')
+        .flatMap((instruction) => {
+          const pairs = instruction.args.split(/\s+/).map((word) => /^([A-Za-z_]\w*)=(.*)$/.exec(word));
+          if (pairs.some((pair) => pair === null)) throw new Error(`${dockerfile}: ENV ${instruction.args}: only the NAME=value form, unquoted, is modelled`);
+          return pairs.map((pair) => [pair?.[1] ?? '', pair?.[2] ?? '']);
+        }),
+    ),
     exposed: final.instructions
       .filter((instruction) => instruction.keyword === 'EXPOSE')
       .flatMap((instruction) => instruction.args.split(/\s+/).map((port) => Number.parseInt(port, 10))),

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleFile } from '../../scripts/build.ts';
 import { entryOf, nodeOptionsOf, readImage } from '../deploy/project.ts';
+import type { ImageFacts } from '../deploy/project.ts';
 import { waitUntil } from './wait.ts';
 
 /** `node-bundle`: the Node sidecar as the image runs it, dist/sidecar.mjs with the image's V8 flags (scripts/build.ts builds it). */
@@ -36,7 +37,7 @@ export const listeningLine = /listening on (\S+):(\d+) \(admin (\S+):(\d+)\)/;
 /** `deno task` announces the command it runs on stderr ("Task serve deno run ..."): that line is the task runner's, not the sidecar's. */
 export const denoTaskLine = /^Task \S+ /;
 
-export function commandFor(runtime: Runtime): { command: string; args: string[] } {
+export function commandFor(runtime: Runtime): { command: string; args: string[]; env?: Record<string, string> } {
   switch (runtime) {
     case 'node':
       return { command: process.execPath, args: ['runtimes/node.ts'] };
@@ -44,14 +45,15 @@ export function commandFor(runtime: Runtime): { command: string; args: string[] 
       return { command: path.join(repoRoot, 'node_modules/.bin/bun'), args: ['run', 'runtimes/bun.ts'] };
     case 'deno':
       return { command: path.join(repoRoot, 'node_modules/.bin/deno'), args: ['task', 'serve'] };
-    case 'node-bundle':
-      return { command: process.execPath, args: imageCommand().slice(1) };
+    case 'node-bundle': {
+      const image = readImage('deploy/sidecar.Dockerfile');
+      return { command: process.execPath, args: imageCommand(image).slice(1), env: image.env };
+    }
   }
 }
 
 /** The sidecar image's command (`node [flags] dist/sidecar.mjs`), read from its Dockerfile. */
-function imageCommand(): string[] {
-  const image = readImage('deploy/sidecar.Dockerfile');
+function imageCommand(image: ImageFacts): string[] {
   const entry = entryOf(image);
   if (entry !== bundleFile || !image.command) throw new Error(`deploy/sidecar.Dockerfile runs ${JSON.stringify(image.command)}, not node [flags] ${bundleFile}`);
   return ['node', ...nodeOptionsOf(image), entry];
@@ -85,9 +87,9 @@ function killGroup(pid: number, signal: NodeJS.Signals) {
 }
 
 function spawnRuntime(runtime: Runtime, env: Record<string, string>): ChildProcess {
-  const { command, args } = commandFor(runtime);
+  const { command, args, env: imageEnv } = commandFor(runtime);
   // Its own process group, so `deno task`'s child and any helper go down with it.
-  const child = spawn(command, args, { cwd: repoRoot, env: environment(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(command, args, { cwd: repoRoot, env: environment({ ...imageEnv, ...env }), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   if (child.pid !== undefined) {
     const pid = child.pid;
     live.add(pid);
