@@ -85,7 +85,8 @@ try {
     const env = { ...process.env, TARGET: `http://127.0.0.1:${upstreamPort}`, PORT: String(v.port), ADMIN_PORT: String(admin), HOST: '127.0.0.1', LOG_FORMAT: 'json', SRV_NAME: 'ab' };
     v.server = spawnServer(argv, env, ROOT, tmp);
     servers.push(v.server);
-    await waitReady(v.server, [`http://127.0.0.1:${admin}/readyz`, `http://127.0.0.1:${v.port}/`], 20_000);
+    // The proxy port, not the admin one: the ceiling has no admin listener.
+    await waitReady(v.server, [`http://127.0.0.1:${v.port}/`], 20_000);
     const hello = await httpGet(`http://127.0.0.1:${v.port}/`, 2000);
     if (hello.body !== 'Hello you!') throw new Error(`${v.name}: GET / answered ${hello.status} ${hello.body.slice(0, 80)}`);
     await gen.run({ url: `http://127.0.0.1:${v.port}/`, connections, durationS: 2, threads: 1 });
