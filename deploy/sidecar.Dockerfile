@@ -26,14 +26,15 @@ COPY --from=build /app/dist/sidecar.mjs ./dist/
 # not a name. The file above stays root's: the process cannot change its own code.
 USER 1000:1000
 EXPOSE 8000 9901
-# Chosen by measurement in the pod's 256 MiB memory limit (bench/README.md, "V8 flags"; bench/ab.ts):
-# - --max-semi-space-size=16 (MiB): under that limit V8 sizes its young generation from it, to
-#   2 MiB, and scavenges so often that a request costs ~1.8x the CPU; 16 gives it the 32 MiB it
-#   has on a large machine (CPU per request as unconstrained), and peak RSS stays bounded.
+# Chosen by measurement in the pod's 256 MiB memory limit (bench/README.md, issue 14; bench/ab.ts):
+# - --max-semi-space-size=8 (MiB): under that limit V8 sizes its young generation from it, to
+#   2 MiB, and scavenges so often that a request costs ~1.8x the CPU. 8 costs 3-16% more CPU per
+#   request than unconstrained and keeps peak RSS under load at 110-123 MiB, within the pod's
+#   128Mi memory request; 16 cost nothing measurable but peaked at 123-138 MiB.
 # - MALLOC_ARENA_MAX=2: glibc otherwise gives each thread that allocates (libuv's pool writes the
-#   access log) an arena of its own; 2 cut peak RSS by 6-15 MiB at no measurable cost.
+#   access log) an arena of its own; 2 cut peak RSS by 6-20 MiB at no measurable cost.
 ENV MALLOC_ARENA_MAX=2
 # Node itself is PID 1 (no shell, no docker-entrypoint.sh in between), so SIGTERM reaches the
 # sidecar's handler and it drains before exiting.
 ENTRYPOINT ["node"]
-CMD ["--max-semi-space-size=16", "dist/sidecar.mjs"]
+CMD ["--max-semi-space-size=8", "dist/sidecar.mjs"]
