@@ -6,7 +6,7 @@ const why =
   'src/ is the runtime-agnostic core: it may use only web-standard APIs. Runtime APIs live in runtimes/ and are handed to the core as capabilities.';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', 'bench/results/**'] },
+  { ignores: ['node_modules/**', '.tools/**', 'bench/results/**', 'dist/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -17,6 +17,8 @@ import type { NginxInfo } from './nginx.ts';
 import { commandLine, cpuSnapshot, foreignCpuShare, freePort, httpGet, killGroupNow, processTree, readMem, servingPids, sleep, spawnServer, stopServer, waitReady } from './proc.ts';
 import type { Server } from './proc.ts';
 import type { TransferResult } from './transfer.ts';
+import { prepareDeployed } from './deployed.ts';
+import type { Deployed } from './deployed.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(BENCH_DIR, '..');
@@ -53,7 +55,7 @@ const HELP = `usage: node bench/run.ts [options]      (each option also as an en
   --connections N     BENCH_CONNECTIONS concurrent connections (32)
   --threads N         BENCH_THREADS     wrk threads (1)
   --big-mib N         BENCH_BIG_MIB     size of the big download/upload, 0 to skip (1024)
-  --big-targets a,b   BENCH_BIG_TARGETS targets that get the big transfers (direct,node,bun,deno)
+  --big-targets a,b   BENCH_BIG_TARGETS targets that get the big transfers (direct,node,bun,deno,deployed)
   --start-runs N      BENCH_START_RUNS  extra spawns per sidecar to time start-to-ready (3)
   --load wrk|autocannon BENCH_LOAD      force a load generator (default: wrk if installed)
   --nginx-workers N   BENCH_NGINX_WORKERS nginx worker processes (1, like one event loop)
@@ -62,7 +64,7 @@ const HELP = `usage: node bench/run.ts [options]      (each option also as an en
   --budget S          BENCH_BUDGET      no repeats once they would push the run past S seconds (280)
   --out FILE          BENCH_OUT         JSON report (bench/results/latest.json)
   --quick                               smoke run: 2 s runs, 1 round, 1 s warm-up, 128 MiB, 1 start run, no repeats
-targets: ${'direct, node, bun, deno, http-proxy, fastify, nginx'}
+targets: ${'direct, node, bun, deno, http-proxy, fastify, nginx, deployed, ceiling'}
 `;
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
@@ -111,7 +113,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     connections: Math.floor(num('connections', 'BENCH_CONNECTIONS', 32, 32, 1)),
     threads: Math.floor(num('threads', 'BENCH_THREADS', 1, 1, 1)),
     bigMiB: num('big-mib', 'BENCH_BIG_MIB', 1024, 128, 0),
-    bigTargets: list('big-targets', 'BENCH_BIG_TARGETS') ?? ['direct', 'node', 'bun', 'deno'],
+    bigTargets: list('big-targets', 'BENCH_BIG_TARGETS') ?? ['direct', 'node', 'bun', 'deno', 'deployed'],
     startRuns: Math.floor(num('start-runs', 'BENCH_START_RUNS', 3, 1, 0)),
     load: load ?? null,
     nginxWorkers: Math.floor(num('nginx-workers', 'BENCH_NGINX_WORKERS', 1, 1, 1)),
@@ -149,6 +151,9 @@ const TARGETS: TargetDef[] = [
   { name: 'http-proxy', kind: 'peer', label: 'http-proxy + keep-alive agent', needs: [], argv: () => [process.execPath, 'bench/peers/http-proxy.ts'] },
   { name: 'fastify', kind: 'peer', label: '@fastify/http-proxy', needs: [], argv: () => [process.execPath, 'bench/peers/fastify.ts'] },
   { name: 'nginx', kind: 'peer', label: 'nginx (keepalive upstream)', needs: [], argv: () => [] },
+  // The image's bundle and command inside the manifest's memory limit (bench/deployed.ts).
+  { name: 'deployed', kind: 'sidecar', label: 'sidecar as deployed (bundle, image flags, memory limit)', needs: [], argv: () => deployedArgv() },
+  { name: 'ceiling', kind: 'peer', label: 'node:http + undici pool.stream (the Node ceiling)', needs: [], argv: () => [process.execPath, 'bench/peers/ceiling.ts'] },
 ];
 const NODE_PEERS = ['http-proxy', 'fastify'];
 
@@ -285,10 +290,16 @@ function runTransfer(direction: 'download' | 'upload', url: string, bytes: numbe
 
 const live = new Set<Server>();
 let tmpDir = '';
+let deployed: Deployed | null = null;
+const deployedArgv = (): string[] => {
+  if (!deployed) throw new Error('the deployed row was not prepared');
+  return deployed.argv;
+};
 
 function cleanupNow(): void {
   for (const s of live) killGroupNow(s);
   if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+  deployed?.remove();
 }
 
 /** Starts a target and checks it proxies; returns spawn-to-ready in ms. */
@@ -376,6 +387,15 @@ async function main(): Promise<number> {
       t.status = 'skipped';
       t.reason = 'nginx not installed';
     }
+    if (t.def.name === 'deployed' && t.status === 'ok') {
+      try {
+        deployed = await prepareDeployed();
+        log(`deployed: ${deployed.imageCommand.join(' ')} (${(deployed.bundleBytes / MiB).toFixed(1)} MiB bundle) in a ${(deployed.limitBytes / MiB).toFixed(0)} MiB memory cgroup`);
+      } catch (err) {
+        t.status = 'failed';
+        t.reason = (err as Error).message;
+      }
+    }
   }
 
   log(`load: ${gen.tool} ${gen.version}; ${OPTS.connections} connections, ${OPTS.rounds} round(s) x ${OPTS.durationS} s, warm-up ${OPTS.warmupS} s`);
@@ -434,6 +454,7 @@ async function main(): Promise<number> {
     }
   }
   const running = (): Target[] => targets.filter((t) => t.status === 'ok');
+  deployed?.resetPeak();
 
   const loadOnce = async (t: Target, durationS: number): Promise<{ res: LoadResult; logLines: number | null; maxRssKiB: number | null; otherCpu: number }> => {
     const server = t.server;
@@ -504,6 +525,7 @@ async function main(): Promise<number> {
     t.peakRssKiB = memOf(t.servingPids)?.hwmKiB ?? null;
     t.treePeakRssKiB = memOf(processTree(t.server.pid))?.hwmKiB ?? null;
   }
+  const deployedCgroupPeak = deployed?.cgroupPeakBytes() ?? null;
 
   phase('roundsS');
   // 1 GiB (or --big-mib) down and up through each selected target.
@@ -581,6 +603,7 @@ async function main(): Promise<number> {
   const directRps = rpsOf('direct');
   const bestPeer = rows.filter((r) => NODE_PEERS.includes(r.t.def.name) && r.t.status === 'ok' && Number.isFinite(r.rps)).sort((a, b) => b.rps - a.rps)[0];
   const nginxRps = rpsOf('nginx');
+  const ceilingRps = rpsOf('ceiling');
 
   for (const r of rows) {
     const name = r.t.def.name;
@@ -616,10 +639,10 @@ async function main(): Promise<number> {
   };
 
   const mainTable = table(
-    ['target', 'req/s', 'spread', 'p50 ms', 'p99 ms', 'errors', '×direct', `×best node peer${bestPeer ? ` (${bestPeer.t.def.name})` : ''}`, '×nginx', 'peak RSS MiB', 'start ms', 'log/req', 'other CPU'],
+    ['target', 'req/s', 'spread', 'p50 ms', 'p99 ms', 'errors', '×direct', `×best node peer${bestPeer ? ` (${bestPeer.t.def.name})` : ''}`, '×nginx', '×ceiling', 'peak RSS MiB', 'start ms', 'log/req', 'other CPU'],
     rows.map((r) => {
       const name = r.t.def.name;
-      if (r.t.status !== 'ok') return [name, r.t.status.toUpperCase(), ...Array<string>(11).fill('')];
+      if (r.t.status !== 'ok') return [name, r.t.status.toUpperCase(), ...Array<string>(12).fill('')];
       return [
         name,
         fmt(r.rps),
@@ -630,6 +653,7 @@ async function main(): Promise<number> {
         ratio(r.rps, directRps),
         ratio(r.rps, bestPeer?.rps ?? NaN),
         nginx ? ratio(r.rps, nginxRps) : 'n/a',
+        ratio(r.rps, ceilingRps),
         r.t.peakRssKiB === null ? '–' : fmt(r.t.peakRssKiB / 1024, 1),
         fmt(r.startMs),
         r.logLinesPerRequest === null ? '–' : r.logLinesPerRequest.toFixed(2),
@@ -665,6 +689,14 @@ async function main(): Promise<number> {
   out.push(`node ${versions.node}, bun ${versions.bun}, ${versions.deno.split('\n')[0]}, nginx ${versions.nginx} (${OPTS.nginxWorkers} worker).`);
   out.push('');
   out.push(mainTable);
+  const deployedRow = rows.find((r) => r.t.def.name === 'deployed' && r.t.status === 'ok');
+  if (deployed && deployedRow) {
+    const nodeRow = rows.find((r) => r.t.def.name === 'node' && r.t.status === 'ok');
+    out.push('');
+    out.push(
+      `deployed = \`${deployed.imageCommand.join(' ')}\` in a ${(deployed.limitBytes / MiB).toFixed(0)} MiB memory cgroup (the manifest's limit): ${ratio(deployedRow.rps, nodeRow?.rps ?? NaN)}× the unconstrained node row's req/s, ${ratio(deployedRow.rps, ceilingRps)}× the ceiling's; p99 ${fmt(deployedRow.p99Ms, 2)} ms (ceiling ${fmt(rows.find((r) => r.t.def.name === 'ceiling')?.p99Ms, 2)} ms); cgroup peak ${deployedCgroupPeak === null ? '–' : fmt(deployedCgroupPeak / MiB, 1)} MiB (page cache included).`,
+    );
+  }
   if (bigTable) {
     out.push('');
     out.push(`${OPTS.bigMiB} MiB through each (generated, streamed; RSS growth = largest VmRSS while it streams minus VmRSS before):`);
@@ -689,7 +721,8 @@ async function main(): Promise<number> {
         machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? null },
         versions,
         options: OPTS,
-        baseline: { directRps, bestNodePeer: bestPeer?.t.def.name ?? null, bestNodePeerRps: bestPeer?.rps ?? null, nginxRps: nginx ? nginxRps : null },
+        baseline: { directRps, bestNodePeer: bestPeer?.t.def.name ?? null, bestNodePeerRps: bestPeer?.rps ?? null, nginxRps: nginx ? nginxRps : null, ceilingRps: Number.isFinite(ceilingRps) ? ceilingRps : null },
+        deployed: deployed ? { command: deployed.imageCommand, memoryLimitBytes: deployed.limitBytes, bundleBytes: deployed.bundleBytes, cgroupPeakBytes: deployedCgroupPeak } : null,
         targets: rows.map((r) => ({
           name: r.t.def.name,
           label: r.t.def.label,
@@ -710,6 +743,7 @@ async function main(): Promise<number> {
             direct: r.rps / directRps || null,
             bestNodePeer: bestPeer ? r.rps / bestPeer.rps || null : null,
             nginx: nginx ? r.rps / nginxRps || null : null,
+            ceiling: r.rps / ceilingRps || null,
           },
           requests: r.requests,
           errors: r.errors,

@@ -15,6 +15,7 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../src/config.ts';
 import type { UpstreamClient, UpstreamResponse } from '../src/upstream.ts';
+import { streamedBytesCollector } from './node-collect.ts';
 
 /** Bytes queued in a response body stream before undici stops reading from the app. */
 const bodyHighWaterMark = 64 * 1024;
@@ -24,6 +25,8 @@ const wholeBodyLimit = 64 * 1024;
 /** `maxConnections`: MAX_CONCURRENT_REQUESTS when set (0: no limit), so the pool never opens more connections than the app may serve. */
 export function createNodeUpstream(target: Config['TARGET'], maxConnections = 0): { client: UpstreamClient; close(): Promise<void> } {
   const { origin } = target;
+  // Streamed bodies' buffers are freed by a young-generation GC every 4 MiB (node-collect.ts).
+  const streamed = streamedBytesCollector(4 * 1024 * 1024);
   const pool = new Pool(origin, {
     // The sidecar bounds the wait for headers itself (UPSTREAM_TIMEOUT_MS, one timer for every
     // runtime); a body may legitimately stream for as long as it takes.
@@ -109,6 +112,7 @@ export function createNodeUpstream(target: Config['TARGET'], maxConnections = 0)
           },
           onResponseData(controller, chunk) {
             if (stream) {
+              streamed(chunk.byteLength);
               stream.enqueue(chunk);
               if ((stream.desiredSize ?? 1) <= 0) controller.pause();
               return;

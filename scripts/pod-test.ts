@@ -14,7 +14,7 @@
  * - the Dockerfiles' FROM (an exact node release) is stood in for by an image made on the spot:
  *   that release's Node binary and npm from the npm registry, the libraries `ldd` lists, a passwd
  *   with the `node` user; the same paths as the real image, so the real Dockerfiles build as is;
- * - `npm ci --omit=dev` runs inside the build with no network: the lockfile's packages are put in
+ * - `npm ci` runs inside the build with no network: the lockfile's packages are put in
  *   an npm cache beforehand and mounted read-only into the build with an npmrc saying "offline".
  * Needs root (rootful podman). Every command is bounded; the whole run takes well under a minute
  * once podman is installed.
@@ -288,11 +288,13 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test('podman and runc are installed (from Debian when missing)', { timeout: 600_000 }, async (t) => {
-  if (!(await installed('podman')) || !(await installed('runc'))) {
+// catatonit is the pods' pause process: only a Recommends of Debian's podman, so an install
+// without recommends lacks it and `podman kube play` fails ("finding pause binary").
+test('podman, runc and catatonit are installed (from Debian when missing)', { timeout: 600_000 }, async (t) => {
+  if (!(await installed('podman')) || !(await installed('runc')) || !(await installed('catatonit'))) {
     assert.equal(process.getuid?.(), 0, 'installing podman needs root');
     await run('apt-get', ['update'], { timeoutMs: 300_000 });
-    await run('apt-get', ['install', '-y', 'podman', 'runc'], { timeoutMs: 300_000 });
+    await run('apt-get', ['install', '-y', 'podman', 'runc', 'catatonit'], { timeoutMs: 300_000 });
   }
   const { stdout } = await podman(['version', '--format', '{{.Client.Version}}']);
   t.diagnostic(`podman ${stdout.trim()}, store in ${work}`);
@@ -306,11 +308,12 @@ test('both images build from the repository’s Dockerfiles with make build-imag
   await podman(['import', '--change', 'CMD ["node"]', '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', join(work, 'rootfs.tar'), base.name], 120_000);
   t.diagnostic(`stand-in for ${base.name}: Node ${base.version} + npm 11 (${Date.now() - started} ms)`);
 
-  // The lockfile's production packages, fetched on the host into a cache the build reads offline.
+  // The lockfile's packages, fetched on the host into a cache the build reads offline.
   const warm = join(work, 'warm');
   mkdirSync(warm);
   for (const file of ['package.json', 'package-lock.json']) cpSync(join(repoRoot, file), join(warm, file));
-  await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--cache', join(work, 'npm-cache')], { cwd: warm, timeoutMs: 300_000 });
+  // Every package, devDependencies included: the sidecar's build stage installs them all to bundle it (esbuild).
+  await run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund', '--cache', join(work, 'npm-cache')], { cwd: warm, timeoutMs: 300_000 });
   writeFileSync(join(work, 'npmrc'), 'cache=/npm-cache\noffline=true\n');
 
   const flags = `--pull=never --network=none -v ${work}/npm-cache:/npm-cache -v ${work}/npmrc:/usr/local/etc/npmrc:ro`;

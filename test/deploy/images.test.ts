@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderKustomization } from './kustomize.ts';
 import { legacyEntry, podOf, projectFacts, sidecarEntry } from './pod.ts';
-import { contextCopies, contextFiles, copiesOf, dockerignore, entryOf, execForm, importGraph, makeBuilds, makeCommands, packageJson, readImage, repoRoot } from './project.ts';
-import type { ImageFacts } from './project.ts';
+import { bundleFile, bundleSource } from '../../scripts/build.ts';
+import { contextCopies, contextFiles, copiesOf, dockerignore, entryOf, execForm, importGraph, makeBuilds, makeCommands, nodeOptionsOf, packageJson, readImage, repoRoot, sourceOf } from './project.ts';
+import type { ImageFacts, Stage } from './project.ts';
 
 const builds = makeBuilds();
 const facts = projectFacts();
@@ -26,7 +27,7 @@ describe('Makefile', () => {
       { engine: 'docker', context: '.' },
       { engine: 'docker', context: '.' },
     ]);
-    expect(builds.map((build) => entryOf(readImage(build.dockerfile))).sort()).toEqual([sidecarEntry, legacyEntry].sort());
+    expect(builds.map((build) => sourceOf(entryOf(readImage(build.dockerfile)))).sort()).toEqual([sidecarEntry, legacyEntry].sort());
   });
 
   it('takes the engine, tag and build flags from the command line', () => {
@@ -55,17 +56,27 @@ describe('base image', () => {
   });
 });
 
+/** The RUN instructions of the stages, in exec form. */
+function runsOf(image: ImageFacts): { stage: Stage; command: string[] | undefined }[] {
+  return image.stages.flatMap((stage) => stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => ({ stage, command: execForm(i.args) })));
+}
+
 describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference }) => {
   const image: ImageFacts = readImage(dockerfile);
   const entry = entryOf(image) ?? '';
+  // The sidecar runs the bundle built from its sources; the legacy app runs its source itself.
+  const bundled = entry === bundleFile;
+  const source = sourceOf(entry) ?? '';
   const copies = contextCopies(image);
-  const graph = importGraph(entry);
+  const graph = importGraph(source);
   const container = pod.all.find((c) => c.image === reference);
+  const buildStage = image.stages.find((stage) => stage !== image.final && runsOf(image).some((run) => run.stage === stage && run.command?.join(' ') === 'node scripts/build.ts'));
 
-  it('starts `node <entry>` in exec form, Node as PID 1 whatever the base image’s ENTRYPOINT', () => {
+  it('starts `node [V8 flags] <entry>` in exec form, Node as PID 1 whatever the base image’s ENTRYPOINT', () => {
     expect(image.entrypoint).toEqual(['node']);
-    expect(image.command).toEqual(['node', entry]);
-    expect(existsSync(join(repoRoot, entry))).toBe(true);
+    expect(image.command).toEqual(['node', ...nodeOptionsOf(image), entry]);
+    expect(nodeOptionsOf(image).every((option) => /^--[a-z-]+=\d+$/.test(option))).toBe(true);
+    expect(existsSync(join(repoRoot, source))).toBe(true);
   });
 
   it('runs as a numeric non-root user, the one the pod runs as', () => {
@@ -75,35 +86,51 @@ describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference
     expect(container?.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup).toBe(image.gid);
   });
 
-  it('holds every file the entry imports, at the path it imports it from', () => {
-    expect(graph.files).toContain(entry);
-    expect(missingFromImage(entry, copies)).toEqual([]);
-    expect(copies.get('package.json')).toBe('package.json');
+  it('holds every file the entry imports, at the path it imports it from (for the bundle: its build stage holds what the build reads)', () => {
+    expect(graph.files).toContain(source);
+    if (!bundled) {
+      expect(missingFromImage(entry, copies)).toEqual([]);
+      expect(copies.get('package.json')).toBe('package.json');
+      return;
+    }
+    expect(buildStage, 'a stage runs `node scripts/build.ts`').toBeDefined();
+    const built = contextCopies(image, buildStage);
+    expect(missingFromImage(bundleSource, built)).toEqual([]);
+    expect(missingFromImage('scripts/build.ts', built)).toEqual([]);
+    expect(copiesOf(image.final)).toEqual([{ from: buildStage?.name, sources: [`/app/${bundleFile}`], destination: './dist/' }]);
   });
 
-  it('holds no test, tooling or other runtime’s code', () => {
+  it('holds no test, tooling or other runtime’s code (the sidecar: the bundle alone)', () => {
     const copied = [...copies.values()];
+    if (bundled) expect(copied).toEqual([]);
     expect(copied.filter((file) => /^(test|bench|scripts|deploy|node_modules)\//.test(file))).toEqual([]);
     expect(copied.filter((file) => file.startsWith('runtimes/') && !graph.files.includes(file))).toEqual([]);
   });
 
-  it('installs production dependencies with npm ci --omit=dev exactly when the entry imports packages', () => {
+  it('installs dependencies with npm ci, as locked, only where they are used: in the bundle’s build stage, never in the final image', () => {
     const dependencies = Object.keys(packageJson.dependencies ?? {});
     expect(graph.packages.filter((name) => !dependencies.includes(name))).toEqual([]);
-    const nodeModules = copiesOf(image.final).filter((copy) => copy.sources.some((source) => source.endsWith('/node_modules')));
-    const runs = image.stages.flatMap((stage) => stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => ({ stage, command: execForm(i.args) })));
-    if (graph.packages.length === 0) {
-      expect(nodeModules).toEqual([]);
+    const nodeModules = copiesOf(image.final).filter((copy) => copy.sources.some((s) => s.includes('node_modules')));
+    expect(nodeModules).toEqual([]);
+    const runs = runsOf(image);
+    if (!bundled) {
+      expect(graph.packages).toEqual([]);
       expect(runs).toEqual([]);
       return;
     }
-    expect(nodeModules).toHaveLength(1);
-    const installer = image.stages.find((stage) => stage.name === nodeModules[0]?.from);
-    expect(installer, 'node_modules comes from an earlier stage').toBeDefined();
-    const install = runs.find((run) => run.stage === installer);
+    // The bundler is a devDependency: the build stage installs everything the lockfile holds.
+    expect(Object.keys(packageJson.devDependencies ?? {})).toContain('esbuild');
+    const install = runs.find((run) => run.stage === buildStage && run.command?.[0] === 'npm');
     expect(install?.command?.slice(0, 2)).toEqual(['npm', 'ci']);
-    expect(install?.command).toContain('--omit=dev');
-    expect(copiesOf(installer as NonNullable<typeof installer>).flatMap((copy) => copy.sources)).toEqual(['package.json', 'package-lock.json']);
+    expect(install?.command).not.toContain('--omit=dev');
+    expect(copiesOf(buildStage as Stage)[0]?.sources).toEqual(['package.json', 'package-lock.json']);
+    expect(runs.filter((run) => run.stage === image.final)).toEqual([]);
+  });
+
+  it('sets in ENV no variable the configuration reads (the manifests’ job) and no NODE_ variable (Node’s flags are in CMD, in sight)', () => {
+    const configured = [...facts.sidecarVariables, ...facts.legacyVariables];
+    expect(Object.keys(image.env).filter((name) => configured.includes(name))).toEqual([]);
+    expect(Object.keys(image.env).filter((name) => name.startsWith('NODE_'))).toEqual([]);
   });
 
   it('exposes the ports its container declares', () => {
@@ -114,7 +141,7 @@ describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference
 describe('.dockerignore', () => {
   it('keeps every file the Dockerfiles copy in the build context, and nothing else the images need', () => {
     for (const build of builds) {
-      for (const copy of copiesOf(readImage(build.dockerfile).stages.at(-1) as ImageFacts['final']).filter((c) => c.from === undefined)) {
+      for (const copy of readImage(build.dockerfile).stages.flatMap(copiesOf).filter((c) => c.from === undefined)) {
         for (const source of copy.sources) expect(contextFiles(source), `${build.dockerfile}: COPY ${source}`).not.toEqual([]);
       }
     }
@@ -133,9 +160,10 @@ describe('.dockerignore', () => {
   });
 });
 
-it('a file the entry imports but the image lacks is caught', () => {
-  const image = readImage(builds.find((build) => entryOf(readImage(build.dockerfile)) === sidecarEntry)?.dockerfile ?? '');
-  const copies = contextCopies(image);
+it('a file the sidecar imports but its build stage lacks is caught', () => {
+  const image = readImage(builds.find((build) => sourceOf(entryOf(readImage(build.dockerfile))) === sidecarEntry)?.dockerfile ?? '');
+  const buildStage = image.stages.find((stage) => stage.name === copiesOf(image.final)[0]?.from);
+  const copies = contextCopies(image, buildStage);
   const [imported] = importGraph(sidecarEntry).files.filter((file) => file.startsWith('runtimes/') && file !== sidecarEntry);
   expect(imported).toBeDefined();
   copies.delete(imported as string);

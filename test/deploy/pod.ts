@@ -8,7 +8,7 @@ import type { Container, ContainerPort, PodSpec, Probe, Service } from 'kubernet
 import { ConfigError, configVariables, loadConfig } from '../../src/config.ts';
 import type { Config } from '../../src/config.ts';
 import type { Manifest } from './kustomize.ts';
-import { entryOf, environmentReadBy, makeBuilds, readImage } from './project.ts';
+import { entryOf, environmentReadBy, makeBuilds, readImage, sourceOf } from './project.ts';
 import type { ImageFacts } from './project.ts';
 
 export const sidecarEntry = 'runtimes/node.ts';
@@ -53,7 +53,7 @@ export function podOf(manifests: Manifest[], facts: Facts): Pod {
   const running = (entry: string) => {
     const found = all.filter((container) => {
       const image = container.image === undefined ? undefined : facts.images.get(container.image);
-      return image !== undefined && entryOf(image) === entry;
+      return image !== undefined && sourceOf(entryOf(image)) === entry;
     });
     if (found.length !== 1) throw new Error(`expected one container whose image (built by make build-images) runs ${entry}, found ${found.length}`);
     return found[0] as Container;

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, posix, relative, resolve } from 'node:path';
+import { bundleFile, bundleSource } from '../../scripts/build.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 
@@ -136,6 +137,8 @@ export interface ImageFacts {
   cmd: string[] | undefined;
   /** ENTRYPOINT + CMD, when both are exec form. */
   command: string[] | undefined;
+  /** The final stage's ENV (`ENV NAME=value ...`). */
+  env: Record<string, string>;
   exposed: number[];
 }
 
@@ -163,17 +166,44 @@ export function readImage(dockerfile: string): ImageFacts {
     entrypoint,
     cmd,
     command: entrypoint && cmd ? [...entrypoint, ...cmd] : undefined,
+    env: Object.fromEntries(
+      final.instructions
+        .filter((instruction) => instruction.keyword === 'ENV')
+        .flatMap((instruction) => {
+          const pairs = instruction.args.split(/\s+/).map((word) => /^([A-Za-z_]\w*)=(.*)$/.exec(word));
+          if (pairs.some((pair) => pair === null)) throw new Error(`${dockerfile}: ENV ${instruction.args}: only the NAME=value form, unquoted, is modelled`);
+          return pairs.map((pair) => [pair?.[1] ?? '', pair?.[2] ?? '']);
+        }),
+    ),
     exposed: final.instructions
       .filter((instruction) => instruction.keyword === 'EXPOSE')
       .flatMap((instruction) => instruction.args.split(/\s+/).map((port) => Number.parseInt(port, 10))),
   };
 }
 
+/** `node [options] script`: the options (`--name` or `--name=value`, before the script) and the script. */
+function nodeCommand(image: ImageFacts): { options: string[]; script: string } | undefined {
+  const [program, ...args] = image.command ?? [];
+  const scriptAt = args.findIndex((arg) => !arg.startsWith('-'));
+  const script = args[scriptAt];
+  if (program !== 'node' || script === undefined || scriptAt !== args.length - 1) return undefined;
+  return { options: args.slice(0, scriptAt), script };
+}
+
 /** The script `node` runs in the image, as a path relative to the repository root. */
 export function entryOf(image: ImageFacts): string | undefined {
-  const [program, script, ...rest] = image.command ?? [];
-  if (program !== 'node' || script === undefined || rest.length > 0) return undefined;
-  return posix.relative(image.workdir, posix.resolve(image.workdir, script));
+  const script = nodeCommand(image)?.script;
+  return script === undefined ? undefined : posix.relative(image.workdir, posix.resolve(image.workdir, script));
+}
+
+/** The options the image gives `node` before the script (V8 flags such as `--max-semi-space-size=8`). */
+export function nodeOptionsOf(image: ImageFacts): string[] {
+  return nodeCommand(image)?.options ?? [];
+}
+
+/** The source a script is built from: the bundle's entry for the bundle (scripts/build.ts), else the script itself. */
+export function sourceOf(script: string | undefined): string | undefined {
+  return script === bundleFile ? bundleSource : script;
 }
 
 // ---------------------------------------------------------------- .dockerignore
@@ -229,11 +259,12 @@ export function contextFiles(path: string): string[] {
   return files.filter((file) => !ignored(file));
 }
 
-/** Where each file that the final stage copies from the build context lands, relative to WORKDIR: image path -> repo path. */
-export function contextCopies(image: ImageFacts): Map<string, string> {
+/** Where each file that a stage (the final one unless named) copies from the build context lands, relative to its WORKDIR: image path -> repo path. */
+export function contextCopies(image: ImageFacts, stage: Stage = image.final): Map<string, string> {
   const placed = new Map<string, string>();
-  for (const copy of copiesOf(image.final).filter((c) => c.from === undefined)) {
-    const destination = posix.relative(image.workdir, posix.resolve(image.workdir, copy.destination));
+  const workdir = stage.instructions.findLast((instruction) => instruction.keyword === 'WORKDIR')?.args ?? '/';
+  for (const copy of copiesOf(stage).filter((c) => c.from === undefined)) {
+    const destination = posix.relative(workdir, posix.resolve(workdir, copy.destination));
     const intoDirectory = copy.destination.endsWith('/') || copy.sources.length > 1;
     for (const source of copy.sources) {
       if (/[*?[]/.test(source)) throw new Error(`${image.dockerfile}: COPY ${source}: wildcards are not modelled by test/deploy/project.ts`);

@@ -5,6 +5,7 @@
  *   node  node runtimes/node.ts             (this Node binary: process.execPath)
  *   bun   node_modules/.bin/bun run runtimes/bun.ts
  *   deno  node_modules/.bin/deno task --quiet serve
+ *   node-bundle  node [the image's V8 flags] dist/sidecar.mjs   (the image's command; built first)
  *
  * A process that exits, or never prints its listening line, makes startSidecar reject with its
  * stderr: a runtime that cannot start fails its tests, it is never skipped.
@@ -16,9 +17,13 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleFile } from '../../scripts/build.ts';
+import { entryOf, nodeOptionsOf, readImage } from '../deploy/project.ts';
+import type { ImageFacts } from '../deploy/project.ts';
 import { waitUntil } from './wait.ts';
 
-export type Runtime = 'node' | 'bun' | 'deno';
+/** `node-bundle`: the Node sidecar as the image runs it, dist/sidecar.mjs with the image's V8 flags (scripts/build.ts builds it). */
+export type Runtime = 'node' | 'bun' | 'deno' | 'node-bundle';
 export const runtimes: readonly Runtime[] = ['node', 'bun', 'deno'];
 
 export const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -29,7 +34,7 @@ const LOG_TIMEOUT = 10_000;
 
 export const listeningLine = /listening on (\S+):(\d+) \(admin (\S+):(\d+)\)/;
 
-export function commandFor(runtime: Runtime): { command: string; args: string[] } {
+export function commandFor(runtime: Runtime): { command: string; args: string[]; env?: Record<string, string> } {
   switch (runtime) {
     case 'node':
       return { command: process.execPath, args: ['runtimes/node.ts'] };
@@ -38,7 +43,18 @@ export function commandFor(runtime: Runtime): { command: string; args: string[] 
     case 'deno':
       // --quiet: without it `deno task` writes its own coloured "Task serve ..." line to the sidecar's stderr.
       return { command: path.join(repoRoot, 'node_modules/.bin/deno'), args: ['task', '--quiet', 'serve'] };
+    case 'node-bundle': {
+      const image = readImage('deploy/sidecar.Dockerfile');
+      return { command: process.execPath, args: imageCommand(image).slice(1), env: image.env };
+    }
   }
+}
+
+/** The sidecar image's command (`node [flags] dist/sidecar.mjs`), read from its Dockerfile. */
+function imageCommand(image: ImageFacts): string[] {
+  const entry = entryOf(image);
+  if (entry !== bundleFile || !image.command) throw new Error(`deploy/sidecar.Dockerfile runs ${JSON.stringify(image.command)}, not node [flags] ${bundleFile}`);
+  return ['node', ...nodeOptionsOf(image), entry];
 }
 
 /**
@@ -69,9 +85,9 @@ function killGroup(pid: number, signal: NodeJS.Signals) {
 }
 
 function spawnRuntime(runtime: Runtime, env: Record<string, string>): ChildProcess {
-  const { command, args } = commandFor(runtime);
+  const { command, args, env: imageEnv } = commandFor(runtime);
   // Its own process group, so `deno task`'s child and any helper go down with it.
-  const child = spawn(command, args, { cwd: repoRoot, env: environment(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(command, args, { cwd: repoRoot, env: environment({ ...imageEnv, ...env }), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   if (child.pid !== undefined) {
     const pid = child.pid;
     live.add(pid);
