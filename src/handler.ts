@@ -22,6 +22,7 @@ import type { AccessRecord } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { formatTraceparent, startSpan } from './trace.ts';
 import { relayResponse } from './relay.ts';
+import { samplerFor } from './sampler.ts';
 import type { UpstreamClient, UpstreamResponse } from './upstream.ts';
 
 export interface ProxyDeps {
@@ -55,6 +56,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
   const { upstream, metrics } = deps;
   const timeoutMs = config.UPSTREAM_TIMEOUT_MS;
   const proto = deps.proto ?? 'http';
+  const sample = samplerFor(config);
 
   const finish = (exchange: Exchange, status: number, error?: ErrorReason): void => {
     if (exchange.done) return;
@@ -74,7 +76,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     const request = c.req.raw;
     const incoming = request.headers;
     const requestId = requestIdFor(incoming.get('x-request-id'));
-    const trace = startSpan(incoming.get('traceparent'));
+    const trace = startSpan(incoming.get('traceparent'), sample);
     const exchange: Exchange = {
       startedAtPerf: performance.now(),
       done: false,
@@ -94,6 +96,9 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
         remoteAddr: deps.remoteAddress(c),
         userAgent: incoming.get('user-agent'),
         error: undefined,
+        parentSpanId: trace.parentSpanId,
+        traceFlags: trace.flags,
+        context: c,
       },
     };
     metrics.requestStarted();

@@ -2,6 +2,7 @@
  * The access log: one record per finished request, encoded as JSON or as the seed's text line,
  * handed to a writer that batches lines and never makes a request wait for stdout.
  */
+import type { Context } from 'hono';
 import type { Config } from './config.ts';
 import type { ErrorReason } from './errors.ts';
 
@@ -24,6 +25,11 @@ export interface AccessRecord {
   remoteAddr: string | undefined;
   userAgent: string | null;
   error: ErrorReason | undefined;
+  /** For the exchange's span (span.ts), never logged: the incoming parent's span id and the flags the app received. */
+  parentSpanId?: string | undefined;
+  traceFlags?: string;
+  /** The exchange's Hono context, read only by span.ts (Host, tracestate, HTTP version), after the fact. */
+  context?: Context;
 }
 
 export type LogFormat = Config['LOG_FORMAT'];
