@@ -38,6 +38,7 @@ export class Metrics {
   readonly #errors = new Map<ErrorReason, number>();
   readonly #process: ProcessMetric[];
   #droppedLogLines: () => number = () => 0;
+  #droppedSpans: () => number = () => 0;
 
   constructor(processMetrics: ProcessMetric[] = []) {
     this.#process = processMetrics;
@@ -69,6 +70,10 @@ export class Metrics {
 
   countDroppedLogLines(read: () => number): void {
     this.#droppedLogLines = read;
+  }
+
+  countDroppedSpans(read: () => number): void {
+    this.#droppedSpans = read;
   }
 
   get activeRequests(): number {
@@ -107,6 +112,9 @@ export class Metrics {
       '# HELP sidecar_log_lines_dropped_total Access-log lines dropped because stdout fell too far behind.',
       '# TYPE sidecar_log_lines_dropped_total counter',
       `sidecar_log_lines_dropped_total ${this.#droppedLogLines()}`,
+      '# HELP sidecar_spans_dropped_total Spans not exported: the queue was full, or the collector did not take them in time.',
+      '# TYPE sidecar_spans_dropped_total counter',
+      `sidecar_spans_dropped_total ${this.#droppedSpans()}`,
     );
     for (const m of this.#process) {
       const value = m.read();

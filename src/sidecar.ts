@@ -13,6 +13,9 @@ import { Metrics } from './metrics.ts';
 import type { ProcessMetric } from './metrics.ts';
 import { Readiness } from './readiness.ts';
 import type { UpstreamProbe } from './readiness.ts';
+import { createTracing } from './tracing.ts';
+import type { Tracing } from './tracing.ts';
+import type { HttpVersionOf } from './span.ts';
 import type { UpstreamClient } from './upstream.ts';
 
 /** What a runtime hands the core: the parts only it can provide. */
@@ -27,6 +30,8 @@ export interface RuntimeCapabilities {
   /** The sidecar's own messages (stderr). */
   say(message: string): void;
   processMetrics?: ProcessMetric[];
+  /** The request's HTTP version as the runtime's parser read it, for spans (Node exposes it). */
+  httpVersion?: HttpVersionOf;
 }
 
 export interface Sidecar {
@@ -35,6 +40,8 @@ export interface Sidecar {
   metrics: Metrics;
   readiness: Readiness;
   accessLog: LineWriter;
+  /** Trace export; undefined unless an OTLP endpoint is configured. */
+  tracing?: Tracing;
 }
 
 export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sidecar {
@@ -48,17 +55,25 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   });
   metrics.countDroppedLogLines(() => accessLog.dropped);
   const format = formatterFor(config.LOG_FORMAT);
+  const tracing = createTracing(config, { say: runtime.say, httpVersion: runtime.httpVersion });
+  metrics.countDroppedSpans(() => tracing?.dropped ?? 0);
   const proxy = createProxy(config, {
     upstream: runtime.upstream,
     remoteAddress: runtime.remoteAddress,
     rawTarget: runtime.rawTarget,
-    log: (record) => accessLog.write(format(record)),
+    // A span is made from the same record as the log line, only when export is on.
+    log: tracing
+      ? (record) => {
+          accessLog.write(format(record));
+          tracing.record(record);
+        }
+      : (record) => accessLog.write(format(record)),
     metrics,
     onUpstreamAnswered: () => readiness.upstreamAnswered(),
     onInternalError: (error) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
   });
   const admin = createAdmin({ metrics, readiness });
-  return { proxy, admin, metrics, readiness, accessLog };
+  return { proxy, admin, metrics, readiness, accessLog, tracing };
 }
 
 /** The line every runtime prints once both listeners are up; tests and tools wait for it. */
@@ -86,6 +101,7 @@ export async function drain(options: DrainOptions): Promise<boolean> {
   sidecar.readiness.startDraining();
   sidecar.readiness.stop();
   say(`sidecar: draining ${sidecar.metrics.activeRequests} in-flight request(s), up to ${options.timeoutMs} ms`);
+  const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), options.timeoutMs)));
   const clean = await Promise.race([options.stopListening().then(() => true), timedOut]);
@@ -95,6 +111,8 @@ export async function drain(options: DrainOptions): Promise<boolean> {
     options.forceClose();
   }
   await sidecar.accessLog.flush();
+  // Queued spans go out in what is left of the drain timeout.
+  await sidecar.tracing?.flush(options.timeoutMs - (performance.now() - started));
   say('sidecar: stopped');
   return clean;
 }
