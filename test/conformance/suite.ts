@@ -13,6 +13,7 @@ import { hostileTests } from './hostile.ts';
 import { loggingTests } from './logging.ts';
 import { routingTests } from './routing.ts';
 import { streamingTests } from './streaming.ts';
+import { tracingTests } from './tracing.ts';
 
 export function addConformanceTests(runtime: Runtime): void {
   describe(`the sidecar on ${runtime}`, () => {
@@ -27,6 +28,7 @@ export function addConformanceTests(runtime: Runtime): void {
     failureTests(t);
     hostileTests(t);
     loggingTests(t);
+    tracingTests(t);
 
     it('never contacted any host but TARGET during the whole suite', () => {
       expect(t.canary.requests).toEqual([]);

@@ -23,7 +23,7 @@ export interface ReceivedExport {
   status: number | 'hung';
 }
 
-/** How to answer the n-th export (1-based): a status and headers, or 'hang' to never answer. */
+/** How to answer the n-th export to a path (1-based): a status and headers, or 'hang' to never answer. */
 export type Answer = { status: number; headers?: Record<string, string> } | 'hang';
 
 export interface OtlpReceiver {
@@ -31,7 +31,7 @@ export interface OtlpReceiver {
   /** Every export received so far, in order (hung ones included). */
   exports: ReceivedExport[];
   spans(): ReturnType<typeof spansOf>;
-  answer(decide: (n: number) => Answer): void;
+  answer(decide: (n: number, path: string) => Answer): void;
   /** Resolves with the spans once `match` holds for them; bounded. */
   waitForSpans(match: (spans: ReturnType<typeof spansOf>) => boolean, what: string, timeoutMs?: number): Promise<ReturnType<typeof spansOf>>;
   waitForExports(n: number, timeoutMs?: number): Promise<ReceivedExport[]>;
@@ -42,7 +42,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const events = new EventEmitter();
   events.setMaxListeners(0);
   const exports: ReceivedExport[] = [];
-  let decide: (n: number) => Answer = () => ({ status: 200 });
+  let decide: (n: number, path: string) => Answer = () => ({ status: 200 });
   const hung = new Set<ServerResponse>();
   const sockets = new Set<Socket>();
 
@@ -61,8 +61,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       } catch (e) {
         error = e instanceof Error ? e.message : String(e);
       }
-      const answer = decide(exports.length + 1);
-      exports.push({ path: req.url ?? '', headers: req.headers, contentType, bytes: body.length, request, error, status: answer === 'hang' ? 'hung' : answer.status });
+      const path = req.url ?? '';
+      const answer = decide(exports.filter((e) => e.path === path).length + 1, path);
+      exports.push({ path, headers: req.headers, contentType, bytes: body.length, request, error, status: answer === 'hang' ? 'hung' : answer.status });
       events.emit('change');
       if (answer === 'hang') {
         hung.add(res);
