@@ -31,4 +31,12 @@ export const knownDifferences = {
    * with a publicly trusted certificate works as on the other runtimes.
    */
   privateCaTargetRefused: new Set<Runtime>(['deno']),
+  /**
+   * Spans carry `network.protocol.version` only where the runtime says which HTTP version its
+   * parser read: Node's IncomingMessage.httpVersion. Bun.serve exposes no version (bun-types
+   * serve.d.ts: the Server has requestIP() and nothing per request besides), nor does Deno.serve
+   * (Deno.ServeHandlerInfo: remoteAddr and completed only). Semconv says to leave the attribute
+   * out when the version is not known (http-spans.md [12]), so it is left out there.
+   */
+  httpVersionNotExposed: new Set<Runtime>(['bun', 'deno']),
 } as const;
