@@ -6,9 +6,11 @@
  * OTEL_BSP_MAX_EXPORT_BATCH_SIZE (512), as soon as that many wait or OTEL_BSP_SCHEDULE_DELAY
  * (5000 ms) after the first one arrived; one export is in flight at a time, bounded by
  * OTEL_BSP_EXPORT_TIMEOUT (30000 ms). A full queue drops new spans, and a batch the collector did
- * not take is dropped: both are counted. Nothing here runs on a request's path: onEnd only pushes.
+ * not take is dropped: both are counted. Nothing here delays a response: onEnd runs when the
+ * exchange is logged, after its response ended, and only encodes and queues (a microsecond or two).
  */
 import type { ExportResult } from './otlp-exporter.ts';
+import type { SpanQueue } from './otlp-protobuf.ts';
 import type { SpanData } from './span.ts';
 
 export interface BatchOptions {
@@ -19,14 +21,15 @@ export interface BatchOptions {
   exportTimeoutMs: number;
 }
 
-/** Sends one batch, giving up at `deadline` (performance.now() time). */
-export type ExportBatchFn = (spans: SpanData[], deadline: number) => Promise<ExportResult>;
+/** Sends one request body (a batch, encoded by the queue), giving up at `deadline` (performance.now() time). */
+export type ExportBodyFn = (body: Uint8Array | string, deadline: number) => Promise<ExportResult>;
 
 export class BatchSpanProcessor {
-  readonly #export: ExportBatchFn;
+  readonly #export: ExportBodyFn;
   readonly #options: BatchOptions;
   readonly #onFailure: (result: ExportResult & { ok: false }, spans: number) => void;
-  #queue: SpanData[] = [];
+  /** Spans are encoded as they are queued (otlp-protobuf.ts says why). */
+  readonly #queue: SpanQueue;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #inFlight: Promise<void> | undefined;
   #dropped = 0;
@@ -34,8 +37,9 @@ export class BatchSpanProcessor {
   /** performance.now() time by which a flush must be done; exports started during it end by then too. */
   #flushDeadline = Infinity;
 
-  constructor(exportBatch: ExportBatchFn, options: BatchOptions, onFailure: (result: ExportResult & { ok: false }, spans: number) => void = () => {}) {
-    this.#export = exportBatch;
+  constructor(queue: SpanQueue, exportBody: ExportBodyFn, options: BatchOptions, onFailure: (result: ExportResult & { ok: false }, spans: number) => void = () => {}) {
+    this.#queue = queue;
+    this.#export = exportBody;
     this.#options = { ...options, maxExportBatchSize: Math.min(options.maxExportBatchSize, options.maxQueueSize) };
     this.#onFailure = onFailure;
   }
@@ -87,22 +91,23 @@ export class BatchSpanProcessor {
     clearTimeout(timer);
     this.#clearTimer();
     this.#dropped += this.#queue.length;
-    this.#queue = [];
+    this.#queue.clear();
   }
 
   #exportNext(): void {
     this.#clearTimer();
     if (this.#inFlight || this.#queue.length === 0) return;
-    const batch = this.#queue.splice(0, this.#options.maxExportBatchSize);
+    const count = Math.min(this.#queue.length, this.#options.maxExportBatchSize);
+    const body = this.#queue.take(count);
     const limit = this.#options.exportTimeoutMs > 0 ? performance.now() + this.#options.exportTimeoutMs : Infinity;
     const deadline = Math.min(limit, this.#flushDeadline);
-    this.#inFlight = this.#export(batch, deadline)
+    this.#inFlight = this.#export(body, deadline)
       .catch((error: unknown): ExportResult => ({ ok: false, attempts: 0, reason: `exporter failed: ${String(error)}` }))
       .then((result) => {
-        if (result.ok) this.#exported += batch.length;
+        if (result.ok) this.#exported += count;
         else {
-          this.#dropped += batch.length;
-          this.#onFailure(result, batch.length);
+          this.#dropped += count;
+          this.#onFailure(result, count);
         }
       })
       .finally(() => {

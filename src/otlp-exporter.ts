@@ -7,9 +7,6 @@
  * be retried. Each POST is bounded by OTEL_EXPORTER_OTLP(_TRACES)_TIMEOUT, all attempts together
  * by the batch processor's deadline (OTEL_BSP_EXPORT_TIMEOUT).
  */
-import { encodeTraceRequestJson } from './otlp-json.ts';
-import { encodeTraceRequest } from './otlp-protobuf.ts';
-import type { ExportBatch } from './otlp-protobuf.ts';
 
 export interface OtlpTarget {
   url: string;
@@ -21,8 +18,8 @@ export interface OtlpTarget {
 
 export type ExportResult = { ok: true; attempts: number } | { ok: false; attempts: number; reason: string };
 
-/** Sends a batch, giving up at `deadline` (a performance.now() time). */
-export type SpanExporter = (batch: ExportBatch, deadline: number) => Promise<ExportResult>;
+/** Sends an encoded batch (otlp-protobuf.ts, otlp-json.ts), giving up at `deadline` (a performance.now() time). */
+export type SpanExporter = (body: Uint8Array | string, deadline: number) => Promise<ExportResult>;
 
 export interface ExporterOptions {
   fetch?: typeof fetch;
@@ -45,8 +42,7 @@ export function createOtlpExporter(target: OtlpTarget, options: ExporterOptions 
   // exporter.md "User Agent": identify the exporter.
   if (!headers.has('user-agent')) headers.set('user-agent', 'sidecar-otlp-exporter/0.1.0');
 
-  return async (batch, deadline) => {
-    const body = target.protocol === 'http/json' ? encodeTraceRequestJson(batch) : encodeTraceRequest(batch);
+  return async (body, deadline) => {
     let backoff = initialBackoffMs;
     let last = 'no attempt';
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -71,20 +67,27 @@ export function createOtlpExporter(target: OtlpTarget, options: ExporterOptions 
 type PostOutcome = { ok: true } | { ok: false; retry: boolean; reason: string; retryAfterMs?: number };
 
 async function post(fetchImpl: typeof fetch, url: string, headers: Headers, body: Uint8Array | string, limitMs: number): Promise<PostOutcome> {
-  let response: Response;
-  const signal = Number.isFinite(limitMs) ? AbortSignal.timeout(Math.max(1, Math.ceil(limitMs))) : undefined;
+  // A timer cleared once answered, not AbortSignal.timeout(): that one lives its full 10 s and keeps
+  // the finished request reachable, 20 of them a second under load.
+  const controller = new AbortController();
+  const timer = Number.isFinite(limitMs) ? setTimeout(() => controller.abort(), Math.max(1, Math.ceil(limitMs))) : undefined;
   try {
-    response = await fetchImpl(url, { method: 'POST', headers, body: body as BodyInit, signal, redirect: 'manual' });
-  } catch (error) {
-    // A refused or reset connection, or our own timeout: the server may be back on the next try.
-    const timedOut = signal?.aborted === true;
-    return { ok: false, retry: true, reason: timedOut ? `no answer within ${Math.round(limitMs)} ms` : `network error (${errorName(error)})` };
+    let response: Response;
+    try {
+      response = await fetchImpl(url, { method: 'POST', headers, body: body as BodyInit, signal: controller.signal, redirect: 'manual' });
+    } catch (error) {
+      // A refused or reset connection, or our own timeout: the server may be back on the next try.
+      const reason = controller.signal.aborted ? `no answer within ${Math.round(limitMs)} ms` : `network error (${errorName(error)})`;
+      return { ok: false, retry: true, reason };
+    }
+    await discard(response, controller.signal);
+    if (response.status >= 200 && response.status < 300) return { ok: true };
+    const reason = `HTTP ${response.status}`;
+    if (!retryableStatus.has(response.status)) return { ok: false, retry: false, reason };
+    return { ok: false, retry: true, reason, retryAfterMs: retryAfter(response.headers.get('retry-after')) };
+  } finally {
+    clearTimeout(timer);
   }
-  await discard(response, signal);
-  if (response.status >= 200 && response.status < 300) return { ok: true };
-  const reason = `HTTP ${response.status}`;
-  if (!retryableStatus.has(response.status)) return { ok: false, retry: false, reason };
-  return { ok: false, retry: true, reason, retryAfterMs: retryAfter(response.headers.get('retry-after')) };
 }
 
 /** RFC 9110 §10.2.3: delay-seconds or an HTTP-date. */
@@ -97,12 +100,12 @@ export function retryAfter(value: string | null, now = Date.now()): number | und
 }
 
 /** Reads (a bounded part of) the answer so the connection can be reused; a partial_success is not acted on (never retried). */
-async function discard(response: Response, signal: AbortSignal | undefined): Promise<void> {
+async function discard(response: Response, signal: AbortSignal): Promise<void> {
   const reader = response.body?.getReader();
   if (!reader) return;
   let read = 0;
   try {
-    while (read <= maxResponseBytes && !signal?.aborted) {
+    while (read <= maxResponseBytes && !signal.aborted) {
       const { done, value } = await reader.read();
       if (done) return;
       read += value.byteLength;

@@ -2,25 +2,50 @@
  * OTLP/HTTP JSON encoding (open-telemetry/opentelemetry-proto docs/specification.md, "JSON Protobuf
  * Encoding"): the proto3 JSON mapping with lowerCamelCase keys, except that trace and span ids are
  * hex strings and enums are integers; 64-bit integers (times, int_value) are decimal strings.
- * Fields at their default value are left out.
+ * Fields at their default value are left out. Each span is encoded when it is queued, as for
+ * protobuf (otlp-protobuf.ts): the queue holds one string per span.
  */
-import type { ExportBatch } from './otlp-protobuf.ts';
 import { spanTimes } from './otlp-protobuf.ts';
+import type { Envelope, ExportBatch, SpanQueue } from './otlp-protobuf.ts';
 import type { AttributeValue, SpanData } from './span.ts';
 
-export function encodeTraceRequestJson(batch: ExportBatch): string {
-  return JSON.stringify({
-    resourceSpans: [
-      {
-        resource: { attributes: batch.resource.map(keyValue) },
-        scopeSpans: [{ scope: { name: batch.scope.name, version: batch.scope.version }, spans: batch.spans.map(span) }],
-      },
-    ],
-  });
+export class JsonSpanQueue implements SpanQueue {
+  #spans: string[] = [];
+  readonly #head: string;
+
+  constructor(envelope: Envelope) {
+    const resource = JSON.stringify({ attributes: envelope.resource.map(([key, value]) => keyValue(key, value)) });
+    const scope = JSON.stringify({ name: envelope.scope.name, version: envelope.scope.version });
+    this.#head = `{"resourceSpans":[{"resource":${resource},"scopeSpans":[{"scope":${scope},"spans":[`;
+  }
+
+  get length(): number {
+    return this.#spans.length;
+  }
+
+  push(span: SpanData): void {
+    this.#spans.push(JSON.stringify(spanJson(span)));
+  }
+
+  take(n: number): string {
+    return `${this.#head}${this.#spans.splice(0, n).join(',')}]}]}]}`;
+  }
+
+  clear(): void {
+    this.#spans = [];
+  }
 }
 
-function span(s: SpanData): Record<string, unknown> {
+export function encodeTraceRequestJson(batch: ExportBatch): string {
+  const queue = new JsonSpanQueue(batch);
+  for (const span of batch.spans) queue.push(span);
+  return queue.take(batch.spans.length);
+}
+
+function spanJson(s: SpanData): Record<string, unknown> {
   const [start, end] = spanTimes(s);
+  const attributes: ReturnType<typeof keyValue>[] = [];
+  for (let i = 0; i < s.attributes.length; i += 2) attributes.push(keyValue(s.attributes[i] as string, s.attributes[i + 1] as AttributeValue));
   return {
     traceId: s.traceId,
     spanId: s.spanId,
@@ -32,12 +57,12 @@ function span(s: SpanData): Record<string, unknown> {
     kind: 2,
     startTimeUnixNano: start.toString(),
     endTimeUnixNano: end.toString(),
-    attributes: s.attributes.map(keyValue),
+    attributes,
     // STATUS_CODE_ERROR; an empty Status is UNSET.
     status: s.error ? { code: 2 } : {},
   };
 }
 
-function keyValue([key, value]: [string, AttributeValue]): { key: string; value: Record<string, string> } {
+function keyValue(key: string, value: AttributeValue): { key: string; value: Record<string, string> } {
   return { key, value: typeof value === 'string' ? { stringValue: value } : { intValue: String(value) } };
 }

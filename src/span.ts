@@ -23,7 +23,8 @@ export interface SpanData {
   /** Epoch milliseconds, and the duration in milliseconds (fractional). */
   startMs: number;
   durationMs: number;
-  attributes: [string, AttributeValue][];
+  /** Flat: key, value, key, value... (one array per span, not one per attribute). */
+  attributes: AttributeValue[];
   /** Status ERROR (trace.proto Status.StatusCode 2) when true, else UNSET. */
   error: boolean;
 }
@@ -46,9 +47,9 @@ export function spanFromRecord(record: AccessRecord, httpVersion?: HttpVersionOf
   if ((flags & 1) === 0) return undefined;
   const c = record.context;
   const headers = c?.req.raw.headers;
-  const attributes: [string, AttributeValue][] = [];
+  const attributes: AttributeValue[] = [];
   const add = (key: string, value: AttributeValue | null | undefined) => {
-    if (value !== undefined && value !== null && value !== '') attributes.push([key, value]);
+    if (value !== undefined && value !== null && value !== '') attributes.push(key, value);
   };
 
   // http-spans.md "Name": {method}, or HTTP when the method is not a known one; never the path.

@@ -9,7 +9,8 @@ import type { Config } from './config.ts';
 import type { AccessRecord } from './logger.ts';
 import { createOtlpExporter } from './otlp-exporter.ts';
 import type { OtlpTarget } from './otlp-exporter.ts';
-import type { ExportBatch } from './otlp-protobuf.ts';
+import { JsonSpanQueue } from './otlp-json.ts';
+import { ProtobufSpanQueue } from './otlp-protobuf.ts';
 import { spanFromRecord } from './span.ts';
 import type { AttributeValue, HttpVersionOf } from './span.ts';
 
@@ -78,8 +79,11 @@ export function createTracing(config: Config, deps: TracingDeps): Tracing | unde
   const { url } = settings.target;
   let lastFailureLog = -Infinity;
   let droppedSinceLog = 0;
+  const envelope = { resource: settings.resource, scope };
+  const queue = settings.target.protocol === 'http/json' ? new JsonSpanQueue(envelope) : new ProtobufSpanQueue(envelope);
   const processor = new BatchSpanProcessor(
-    (spans, deadline) => exporter({ resource: settings.resource, scope, spans } satisfies ExportBatch, deadline),
+    queue,
+    exporter,
     settings.batch,
     (result, spans) => {
       droppedSinceLog += spans;

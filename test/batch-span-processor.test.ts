@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BatchSpanProcessor } from '../src/batch-span-processor.ts';
-import type { ExportBatchFn } from '../src/batch-span-processor.ts';
+import type { ExportBodyFn } from '../src/batch-span-processor.ts';
 import type { ExportResult } from '../src/otlp-exporter.ts';
+import type { SpanQueue } from '../src/otlp-protobuf.ts';
 import type { SpanData } from '../src/span.ts';
 
 const span = (i: number): SpanData => ({
@@ -17,13 +18,31 @@ const span = (i: number): SpanData => ({
   error: false,
 });
 
+/** A queue whose "encoding" is the span ids as JSON, so the test can read what each export carried. */
+class IdQueue implements SpanQueue {
+  spans: SpanData[] = [];
+  get length() {
+    return this.spans.length;
+  }
+  push(span: SpanData) {
+    this.spans.push(span);
+  }
+  take(n: number) {
+    return JSON.stringify(this.spans.splice(0, n).map((s) => s.spanId));
+  }
+  clear() {
+    this.spans = [];
+  }
+}
+const ids = (body: Uint8Array | string) => JSON.parse(String(body)) as string[];
+
 /** An exporter whose calls the test sees and settles. */
 function controlledExporter() {
-  const calls: { spans: SpanData[]; deadline: number; settle: (r: ExportResult) => void }[] = [];
+  const calls: { spans: string[]; deadline: number; settle: (r: ExportResult) => void }[] = [];
   let notify: () => void = () => {};
-  const exportBatch: ExportBatchFn = (spans, deadline) =>
+  const exportBatch: ExportBodyFn = (body, deadline) =>
     new Promise((resolve) => {
-      calls.push({ spans, deadline, settle: resolve });
+      calls.push({ spans: ids(body), deadline, settle: resolve });
       notify();
     });
   const nextCall = async (n: number) => {
@@ -38,7 +57,7 @@ const options = { maxQueueSize: 2048, maxExportBatchSize: 512, scheduledDelayMs:
 describe('BatchSpanProcessor', () => {
   it('exports a full batch of 512 at once, without waiting for the schedule delay', async () => {
     const e = controlledExporter();
-    const p = new BatchSpanProcessor(e.exportBatch, { ...options, scheduledDelayMs: 3_600_000 });
+    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, { ...options, scheduledDelayMs: 3_600_000 });
     for (let i = 0; i < 512; i++) p.onEnd(span(i));
     const call = await e.nextCall(1);
     expect(call.spans).toHaveLength(512);
@@ -47,17 +66,17 @@ describe('BatchSpanProcessor', () => {
 
   it('exports fewer spans once the schedule delay has passed since the first', async () => {
     const e = controlledExporter();
-    const p = new BatchSpanProcessor(e.exportBatch, { ...options, scheduledDelayMs: 20 });
+    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, { ...options, scheduledDelayMs: 20 });
     p.onEnd(span(1));
     p.onEnd(span(2));
     const call = await e.nextCall(1);
-    expect(call.spans.map((s) => s.spanId)).toEqual([span(1).spanId, span(2).spanId]);
+    expect(call.spans).toEqual([span(1).spanId, span(2).spanId]);
     call.settle({ ok: true, attempts: 1 });
   });
 
   it('keeps one export in flight: the next batch leaves only when the first is settled', async () => {
     const e = controlledExporter();
-    const p = new BatchSpanProcessor(e.exportBatch, { ...options, scheduledDelayMs: 3_600_000 });
+    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, { ...options, scheduledDelayMs: 3_600_000 });
     for (let i = 0; i < 1024 + 10; i++) p.onEnd(span(i));
     const first = await e.nextCall(1);
     // Two full batches wait, yet the second goes only once the first is settled.
@@ -80,7 +99,7 @@ describe('BatchSpanProcessor', () => {
 
   it('bounds the queue: beyond OTEL_BSP_MAX_QUEUE_SIZE spans are dropped and counted', async () => {
     const e = controlledExporter();
-    const p = new BatchSpanProcessor(e.exportBatch, { ...options, maxQueueSize: 10, maxExportBatchSize: 512, scheduledDelayMs: 3_600_000 });
+    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, { ...options, maxQueueSize: 10, maxExportBatchSize: 512, scheduledDelayMs: 3_600_000 });
     for (let i = 0; i < 25; i++) p.onEnd(span(i));
     expect(p.queued).toBe(10);
     expect(p.dropped).toBe(15);
@@ -91,7 +110,7 @@ describe('BatchSpanProcessor', () => {
   it('counts a batch the collector did not take as dropped, and reports why', async () => {
     const e = controlledExporter();
     const failures: [string, number][] = [];
-    const p = new BatchSpanProcessor(e.exportBatch, { ...options, scheduledDelayMs: 10 }, (result, n) => failures.push([result.reason, n]));
+    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, { ...options, scheduledDelayMs: 10 }, (result, n) => failures.push([result.reason, n]));
     for (let i = 0; i < 3; i++) p.onEnd(span(i));
     (await e.nextCall(1)).settle({ ok: false, attempts: 1, reason: 'HTTP 400' });
     await p.flush(1000);
@@ -102,7 +121,7 @@ describe('BatchSpanProcessor', () => {
 
   it('passes each export a deadline OTEL_BSP_EXPORT_TIMEOUT ahead', async () => {
     const e = controlledExporter();
-    const p = new BatchSpanProcessor(e.exportBatch, { ...options, scheduledDelayMs: 1, exportTimeoutMs: 30_000 });
+    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, { ...options, scheduledDelayMs: 1, exportTimeoutMs: 30_000 });
     const before = performance.now();
     p.onEnd(span(1));
     const call = await e.nextCall(1);
@@ -113,7 +132,7 @@ describe('BatchSpanProcessor', () => {
 
   it('flush sends everything queued, batch after batch, then resolves', async () => {
     const sent: number[] = [];
-    const p = new BatchSpanProcessor(async (spans) => (sent.push(spans.length), { ok: true, attempts: 1 }), { ...options, maxExportBatchSize: 100, scheduledDelayMs: 3_600_000 });
+    const p = new BatchSpanProcessor(new IdQueue(), async (body) => (sent.push(ids(body).length), { ok: true, attempts: 1 }), { ...options, maxExportBatchSize: 100, scheduledDelayMs: 3_600_000 });
     for (let i = 0; i < 250; i++) p.onEnd(span(i));
     await p.flush(5000);
     expect(sent).toEqual([100, 100, 50]);
@@ -123,7 +142,7 @@ describe('BatchSpanProcessor', () => {
 
   it('flush gives up at its timeout when the collector hangs, counting what was not sent', async () => {
     const e = controlledExporter();
-    const p = new BatchSpanProcessor(e.exportBatch, { ...options, maxExportBatchSize: 100, scheduledDelayMs: 3_600_000 });
+    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, { ...options, maxExportBatchSize: 100, scheduledDelayMs: 3_600_000 });
     for (let i = 0; i < 150; i++) p.onEnd(span(i));
     const flushed = p.flush(50);
     const call = await e.nextCall(1);
