@@ -9,19 +9,24 @@ import { z } from 'zod';
  * variable: a typo in a sampler or an endpoint must not silently change what is exported.
  */
 
-/** http(s) URL with a host; the exporter posts to it. Credentials in it are masked in errors (config.ts). */
+/**
+ * An http(s) URL with a host; the exporter posts to it. No credentials: fetch refuses a URL that
+ * carries them (Fetch standard, "Request" constructor), so they go in OTEL_EXPORTER_OTLP_HEADERS.
+ */
 const endpoint = (name: string) =>
   z
     .string()
     .trim()
-    .refine((value) => {
+    .superRefine((value, ctx) => {
+      let url: URL | undefined;
       try {
-        const url = new URL(value);
-        return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+        url = new URL(value);
       } catch {
-        return false;
+        url = undefined;
       }
-    }, `${name} must be an http:// or https:// URL`)
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') ctx.addIssue({ code: 'custom', message: `${name} must be an http:// or https:// URL` });
+      else if (url.username || url.password) ctx.addIssue({ code: 'custom', message: `${name} must not carry credentials: send them as a header (OTEL_EXPORTER_OTLP_HEADERS=authorization=...)` });
+    })
     .optional();
 
 const protocol = (name: string) =>

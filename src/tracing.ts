@@ -78,6 +78,7 @@ export function createTracing(config: Config, deps: TracingDeps): Tracing | unde
   const exporter = createOtlpExporter(settings.target, { fetch: deps.fetch });
   const { url } = settings.target;
   let lastFailureLog = -Infinity;
+  let reportedRecordError = false;
   let droppedSinceLog = 0;
   const envelope = { resource: settings.resource, scope };
   const queue = settings.target.protocol === 'http/json' ? new JsonSpanQueue(envelope) : new ProtobufSpanQueue(envelope);
@@ -97,8 +98,14 @@ export function createTracing(config: Config, deps: TracingDeps): Tracing | unde
   return {
     url,
     record(record) {
-      const span = spanFromRecord(record, deps.httpVersion);
-      if (span) processor.onEnd(span);
+      try {
+        const span = spanFromRecord(record, deps.httpVersion);
+        if (span) processor.onEnd(span);
+      } catch (error) {
+        // A bug here must cost a span, never the request that is being logged.
+        if (!reportedRecordError) deps.say(`sidecar: could not make a span: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        reportedRecordError = true;
+      }
     },
     flush: (timeoutMs) => processor.flush(timeoutMs),
     get dropped() {
