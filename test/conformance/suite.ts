@@ -13,6 +13,7 @@ import { hostileTests } from './hostile.ts';
 import { loggingTests } from './logging.ts';
 import { routingTests } from './routing.ts';
 import { streamingTests } from './streaming.ts';
+import { tracingConfigurationTests } from './tracing-config.ts';
 import { tracingTests } from './tracing.ts';
 
 export function addConformanceTests(runtime: Runtime): void {
@@ -29,6 +30,7 @@ export function addConformanceTests(runtime: Runtime): void {
     hostileTests(t);
     loggingTests(t);
     tracingTests(t);
+    tracingConfigurationTests(t);
 
     it('never contacted any host but TARGET during the whole suite', () => {
       expect(t.canary.requests).toEqual([]);
