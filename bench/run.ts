@@ -64,7 +64,7 @@ const HELP = `usage: node bench/run.ts [options]      (each option also as an en
   --budget S          BENCH_BUDGET      no repeats once they would push the run past S seconds (280)
   --out FILE          BENCH_OUT         JSON report (bench/results/latest.json)
   --quick                               smoke run: 2 s runs, 1 round, 1 s warm-up, 128 MiB, 1 start run, no repeats
-targets: ${'direct, node, bun, deno, http-proxy, fastify, nginx, deployed, ceiling'}
+targets: ${'direct, node, node-otlp, bun, deno, http-proxy, fastify, nginx, deployed, ceiling'}
 `;
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
@@ -135,11 +135,15 @@ interface TargetDef {
   /** Files that must exist for the target to run (relative to the repository root). */
   needs: string[];
   argv: (ports: { port: number; admin: number; upstream: number }) => string[];
+  /** Extra environment (the export-on row's OTLP endpoint). */
+  env?: () => Record<string, string>;
 }
 
 const TARGETS: TargetDef[] = [
   { name: 'direct', kind: 'direct', label: 'upstream direct', needs: [], argv: () => [] },
   { name: 'node', kind: 'sidecar', label: 'sidecar on Node', needs: ['runtimes/node.ts'], argv: () => [process.execPath, 'runtimes/node.ts'] },
+  // The same sidecar exporting a span per request to a sink that discards (bench/peers/otlp-sink.ts).
+  { name: 'node-otlp', kind: 'sidecar', label: 'sidecar on Node, export on', needs: ['runtimes/node.ts'], argv: () => [process.execPath, 'runtimes/node.ts'], env: () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpSinkPort}` }) },
   { name: 'bun', kind: 'sidecar', label: 'sidecar on Bun', needs: ['runtimes/bun.ts', 'node_modules/.bin/bun'], argv: () => [join(BIN, 'bun'), 'run', 'runtimes/bun.ts'] },
   {
     name: 'deno',
@@ -289,6 +293,8 @@ function runTransfer(direction: 'download' | 'upload', url: string, bytes: numbe
 // ---------------------------------------------------------------- orchestration
 
 const live = new Set<Server>();
+/** Where the export-on row sends its spans: the OTLP sink, started with the upstream. */
+let otlpSinkPort = 0;
 let tmpDir = '';
 let deployed: Deployed | null = null;
 const deployedArgv = (): string[] => {
@@ -323,6 +329,7 @@ async function startTarget(t: Target, upstreamPort: number, nginx: NginxInfo | n
     LOG_FORMAT: 'json',
     SRV_NAME: 'bench',
     DRAIN_TIMEOUT_MS: '2000',
+    ...def.env?.(),
   };
   const server = spawnServer(argv, env, ROOT, tmpDir);
   live.add(server);
@@ -407,6 +414,12 @@ async function main(): Promise<number> {
   live.add(upstream);
   const upReady = await waitReady(upstream, [`http://127.0.0.1:${upstreamPort}/`], 10_000);
   log(`upstream on 127.0.0.1:${upstreamPort} (ready in ${upReady.ms.toFixed(0)} ms)`);
+  if (targets.some((t) => t.def.env !== undefined)) {
+    otlpSinkPort = await freePort();
+    const sink = spawnServer([process.execPath, join(BENCH_DIR, 'peers/otlp-sink.ts')], { ...process.env, PORT: String(otlpSinkPort), HOST: '127.0.0.1' }, ROOT, tmpDir);
+    live.add(sink);
+    await waitReady(sink, [`http://127.0.0.1:${otlpSinkPort}/`], 10_000);
+  }
 
   // Start-to-ready of each sidecar, on a machine with nothing else running.
   for (const t of targets) {

@@ -31,6 +31,7 @@ const sidecar = createSidecar(config, {
   probe: createTcpProbe(config.TARGET),
   remoteAddress: (c) => getConnInfo(c).remote.address,
   rawTarget: (c) => (c.env as HttpBindings).incoming.url,
+  httpVersion: (c) => (c.env as HttpBindings).incoming.httpVersion,
   stdout: fdStdout(),
   say,
   processMetrics,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { otelConfigShape, secretVariables } from './config-otel.ts';
 
 /**
  * The sidecar's whole configuration: one zod schema over environment variables. Types come from
@@ -129,6 +130,8 @@ export const configSchema = z.object({
    * keepalive_timeout default).
    */
   CLIENT_IDLE_TIMEOUT_MS: millis('CLIENT_IDLE_TIMEOUT_MS').default(75_000),
+  /** Trace export over OTLP/HTTP, off unless an endpoint is set (config-otel.ts). */
+  ...otelConfigShape,
 }).superRefine(tlsTogether);
 
 /**
@@ -168,7 +171,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const name = String(issue?.path[0] ?? 'config');
   const message = issue?.message ?? 'invalid';
   // Echo the bad value so the operator sees it, minus any password it carries.
-  const value = input[name]?.replace(/\/\/[^/@]*@/, '//***@');
+  const value = secretVariables.has(name) ? undefined : input[name]?.replace(/\/\/[^/@]*@/, '//***@');
   const shown = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
   throw new ConfigError(`${name}: ${message.replace(/^\w+ must/, 'must')}${shown}`);
 }

@@ -28,6 +28,7 @@ import { startSpan } from './trace.ts';
 import { relayResponse } from './relay.ts';
 import { isWebSocketHandshake } from './upgrade.ts';
 import type { Refusal } from './refusal.ts';
+import { samplerFor } from './sampler.ts';
 import type { UpstreamClient, UpstreamResponse } from './upstream.ts';
 
 export interface ProxyDeps {
@@ -85,6 +86,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
   const proto = deps.proto ?? 'http';
   // One limiter for requests and WebSocket handshakes alike (sidecar.ts hands the same to Tunnels).
   const admission = 'admission' in deps ? deps.admission : createAdmission(config, metrics);
+  const sample = samplerFor(config);
 
   const finish = (exchange: Exchange, status: number, error?: ErrorReason): void => {
     if (exchange.done) return;
@@ -114,7 +116,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     if (deps.tunnel !== undefined && isWebSocketHandshake(request.method, request.headers)) return deps.tunnel(c);
     const incoming = request.headers;
     const requestId = requestIdFor(incoming.get('x-request-id'));
-    const trace = startSpan(incoming.get('traceparent'));
+    const trace = startSpan(incoming.get('traceparent'), sample);
     const exchange: Exchange = {
       startedAtPerf: performance.now(),
       done: false,
@@ -137,6 +139,9 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
         userAgent: incoming.get('user-agent'),
         error: undefined,
         queueMs: undefined,
+        parentSpanId: trace.parentSpanId,
+        traceFlags: trace.flags,
+        context: c,
       },
     };
     metrics.requestStarted();

@@ -2,6 +2,7 @@
  * The access log: one record per finished request, encoded as JSON or as the seed's text line,
  * handed to a writer that batches lines and never makes a request wait for stdout.
  */
+import type { Context } from 'hono';
 import type { Config } from './config.ts';
 import type { ErrorReason } from './errors.ts';
 
@@ -28,6 +29,11 @@ export interface AccessRecord {
   queueMs?: number | undefined;
   /** Set on a tunnel's record (written when the tunnel closes): the protocol it switched to. */
   upgrade?: 'websocket';
+  /** For the exchange's span (span.ts), never logged: the incoming parent's span id and the flags the app received. */
+  parentSpanId?: string | undefined;
+  traceFlags?: string;
+  /** The exchange's Hono context, read only by span.ts (Host, tracestate, HTTP version), after the fact. */
+  context?: Context;
 }
 
 export type LogFormat = Config['LOG_FORMAT'];

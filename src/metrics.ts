@@ -56,6 +56,7 @@ export class Metrics {
   #ready: () => boolean = () => false;
   #tunnelsActive = 0;
   #tunnelsTotal = 0;
+  #droppedSpans: () => number = () => 0;
 
   constructor(processMetrics: ProcessMetric[] = []) {
     this.#process = processMetrics;
@@ -137,6 +138,10 @@ export class Metrics {
     };
   }
 
+  countDroppedSpans(read: () => number): void {
+    this.#droppedSpans = read;
+  }
+
   get activeRequests(): number {
     return this.#active;
   }
@@ -193,6 +198,9 @@ export class Metrics {
       '# HELP sidecar_ready 1 when /readyz answers 200 (the app answers and the sidecar is not draining), else 0.',
       '# TYPE sidecar_ready gauge',
       `sidecar_ready ${this.#ready() ? 1 : 0}`,
+      '# HELP sidecar_spans_dropped_total Spans not exported: the queue was full, or the collector did not take them in time.',
+      '# TYPE sidecar_spans_dropped_total counter',
+      `sidecar_spans_dropped_total ${this.#droppedSpans()}`,
     );
     for (const m of this.#process) {
       const value = m.read();

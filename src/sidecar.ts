@@ -24,6 +24,10 @@ import { tlsMetrics } from './tls.ts';
 import type { CertificateWatcher } from './tls-watcher.ts';
 import { Tunnels, tunnelThroughFetch } from './upgrade.ts';
 import type { Handshake } from './upgrade.ts';
+import { samplerFor } from './sampler.ts';
+import { createTracing } from './tracing.ts';
+import type { Tracing } from './tracing.ts';
+import type { HttpVersionOf } from './span.ts';
 import type { UpstreamClient } from './upstream.ts';
 
 /** What a runtime hands the core: the parts only it can provide. */
@@ -52,6 +56,8 @@ export interface RuntimeCapabilities {
   webSocket?(c: Context, handshake: Handshake): Promise<Response>;
   /** Whether the runtime's parser refused (and answered) the rest of this request's connection. */
   refusal?(c: Context): Refusal | undefined;
+  /** The request's HTTP version as the runtime's parser read it, for spans (Node exposes it). */
+  httpVersion?: HttpVersionOf;
 }
 
 export interface Sidecar {
@@ -66,6 +72,8 @@ export interface Sidecar {
   tunnels: Tunnels;
   /** Logs and counts a request the runtime refused before the handler saw it. */
   refused: RefusalLog;
+  /** Trace export; undefined unless an OTLP endpoint is configured. */
+  tracing?: Tracing;
 }
 
 export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sidecar {
@@ -82,11 +90,19 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   const stats = new StatsHistory({ metrics, version, runtime: runtime.runtimeName ?? 'unknown', ready: () => readiness.ready, config: maskedConfig(config) });
   stats.start();
   const format = formatterFor(config.LOG_FORMAT);
-  const log = (record: AccessRecord) => accessLog.write(format(record));
+  const tracing = createTracing(config, { say: runtime.say, httpVersion: runtime.httpVersion });
+  metrics.countDroppedSpans(() => tracing?.dropped ?? 0);
+  // One record, one log line and, only when export is on, one span: requests, refusals and tunnels alike.
+  const log = tracing
+    ? (record: AccessRecord) => {
+        accessLog.write(format(record));
+        tracing.record(record);
+      }
+    : (record: AccessRecord) => accessLog.write(format(record));
   const proto = runtime.tls ? 'https' : 'http';
   // One limiter for requests and WebSocket handshakes (MAX_CONCURRENT_REQUESTS; undefined: none).
   const admission = createAdmission(config, metrics);
-  const tunnels = new Tunnels({ config, metrics, log, proto, admission, onUpstreamAnswered: () => readiness.upstreamAnswered() });
+  const tunnels = new Tunnels({ config, metrics, log, proto, admission, sample: samplerFor(config), onUpstreamAnswered: () => readiness.upstreamAnswered() });
   const { webSocket } = runtime;
   const onInternalError = (error: unknown) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   const proxy = createProxy(config, {
@@ -105,7 +121,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   });
   const admin = createAdmin({ metrics, readiness, stats });
   const redirect = config.HTTP_REDIRECT_PORT === undefined ? undefined : createRedirect();
-  return { proxy, admin, metrics, readiness, accessLog, redirect, tunnels, refused: createRefusalLog(config, { log, metrics }) };
+  return { proxy, admin, metrics, readiness, accessLog, redirect, tunnels, refused: createRefusalLog(config, { log, metrics }), tracing };
 }
 
 /** The line every runtime prints once both listeners are up; tests and tools wait for it. */
@@ -134,6 +150,7 @@ export async function drain(options: DrainOptions): Promise<boolean> {
   sidecar.readiness.stop();
   const { tunnels } = sidecar;
   say(`sidecar: draining ${sidecar.metrics.activeRequests} in-flight request(s) and ${tunnels.open} tunnel(s), up to ${options.timeoutMs} ms`);
+  const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), options.timeoutMs)));
   // Open tunnels are waited for too: no runtime's server counts them as requests in flight
@@ -151,6 +168,8 @@ export async function drain(options: DrainOptions): Promise<boolean> {
     clearTimeout(grace);
   }
   await sidecar.accessLog.flush();
+  // Queued spans go out in what is left of the drain timeout.
+  await sidecar.tracing?.flush(options.timeoutMs - (performance.now() - started));
   say('sidecar: stopped');
   return clean;
 }

@@ -2,6 +2,8 @@
  * W3C Trace Context (https://www.w3.org/TR/trace-context/): parse an incoming `traceparent`,
  * make the sidecar's span a child of it, or start a new trace.
  */
+import { parentBasedAlwaysOn } from './sampler.ts';
+import type { Sampler } from './sampler.ts';
 
 export interface TraceContext {
   /** 32 lowercase hex characters, never all zeros. */
@@ -58,13 +60,23 @@ function nonZeroHex(bytes: number): string {
   }
 }
 
-/** The sidecar's span: a child of a valid incoming traceparent, or the root of a new trace. */
-export function startSpan(incoming: string | null): TraceContext {
+/**
+ * The sidecar's span: a child of a valid incoming traceparent, or the root of a new trace. The
+ * sampler's decision is the sampled flag (bit 0) the app receives; the parent's other flag bits
+ * pass on unchanged (W3C Trace Context §3.2.2.5).
+ */
+export function startSpan(incoming: string | null, sample: Sampler = parentBasedAlwaysOn): TraceContext {
   const parent = parseTraceparent(incoming);
   const spanId = nonZeroHex(8);
-  if (parent) return { ...parent, spanId };
-  // A new trace is sampled: the sidecar is the first hop, and the flag lets the app record too.
-  return { traceId: nonZeroHex(16), spanId, parentSpanId: undefined, flags: '01' };
+  if (parent) {
+    const bits = parseInt(parent.flags, 16);
+    const sampled = sample(parent.traceId, (bits & 1) === 1);
+    const flags = sampled === ((bits & 1) === 1) ? parent.flags : hex[sampled ? bits | 1 : bits & 0xfe];
+    return { ...parent, spanId, flags: flags as string };
+  }
+  const traceId = nonZeroHex(16);
+  // The sidecar is the first hop: its decision is the trace's, and the flag lets the app record too.
+  return { traceId, spanId, parentSpanId: undefined, flags: sample(traceId, undefined) ? '01' : '00' };
 }
 
 /** The traceparent the app receives: version 00, the trace id, the sidecar's span as parent. */

@@ -23,6 +23,7 @@ import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from 
 import type { AccessRecord } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { startSpan } from './trace.ts';
+import type { Sampler } from './sampler.ts';
 
 /** Whether a comma-separated header value lists `token` (case-insensitive, RFC 9110 §5.6.1). */
 function listsToken(value: string | null, token: string): boolean {
@@ -53,6 +54,8 @@ export interface HandshakeRequest {
   /** The runtime's (parsed) request URL. */
   url: string;
   remoteAddress: string | undefined;
+  /** The fetch handler's context where there is one (Bun, Deno): the span reads Host and scheme from it. */
+  context?: Context;
 }
 
 export interface TunnelDeps {
@@ -66,6 +69,8 @@ export interface TunnelDeps {
    * "Protecting the app"); the open tunnel does not, so the slot is given back at the app's answer.
    */
   admission?: Admission | undefined;
+  /** OTEL_TRACES_SAMPLER's decision, as for requests: the sampled flag the app receives, and whether the tunnel's record becomes a span. */
+  sample?: Sampler;
 }
 
 /** The open tunnels and handshakes in flight, for drain(); and where handshakes begin. */
@@ -135,7 +140,7 @@ export class Handshake {
     this.#registry = registry;
     const headers = request.headers;
     this.requestId = requestIdFor(headers.get('x-request-id'));
-    const trace = startSpan(headers.get('traceparent'));
+    const trace = startSpan(headers.get('traceparent'), deps.sample);
     const path = requestTarget(request.rawTarget, request.url);
     // The same fields as a request's record (handler.ts), so every consumer of records (the log
     // line, and a span exporter) treats a tunnel like a request that lasted as long as it did.
@@ -155,6 +160,10 @@ export class Handshake {
       remoteAddr: request.remoteAddress,
       userAgent: headers.get('user-agent'),
       error: undefined,
+      // For the tunnel's span (span.ts), as the handler sets them for a request's.
+      parentSpanId: trace.parentSpanId,
+      traceFlags: trace.flags,
+      context: request.context,
     };
     this.protocols = (headers.get('sec-websocket-protocol') ?? '')
       .split(',')
@@ -300,6 +309,7 @@ export function tunnelThroughFetch(
       rawTarget: seen.rawTarget?.(c),
       url: request.url,
       remoteAddress: seen.remoteAddress(c),
+      context: c,
     });
     try {
       const refused = await handshake.admit(request.signal);

@@ -138,7 +138,7 @@ describe('README configuration table', () => {
     const defaults = loadConfig({});
     for (const [name, shown] of rows) {
       const value = defaults[name as keyof typeof defaults];
-      expect(value === undefined ? 'unset' : typeof value === 'object' ? value.href : String(value), name).toBe(shown);
+      expect(value === undefined ? 'unset' : typeof value === 'object' && 'href' in value ? value.href : String(value), name).toBe(shown);
     }
     expect(Object.keys(configSchema.shape)).toEqual(configVariables);
   });

@@ -156,4 +156,12 @@ export const knownDifferences = {
    * slower than Deno.serve here, on a noisy machine), a change of adapter left for its own decision.
    */
   idleClientConnectionsUnbounded: new Set<Runtime>(['deno']),
+  /**
+   * Spans carry `network.protocol.version` only where the runtime says which HTTP version its
+   * parser read: Node's IncomingMessage.httpVersion. Bun.serve exposes no version (bun-types
+   * serve.d.ts: the Server has requestIP() and nothing per request besides), nor does Deno.serve
+   * (Deno.ServeHandlerInfo: remoteAddr and completed only). Semconv says to leave the attribute
+   * out when the version is not known (http-spans.md [12]), so it is left out there.
+   */
+  httpVersionNotExposed: new Set<Runtime>(['bun', 'deno']),
 } as const;

@@ -18,6 +18,8 @@ import { streamingTests } from './streaming.ts';
 import { webSocketFrameTests } from './websocket-frames.ts';
 import { webSocketMessageTests } from './websocket-messages.ts';
 import { webSocketTests } from './websocket.ts';
+import { tracingConfigurationTests } from './tracing-config.ts';
+import { tracingTests } from './tracing.ts';
 
 export function addConformanceTests(runtime: Runtime): void {
   describe(`the sidecar on ${runtime}`, () => {
@@ -37,6 +39,8 @@ export function addConformanceTests(runtime: Runtime): void {
     webSocketMessageTests(t);
     webSocketFrameTests(t);
     refusalTests(t);
+    tracingTests(t);
+    tracingConfigurationTests(t);
 
     it('never contacted any host but TARGET during the whole suite', () => {
       expect(t.canary.requests).toEqual([]);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Deployment } from 'kubernetes-types/apps/v1.js';
 import type { Container, PodSpec, Service } from 'kubernetes-types/core/v1.js';
 import { describe, expect, it } from 'vitest';
-import { configVariables } from '../../src/config.ts';
+import { ConfigError, configVariables } from '../../src/config.ts';
 import { renderKustomization } from './kustomize.ts';
 import type { Manifest } from './kustomize.ts';
 import {
@@ -26,6 +26,7 @@ import {
   servicesOf,
   shutdownProblems,
   tlsProblems,
+  sidecarConfig,
 } from './pod.ts';
 import { repoRoot } from './project.ts';
 import { schemaProblems, unknownFieldProblems } from './schema.ts';
@@ -70,6 +71,14 @@ describe.each(variants)('$name', ({ manifests, native: isNative }) => {
 
   it('sets only variables the programs read, to values the sidecar accepts', () => {
     expect(environmentProblems(pod, facts)).toEqual([]);
+  });
+
+  it('names the spans after the pod from the downward API, and leaves the collector endpoint to the user', () => {
+    const config = sidecarConfig(pod);
+    if (config instanceof ConfigError) throw config;
+    expect(config.OTEL_SERVICE_NAME).toBe(pod.labels['app.kubernetes.io/name']);
+    expect(Object.fromEntries(config.OTEL_RESOURCE_ATTRIBUTES ?? [])).toEqual({ 'k8s.pod.name': 'legacy-app-5d9c7b6f4-x2x4z', 'k8s.namespace.name': 'default', 'k8s.node.name': 'node-1' });
+    expect(config.OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
   });
 
   it('agrees on ports: TARGET and the app, PORT and ADMIN_PORT and the declared ports', () => {
@@ -156,6 +165,14 @@ describe('the checks catch the mistakes they exist for', () => {
     expect(problemsOf(manifests, (pod) => environmentProblems(pod, facts))).toEqual([
       expect.stringMatching(/env UPSTREAM is not a variable/),
       expect.stringMatching(/would exit at start: LOG_FORMAT/),
+    ]);
+  });
+
+  it('a downward-API helper variable that no later variable expands', () => {
+    const manifests = broken((_, { sidecar }) => (sidecar.env ??= []).push({ name: 'K8S_POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } }));
+    expect(problemsOf(manifests, (pod) => environmentProblems(pod, facts))).toEqual([
+      expect.stringMatching(/env K8S_POD_UID is not a variable/),
+      expect.stringMatching(/K8S_POD_UID reads metadata.uid, a downward-API field these checks do not know/),
     ]);
   });
 

@@ -75,12 +75,35 @@ export function servicesOf(manifests: Manifest[]): Service[] {
   return manifests.filter((manifest) => manifest.kind === 'Service') as unknown as Service[];
 }
 
-const envOf = (container: Container) => Object.fromEntries((container.env ?? []).map((variable) => [variable.name, variable.value]));
+/** What the downward API gives a fieldRef in the running pod; a pod's name and node are only known there, so stand-ins. */
+function downwardApi(pod: Pod | undefined, fieldPath: string): string | undefined {
+  const label = /^metadata\.labels\['([^']+)'\]$/.exec(fieldPath);
+  if (label) return pod?.labels[label[1] as string];
+  return ({ 'metadata.name': 'legacy-app-5d9c7b6f4-x2x4z', 'metadata.namespace': 'default', 'spec.nodeName': 'node-1' } as Record<string, string>)[fieldPath];
+}
+
+/** A container's environment as the kubelet builds it: downward-API fields filled in, then `$(NAME)` expanded from variables defined before. */
+function envOf(container: Container, pod?: Pod): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const variable of container.env ?? []) {
+    const fieldPath = variable.valueFrom?.fieldRef?.fieldPath;
+    const raw = fieldPath === undefined ? variable.value : downwardApi(pod, fieldPath);
+    env[variable.name] = raw?.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref, name: string) => env[name] ?? ref);
+  }
+  return env;
+}
+
+/** A downward-API variable that only feeds `$(NAME)` in a later variable's value (K8S_POD_NAME into OTEL_RESOURCE_ATTRIBUTES). */
+function onlyExpanded(container: Container, index: number): boolean {
+  const variable = container.env?.[index];
+  if (!variable?.valueFrom?.fieldRef) return false;
+  return (container.env ?? []).slice(index + 1).some((later) => later.value?.includes(`$(${variable.name})`));
+}
 
 /** The sidecar's configuration as src/config.ts reads it from the container's env, or the one-line error it stops with. */
 export function sidecarConfig(pod: Pod): Config | ConfigError {
   try {
-    return loadConfig(envOf(pod.sidecar));
+    return loadConfig(envOf(pod.sidecar, pod));
   } catch (error) {
     if (error instanceof ConfigError) return error;
     throw error;
@@ -126,11 +149,16 @@ export function environmentProblems(pod: Pod, facts: Facts): string[] {
   const check = (container: Container, known: readonly string[], reader: string) => {
     const names = (container.env ?? []).map((variable) => variable.name);
     for (const [index, name] of names.entries()) {
-      if (!known.includes(name)) problems.push(`container ${container.name}: env ${name} is not a variable ${reader} reads (${known.join(', ')})`);
+      if (!known.includes(name) && !onlyExpanded(container, index)) problems.push(`container ${container.name}: env ${name} is not a variable ${reader} reads (${known.join(', ')})`);
       if (names.indexOf(name) !== index) problems.push(`container ${container.name}: env ${name} is set twice`);
     }
     for (const variable of container.env ?? []) {
-      if (variable.value === undefined) problems.push(`container ${container.name}: env ${variable.name} needs a literal value, so that it can be checked`);
+      const fieldPath = variable.valueFrom?.fieldRef?.fieldPath;
+      if (fieldPath !== undefined && downwardApi(undefined, fieldPath) === undefined && !/^metadata\.labels\[/.test(fieldPath)) {
+        problems.push(`container ${container.name}: env ${variable.name} reads ${fieldPath}, a downward-API field these checks do not know`);
+      } else if (variable.value === undefined && fieldPath === undefined) {
+        problems.push(`container ${container.name}: env ${variable.name} needs a literal value or a downward-API field, so that it can be checked`);
+      }
     }
     if (container.envFrom) problems.push(`container ${container.name}: envFrom brings in names nobody checks`);
   };
