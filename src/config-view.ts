@@ -22,12 +22,15 @@ function asText(value: unknown): string {
 
 /** `key1=value1,key2=value2` (the W3C Baggage-like form OTEL_EXPORTER_OTLP_HEADERS uses) with the values gone. */
 function maskHeaderValues(value: unknown): string {
+  // As written (`k=v,...`), as parsed by the schema ([name, value] pairs: config-otel.ts), or an object.
   const names =
     typeof value === 'string'
       ? value.split(',').map((pair) => pair.split('=')[0]?.trim() ?? '')
-      : value !== null && typeof value === 'object'
-        ? Object.keys(value)
-        : [];
+      : Array.isArray(value)
+        ? value.map((pair: unknown) => (Array.isArray(pair) ? String(pair[0]) : ''))
+        : value !== null && typeof value === 'object'
+          ? Object.keys(value)
+          : [];
   return names
     .filter((name) => name !== '')
     .map((name) => `${name}=${masked}`)
