@@ -32,21 +32,6 @@ export const sidecarMetrics = [
   'process_start_time_seconds',
 ] as const;
 
-/**
- * Metrics other branches of milestone 2 add (tunnels, overload, OTLP, TLS): on this branch the
- * sidecar does not expose them yet, so expressions over them are checked to parse, not to return
- * data. Empty this list when they are merged (and add the traffic that makes them appear).
- */
-export const metricsNotYetOnThisBranch: readonly string[] = [
-  'sidecar_tunnels_active',
-  'sidecar_tunnels_total',
-  'sidecar_queued_requests',
-  'sidecar_overload_rejections_total',
-  'sidecar_spans_dropped_total',
-  'sidecar_tls_certificate_expiry_timestamp_seconds',
-  'sidecar_tls_reload_errors_total',
-];
-
 /** Counters and the histogram's counter series: only meaningful inside rate()/increase(). */
 export const counterSeries = /^(.*_total|.*_count|.*_sum|.*_bucket)$/;
 

@@ -1,7 +1,8 @@
 /**
  * SPEC "Dashboards": every panel's and every rule's query runs against a real Prometheus scraping
- * a real sidecar (Node, the pod's runtime) under traffic that includes 502s. Each must parse, and
- * each must return data, except those over metricsNotYetOnThisBranch (parsed only). The rules
+ * real sidecars (Node, the pod's runtime) under traffic that includes 502s (pod legacy-app-0) and,
+ * on a second pod with TLS and MAX_CONCURRENT_REQUESTS=1, a WebSocket tunnel and an overload 503
+ * (legacy-app-1). Each must parse and return data. The rules
  * are loaded into that Prometheus too: every one evaluates without error, and the alerts this
  * traffic should trip (5xx ratio, upstream errors) are pending, the others not.
  */
@@ -12,14 +13,24 @@ import type { Sidecar } from '../support/sidecar.ts';
 import { startUpstream } from '../support/upstream.ts';
 import type { Upstream } from '../support/upstream.ts';
 import { spawn } from 'node:child_process';
-import { dashboardExprs, familyOf, metricsIn, metricsNotYetOnThisBranch, readDashboard, readRuleGroups, ruleExprs, rulesFile, substitute } from './monitoring.ts';
-import type { RuleExpr } from './monitoring.ts';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { makePki, SecretVolume } from '../support/certificates.ts';
+import type { TestPki } from '../support/certificates.ts';
+import { connectWs } from '../support/ws-client.ts';
+import type { WsClient } from '../support/ws-client.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dashboardExprs, readDashboard, ruleExprs, rulesFile, substitute } from './monitoring.ts';
 import { startPrometheus } from './prometheus.ts';
 import type { Prometheus, QueryResult } from './prometheus.ts';
 
 /** What Grafana puts for `$namespace`/`$pod` with "All" selected: the variables' allValue. */
 const allValue = readDashboard().templating.list.find((v) => v.name === 'pod')?.allValue ?? '';
 const labels = { namespace: 'shop', pod: 'legacy-app-0', app_kubernetes_io_name: 'legacy-app' };
+/** The second pod: TLS on (the certificate metrics), MAX_CONCURRENT_REQUESTS=1 with no queue (an overload), and a tunnel. */
+const labels1 = { ...labels, pod: 'legacy-app-1' };
 /** Each round, per method and outcome; three rounds, each after Prometheus saw the one before, so every counter increases between scrapes. */
 const round = { get200: 8, post200: 2, other200: 1, get502: 3 };
 const rounds = 3;
@@ -27,23 +38,37 @@ const perRound = Object.values(round).reduce((a, b) => a + b, 0);
 
 let upstream: Upstream;
 let sidecar: Sidecar;
+let secure: Sidecar;
 let prometheus: Prometheus;
+let pki: TestPki;
+let work: string;
+let tunnel: WsClient;
+
+/** A GET over TLS to the second pod; resolves at the response's headers. */
+const httpsGet = (path: string) =>
+  new Promise<IncomingMessage>((resolve, reject) => https.get({ host: 'localhost', port: secure.port, path, ca: pki.ca }, resolve).on('error', reject));
 
 /** An alert's expression with its comparisons made `bool`: 0 or 1 wherever its inputs exist, so "returns data" means the inputs are there. */
 const asBool = (expr: string) => expr.replace(/\s(>|<|==|!=|>=|<=)\s/g, ' $1 bool ');
 
-const reads = (e: RuleExpr) => metricsIn(e.expr).map(familyOf);
-/** Recording rules count as present when the raw metrics under them are. */
-const recordedFrom = new Map(readRuleGroups().flatMap((g) => g.rules.flatMap((r) => (r.record ? [[r.record, metricsIn(r.expr).map(familyOf)] as const] : []))));
-const missingInputs = (e: RuleExpr) => reads(e).flatMap((name) => recordedFrom.get(name) ?? [name]).filter((name) => metricsNotYetOnThisBranch.includes(name));
-
-const total = () => prometheus.query('sum(http_server_request_duration_seconds_count)');
+const total = () => prometheus.query('sum(http_server_request_duration_seconds_count{pod="legacy-app-0"})');
 const valueOf = (result: QueryResult) => Number(result.data?.result[0]?.value[1] ?? Number.NaN);
 
 beforeAll(async () => {
   upstream = await startUpstream();
-  sidecar = await startSidecar('node', { TARGET: upstream.url, SRV_NAME: 'legacy-app' });
-  prometheus = await startPrometheus({ targets: [sidecar.adminUrl.replace('http://', '')], labels, ruleFiles: [rulesFile] });
+  pki = await makePki();
+  work = mkdtempSync(join(tmpdir(), 'sidecar-monitoring-'));
+  const volume = new SecretVolume(work, 'tls', pki.first);
+  [sidecar, secure] = await Promise.all([
+    startSidecar('node', { TARGET: upstream.url, SRV_NAME: 'legacy-app' }),
+    startSidecar('node', { TARGET: upstream.url, SRV_NAME: 'legacy-app', TLS_CERT_FILE: volume.certFile, TLS_KEY_FILE: volume.keyFile, MAX_CONCURRENT_REQUESTS: '1', MAX_QUEUED_REQUESTS: '0' }),
+  ]);
+  prometheus = await startPrometheus({
+    targets: [sidecar.adminUrl.replace('http://', '')],
+    labels,
+    ruleFiles: [rulesFile],
+    more: [{ targets: [secure.adminUrl.replace('http://', '')], labels: labels1 }],
+  });
   for (let r = 1; r <= rounds; r++) {
     const sends: Promise<{ status: number }>[] = [];
     for (let i = 0; i < round.get200; i++) sends.push(send(sidecar.url, `/page?id=r${r}-get-${i}`));
@@ -52,16 +77,30 @@ beforeAll(async () => {
     for (let i = 0; i < round.get502; i++) sends.push(send(sidecar.url, `/_/reset?id=r${r}-reset-${i}`));
     const statuses = (await Promise.all(sends)).map((response) => response.status);
     expect(statuses.filter((s) => s === 502)).toHaveLength(round.get502);
-    await prometheus.until('sum(http_server_request_duration_seconds_count)', (result) => valueOf(result) === r * perRound, `a scrape showing round ${r}`);
+    await prometheus.until('sum(http_server_request_duration_seconds_count{pod="legacy-app-0"})', (result) => valueOf(result) === r * perRound, `a scrape showing round ${r}`);
   }
+  // The second pod, seen by Prometheus before anything happens there (so its counters rise between
+  // scrapes): a wss tunnel left open, and a request turned away while another holds the one slot.
+  await prometheus.until('sidecar_tunnels_total{pod="legacy-app-1"}', (result) => valueOf(result) === 0, 'a scrape of the second pod');
+  tunnel = await connectWs(`wss://localhost:${secure.port}/ws/echo?id=monitoring-tunnel`, { ca: pki.ca });
+  const held = await httpsGet('/_/slow?id=monitoring-hold');
+  const refused = await httpsGet('/_/echo?id=monitoring-refused');
+  refused.resume();
+  expect(refused.statusCode).toBe(503);
+  upstream.release('monitoring-hold');
+  held.resume();
+  await prometheus.until('sum(sidecar_overload_rejections_total{pod="legacy-app-1"}) + sum(sidecar_tunnels_active{pod="legacy-app-1"})', (result) => valueOf(result) === 2, 'a scrape showing the tunnel and the overload');
   // The recording rules ran after the last round.
   await prometheus.until('namespace_pod:sidecar_requests:rate5m', (result) => (result.data?.result.length ?? 0) > 0, 'the recording rules to be evaluated');
   await prometheus.until('namespace_app:sidecar_request_errors:ratio_rate5m', (result) => (result.data?.result.length ?? 0) > 0, 'the SLO rules to be evaluated');
 }, 90_000);
 
 afterAll(async () => {
+  tunnel?.ws.terminate();
   await prometheus?.stop();
-  await sidecar?.stop();
+  await Promise.all([sidecar?.stop(), secure?.stop()]);
+  pki?.remove();
+  if (work) rmSync(work, { recursive: true, force: true });
   await upstream?.close();
 });
 
@@ -79,7 +118,7 @@ describe('a real Prometheus scraping a real sidecar under traffic', () => {
       const [, selector = '', label = ''] = /^label_values\((.+), (\w+)\)$/.exec(query) ?? [];
       const match = substitute(selector, { rateInterval: '1m', all: allValue });
       const { data } = await prometheus.get<{ data: string[] }>(`/api/v1/label/${label}/values?${new URLSearchParams({ 'match[]': match })}`);
-      expect(data, variable.name).toEqual([labels[variable.name as 'namespace' | 'pod']]);
+      expect(data, variable.name).toEqual(variable.name === 'pod' ? [labels.pod, labels1.pod] : [labels.namespace]);
     }
   });
 
@@ -104,8 +143,8 @@ describe('a real Prometheus scraping a real sidecar under traffic', () => {
       const expr = substitute(e.expr, { rateInterval: '1m', all: allValue });
       const result = await prometheus.query(expr);
       if (result.status !== 'success') problems.push(`${e.what}: ${result.error}\n  ${expr}`);
-      else if (missingInputs(e).length === 0 && (result.data?.result.length ?? 0) === 0) problems.push(`${e.what}: no data\n  ${expr}`);
-      else if (missingInputs(e).length === 0 && result.data?.result.every((s) => Number.isNaN(Number(s.value[1])))) problems.push(`${e.what}: only NaN\n  ${expr}`);
+      else if ((result.data?.result.length ?? 0) === 0) problems.push(`${e.what}: no data\n  ${expr}`);
+      else if (result.data?.result.every((s) => Number.isNaN(Number(s.value[1])))) problems.push(`${e.what}: only NaN\n  ${expr}`);
     }
     expect(problems).toEqual([]);
   });
@@ -116,7 +155,7 @@ describe('a real Prometheus scraping a real sidecar under traffic', () => {
       const expr = asBool(e.expr);
       const result = await prometheus.query(expr);
       if (result.status !== 'success') problems.push(`${e.what}: ${result.error}\n  ${expr}`);
-      else if (missingInputs(e).length === 0 && (result.data?.result.length ?? 0) === 0) problems.push(`${e.what}: no data\n  ${expr}`);
+      else if ((result.data?.result.length ?? 0) === 0) problems.push(`${e.what}: no data\n  ${expr}`);
     }
     expect(problems).toEqual([]);
   });
@@ -137,13 +176,13 @@ describe('a real Prometheus scraping a real sidecar under traffic', () => {
     expect(valueOf(upstreamErrors)).toBeCloseTo(round.get502 / perRound, 1);
   });
 
-  it('trips exactly the alerts this traffic should: the 5xx burn rates and upstream errors, not latency or readiness', async () => {
+  it('trips exactly the alerts this traffic should: the 5xx burn rates, upstream errors and the overload, not latency, readiness or the certificate', async () => {
     const tripped = await prometheus.until(
       'count by (alertname) (ALERTS)',
-      (result) => (result.data?.result.length ?? 0) >= 3,
+      (result) => (result.data?.result.length ?? 0) >= 4,
       'the alerts to go pending',
     );
     const names = (tripped.data?.result ?? []).map((s) => s.metric.alertname).sort();
-    expect(names).toEqual(['SidecarErrorBudgetFastBurn', 'SidecarErrorBudgetSlowBurn', 'SidecarUpstreamErrors']);
+    expect(names).toEqual(['SidecarErrorBudgetFastBurn', 'SidecarErrorBudgetSlowBurn', 'SidecarOverloaded', 'SidecarUpstreamErrors']);
   });
 });

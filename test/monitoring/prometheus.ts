@@ -32,12 +32,12 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-export async function startPrometheus(options: { targets: string[]; labels: Record<string, string>; ruleFiles: string[] }): Promise<Prometheus> {
+export async function startPrometheus(options: { targets: string[]; labels: Record<string, string>; ruleFiles: string[]; more?: { targets: string[]; labels: Record<string, string> }[] }): Promise<Prometheus> {
   const dir = mkdtempSync(join(tmpdir(), 'sidecar-prometheus-'));
   const config = {
     global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
     rule_files: options.ruleFiles,
-    scrape_configs: [{ job_name: 'sidecar', static_configs: [{ targets: options.targets, labels: options.labels }] }],
+    scrape_configs: [{ job_name: 'sidecar', static_configs: [{ targets: options.targets, labels: options.labels }, ...(options.more ?? [])] }],
   };
   writeFileSync(join(dir, 'prometheus.yml'), stringify(config));
   const port = await closedPort();
