@@ -15,6 +15,7 @@ import type { Sidecar } from '../support/sidecar.ts';
 import type { Conformance } from './context.ts';
 import { headers, one, traceparentFormat } from './context.ts';
 import { knownDifferences } from './known-differences.ts';
+import { connectWs } from '../support/ws-client.ts';
 
 type Spans = ReturnType<OtlpReceiver['spans']>;
 
@@ -118,6 +119,28 @@ export function tracingTests(t: Conformance): void {
       expect(Number(span!.startTimeUnixNano / 1_000_000n)).toBe(Date.parse(String(log.time)));
       expect(span!.resource).toEqual({ 'service.name': 'main', 'k8s.pod.name': 'pod,1', 'deployment.environment.name': 'test' });
       expect(span!.scope).toEqual({ name: 'sidecar', version: '0.1.0' });
+    });
+
+    it("exports a WebSocket tunnel as one SERVER span covering the whole tunnel, status 101, with its log line ids; the app's handshake names it as parent", async () => {
+      const s = await started.main!();
+      const rid = t.id('tunnel-span');
+      const traceId = randomBytes(16).toString('hex');
+      const client = await connectWs(`${s.url.replace(/^http/, 'ws')}/ws/echo?id=${rid}`, { headers: { 'X-Request-Id': rid, traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` } });
+      const app = await t.upstream.waitForTunnel(rid, (a) => a.ws !== undefined, 'the app side to open');
+      client.ws.send('across');
+      await client.waitFor(() => client.messages[0], 'the echo');
+      client.ws.close(1000);
+      await client.waitFor(() => client.close, 'the close');
+      const log = await s.waitForLog((e) => e.request_id === rid && e.upgrade === 'websocket', 'the tunnel line');
+      const spans = of('main')(await receiver.waitForSpans((all) => all.some((x) => x.spanId === log.span_id), 'the tunnel span')).filter((x) => x.traceId === traceId);
+      expect(spans).toHaveLength(1);
+      const [span] = spans;
+      expect(span).toMatchObject({ traceId, spanId: log.span_id, name: 'GET', kind: 2, status: { code: 0 } });
+      expect(span!.attributes).toMatchObject({ 'http.request.method': 'GET', 'url.path': '/ws/echo', 'http.response.status_code': 101 });
+      expect(one(app.headers.traceparent)).toBe(`00-${traceId}-${log.span_id}-01`);
+      // The span is the tunnel's whole life, as its log line's duration_ms is.
+      const durationMs = Number(span!.endTimeUnixNano - span!.startTimeUnixNano) / 1e6;
+      expect(Math.abs(durationMs - Number(log.duration_ms))).toBeLessThan(0.01);
     });
 
     it('network.protocol.version is the HTTP version the runtime read (only Node exposes it)', async () => {
