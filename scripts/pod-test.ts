@@ -127,6 +127,8 @@ const adaptations = {
   service: 'the Service is dropped: podman ignores Services; this test requests the sidecar port the Service targets',
   secret:
     'the TLS Secret volume -> a hostPath folder this test lays out as kubelet lays out a mounted Secret (tls.crt -> ..data/tls.crt, ..data -> a timestamped folder), with a certificate made by openssl: there is no API server to hold the Secret',
+  downward:
+    'downward-API env from metadata.namespace and spec.nodeName -> fixed values (podman-test, podman-node): podman 4.3 refuses those fieldPaths ("not valid or not supported"); metadata.name and labels it fills in',
   ignored:
     'kept but not acted on by podman: readinessProbe (this test polls it itself), lifecycle.preStop, resources, terminationGracePeriodSeconds (this test stops the pod with that timeout)',
 };
@@ -163,6 +165,14 @@ async function adapt(manifests: Manifest[], images: Map<string, string>): Promis
     container.imagePullPolicy = 'Never';
     delete container.startupProbe;
     delete container.livenessProbe;
+    for (const variable of container.env ?? []) {
+      const field = variable.valueFrom?.fieldRef?.fieldPath;
+      const fixed = field === 'metadata.namespace' ? 'podman-test' : field === 'spec.nodeName' ? 'podman-node' : undefined;
+      if (fixed !== undefined) {
+        delete variable.valueFrom;
+        variable.value = fixed;
+      }
+    }
     for (const port of container.ports ?? []) {
       port.hostIP = '127.0.0.1';
       port.hostPort = await freePort();
@@ -170,7 +180,7 @@ async function adapt(manifests: Manifest[], images: Map<string, string>): Promis
     }
   }
   const applied = Object.entries(adaptations)
-    .filter(([key]) => (key !== 'native' || sidecars.length > 0) && (key !== 'secret' || manifests.some((m) => JSON.stringify(m).includes('"secretName"'))))
+    .filter(([key]) => (key !== 'native' || sidecars.length > 0) && (key !== 'secret' || manifests.some((m) => JSON.stringify(m).includes('"secretName"'))) && (key !== 'downward' || JSON.stringify(podSpec).includes('podman-')))
     .map(([, text]) => text);
   return { yaml: stringify(deployment), applied, hostPorts };
 }
