@@ -9,14 +9,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import type { Config } from './config.ts';
-import {
-  ClientAbortedError,
-  InternalError,
-  SidecarError,
-  UpstreamTimeoutError,
-  classifyUpstreamFailure,
-  errorResponse,
-} from './errors.ts';
+import { InternalError, SidecarError, errorResponse } from './errors.ts';
 import type { ErrorReason } from './errors.ts';
 import { createAdmission } from './admission.ts';
 import type { Admission, Release } from './admission.ts';
@@ -29,7 +22,8 @@ import { relayResponse } from './relay.ts';
 import { isWebSocketHandshake } from './upgrade.ts';
 import type { Refusal } from './refusal.ts';
 import { samplerFor } from './sampler.ts';
-import type { UpstreamClient, UpstreamResponse } from './upstream.ts';
+import type { UpstreamClient } from './upstream.ts';
+import { createSend } from './upstream-call.ts';
 
 export interface ProxyDeps {
   upstream: UpstreamClient;
@@ -59,9 +53,6 @@ export interface ProxyDeps {
   refusal?(c: Context): Refusal | undefined;
 }
 
-/** RFC 9110 §9.2.2: these may be sent twice without changing the outcome. */
-const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-
 /** Everything known about one exchange, filled in as it goes and logged once at the end. */
 interface Exchange {
   record: AccessRecord;
@@ -81,8 +72,8 @@ export function releaseSlot(exchange: { release: Release | undefined }): void {
 }
 
 export function createProxy(config: Config, deps: ProxyDeps): Hono {
-  const { upstream, metrics } = deps;
-  const timeoutMs = config.UPSTREAM_TIMEOUT_MS;
+  const { metrics } = deps;
+  const send = createSend(deps.upstream, config.UPSTREAM_TIMEOUT_MS);
   const proto = deps.proto ?? 'http';
   // One limiter for requests and WebSocket handshakes alike (sidecar.ts hands the same to Tunnels).
   const admission = 'admission' in deps ? deps.admission : createAdmission(config, metrics);
@@ -204,53 +195,6 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
       return errorResponse(failure.status, failure.message, requestId);
     }
   });
-
-  /**
-   * Sends the request, bounded by the headers timeout and the client's abort. A reset before any
-   * response on a request that is idempotent and has no body is retried once: a pooled
-   * connection the app closed just as it was reused must not cost the client a 502.
-   */
-  async function send(url: string, request: Request, headers: Headers, body: ReadableStream<Uint8Array> | null): Promise<UpstreamResponse> {
-    const controller = new AbortController();
-    const onClientAbort = () => controller.abort(new ClientAbortedError());
-    if (request.signal.aborted) throw new ClientAbortedError();
-    request.signal.addEventListener('abort', onClientAbort, { once: true });
-    const timer = setTimeout(() => controller.abort(new UpstreamTimeoutError(timeoutMs)), timeoutMs);
-    // The race makes the timeout and the client's abort final even if a runtime's client fails
-    // to honour its signal (Deno's node:http did not, before its response headers).
-    const aborted = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-    });
-    aborted.catch(() => {});
-    const attempt = () => {
-      const response = upstream({ method: request.method, url, headers, body, signal: controller.signal });
-      // A response that loses the race is nobody's: release its connection.
-      aborted.catch(() =>
-        response.then(
-          (r) => void (r.body instanceof ReadableStream && r.body.cancel().catch(() => {})),
-          () => {},
-        ),
-      );
-      return Promise.race([response, aborted]);
-    };
-    try {
-      try {
-        return await attempt();
-      } catch (error) {
-        if (controller.signal.aborted) throw controller.signal.reason;
-        const failure = classifyUpstreamFailure(error);
-        if (failure.reason !== 'upstream_reset' || body !== null || !idempotentMethods.has(request.method)) throw failure;
-        return await attempt().catch((retryError: unknown) => {
-          throw controller.signal.aborted ? controller.signal.reason : classifyUpstreamFailure(retryError);
-        });
-      }
-    } finally {
-      clearTimeout(timer);
-      // The client's abort must still reach the upstream while the body streams: the relay
-      // stream's cancel covers that, so this listener is no longer needed.
-      request.signal.removeEventListener('abort', onClientAbort);
-    }
-  }
 
   app.onError((error, c) => {
     deps.onInternalError?.(error);

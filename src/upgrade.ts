@@ -2,8 +2,8 @@
  * WebSocket tunnels (../shared/SPEC.md, "Upgrade and WebSocket"): the part every runtime shares.
  * Recognising a handshake, the headers the app receives (the same code path as any request:
  * forward.ts), the headers the client's 101 carries, the tunnel's access record and metrics, and
- * the registry that drain() waits on (the 101's headers: handshake-headers.ts). Moving bytes or
- * messages is the runtime's business
+ * the registry that drain() waits on (the 101's headers: handshake-headers.ts; an open tunnel and
+ * the Bun/Deno entry: tunnel.ts). Moving bytes or messages is the runtime's business
  * (runtimes/node-tunnel.ts raw, src/ws-relay.ts for message relays).
  *
  * A tunnel's life, as the core sees it:
@@ -16,12 +16,13 @@
 import type { Context } from 'hono';
 import type { Config } from './config.ts';
 import type { Admission, Release } from './admission.ts';
-import { ClientAbortedError, OverloadedError, errorResponse } from './errors.ts';
+import { ClientAbortedError, OverloadedError } from './errors.ts';
 import type { SidecarError } from './errors.ts';
 import type { ErrorReason } from './errors.ts';
 import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from './forward.ts';
 import type { AccessRecord } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { Tunnel } from './tunnel.ts';
 import { startSpan } from './trace.ts';
 import type { Sampler } from './sampler.ts';
 
@@ -253,72 +254,4 @@ export class Handshake {
     this.#registry.ended(undefined);
     return tunnel;
   }
-}
-
-export class Tunnel {
-  readonly #handshake: Handshake;
-  readonly #close: () => void;
-  readonly #end: () => void;
-  #closed = false;
-
-  constructor(handshake: Handshake, close: () => void, end: () => void) {
-    this.#handshake = handshake;
-    this.#close = close;
-    this.#end = end;
-  }
-
-  /** Bytes from the client to the app (frame bytes on a raw tunnel, message payload on a relay). */
-  bytesIn(count: number): void {
-    this.#handshake.record.bytesIn += count;
-  }
-
-  bytesOut(count: number): void {
-    this.#handshake.record.bytesOut += count;
-  }
-
-  /** Both directions are over: the tunnel's one access record. Idempotent. */
-  closed(error?: ErrorReason): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (error !== undefined) this.#handshake.record.error = error;
-    this.#end();
-  }
-
-  /** Asks the runtime to close the tunnel now (drain deadline). */
-  close(): void {
-    if (!this.#closed) this.#close();
-  }
-}
-
-/**
- * The handler's `tunnel` on runtimes whose server hands a handshake to the fetch handler (Bun,
- * Deno): the handshake begins here, `carry` answers it and runs the tunnel. A failure of the
- * sidecar's own is a 500, and the handshake still ends (drain must not wait on it).
- */
-export function tunnelThroughFetch(
-  tunnels: Tunnels,
-  carry: (c: Context, handshake: Handshake) => Promise<Response>,
-  seen: { rawTarget?(c: Context): string | undefined; remoteAddress(c: Context): string | undefined },
-  onInternalError: (error: unknown) => void,
-): (c: Context) => Promise<Response> {
-  return async (c) => {
-    const request = c.req.raw;
-    const handshake = tunnels.begin({
-      method: request.method,
-      headers: new Headers(request.headers),
-      rawTarget: seen.rawTarget?.(c),
-      url: request.url,
-      remoteAddress: seen.remoteAddress(c),
-      context: c,
-    });
-    try {
-      const refused = await handshake.admit(request.signal);
-      if (refused) return errorResponse(refused.status, refused.message, handshake.requestId);
-      return await carry(c, handshake);
-    } catch (error) {
-      onInternalError(error);
-      handshake.answered(500, 'internal');
-      return errorResponse(500, 'internal proxy error', handshake.requestId);
-    }
-  };
 }

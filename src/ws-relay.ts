@@ -13,7 +13,7 @@
  * - once one side has closed, the other gets a second to finish its closing handshake, then is
  *   cut (SPEC: a close or reset on one side ends the other within a second).
  */
-import type { Tunnel } from './upgrade.ts';
+import type { Tunnel } from './tunnel.ts';
 
 /** One leg of the relay, as the runtime's WebSocket lets the relay drive it. */
 export interface Peer {
