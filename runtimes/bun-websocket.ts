@@ -66,7 +66,7 @@ export function createBunWebSocket(config: Config): {
           pause: () => ws.pause(),
           resume: () => ws.resume(),
         };
-        const app = appPeer(leg.app.socket);
+        const app = appPeer(leg.app);
         const tunnel = leg.handshake.opened(() => leg.relay?.goAway());
         leg.relay = relayMessages(client, app.peer, tunnel);
         app.listen(leg.relay.app);

@@ -36,7 +36,7 @@ export function createDenoWebSocket(config: Config): (c: Context, handshake: Han
 
     let relay: Relay | undefined;
     let poll: ReturnType<typeof setInterval> | undefined;
-    const app = appPeer(opened.socket);
+    const app = appPeer(opened);
     const client: Peer = {
       send(data) {
         socket.send(data as string | Uint8Array<ArrayBuffer>);

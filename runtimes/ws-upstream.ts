@@ -34,6 +34,10 @@ export interface AppSocket {
   protocol: string;
   /** The app's 101 headers. */
   headers: Headers;
+  /** What the app sent before the client's side was open, in order (appPeer passes it on first). */
+  early: { data: Buffer; binary: boolean }[];
+  /** Stops collecting `early`. */
+  stopCollecting(): void;
 }
 
 /**
@@ -102,7 +106,14 @@ export function openAppSocket(config: Config, handshake: Handshake, signal: Abor
     });
     socket.on('open', () => {
       if (settled) return void socket.terminate();
-      settle({ socket, protocol, headers: appHeaders ?? new Headers() });
+      // An app may speak first: Socket.IO's open packet, say, often in the same segment as its
+      // 101, which ws parses as soon as the socket is open, before the client's side is. Those
+      // messages wait here, in order, and nothing more is read until the relay starts.
+      const early: AppSocket['early'] = [];
+      const collect = (data: Buffer, binary: boolean) => early.push({ data, binary });
+      socket.on('message', collect);
+      socket.pause();
+      settle({ socket, protocol, headers: appHeaders ?? new Headers(), early, stopCollecting: () => socket.off('message', collect) });
     });
     socket.on('unexpected-response', (_request: unknown, res: IncomingMessage) => {
       if (settled) return void res.destroy();
@@ -123,7 +134,8 @@ function headersOf(raw: string[]): Headers {
 }
 
 /** The app's socket as a relay Peer, its events fed to `events` once the client's side is open. */
-export function appPeer(socket: WebSocket): { peer: Peer; listen(events: PeerEvents): void } {
+export function appPeer(opened: AppSocket): { peer: Peer; listen(events: PeerEvents): void } {
+  const { socket } = opened;
   let full = false;
   let events: PeerEvents | undefined;
   const afterWrite = () => {
@@ -151,6 +163,8 @@ export function appPeer(socket: WebSocket): { peer: Peer; listen(events: PeerEve
     peer,
     listen(e) {
       events = e;
+      opened.stopCollecting();
+      for (const { data, binary } of opened.early.splice(0)) e.message(binary ? data : data.toString());
       socket.on('message', (data: Buffer, binary: boolean) => e.message(binary ? data : data.toString()));
       socket.on('ping', (data: Buffer) => e.ping(data));
       socket.on('pong', (data: Buffer) => e.pong(data));

@@ -18,6 +18,7 @@ import { streamingTests } from './streaming.ts';
 import { webSocketFrameTests } from './websocket-frames.ts';
 import { webSocketMessageTests } from './websocket-messages.ts';
 import { webSocketTests } from './websocket.ts';
+import { socketIoTests } from './socket-io.ts';
 import { tracingConfigurationTests } from './tracing-config.ts';
 import { tracingTests } from './tracing.ts';
 
@@ -38,6 +39,7 @@ export function addConformanceTests(runtime: Runtime): void {
     webSocketTests(t);
     webSocketMessageTests(t);
     webSocketFrameTests(t);
+    socketIoTests(t);
     refusalTests(t);
     tracingTests(t);
     tracingConfigurationTests(t);

@@ -33,6 +33,18 @@ export function webSocketMessageTests(t: Conformance): void {
       client.ws.close();
     });
 
+    it('an app that speaks first (its messages right behind its 101, as Socket.IO does) is heard: nothing it sent before the client side opened is lost', async () => {
+      const s = await t.main();
+      const id = t.id('ws-hello');
+      const client = await connectWs(wsUrl(s, `/ws/hello?id=${id}`));
+      const second = await client.message(1);
+      expect(client.messages[0]).toMatchObject({ binary: false });
+      expect(client.messages[0]!.data.toString()).toBe('hello from the app');
+      expect(second.binary).toBe(true);
+      expect([...second.data]).toEqual([1, 2, 3]);
+      client.ws.terminate();
+    });
+
     it('a message over 64 MiB passes a raw tunnel; a relay, which holds messages whole, ends the tunnel without passing any of it', { timeout: 60_000 }, async () => {
       const s = await t.main();
       const id = t.id('ws-huge');

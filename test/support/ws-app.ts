@@ -14,6 +14,8 @@
  *   /ws/firehose?id=&total=N        sends N bytes in 64 KiB binary messages, at most 1 MiB queued
  *                                   in ws at a time (it waits for the socket to take it)
  *   /ws/sink?id=                    reads nothing until the test calls ws.resume(); counts bytes
+ *   /ws/hello?id=                   speaks first: a hand-written 101 with a text and a binary frame in
+ *                                   the same write (as Socket.IO's open packet can come), then as /ws/raw
  */
 import { createHash } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
@@ -121,12 +123,15 @@ export function attachWsApp(server: Server, events: EventEmitter): WsApp {
       socket.on('close', gone);
       return;
     }
-    if (route === '/ws/raw') {
+    if (route === '/ws/raw' || route === '/ws/hello') {
       const accept = createHash('sha1').update(`${String(req.headers['sec-websocket-key'])}${GUID}`).digest('base64');
       const extensions = req.headers['sec-websocket-extensions'];
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n` +
-          `${extensions ? `Sec-WebSocket-Extensions: ${String(extensions)}\r\n` : ''}\r\n`,
+          `${extensions ? `Sec-WebSocket-Extensions: ${String(extensions)}\r\n` : ''}\r\n` +
+          // Two unmasked server frames (RFC 6455 §5.2) in the same write as the 101.
+          (route === '/ws/hello' ? `\x81\x12hello from the app\x82\x03\x01\x02\x03` : ''),
+        'latin1',
       );
       record.raw = socket;
       const take = (chunk: Buffer) => {
