@@ -1,6 +1,6 @@
 /**
  * A message relay between two WebSocket connections, for runtimes whose server cannot hand over
- * a raw connection (Bun.serve: oven-sh/bun#35972; Deno.serve: denoland/deno#21856). Each runtime
+ * a raw connection (Bun's server: oven-sh/bun#35972; Deno's: denoland/deno#21856). Each runtime
  * wraps its two connections as Peers and feeds their events in; this file holds the rules, so
  * Bun and Deno relay alike:
  * - a message goes on whole, in order, as text or binary as it came: never altered, merged,
