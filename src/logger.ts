@@ -32,6 +32,11 @@ export interface AccessRecord {
   /** For the exchange's span (span.ts), never logged: the incoming parent's span id and the flags the app received. */
   parentSpanId?: string | undefined;
   traceFlags?: string;
+  /**
+   * The request as it came, for span.ts (Host, X-Forwarded-For, tracestate, scheme) where there is
+   * no context to read it from: Node's raw WebSocket tunnel.
+   */
+  request?: { headers: Pick<Headers, 'get'>; url: string };
   /** The exchange's Hono context, read only by span.ts (Host, tracestate, HTTP version), after the fact. */
   context?: Context;
 }

@@ -46,7 +46,8 @@ export function spanFromRecord(record: AccessRecord, httpVersion?: HttpVersionOf
   const flags = parseInt(record.traceFlags ?? '01', 16);
   if ((flags & 1) === 0) return undefined;
   const c = record.context;
-  const headers = c?.req.raw.headers;
+  const request = record.request ?? c?.req.raw;
+  const headers = request?.headers;
   const attributes: AttributeValue[] = [];
   const add = (key: string, value: AttributeValue | null | undefined) => {
     if (value !== undefined && value !== null && value !== '') attributes.push(key, value);
@@ -59,7 +60,7 @@ export function spanFromRecord(record: AccessRecord, httpVersion?: HttpVersionOf
   const q = record.path.indexOf('?');
   add('url.path', q < 0 ? record.path : record.path.slice(0, q));
   if (q >= 0) add('url.query', redactQuery(record.path.slice(q + 1)));
-  add('url.scheme', c ? schemeOf(c.req.raw.url) : 'http');
+  add('url.scheme', request ? schemeOf(request.url) : 'http');
   // The sidecar treats the client's Host as authoritative (forward.ts overwrites X-Forwarded-Host), so it names the server.
   const host = splitHost(headers?.get('host') ?? null);
   add('server.address', host?.address);

@@ -165,6 +165,9 @@ export class Handshake {
       parentSpanId: trace.parentSpanId,
       traceFlags: trace.flags,
       context: request.context,
+      // Node's raw tunnel has no context: the span reads the request from here (the headers as
+      // forwarded keep the client's Host, tracestate and, first in X-Forwarded-For, its client).
+      request: request.context ? undefined : { headers, url: `${deps.proto ?? 'http'}://${headers.get('host') ?? ''}${path}` },
     };
     this.protocols = (headers.get('sec-websocket-protocol') ?? '')
       .split(',')

@@ -136,7 +136,7 @@ export function tracingTests(t: Conformance): void {
       expect(spans).toHaveLength(1);
       const [span] = spans;
       expect(span).toMatchObject({ traceId, spanId: log.span_id, name: 'GET', kind: 2, status: { code: 0 } });
-      expect(span!.attributes).toMatchObject({ 'http.request.method': 'GET', 'url.path': '/ws/echo', 'http.response.status_code': 101 });
+      expect(span!.attributes).toMatchObject({ 'http.request.method': 'GET', 'url.path': '/ws/echo', 'url.scheme': 'http', 'server.address': '127.0.0.1', 'server.port': s.port, 'http.response.status_code': 101 });
       expect(one(app.headers.traceparent)).toBe(`00-${traceId}-${log.span_id}-01`);
       // The span is the tunnel's whole life, as its log line's duration_ms is.
       const durationMs = Number(span!.endTimeUnixNano - span!.startTimeUnixNano) / 1e6;
