@@ -13,6 +13,7 @@ import { createClientErrors } from './node-client-error.ts';
 import { fdStdout } from './fd-stdout.ts';
 import { attachTunnels, shouldTunnel } from './node-tunnel.ts';
 import { createNodeUpstream } from './node-upstream.ts';
+import { createOtlpPost } from './node-otlp-post.ts';
 import { processMetrics } from './process-metrics.ts';
 import { createTcpProbe } from './tcp-probe.ts';
 import { http2Authority, startTls } from './node-tls.ts';
@@ -25,6 +26,7 @@ const config = configOrExit(process.env, { say, exit: (code) => process.exit(cod
 const tls = await startTls(config, say);
 
 const upstream = createNodeUpstream(config.TARGET, config.MAX_CONCURRENT_REQUESTS);
+const otlpPost = createOtlpPost();
 const clientErrors = createClientErrors();
 const sidecar = createSidecar(config, {
   upstream: upstream.client,
@@ -32,6 +34,7 @@ const sidecar = createSidecar(config, {
   remoteAddress: (c) => getConnInfo(c).remote.address,
   rawTarget: (c) => (c.env as HttpBindings).incoming.url,
   httpVersion: (c) => (c.env as HttpBindings).incoming.httpVersion,
+  exportFetch: otlpPost.fetch,
   stdout: fdStdout(),
   say,
   processMetrics,
@@ -108,7 +111,7 @@ const stop = stopOnSignal({
     redirectServer?.closeAllConnections();
     redirectServer?.close();
     tls?.watcher.close();
-    await upstream.close();
+    await Promise.all([upstream.close(), otlpPost.close()]);
   },
 });
 process.on('SIGTERM', () => stop('SIGTERM'));

@@ -59,6 +59,8 @@ export interface RuntimeCapabilities {
   refusal?(c: Context): Refusal | undefined;
   /** The request's HTTP version as the runtime's parser read it, for spans (Node exposes it). */
   httpVersion?: HttpVersionOf;
+  /** How spans are POSTed to the collector, where the runtime has a cheaper way than the global fetch (Node). */
+  exportFetch?: typeof fetch;
 }
 
 export interface Sidecar {
@@ -91,7 +93,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   const stats = new StatsHistory({ metrics, version, runtime: runtime.runtimeName ?? 'unknown', ready: () => readiness.ready, config: maskedConfig(config) });
   stats.start();
   const format = formatterFor(config.LOG_FORMAT);
-  const tracing = createTracing(config, { say: runtime.say, httpVersion: runtime.httpVersion });
+  const tracing = createTracing(config, { say: runtime.say, httpVersion: runtime.httpVersion, fetch: runtime.exportFetch });
   metrics.countDroppedSpans(() => tracing?.dropped ?? 0);
   // One record, one log line and, only when export is on, one span: requests, refusals and tunnels alike.
   const log = tracing
