@@ -167,6 +167,45 @@ export function hostileTests(t: Conformance): void {
       }
     });
 
+    const cutsSilence = knownDifferences.silentResponseCutAtIdleTimeout.has(t.runtime);
+    it(
+      cutsSilence
+        ? 'cuts a streamed response silent for CLIENT_IDLE_TIMEOUT_MS (known difference: the bound counts silence, not idleness)'
+        : 'keeps a streamed response that is silent for longer than CLIENT_IDLE_TIMEOUT_MS: the bound is for idle connections only',
+      async () => {
+        const s = await startSidecar(t.runtime, { TARGET: t.upstream.url, CLIENT_IDLE_TIMEOUT_MS: String(IDLE_MS) });
+        const id = t.id('quiet-stream');
+        const streaming = await RawConnection.open(s.url);
+        const idle = await RawConnection.open(s.url);
+        try {
+          streaming.write(rawRequest(`GET /_/slow?id=${id} HTTP/1.1`, headers(['Host', 'example.test'])));
+          await t.upstream.waitFor(id, () => true, 'the slow request at the app');
+          // The idle connection's close by the sidecar is the clock: the bound has passed.
+          idle.write(rawRequest(`GET /_/echo?id=${t.id('idle-clock')} HTTP/1.1`, headers(['Host', 'example.test'])));
+          expect((await idle.readResponse())?.status).toBe(200);
+          if (knownDifferences.idleClientConnectionsUnbounded.has(t.runtime)) {
+            // No bound at all (known difference above): nothing is cut in the same bounded wait.
+            expect(await streaming.waitClosed(IDLE_MS + 3_000), 'the silent response, as it stands').toBe(false);
+            return;
+          }
+          expect(await idle.waitClosed(IDLE_MS + 8_000), 'the idle connection closed by the bound').toBe(true);
+          if (cutsSilence) {
+            expect(await streaming.waitClosed(8_000), 'the silent response, cut as it stands').toBe(true);
+            return;
+          }
+          expect(streaming.closed, 'the silent response still open after the idle bound').toBe(false);
+          t.upstream.release(id);
+          const response = await streaming.readResponse();
+          expect(response?.status).toBe(200);
+        } finally {
+          t.upstream.release(id);
+          streaming.destroy();
+          idle.destroy();
+          await s.stop();
+        }
+      },
+    );
+
     it('upstream connections are reused between requests', async () => {
       const s = await t.main();
       await t.expectServes(s);

@@ -157,6 +157,13 @@ export const knownDifferences = {
    */
   idleClientConnectionsUnbounded: new Set<Runtime>(['deno']),
   /**
+   * Bun.serve's idleTimeout (CLIENT_IDLE_TIMEOUT_MS there) counts silence on the connection, a
+   * response in progress included: a streamed response that sends nothing for that long (a quiet
+   * event stream, a slow app between chunks) is cut. Bun.serve has no separate idle-connection
+   * bound. Node bounds only connections with no request in flight.
+   */
+  silentResponseCutAtIdleTimeout: new Set<Runtime>(['bun']),
+  /**
    * Spans carry `network.protocol.version` only where the runtime says which HTTP version its
    * parser read: Node's IncomingMessage.httpVersion. Bun.serve exposes no version (bun-types
    * serve.d.ts: the Server has requestIP() and nothing per request besides), nor does Deno.serve
