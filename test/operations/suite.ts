@@ -17,18 +17,7 @@ import { connectWs } from '../support/ws-client.ts';
 import { knownDifferences } from '../conformance/known-differences.ts';
 import type { Upstream } from '../support/upstream.ts';
 import { addStatusPageTests } from './status.ts';
-
-/** Polls `probe` until it returns a value for which `done` holds; bounded, never a fixed sleep. */
-async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (;;) {
-    last = await probe();
-    if (done(last)) return last;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { eventually } from '../support/wait.ts';
 
 const status = (url: string) => fetch(url).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
 

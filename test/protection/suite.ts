@@ -13,17 +13,7 @@ import type { CrowdApp } from '../support/crowd-app.ts';
 import { parsePrometheusText, sampleValue } from '../support/prometheus.ts';
 import { startSidecar } from '../support/sidecar.ts';
 import type { LogEntry, Runtime, Sidecar } from '../support/sidecar.ts';
-
-/** Polls `probe` until `done` holds; bounded (a poll, never a fixed sleep standing in for an event). */
-async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { eventually } from '../support/wait.ts';
 
 async function scrape(sidecar: Sidecar) {
   const response = await fetch(`${sidecar.adminUrl}/metrics`);

@@ -39,3 +39,24 @@ export function withTimeout<T>(promise: Promise<T>, what: string, ms = DEFAULT_W
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Polls `probe` until `done` accepts its value, bounded: for state that changes with no event to
+ * wait on (a scraped metric, a certificate a watcher picks up). `tolerateErrors` counts a probe
+ * that throws (a connection refused while a listener swaps) as a value `done` rejects.
+ */
+export async function eventually<T>(
+  probe: () => Promise<T>,
+  done: (value: T) => boolean,
+  what: string,
+  timeoutMs = DEFAULT_WAIT_MS,
+  options: { everyMs?: number; tolerateErrors?: boolean } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = options.tolerateErrors ? await probe().catch((error: unknown) => error as T) : await probe();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${value instanceof Error ? value.message : JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 50));
+  }
+}
