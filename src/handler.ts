@@ -60,8 +60,6 @@ interface Exchange {
   done: boolean;
   /** The slot under MAX_CONCURRENT_REQUESTS this exchange holds, if any (given back by releaseSlot). */
   release: Release | undefined;
-  /** The request's context, to ask the runtime whether its parser refused the request midway. */
-  context: Context;
 }
 
 /** Gives the exchange's slot back, once however often it is called (finish, or a tunnel's handshake answered). */
@@ -85,7 +83,8 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     releaseSlot(exchange);
     // A body the parser refused midway (a malformed chunk, `Transfer-Encoding: xchunked`) looks
     // to the handler like a client gone away; the client was in fact sent the parser's 400.
-    const refusal = deps.refusal?.(exchange.context);
+    const context = exchange.record.context;
+    const refusal = context && deps.refusal?.(context);
     if (refusal) {
       status = refusal.status;
       error = refusal.reason;
@@ -112,7 +111,6 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
       startedAtPerf: performance.now(),
       done: false,
       release: undefined,
-      context: c,
       record: {
         startedAt: Date.now(),
         service: config.SRV_NAME,
@@ -132,6 +130,8 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
         queueMs: undefined,
         parentSpanId: trace.parentSpanId,
         traceFlags: trace.flags,
+        // The request's context: span.ts reads it, and finish() asks the runtime whether its
+        // parser refused the request midway.
         context: c,
       },
     };

@@ -37,7 +37,7 @@ export interface AccessRecord {
    * no context to read it from: Node's raw WebSocket tunnel.
    */
   request?: { headers: Pick<Headers, 'get'>; url: string };
-  /** The exchange's Hono context, read only by span.ts (Host, tracestate, HTTP version), after the fact. */
+  /** The exchange's Hono context, after the fact: span.ts reads Host, tracestate and the HTTP version; the handler asks it whether the runtime's parser refused the request. */
   context?: Context;
 }
 
