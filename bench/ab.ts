@@ -38,7 +38,10 @@ const variants: Variant[] = process.argv.flatMap((arg, i) => {
   if (arg !== '--variant') return [];
   const spec = process.argv[i + 1] ?? '';
   const eq = spec.indexOf('=');
-  const argv = spec.slice(eq + 1).trim().split(/\s+/);
+  const argv = spec
+    .slice(eq + 1)
+    .trim()
+    .split(/\s+/);
   if (argv[0] === 'node') argv[0] = process.execPath;
   const [name = '', limit] = spec.slice(0, eq).split('@');
   return [{ name, argv, limitMiB: limit === undefined ? memoryLimitMiB : Number(limit), runs: [] }];
@@ -47,7 +50,10 @@ const rounds = Number(option('rounds', '5'));
 const durationS = Number(option('duration', '3'));
 const connections = Number(option('connections', '32'));
 const out = option('out', '');
-if (variants.length === 0) throw new Error("usage: node bench/ab.ts --variant 'name=node flags file' ... [--rounds N] [--duration S] [--memory-limit MiB] [--out FILE]");
+if (variants.length === 0)
+  throw new Error(
+    "usage: node bench/ab.ts --variant 'name=node flags file' ... [--rounds N] [--duration S] [--memory-limit MiB] [--out FILE]",
+  );
 
 /** utime + stime of a process, in µs (clock ticks are 100 per second on Linux). */
 function cpuUs(pid: number): number {
@@ -70,7 +76,12 @@ const servers: Server[] = [];
 const ownCgroup = /^\d+:memory:(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '';
 try {
   const upstreamPort = await freePort();
-  const upstream = spawnServer([process.execPath, join(ROOT, 'bench/upstream.ts')], { ...process.env, PORT: String(upstreamPort), HOST: '127.0.0.1' }, ROOT, tmp);
+  const upstream = spawnServer(
+    [process.execPath, join(ROOT, 'bench/upstream.ts')],
+    { ...process.env, PORT: String(upstreamPort), HOST: '127.0.0.1' },
+    ROOT,
+    tmp,
+  );
   servers.push(upstream);
   await waitReady(upstream, [`http://127.0.0.1:${upstreamPort}/`], 10_000);
   for (const v of variants) {
@@ -81,14 +92,25 @@ try {
       mkdirSync(v.cgroup);
       writeFileSync(join(v.cgroup, 'memory.limit_in_bytes'), String(v.limitMiB * 1024 * 1024));
     }
-    const argv = v.cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', join(v.cgroup, 'cgroup.procs'), ...v.argv] : v.argv;
-    const env = { ...process.env, TARGET: `http://127.0.0.1:${upstreamPort}`, PORT: String(v.port), ADMIN_PORT: String(admin), HOST: '127.0.0.1', LOG_FORMAT: 'json', SRV_NAME: 'ab' };
+    const argv = v.cgroup
+      ? ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', join(v.cgroup, 'cgroup.procs'), ...v.argv]
+      : v.argv;
+    const env = {
+      ...process.env,
+      TARGET: `http://127.0.0.1:${upstreamPort}`,
+      PORT: String(v.port),
+      ADMIN_PORT: String(admin),
+      HOST: '127.0.0.1',
+      LOG_FORMAT: 'json',
+      SRV_NAME: 'ab',
+    };
     v.server = spawnServer(argv, env, ROOT, tmp);
     servers.push(v.server);
     // The proxy port, not the admin one: the ceiling has no admin listener.
     await waitReady(v.server, [`http://127.0.0.1:${v.port}/`], 20_000);
     const hello = await httpGet(`http://127.0.0.1:${v.port}/`, 2000);
-    if (hello.body !== 'Hello you!') throw new Error(`${v.name}: GET / answered ${hello.status} ${hello.body.slice(0, 80)}`);
+    if (hello.body !== 'Hello you!')
+      throw new Error(`${v.name}: GET / answered ${hello.status} ${hello.body.slice(0, 80)}`);
     await gen.run({ url: `http://127.0.0.1:${v.port}/`, connections, durationS: 2, threads: 1 });
   }
   for (let round = 1; round <= rounds; round++) {
@@ -98,10 +120,19 @@ try {
       const cpu0 = cpuUs(pid);
       const res = await gen.run({ url: `http://127.0.0.1:${v.port}/`, connections, durationS, threads: 1 });
       const cpu = cpuUs(pid) - cpu0;
-      const run = { rps: res.rps, p99Ms: res.p99Ms, cpuUsPerRequest: cpu / res.requests, peakRssMiB: (readMem(pid)?.hwmKiB ?? NaN) / 1024, requests: res.requests };
+      const run = {
+        rps: res.rps,
+        p99Ms: res.p99Ms,
+        cpuUsPerRequest: cpu / res.requests,
+        peakRssMiB: (readMem(pid)?.hwmKiB ?? NaN) / 1024,
+        requests: res.requests,
+      };
       v.runs.push(run);
-      process.stderr.write(`[ab] round ${round} ${v.name}: ${res.rps.toFixed(0)} req/s, p99 ${res.p99Ms.toFixed(2)} ms, ${run.cpuUsPerRequest.toFixed(1)} µs CPU/req, peak RSS ${run.peakRssMiB.toFixed(1)} MiB\n`);
-      if (v.server?.exitInfo !== null) throw new Error(`${v.name} exited (${v.server?.exitInfo}): ${v.server?.stderrTail().slice(-500)}`);
+      process.stderr.write(
+        `[ab] round ${round} ${v.name}: ${res.rps.toFixed(0)} req/s, p99 ${res.p99Ms.toFixed(2)} ms, ${run.cpuUsPerRequest.toFixed(1)} µs CPU/req, peak RSS ${run.peakRssMiB.toFixed(1)} MiB\n`,
+      );
+      if (v.server?.exitInfo !== null)
+        throw new Error(`${v.name} exited (${v.server?.exitInfo}): ${v.server?.stderrTail().slice(-500)}`);
     }
   }
   const base = variants[0] as Variant;
@@ -114,8 +145,23 @@ try {
         `| ${v.name} | ${v.limitMiB > 0 ? `${v.limitMiB} MiB` : 'none'} | ${m(v, 'rps').toFixed(0)} | ${(m(v, 'rps') / m(base, 'rps')).toFixed(2)} | ${m(v, 'p99Ms').toFixed(2)} | ${m(v, 'cpuUsPerRequest').toFixed(1)} | ${(m(v, 'cpuUsPerRequest') / m(base, 'cpuUsPerRequest')).toFixed(2)} | ${m(v, 'peakRssMiB').toFixed(1)} | ${Math.max(...v.runs.map((r) => r.peakRssMiB)).toFixed(1)} |`,
     ),
   ];
-  process.stdout.write(`${rounds} interleaved rounds × ${durationS} s, ${connections} connections; medians\n${lines.join('\n')}\n`);
-  if (out) writeFileSync(out, JSON.stringify({ rounds, durationS, connections, variants: variants.map(({ name, argv, limitMiB, runs }) => ({ name, argv, limitMiB, runs })) }, null, 2));
+  process.stdout.write(
+    `${rounds} interleaved rounds × ${durationS} s, ${connections} connections; medians\n${lines.join('\n')}\n`,
+  );
+  if (out)
+    writeFileSync(
+      out,
+      JSON.stringify(
+        {
+          rounds,
+          durationS,
+          connections,
+          variants: variants.map(({ name, argv, limitMiB, runs }) => ({ name, argv, limitMiB, runs })),
+        },
+        null,
+        2,
+      ),
+    );
 } finally {
   for (const s of servers) await stopServer(s, 3000);
   for (const v of variants) if (v.cgroup) rmdirSync(v.cgroup);

@@ -51,8 +51,16 @@ function manifestMemoryLimit(): number {
 function imageCommand(): string[] {
   const image = readImage('deploy/sidecar.Dockerfile');
   const entry = entryOf(image);
-  if (!entry) throw new Error(`deploy/sidecar.Dockerfile: its command ${JSON.stringify(image.command)} is not node [flags] <script>`);
-  return [...Object.entries(image.env).map(([name, value]) => `${name}=${value}`), 'node', ...nodeOptionsOf(image), entry];
+  if (!entry)
+    throw new Error(
+      `deploy/sidecar.Dockerfile: its command ${JSON.stringify(image.command)} is not node [flags] <script>`,
+    );
+  return [
+    ...Object.entries(image.env).map(([name, value]) => `${name}=${value}`),
+    'node',
+    ...nodeOptionsOf(image),
+    entry,
+  ];
 }
 
 /** Builds the bundle and makes the cgroup; throws with the reason when this machine cannot. */
@@ -60,7 +68,8 @@ export async function prepareDeployed(): Promise<Deployed> {
   const bundle = await buildSidecar();
   const limitBytes = manifestMemoryLimit();
   const own = /^\d+:memory:(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1];
-  if (own === undefined || !existsSync(join(MEMORY_ROOT, own))) throw new Error('no cgroup v1 memory controller at /sys/fs/cgroup/memory');
+  if (own === undefined || !existsSync(join(MEMORY_ROOT, own)))
+    throw new Error('no cgroup v1 memory controller at /sys/fs/cgroup/memory');
   const cgroup = join(MEMORY_ROOT, own, `sidecar-bench-${process.pid}`);
   try {
     mkdirSync(cgroup);
@@ -78,7 +87,14 @@ export async function prepareDeployed(): Promise<Deployed> {
   };
   return {
     // env(1) sets the image's ENV and execs Node: the same pid throughout.
-    argv: ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', join(cgroup, 'cgroup.procs'), '/usr/bin/env', ...command.map((word) => (word === 'node' ? process.execPath : word))],
+    argv: [
+      '/bin/sh',
+      '-c',
+      'echo $$ > "$0" && exec "$@"',
+      join(cgroup, 'cgroup.procs'),
+      '/usr/bin/env',
+      ...command.map((word) => (word === 'node' ? process.execPath : word)),
+    ],
     imageCommand: command,
     limitBytes,
     cgroup,

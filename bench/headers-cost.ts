@@ -92,11 +92,17 @@ function arrays(): number {
 const N = 200000;
 // Round 1 warms the JIT up and is not reported.
 for (const round of [1, 2, 3, 4, 5]) {
-  for (const [name, f] of [['web Headers', web], ['flat arrays', arrays]] as const) {
+  for (const [name, f] of [
+    ['web Headers', web],
+    ['flat arrays', arrays],
+  ] as const) {
     let x = 0;
     const c0 = process.cpuUsage();
     for (let i = 0; i < N; i++) x += f();
     const c = process.cpuUsage(c0);
-    if (round > 1) process.stdout.write(`round ${round} ${name.padEnd(12)} ${((c.user + c.system) / N).toFixed(2)} µs CPU per request${x > 0 ? '' : ' (!)'}\n`);
+    if (round > 1)
+      process.stdout.write(
+        `round ${round} ${name.padEnd(12)} ${((c.user + c.system) / N).toFixed(2)} µs CPU per request${x > 0 ? '' : ' (!)'}\n`,
+      );
   }
 }

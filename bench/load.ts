@@ -52,7 +52,11 @@ done = function(summary, latency, requests)
 end
 `;
 
-function run(cmd: string, args: string[], killAfterMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  killAfterMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -135,7 +139,20 @@ export function wrkGenerator(tmpDir: string, version: string): LoadGenerator {
     tool: 'wrk',
     version,
     run: async (o) => {
-      const args = ['-t', String(o.threads), '-c', String(o.connections), '-d', `${o.durationS}s`, '--timeout', '5s', '--latency', '-s', script, o.url];
+      const args = [
+        '-t',
+        String(o.threads),
+        '-c',
+        String(o.connections),
+        '-d',
+        `${o.durationS}s`,
+        '--timeout',
+        '5s',
+        '--latency',
+        '-s',
+        script,
+        o.url,
+      ];
       const r = await run('wrk', args, o.durationS * 1000 + 20_000);
       if (r.code !== 0) throw new Error(`wrk exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
       const res = parseWrk(r.stdout);
@@ -169,7 +186,13 @@ export function autocannonGenerator(version: string): LoadGenerator {
 /** Child-process side of the autocannon generator. */
 async function autocannonChild(arg: AutocannonChildOptions): Promise<void> {
   const { default: autocannon } = await import('autocannon');
-  const r = await autocannon({ url: arg.url, connections: arg.connections, duration: arg.durationS, pipelining: 1, timeout: 5 });
+  const r = await autocannon({
+    url: arg.url,
+    connections: arg.connections,
+    duration: arg.durationS,
+    pipelining: 1,
+    timeout: 5,
+  });
   const result: LoadResult = {
     tool: 'autocannon',
     requests: r.requests.total,

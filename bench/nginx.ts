@@ -32,7 +32,8 @@ export interface NginxConfig {
 /** Writes nginx.conf into `dir` and returns the argv that runs it in the foreground. */
 export function writeNginxConfig(nginx: NginxInfo, cfg: NginxConfig): string[] {
   const { dir } = cfg;
-  for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub), { recursive: true });
+  for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'])
+    mkdirSync(join(dir, sub), { recursive: true });
   // As root, workers would drop to `nobody`; run them as whoever runs the benchmark instead.
   const user = process.getuid?.() === 0 ? `user ${userInfo().username};` : '';
   const proxyHeaders = `

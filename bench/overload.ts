@@ -101,7 +101,9 @@ async function appStats(url: string): Promise<{ maxInFlight: number }> {
   return (await res.json()) as { maxInFlight: number };
 }
 
-export async function runOverload(log: (line: string) => void = (l) => process.stderr.write(`[overload] ${l}\n`)): Promise<OverloadReport> {
+export async function runOverload(
+  log: (line: string) => void = (l) => process.stderr.write(`[overload] ${l}\n`),
+): Promise<OverloadReport> {
   const t0 = performance.now();
   const capacity = num('OVERLOAD_CAPACITY', 8);
   const workMs = num('OVERLOAD_WORK_MS', 20);
@@ -113,14 +115,27 @@ export async function runOverload(log: (line: string) => void = (l) => process.s
   const rows: OverloadRow[] = [];
   const cases: { name: string; config: string; env: Record<string, string> | null }[] = [
     { name: 'direct', config: 'no sidecar', env: null },
-    { name: 'sidecar, cap + small queue', config: `MAX_CONCURRENT_REQUESTS=${capacity} MAX_QUEUED_REQUESTS=${capacity}`, env: { MAX_CONCURRENT_REQUESTS: String(capacity), MAX_QUEUED_REQUESTS: String(capacity) } },
-    { name: 'sidecar, cap + default queue', config: `MAX_CONCURRENT_REQUESTS=${capacity} (queue 1000, 1000 ms)`, env: { MAX_CONCURRENT_REQUESTS: String(capacity) } },
+    {
+      name: 'sidecar, cap + small queue',
+      config: `MAX_CONCURRENT_REQUESTS=${capacity} MAX_QUEUED_REQUESTS=${capacity}`,
+      env: { MAX_CONCURRENT_REQUESTS: String(capacity), MAX_QUEUED_REQUESTS: String(capacity) },
+    },
+    {
+      name: 'sidecar, cap + default queue',
+      config: `MAX_CONCURRENT_REQUESTS=${capacity} (queue 1000, 1000 ms)`,
+      env: { MAX_CONCURRENT_REQUESTS: String(capacity) },
+    },
   ];
   try {
     for (const c of cases) {
       // A fresh app per case, so no case inherits another's backlog.
       const appPort = await freePort();
-      const app = spawnServer([process.execPath, join(BENCH_DIR, 'collapsing-app.ts')], { ...env, PORT: String(appPort), CAPACITY: String(capacity), WORK_MS: String(workMs) }, ROOT, tmp);
+      const app = spawnServer(
+        [process.execPath, join(BENCH_DIR, 'collapsing-app.ts')],
+        { ...env, PORT: String(appPort), CAPACITY: String(capacity), WORK_MS: String(workMs) },
+        ROOT,
+        tmp,
+      );
       live.push(app);
       const appUrl = `http://127.0.0.1:${appPort}`;
       await waitReady(app, [`${appUrl}/_stats`], 10_000);
@@ -128,7 +143,18 @@ export async function runOverload(log: (line: string) => void = (l) => process.s
       let sidecar: Server | undefined;
       if (c.env) {
         const [port, admin] = [await freePort(), await freePort()];
-        const sidecarEnv = { PATH: env.PATH, HOME: env.HOME, TARGET: appUrl, PORT: String(port), ADMIN_PORT: String(admin), HOST: '127.0.0.1', LOG_FORMAT: 'json', SRV_NAME: 'bench', DRAIN_TIMEOUT_MS: '2000', ...c.env };
+        const sidecarEnv = {
+          PATH: env.PATH,
+          HOME: env.HOME,
+          TARGET: appUrl,
+          PORT: String(port),
+          ADMIN_PORT: String(admin),
+          HOST: '127.0.0.1',
+          LOG_FORMAT: 'json',
+          SRV_NAME: 'bench',
+          DRAIN_TIMEOUT_MS: '2000',
+          ...c.env,
+        };
         sidecar = spawnServer([process.execPath, 'runtimes/node.ts'], sidecarEnv, ROOT, tmp);
         live.push(sidecar);
         await waitReady(sidecar, [`http://127.0.0.1:${admin}/readyz`], 10_000);
@@ -152,7 +178,9 @@ export async function runOverload(log: (line: string) => void = (l) => process.s
         appMaxInFlight: stats.maxInFlight,
       };
       rows.push(row);
-      log(`${c.name}: ${row.ok} × 200 (p99 ${row.okP99Ms.toFixed(0)} ms), ${row.rejected} × 503 (p99 ${row.rejectedP99Ms.toFixed(1)} ms), ${row.timeouts} timeouts, app at most ${row.appMaxInFlight} at once`);
+      log(
+        `${c.name}: ${row.ok} × 200 (p99 ${row.okP99Ms.toFixed(0)} ms), ${row.rejected} × 503 (p99 ${row.rejectedP99Ms.toFixed(1)} ms), ${row.timeouts} timeouts, app at most ${row.appMaxInFlight} at once`,
+      );
       if (sidecar) await stopServer(sidecar, 3000);
       await stopServer(app, 3000);
     }
@@ -170,8 +198,9 @@ export function overloadTable(report: OverloadReport): string {
     '',
     '| target | 200s | 200 p50 ms | 200 p99 ms | 503s | 503 p50 ms | 503 p99 ms | timeouts | errors | app max in flight |',
     '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
-    ...report.rows.map((r) =>
-      `| ${r.name} | ${r.ok} | ${f(r.okP50Ms)} | ${f(r.okP99Ms)} | ${r.rejected} | ${f(r.rejectedP50Ms, 1)} | ${f(r.rejectedP99Ms, 1)} | ${r.timeouts} | ${r.errors} | ${r.appMaxInFlight} |`,
+    ...report.rows.map(
+      (r) =>
+        `| ${r.name} | ${r.ok} | ${f(r.okP50Ms)} | ${f(r.okP99Ms)} | ${r.rejected} | ${f(r.rejectedP50Ms, 1)} | ${f(r.rejectedP99Ms, 1)} | ${r.timeouts} | ${r.errors} | ${r.appMaxInFlight} |`,
     ),
   ];
   return lines.join('\n');

@@ -163,7 +163,11 @@ export function httpGet(url: string, timeoutMs = 1000): Promise<HttpAnswer> {
 
 /** Polls the first of `urls` until it answers 200; returns ms since spawn and the URL that answered.
  *  A URL answering 404 is dropped for the next (e.g. /readyz not implemented yet: use /healthz). */
-export async function waitReady(server: Server, urls: string[], timeoutMs: number): Promise<{ ms: number; url: string }> {
+export async function waitReady(
+  server: Server,
+  urls: string[],
+  timeoutMs: number,
+): Promise<{ ms: number; url: string }> {
   const deadline = performance.now() + timeoutMs;
   const candidates = [...urls];
   let last = 'no answer';

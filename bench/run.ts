@@ -14,7 +14,21 @@ import type { LoadGenerator, LoadResult, LoadTool } from './load.ts';
 import { findNginx, writeNginxConfig } from './nginx.ts';
 import { overloadTable, runOverload } from './overload.ts';
 import type { NginxInfo } from './nginx.ts';
-import { commandLine, cpuSnapshot, foreignCpuShare, freePort, httpGet, killGroupNow, processTree, readMem, servingPids, sleep, spawnServer, stopServer, waitReady } from './proc.ts';
+import {
+  commandLine,
+  cpuSnapshot,
+  foreignCpuShare,
+  freePort,
+  httpGet,
+  killGroupNow,
+  processTree,
+  readMem,
+  servingPids,
+  sleep,
+  spawnServer,
+  stopServer,
+  waitReady,
+} from './proc.ts';
 import type { Server } from './proc.ts';
 import type { TransferResult } from './transfer.ts';
 import { prepareDeployed } from './deployed.ts';
@@ -96,12 +110,36 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   };
   const list = (flag: string, envName: string): string[] | null => {
     const raw = get(flag, envName);
-    return raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : null;
+    return raw
+      ? raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : null;
   };
   const load = get('load', 'BENCH_LOAD');
-  if (load !== undefined && load !== 'wrk' && load !== 'autocannon') throw new Error(`--load: wrk or autocannon, got ${load}`);
+  if (load !== undefined && load !== 'wrk' && load !== 'autocannon')
+    throw new Error(`--load: wrk or autocannon, got ${load}`);
   for (const f of flags.keys()) {
-    const known = ['quick', 'only', 'skip', 'duration', 'rounds', 'warmup', 'connections', 'threads', 'big-mib', 'big-targets', 'start-runs', 'load', 'nginx-workers', 'retries', 'noisy-cpu', 'budget', 'out'];
+    const known = [
+      'quick',
+      'only',
+      'skip',
+      'duration',
+      'rounds',
+      'warmup',
+      'connections',
+      'threads',
+      'big-mib',
+      'big-targets',
+      'start-runs',
+      'load',
+      'nginx-workers',
+      'retries',
+      'noisy-cpu',
+      'budget',
+      'out',
+    ];
     if (!known.includes(f)) throw new Error(`unknown option --${f}\n${HELP}`);
   }
   return {
@@ -141,10 +179,29 @@ interface TargetDef {
 
 const TARGETS: TargetDef[] = [
   { name: 'direct', kind: 'direct', label: 'upstream direct', needs: [], argv: () => [] },
-  { name: 'node', kind: 'sidecar', label: 'sidecar on Node', needs: ['runtimes/node.ts'], argv: () => [process.execPath, 'runtimes/node.ts'] },
+  {
+    name: 'node',
+    kind: 'sidecar',
+    label: 'sidecar on Node',
+    needs: ['runtimes/node.ts'],
+    argv: () => [process.execPath, 'runtimes/node.ts'],
+  },
   // The same sidecar exporting a span per request to a sink that discards (bench/peers/otlp-sink.ts).
-  { name: 'node-otlp', kind: 'sidecar', label: 'sidecar on Node, export on', needs: ['runtimes/node.ts'], argv: () => [process.execPath, 'runtimes/node.ts'], env: () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpSinkPort}` }) },
-  { name: 'bun', kind: 'sidecar', label: 'sidecar on Bun', needs: ['runtimes/bun.ts', 'node_modules/.bin/bun'], argv: () => [join(BIN, 'bun'), 'run', 'runtimes/bun.ts'] },
+  {
+    name: 'node-otlp',
+    kind: 'sidecar',
+    label: 'sidecar on Node, export on',
+    needs: ['runtimes/node.ts'],
+    argv: () => [process.execPath, 'runtimes/node.ts'],
+    env: () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpSinkPort}` }),
+  },
+  {
+    name: 'bun',
+    kind: 'sidecar',
+    label: 'sidecar on Bun',
+    needs: ['runtimes/bun.ts', 'node_modules/.bin/bun'],
+    argv: () => [join(BIN, 'bun'), 'run', 'runtimes/bun.ts'],
+  },
   {
     name: 'deno',
     kind: 'sidecar',
@@ -152,12 +209,36 @@ const TARGETS: TargetDef[] = [
     needs: ['runtimes/deno.ts', 'node_modules/.bin/deno'],
     argv: () => [join(BIN, 'deno'), 'task', '--quiet', 'serve'],
   },
-  { name: 'http-proxy', kind: 'peer', label: 'http-proxy + keep-alive agent', needs: [], argv: () => [process.execPath, 'bench/peers/http-proxy.ts'] },
-  { name: 'fastify', kind: 'peer', label: '@fastify/http-proxy', needs: [], argv: () => [process.execPath, 'bench/peers/fastify.ts'] },
+  {
+    name: 'http-proxy',
+    kind: 'peer',
+    label: 'http-proxy + keep-alive agent',
+    needs: [],
+    argv: () => [process.execPath, 'bench/peers/http-proxy.ts'],
+  },
+  {
+    name: 'fastify',
+    kind: 'peer',
+    label: '@fastify/http-proxy',
+    needs: [],
+    argv: () => [process.execPath, 'bench/peers/fastify.ts'],
+  },
   { name: 'nginx', kind: 'peer', label: 'nginx (keepalive upstream)', needs: [], argv: () => [] },
   // The image's bundle and command inside the manifest's memory limit (bench/deployed.ts).
-  { name: 'deployed', kind: 'sidecar', label: 'sidecar as deployed (bundle, image flags, memory limit)', needs: [], argv: () => deployedArgv() },
-  { name: 'ceiling', kind: 'peer', label: 'node:http + undici pool.stream (the Node ceiling)', needs: [], argv: () => [process.execPath, 'bench/peers/ceiling.ts'] },
+  {
+    name: 'deployed',
+    kind: 'sidecar',
+    label: 'sidecar as deployed (bundle, image flags, memory limit)',
+    needs: [],
+    argv: () => deployedArgv(),
+  },
+  {
+    name: 'ceiling',
+    kind: 'peer',
+    label: 'node:http + undici pool.stream (the Node ceiling)',
+    needs: [],
+    argv: () => [process.execPath, 'bench/peers/ceiling.ts'],
+  },
 ];
 const NODE_PEERS = ['http-proxy', 'fastify'];
 
@@ -219,7 +300,10 @@ const log = (msg: string): void => {
 
 /** The telling lines of a process's stderr, on one line: error lines first, else the last ones. */
 function stderrSummary(server: Server | null): string {
-  const lines = (server?.stderrTail() ?? '').split('\n').map((l) => l.trim()).filter((l) => l && !/^at /.test(l));
+  const lines = (server?.stderrTail() ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^at /.test(l));
   const telling = lines.filter((l) => /error|invalid|fail|cannot|denied|EADDR|emerg|panic/i.test(l));
   const pick = (telling.length > 0 ? telling : lines.slice(-3)).slice(0, 3).join(' ⏎ ');
   return pick.length > 400 ? `${pick.slice(0, 400)}…` : pick || '(empty)';
@@ -234,7 +318,11 @@ function median(xs: number[]): number {
 
 function toolVersion(bin: string, args: string[]): string {
   try {
-    return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]?.trim() ?? '?';
+    return (
+      execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+        .split('\n')[0]
+        ?.trim() ?? '?'
+    );
   } catch {
     return 'not available';
   }
@@ -273,9 +361,18 @@ function rssSampler(pids: number[], everyMs: number): { stop: () => number | nul
   };
 }
 
-function runTransfer(direction: 'download' | 'upload', url: string, bytes: number, timeoutMs: number): Promise<TransferResult> {
+function runTransfer(
+  direction: 'download' | 'upload',
+  url: string,
+  bytes: number,
+  timeoutMs: number,
+): Promise<TransferResult> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [join(BENCH_DIR, 'transfer.ts'), direction, url, String(bytes), String(timeoutMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [join(BENCH_DIR, 'transfer.ts'), direction, url, String(bytes), String(timeoutMs)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
@@ -285,7 +382,14 @@ function runTransfer(direction: 'download' | 'upload', url: string, bytes: numbe
       clearTimeout(killer);
       const line = /^TRANSFER_JSON (\{.*\})$/m.exec(out)?.[1];
       if (line) resolvePromise(JSON.parse(line) as TransferResult);
-      else resolvePromise({ ok: false, bytes: 0, ms: 0, status: 0, error: `transfer client exited ${code}: ${err.trim()}` });
+      else
+        resolvePromise({
+          ok: false,
+          bytes: 0,
+          ms: 0,
+          status: 0,
+          error: `transfer client exited ${code}: ${err.trim()}`,
+        });
     });
   });
 }
@@ -334,11 +438,17 @@ async function startTarget(t: Target, upstreamPort: number, nginx: NginxInfo | n
   const server = spawnServer(argv, env, ROOT, tmpDir);
   live.add(server);
   t.server = server;
-  const urls = def.kind === 'sidecar' ? [`http://127.0.0.1:${t.adminPort}/readyz`, `http://127.0.0.1:${t.adminPort}/healthz`] : [`http://127.0.0.1:${t.port}/`];
+  const urls =
+    def.kind === 'sidecar'
+      ? [`http://127.0.0.1:${t.adminPort}/readyz`, `http://127.0.0.1:${t.adminPort}/healthz`]
+      : [`http://127.0.0.1:${t.port}/`];
   const ready = await waitReady(server, urls, 20_000);
   t.readyUrl = ready.url;
   const hello = await httpGet(`http://127.0.0.1:${t.port}/`, 2000);
-  if (hello.status !== 200 || hello.body !== 'Hello you!') throw new Error(`GET / through it answered ${hello.status} ${JSON.stringify(hello.body.slice(0, 80))}, expected 200 "Hello you!"`);
+  if (hello.status !== 200 || hello.body !== 'Hello you!')
+    throw new Error(
+      `GET / through it answered ${hello.status} ${JSON.stringify(hello.body.slice(0, 80))}, expected 200 "Hello you!"`,
+    );
   t.servingPids = servingPids(server.pid, t.port);
   t.servingCommand = t.servingPids.map(commandLine);
   return ready.ms;
@@ -370,20 +480,42 @@ async function main(): Promise<number> {
   const wrk = findWrk();
   const nginx = findNginx();
   let gen: LoadGenerator;
-  const acVersion = toolVersion(process.execPath, ['-p', `require(${JSON.stringify(join(ROOT, 'node_modules/autocannon/package.json'))}).version`]);
+  const acVersion = toolVersion(process.execPath, [
+    '-p',
+    `require(${JSON.stringify(join(ROOT, 'node_modules/autocannon/package.json'))}).version`,
+  ]);
   if (OPTS.load === 'wrk' && !wrk) throw new Error('--load wrk: wrk is not installed');
   if (wrk && OPTS.load !== 'autocannon') gen = wrkGenerator(tmpDir, wrk.version);
   else {
     gen = autocannonGenerator(acVersion);
-    if (!wrk) notes.push('wrk is not installed: load from autocannon (npm), which needs more CPU per request than wrk; figures are not comparable with wrk runs.');
+    if (!wrk)
+      notes.push(
+        'wrk is not installed: load from autocannon (npm), which needs more CPU per request than wrk; figures are not comparable with wrk runs.',
+      );
   }
   if (!nginx) notes.push('nginx is not installed: its row and the ×nginx column are skipped (apt-get install nginx).');
 
   // Which targets.
-  const selected = TARGETS.filter((d) => d.name === 'direct' || ((OPTS.only === null || OPTS.only.includes(d.name)) && !OPTS.skip.includes(d.name)));
+  const selected = TARGETS.filter(
+    (d) => d.name === 'direct' || ((OPTS.only === null || OPTS.only.includes(d.name)) && !OPTS.skip.includes(d.name)),
+  );
   const unknown = [...(OPTS.only ?? []), ...OPTS.skip].filter((n) => !TARGETS.some((d) => d.name === n));
   if (unknown.length > 0) throw new Error(`unknown target(s): ${unknown.join(', ')}`);
-  const targets: Target[] = selected.map((def) => ({ def, status: 'ok', port: 0, adminPort: 0, server: null, command: [], servingPids: [], servingCommand: [], startMs: [], samples: [], noisy: [], peakRssKiB: null, treePeakRssKiB: null }));
+  const targets: Target[] = selected.map((def) => ({
+    def,
+    status: 'ok',
+    port: 0,
+    adminPort: 0,
+    server: null,
+    command: [],
+    servingPids: [],
+    servingCommand: [],
+    startMs: [],
+    samples: [],
+    noisy: [],
+    peakRssKiB: null,
+    treePeakRssKiB: null,
+  }));
   for (const t of targets) {
     const missing = t.def.needs.filter((f) => !existsSync(join(ROOT, f)));
     if (missing.length > 0) {
@@ -397,7 +529,9 @@ async function main(): Promise<number> {
     if (t.def.name === 'deployed' && t.status === 'ok') {
       try {
         deployed = await prepareDeployed();
-        log(`deployed: ${deployed.imageCommand.join(' ')} (${(deployed.bundleBytes / MiB).toFixed(1)} MiB bundle) in a ${(deployed.limitBytes / MiB).toFixed(0)} MiB memory cgroup`);
+        log(
+          `deployed: ${deployed.imageCommand.join(' ')} (${(deployed.bundleBytes / MiB).toFixed(1)} MiB bundle) in a ${(deployed.limitBytes / MiB).toFixed(0)} MiB memory cgroup`,
+        );
       } catch (err) {
         t.status = 'failed';
         t.reason = (err as Error).message;
@@ -405,18 +539,32 @@ async function main(): Promise<number> {
     }
   }
 
-  log(`load: ${gen.tool} ${gen.version}; ${OPTS.connections} connections, ${OPTS.rounds} round(s) x ${OPTS.durationS} s, warm-up ${OPTS.warmupS} s`);
-  log(`targets: ${targets.map((t) => `${t.def.name}${t.status === 'ok' ? '' : ` (${t.status}: ${t.reason})`}`).join(', ')}`);
+  log(
+    `load: ${gen.tool} ${gen.version}; ${OPTS.connections} connections, ${OPTS.rounds} round(s) x ${OPTS.durationS} s, warm-up ${OPTS.warmupS} s`,
+  );
+  log(
+    `targets: ${targets.map((t) => `${t.def.name}${t.status === 'ok' ? '' : ` (${t.status}: ${t.reason})`}`).join(', ')}`,
+  );
 
   // The upstream, in its own process.
   const upstreamPort = await freePort();
-  const upstream = spawnServer([process.execPath, join(BENCH_DIR, 'upstream.ts')], { ...process.env, PORT: String(upstreamPort), HOST: '127.0.0.1' }, ROOT, tmpDir);
+  const upstream = spawnServer(
+    [process.execPath, join(BENCH_DIR, 'upstream.ts')],
+    { ...process.env, PORT: String(upstreamPort), HOST: '127.0.0.1' },
+    ROOT,
+    tmpDir,
+  );
   live.add(upstream);
   const upReady = await waitReady(upstream, [`http://127.0.0.1:${upstreamPort}/`], 10_000);
   log(`upstream on 127.0.0.1:${upstreamPort} (ready in ${upReady.ms.toFixed(0)} ms)`);
   if (targets.some((t) => t.def.env !== undefined)) {
     otlpSinkPort = await freePort();
-    const sink = spawnServer([process.execPath, join(BENCH_DIR, 'peers/otlp-sink.ts')], { ...process.env, PORT: String(otlpSinkPort), HOST: '127.0.0.1' }, ROOT, tmpDir);
+    const sink = spawnServer(
+      [process.execPath, join(BENCH_DIR, 'peers/otlp-sink.ts')],
+      { ...process.env, PORT: String(otlpSinkPort), HOST: '127.0.0.1' },
+      ROOT,
+      tmpDir,
+    );
     live.add(sink);
     await waitReady(sink, [`http://127.0.0.1:${otlpSinkPort}/`], 10_000);
   }
@@ -439,7 +587,11 @@ async function main(): Promise<number> {
       }
       if (t.status !== 'ok') break;
     }
-    log(t.status === 'ok' ? `${t.def.name}: start-to-ready ${t.startMs.map((m) => m.toFixed(0)).join(', ')} ms` : `${t.def.name}: FAILED: ${t.reason}`);
+    log(
+      t.status === 'ok'
+        ? `${t.def.name}: start-to-ready ${t.startMs.map((m) => m.toFixed(0)).join(', ')} ms`
+        : `${t.def.name}: FAILED: ${t.reason}`,
+    );
   }
 
   phase('startupTimingS');
@@ -458,7 +610,9 @@ async function main(): Promise<number> {
     try {
       const ms = await startTarget(t, upstreamPort, nginx);
       if (t.def.kind !== 'sidecar' || t.startMs.length === 0) t.startMs.push(ms);
-      log(`${t.def.name}: up on :${t.port}, serving pid(s) ${t.servingPids.join(',')} (${t.servingCommand.join(' | ').slice(0, 100)})`);
+      log(
+        `${t.def.name}: up on :${t.port}, serving pid(s) ${t.servingPids.join(',')} (${t.servingCommand.join(' | ').slice(0, 100)})`,
+      );
     } catch (err) {
       t.status = 'failed';
       t.reason = `start: ${(err as Error).message}; stderr: ${stderrSummary(t.server)}`;
@@ -469,17 +623,26 @@ async function main(): Promise<number> {
   const running = (): Target[] => targets.filter((t) => t.status === 'ok');
   deployed?.resetPeak();
 
-  const loadOnce = async (t: Target, durationS: number): Promise<{ res: LoadResult; logLines: number | null; maxRssKiB: number | null; otherCpu: number }> => {
+  const loadOnce = async (
+    t: Target,
+    durationS: number,
+  ): Promise<{ res: LoadResult; logLines: number | null; maxRssKiB: number | null; otherCpu: number }> => {
     const server = t.server;
     const linesBefore = server?.stdoutLines ?? 0;
     const sampler = rssSampler(t.servingPids, 250);
     const cpu0 = cpuSnapshot();
-    const res = await gen.run({ url: `http://127.0.0.1:${t.port}/`, connections: OPTS.connections, durationS, threads: OPTS.threads });
+    const res = await gen.run({
+      url: `http://127.0.0.1:${t.port}/`,
+      connections: OPTS.connections,
+      durationS,
+      threads: OPTS.threads,
+    });
     const otherCpu = foreignCpuShare(cpu0, cpuSnapshot(), cpus().length);
     const maxRssKiB = sampler.stop();
     await sleep(300); // let batched access logs reach the pipe
     const logLines = t.def.kind === 'direct' || !server ? null : server.stdoutLines - linesBefore;
-    if (server && server.exitInfo !== null) throw new Error(`process exited (${server.exitInfo}) during the run; stderr: ${stderrSummary(server)}`);
+    if (server && server.exitInfo !== null)
+      throw new Error(`process exited (${server.exitInfo}) during the run; stderr: ${stderrSummary(server)}`);
     return { res, logLines, maxRssKiB, otherCpu };
   };
 
@@ -501,7 +664,10 @@ async function main(): Promise<number> {
   // A run during which other processes took more than --noisy-cpu of the machine is run again
   // (--retries times at most) while the time budget allows; the noisy one is kept in the JSON.
   const runCostS = OPTS.durationS + 0.5;
-  const bigCostS = OPTS.bigMiB > 0 ? running().filter((t) => OPTS.bigTargets.includes(t.def.name)).length * 2 * (OPTS.bigMiB / 350 + 0.4) : 0;
+  const bigCostS =
+    OPTS.bigMiB > 0
+      ? running().filter((t) => OPTS.bigTargets.includes(t.def.name)).length * 2 * (OPTS.bigMiB / 350 + 0.4)
+      : 0;
   let retriesUsed = 0;
   for (let round = 1; round <= OPTS.rounds; round++) {
     const order = running();
@@ -509,8 +675,21 @@ async function main(): Promise<number> {
       for (let attempt = 0; ; attempt++) {
         try {
           const { res, logLines, maxRssKiB, otherCpu } = await loadOnce(t, OPTS.durationS);
-          const errors = res.errors.connect + res.errors.read + res.errors.write + res.errors.timeout + res.errors.status;
-          const sample: RunSample = { round, rps: res.rps, p50Ms: res.p50Ms, p90Ms: res.p90Ms, p99Ms: res.p99Ms, maxMs: res.maxMs, requests: res.requests, errors, logLines, maxRssKiB, otherCpu };
+          const errors =
+            res.errors.connect + res.errors.read + res.errors.write + res.errors.timeout + res.errors.status;
+          const sample: RunSample = {
+            round,
+            rps: res.rps,
+            p50Ms: res.p50Ms,
+            p90Ms: res.p90Ms,
+            p99Ms: res.p99Ms,
+            maxMs: res.maxMs,
+            requests: res.requests,
+            errors,
+            logLines,
+            maxRssKiB,
+            otherCpu,
+          };
           const remainingRuns = (OPTS.rounds - round) * order.length + (order.length - i - 1);
           const projectedS = (performance.now() - t0) / 1000 + runCostS * (remainingRuns + 1) + bigCostS + 5;
           const retry = otherCpu > OPTS.noisyCpu && attempt < OPTS.retries && projectedS < OPTS.budgetS;
@@ -532,7 +711,10 @@ async function main(): Promise<number> {
       }
     }
   }
-  if (retriesUsed > 0) notes.push(`${retriesUsed} run(s) were repeated because other processes used more than ${(OPTS.noisyCpu * 100).toFixed(0)}% of the CPU during them ("noisy" in the JSON).`);
+  if (retriesUsed > 0)
+    notes.push(
+      `${retriesUsed} run(s) were repeated because other processes used more than ${(OPTS.noisyCpu * 100).toFixed(0)}% of the CPU during them ("noisy" in the JSON).`,
+    );
   for (const t of targets) {
     if (t.servingPids.length === 0 || !t.server) continue;
     t.peakRssKiB = memOf(t.servingPids)?.hwmKiB ?? null;
@@ -566,7 +748,9 @@ async function main(): Promise<number> {
           ...(r.ok ? {} : { error: r.error ?? `status ${r.status}, ${r.bytes} of ${bytes} bytes` }),
         };
         transfers.push(row);
-        log(`${direction} ${OPTS.bigMiB} MiB via ${t.def.name}: ${r.ok ? `${row.mibPerS.toFixed(0)} MiB/s, RSS +${row.rssGrowthMiB?.toFixed(1)} MiB` : `FAILED: ${row.error}`}`);
+        log(
+          `${direction} ${OPTS.bigMiB} MiB via ${t.def.name}: ${r.ok ? `${row.mibPerS.toFixed(0)} MiB/s, RSS +${row.rssGrowthMiB?.toFixed(1)} MiB` : `FAILED: ${row.error}`}`,
+        );
         if (!r.ok) failures.push(`${t.def.name}: ${direction} of ${OPTS.bigMiB} MiB failed: ${row.error}`);
         await sleep(100);
       }
@@ -584,7 +768,8 @@ async function main(): Promise<number> {
     await stopServer(t.server, 5000);
     live.delete(t.server);
     t.exit = `${t.server.exitInfo ?? 'killed'} after ${(performance.now() - t1).toFixed(0)} ms`;
-    if (t.def.kind === 'sidecar' && t.status === 'ok' && t.server.exitInfo !== 0) notes.push(`${t.def.name}: on SIGTERM it ended with ${t.exit} (expected exit 0 after draining).`);
+    if (t.def.kind === 'sidecar' && t.status === 'ok' && t.server.exitInfo !== 0)
+      notes.push(`${t.def.name}: on SIGTERM it ended with ${t.exit} (expected exit 0 after draining).`);
   }
   await stopServer(upstream);
   live.delete(upstream);
@@ -596,7 +781,8 @@ async function main(): Promise<number> {
     const rps = median(s.map((x) => x.rps));
     const requests = s.reduce((a, x) => a + x.requests, 0);
     const errors = s.reduce((a, x) => a + x.errors, 0);
-    const lines = s.every((x) => x.logLines !== null) && s.length > 0 ? s.reduce((a, x) => a + (x.logLines ?? 0), 0) : null;
+    const lines =
+      s.every((x) => x.logLines !== null) && s.length > 0 ? s.reduce((a, x) => a + (x.logLines ?? 0), 0) : null;
     const spread = s.length > 1 ? (Math.max(...s.map((x) => x.rps)) - Math.min(...s.map((x) => x.rps))) / rps : NaN;
     return {
       t,
@@ -614,7 +800,9 @@ async function main(): Promise<number> {
   });
   const rpsOf = (name: string): number => rows.find((r) => r.t.def.name === name && r.t.status === 'ok')?.rps ?? NaN;
   const directRps = rpsOf('direct');
-  const bestPeer = rows.filter((r) => NODE_PEERS.includes(r.t.def.name) && r.t.status === 'ok' && Number.isFinite(r.rps)).sort((a, b) => b.rps - a.rps)[0];
+  const bestPeer = rows
+    .filter((r) => NODE_PEERS.includes(r.t.def.name) && r.t.status === 'ok' && Number.isFinite(r.rps))
+    .sort((a, b) => b.rps - a.rps)[0];
   const nginxRps = rpsOf('nginx');
   const ceilingRps = rpsOf('ceiling');
 
@@ -626,13 +814,17 @@ async function main(): Promise<number> {
       r.t.status = 'failed';
       r.t.reason = `${(r.errorRate * 100).toFixed(0)}% of responses were errors or non-2xx`;
       failures.push(`${name}: ${r.t.reason}`);
-    } else if (r.errorRate > 0.001) notes.push(`${name}: ${r.errors} errors/non-2xx in ${r.requests} requests (${(r.errorRate * 100).toFixed(2)}%).`);
+    } else if (r.errorRate > 0.001)
+      notes.push(`${name}: ${r.errors} errors/non-2xx in ${r.requests} requests (${(r.errorRate * 100).toFixed(2)}%).`);
     // wrk does not count the requests still in flight when it stops, but the proxy logs them.
     const tolerance = Math.max(0.02 * r.requests, 2 * OPTS.connections * r.t.samples.length);
-    if (r.logLinesPerRequest !== null && Math.abs(r.logLinesPerRequest * r.requests - r.requests) > tolerance) notes.push(`${name}: ${r.logLinesPerRequest.toFixed(3)} access-log lines per request on stdout (expected 1).`);
+    if (r.logLinesPerRequest !== null && Math.abs(r.logLinesPerRequest * r.requests - r.requests) > tolerance)
+      notes.push(`${name}: ${r.logLinesPerRequest.toFixed(3)} access-log lines per request on stdout (expected 1).`);
     if (r.spread > 0.1) {
       const other = Math.max(...r.t.samples.map((x) => x.otherCpu).filter(Number.isFinite));
-      notes.push(`${name}: req/s varied by ${(r.spread * 100).toFixed(0)}% between rounds (other processes used up to ${Number.isFinite(other) ? (other * 100).toFixed(0) : '?'}% CPU in its runs); treat its ratios with care.`);
+      notes.push(
+        `${name}: req/s varied by ${(r.spread * 100).toFixed(0)}% between rounds (other processes used up to ${Number.isFinite(other) ? (other * 100).toFixed(0) : '?'}% CPU in its runs); treat its ratios with care.`,
+      );
     }
   }
   const otherCpu = targets.flatMap((t) => t.samples.map((x) => x.otherCpu)).filter(Number.isFinite);
@@ -641,18 +833,43 @@ async function main(): Promise<number> {
       `the machine was not quiet: processes outside the benchmark used up to ${(Math.max(...otherCpu) * 100).toFixed(0)}% of the CPU during a run (median ${(median(otherCpu) * 100).toFixed(0)}%); see "otherCpu" per run in the JSON.`,
     );
   }
-  if (cpus().length <= 2) notes.push(`${cpus().length} cores: load generator, proxy and upstream share them, so every figure includes contention (the same for all rows).`);
+  if (cpus().length <= 2)
+    notes.push(
+      `${cpus().length} cores: load generator, proxy and upstream share them, so every figure includes contention (the same for all rows).`,
+    );
 
-  const fmt = (n: number | null | undefined, digits = 0): string => (n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits));
-  const ratio = (n: number, d: number): string => (Number.isFinite(n) && Number.isFinite(d) && d > 0 ? (n / d).toFixed(2) : '–');
+  const fmt = (n: number | null | undefined, digits = 0): string =>
+    n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
+  const ratio = (n: number, d: number): string =>
+    Number.isFinite(n) && Number.isFinite(d) && d > 0 ? (n / d).toFixed(2) : '–';
   const table = (header: string[], body: string[][]): string => {
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
-    const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
-    return [line(header), `|${widths.map((w, i) => (i === 0 ? ` ${'-'.repeat(w)} ` : ` ${'-'.repeat(w - 1)}: `)).join('|')}|`, ...body.map(line)].join('\n');
+    const line = (cells: string[]): string =>
+      `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
+    return [
+      line(header),
+      `|${widths.map((w, i) => (i === 0 ? ` ${'-'.repeat(w)} ` : ` ${'-'.repeat(w - 1)}: `)).join('|')}|`,
+      ...body.map(line),
+    ].join('\n');
   };
 
   const mainTable = table(
-    ['target', 'req/s', 'spread', 'p50 ms', 'p99 ms', 'errors', '×direct', `×best node peer${bestPeer ? ` (${bestPeer.t.def.name})` : ''}`, '×nginx', '×ceiling', 'peak RSS MiB', 'start ms', 'log/req', 'other CPU'],
+    [
+      'target',
+      'req/s',
+      'spread',
+      'p50 ms',
+      'p99 ms',
+      'errors',
+      '×direct',
+      `×best node peer${bestPeer ? ` (${bestPeer.t.def.name})` : ''}`,
+      '×nginx',
+      '×ceiling',
+      'peak RSS MiB',
+      'start ms',
+      'log/req',
+      'other CPU',
+    ],
     rows.map((r) => {
       const name = r.t.def.name;
       if (r.t.status !== 'ok') return [name, r.t.status.toUpperCase(), ...Array<string>(12).fill('')];
@@ -682,7 +899,8 @@ async function main(): Promise<number> {
           [...new Set(transfers.map((x) => x.target))].map((name) => {
             const d = transfers.find((x) => x.target === name && x.direction === 'download');
             const u = transfers.find((x) => x.target === name && x.direction === 'upload');
-            const cell = (x: TransferRow | undefined, what: 'speed' | 'rss'): string => (!x ? '–' : !x.ok ? 'FAILED' : what === 'speed' ? fmt(x.mibPerS) : fmt(x.rssGrowthMiB, 1));
+            const cell = (x: TransferRow | undefined, what: 'speed' | 'rss'): string =>
+              !x ? '–' : !x.ok ? 'FAILED' : what === 'speed' ? fmt(x.mibPerS) : fmt(x.rssGrowthMiB, 1);
             return [name, cell(d, 'speed'), cell(d, 'rss'), cell(u, 'speed'), cell(u, 'rss')];
           }),
         );
@@ -698,8 +916,12 @@ async function main(): Promise<number> {
   const out: string[] = [];
   out.push(`# sidecar benchmark — ${new Date().toISOString()}`);
   out.push('');
-  out.push(`${cpus().length} cores (${cpus()[0]?.model ?? '?'}); load: ${versions.load}, ${OPTS.connections} connections, ${OPTS.threads} thread(s), ${OPTS.rounds} round(s) × ${OPTS.durationS} s after ${OPTS.warmupS} s warm-up; medians of the rounds.`);
-  out.push(`node ${versions.node}, bun ${versions.bun}, ${versions.deno.split('\n')[0]}, nginx ${versions.nginx} (${OPTS.nginxWorkers} worker).`);
+  out.push(
+    `${cpus().length} cores (${cpus()[0]?.model ?? '?'}); load: ${versions.load}, ${OPTS.connections} connections, ${OPTS.threads} thread(s), ${OPTS.rounds} round(s) × ${OPTS.durationS} s after ${OPTS.warmupS} s warm-up; medians of the rounds.`,
+  );
+  out.push(
+    `node ${versions.node}, bun ${versions.bun}, ${versions.deno.split('\n')[0]}, nginx ${versions.nginx} (${OPTS.nginxWorkers} worker).`,
+  );
   out.push('');
   out.push(mainTable);
   const deployedRow = rows.find((r) => r.t.def.name === 'deployed' && r.t.status === 'ok');
@@ -712,7 +934,9 @@ async function main(): Promise<number> {
   }
   if (bigTable) {
     out.push('');
-    out.push(`${OPTS.bigMiB} MiB through each (generated, streamed; RSS growth = largest VmRSS while it streams minus VmRSS before):`);
+    out.push(
+      `${OPTS.bigMiB} MiB through each (generated, streamed; RSS growth = largest VmRSS while it streams minus VmRSS before):`,
+    );
     out.push('');
     out.push(bigTable);
   }
@@ -734,8 +958,21 @@ async function main(): Promise<number> {
         machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? null },
         versions,
         options: OPTS,
-        baseline: { directRps, bestNodePeer: bestPeer?.t.def.name ?? null, bestNodePeerRps: bestPeer?.rps ?? null, nginxRps: nginx ? nginxRps : null, ceilingRps: Number.isFinite(ceilingRps) ? ceilingRps : null },
-        deployed: deployed ? { command: deployed.imageCommand, memoryLimitBytes: deployed.limitBytes, bundleBytes: deployed.bundleBytes, cgroupPeakBytes: deployedCgroupPeak } : null,
+        baseline: {
+          directRps,
+          bestNodePeer: bestPeer?.t.def.name ?? null,
+          bestNodePeerRps: bestPeer?.rps ?? null,
+          nginxRps: nginx ? nginxRps : null,
+          ceilingRps: Number.isFinite(ceilingRps) ? ceilingRps : null,
+        },
+        deployed: deployed
+          ? {
+              command: deployed.imageCommand,
+              memoryLimitBytes: deployed.limitBytes,
+              bundleBytes: deployed.bundleBytes,
+              cgroupPeakBytes: deployedCgroupPeak,
+            }
+          : null,
         targets: rows.map((r) => ({
           name: r.t.def.name,
           label: r.t.def.label,

@@ -25,31 +25,58 @@ function download(url: string, total: number): Promise<TransferResult> {
       res.on('data', (c: Buffer) => {
         bytes += c.length;
       });
-      res.on('end', () => resolve({ ok: res.statusCode === 200 && bytes === total, bytes, ms: performance.now() - start, status: res.statusCode ?? 0 }));
-      res.on('error', (err) => resolve({ ok: false, bytes, ms: performance.now() - start, status: res.statusCode ?? 0, error: err.message }));
+      res.on('end', () =>
+        resolve({
+          ok: res.statusCode === 200 && bytes === total,
+          bytes,
+          ms: performance.now() - start,
+          status: res.statusCode ?? 0,
+        }),
+      );
+      res.on('error', (err) =>
+        resolve({ ok: false, bytes, ms: performance.now() - start, status: res.statusCode ?? 0, error: err.message }),
+      );
     });
-    req.on('error', (err) => resolve({ ok: false, bytes: 0, ms: performance.now() - start, status: 0, error: err.message }));
+    req.on('error', (err) =>
+      resolve({ ok: false, bytes: 0, ms: performance.now() - start, status: 0, error: err.message }),
+    );
   });
 }
 
 function upload(url: string, total: number): Promise<TransferResult> {
   const start = performance.now();
   return new Promise((resolve) => {
-    const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/octet-stream', 'content-length': String(total) } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (s: string) => (body += s));
-      res.on('end', () => {
-        let bytes = -1;
-        try {
-          bytes = (JSON.parse(body) as { bytes: number }).bytes;
-        } catch {
-          // not the upstream's answer (an error page from the proxy)
-        }
-        resolve({ ok: res.statusCode === 200 && bytes === total, bytes, ms: performance.now() - start, status: res.statusCode ?? 0, ...(bytes < 0 ? { error: body.slice(0, 200) } : {}) });
-      });
-    });
-    req.on('error', (err) => resolve({ ok: false, bytes: 0, ms: performance.now() - start, status: 0, error: err.message }));
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(total) },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (s: string) => (body += s));
+        res.on('end', () => {
+          let bytes = -1;
+          try {
+            bytes = (JSON.parse(body) as { bytes: number }).bytes;
+          } catch {
+            // not the upstream's answer (an error page from the proxy)
+          }
+          resolve({
+            ok: res.statusCode === 200 && bytes === total,
+            bytes,
+            ms: performance.now() - start,
+            status: res.statusCode ?? 0,
+            ...(bytes < 0 ? { error: body.slice(0, 200) } : {}),
+          });
+        });
+      },
+    );
+    req.on('error', (err) =>
+      resolve({ ok: false, bytes: 0, ms: performance.now() - start, status: 0, error: err.message }),
+    );
     let left = total;
     const pump = (): void => {
       while (left > 0) {
@@ -75,7 +102,9 @@ if (import.meta.main) {
   }
   const timeoutMs = Number(timeoutArg ?? '120000');
   const timer = setTimeout(() => {
-    process.stdout.write(`TRANSFER_JSON ${JSON.stringify({ ok: false, bytes: 0, ms: timeoutMs, status: 0, error: `timeout after ${timeoutMs} ms` })}\n`);
+    process.stdout.write(
+      `TRANSFER_JSON ${JSON.stringify({ ok: false, bytes: 0, ms: timeoutMs, status: 0, error: `timeout after ${timeoutMs} ms` })}\n`,
+    );
     process.exit(0);
   }, timeoutMs);
   const result = await (mode === 'download' ? download(url, total) : upload(url, total));

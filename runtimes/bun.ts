@@ -47,7 +47,9 @@ const upstream: UpstreamClient = async (request) => {
 // TLS: rotation by a listener swap, since Bun.serve ignores reload({ tls }) (listener-swap.ts).
 // eslint-disable-next-line prefer-const -- assigned once the sidecar exists; the watcher's callback is made before
 let proxyListeners: Pick<ListenerSwap<unknown>, 'swap'> | undefined;
-const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => process.exit(code) }, (pair) => proxyListeners?.swap(pair));
+const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => process.exit(code) }, (pair) =>
+  proxyListeners?.swap(pair),
+);
 
 const webSocket = createBunWebSocket(config);
 const sidecar = createSidecar(config, {
@@ -71,7 +73,16 @@ const serveProxy = (pair: CertificatePair | undefined, port: number) =>
     // it is on because the conformance suite, test/tls and test/tls/h2.ts pass with it. BoringSSL
     // refuses TLS 1.0/1.1 by itself; the suites are Mozilla's intermediate ones (tls-files.ts), in
     // the server's order, as on Node (node-tls.ts: testssl.sh rates the client's order HIGH).
-    ...(pair && { reusePort: true, http2: true, tls: { cert: pair.cert, key: pair.key, ciphers: tls12Ciphers, secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE } }),
+    ...(pair && {
+      reusePort: true,
+      http2: true,
+      tls: {
+        cert: pair.cert,
+        key: pair.key,
+        ciphers: tls12Ciphers,
+        secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE,
+      },
+    }),
     // CLIENT_IDLE_TIMEOUT_MS (config.ts says why 75 s), in the whole seconds Bun counts, at most its 255.
     idleTimeout: Math.min(255, Math.ceil(config.CLIENT_IDLE_TIMEOUT_MS / 1000)),
     // Bodies stream through: no size limit of the sidecar's own (Bun's default is 128 MiB).
@@ -79,16 +90,41 @@ const serveProxy = (pair: CertificatePair | undefined, port: number) =>
     websocket: webSocket.handlers,
   });
 const exit = { say, exit: (code: number) => process.exit(code) };
-const listeners = listenOrExit({ host: config.HOST, port: config.PORT }, () => new ListenerSwap(
-  { start: serveProxy, port: (server) => server.port ?? 0, drain: (server) => server.stop(false), kill: (server) => void server.stop(true) },
-  tls?.current,
-  config.PORT,
-), exit);
+const listeners = listenOrExit(
+  { host: config.HOST, port: config.PORT },
+  () =>
+    new ListenerSwap(
+      {
+        start: serveProxy,
+        port: (server) => server.port ?? 0,
+        drain: (server) => server.stop(false),
+        kill: (server) => void server.stop(true),
+      },
+      tls?.current,
+      config.PORT,
+    ),
+  exit,
+);
 proxyListeners = listeners;
 const redirect = sidecar.redirect;
-const redirectServer = redirect && Bun.serve({ hostname: config.HOST, port: config.HTTP_REDIRECT_PORT, fetch: (request, server) => redirect.fetch(request, server) });
+const redirectServer =
+  redirect &&
+  Bun.serve({
+    hostname: config.HOST,
+    port: config.HTTP_REDIRECT_PORT,
+    fetch: (request, server) => redirect.fetch(request, server),
+  });
 if (redirectServer) say(redirectMessage(config.HOST, redirectServer.port ?? 0));
-const adminServer = listenOrExit({ host: config.HOST, port: config.ADMIN_PORT }, () => Bun.serve({ hostname: config.HOST, port: config.ADMIN_PORT, fetch: (request, server) => sidecar.admin.fetch(request, server) }), exit);
+const adminServer = listenOrExit(
+  { host: config.HOST, port: config.ADMIN_PORT },
+  () =>
+    Bun.serve({
+      hostname: config.HOST,
+      port: config.ADMIN_PORT,
+      fetch: (request, server) => sidecar.admin.fetch(request, server),
+    }),
+  exit,
+);
 void sidecar.readiness.start();
 say(
   listeningMessage(

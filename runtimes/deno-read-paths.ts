@@ -8,7 +8,9 @@
  */
 import process from 'node:process';
 
-const paths = ['TLS_CERT_FILE', 'TLS_KEY_FILE'].map((name) => process.env[name]?.trim()).filter((path): path is string => !!path);
+const paths = ['TLS_CERT_FILE', 'TLS_KEY_FILE']
+  .map((name) => process.env[name]?.trim())
+  .filter((path): path is string => !!path);
 const directory = (path: string) => {
   const slash = path.lastIndexOf('/');
   // A file at the root gets itself, never "/".

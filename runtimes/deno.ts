@@ -26,13 +26,15 @@ const encoder = new TextEncoder();
 /** Deno.stdout.write is asynchronous; node:fs writes to stdout block Deno's event loop on a full pipe. */
 const stdout = async (chunk: string) => {
   const bytes = encoder.encode(chunk);
-  for (let offset = 0; offset < bytes.length; ) offset += await Deno.stdout.write(bytes.subarray(offset));
+  for (let offset = 0; offset < bytes.length;) offset += await Deno.stdout.write(bytes.subarray(offset));
 };
 
 // TLS: rotation by a listener swap, since Deno.serve has no reload (listener-swap.ts).
 // eslint-disable-next-line prefer-const -- assigned once the sidecar exists; the watcher's callback is made before
 let proxyListeners: Pick<ListenerSwap<unknown>, 'swap'> | undefined;
-const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => Deno.exit(code) }, (pair) => proxyListeners?.swap(pair));
+const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => Deno.exit(code) }, (pair) =>
+  proxyListeners?.swap(pair),
+);
 
 const upstream = createNodeHttpUpstream(config.TARGET, config.MAX_CONCURRENT_REQUESTS);
 const sidecar = createSidecar(config, {
@@ -55,26 +57,43 @@ const listening = (server: Deno.HttpServer<Deno.NetAddr>) => server.addr;
 // http/1.1 (Deno.serve sets both). reusePort for the swap needs --unstable-net (deno.json).
 const serveProxy = (pair: CertificatePair | undefined, port: number) =>
   Deno.serve(
-    { hostname: config.HOST, port, onListen: () => {}, ...(pair && { cert: pair.cert, key: pair.key, reusePort: true }) },
+    {
+      hostname: config.HOST,
+      port,
+      onListen: () => {},
+      ...(pair && { cert: pair.cert, key: pair.key, reusePort: true }),
+    },
     (request, info) => denoHeadFraming(request, sidecar.proxy.fetch(request, info)),
   );
 const exit = { say, exit: (code: number) => Deno.exit(code) };
 // Deno.serve has no bound for idle keep-alive connections and CLIENT_IDLE_TIMEOUT_MS cannot apply
 // (denoland/deno#32497; its option, denoland/deno#34172, is not in Deno 2.9): known differences.
-const listeners = listenOrExit({ host: config.HOST, port: config.PORT }, () => new ListenerSwap(
-  { start: serveProxy, port: (server) => server.addr.port, drain: (server) => server.shutdown(), kill: () => {} },
-  tls?.current,
-  config.PORT,
-), exit);
+const listeners = listenOrExit(
+  { host: config.HOST, port: config.PORT },
+  () =>
+    new ListenerSwap(
+      { start: serveProxy, port: (server) => server.addr.port, drain: (server) => server.shutdown(), kill: () => {} },
+      tls?.current,
+      config.PORT,
+    ),
+  exit,
+);
 proxyListeners = listeners;
 const redirect = sidecar.redirect;
 const redirectServer =
-  redirect && Deno.serve({ hostname: config.HOST, port: config.HTTP_REDIRECT_PORT, onListen: () => {} }, (request, info) => redirect.fetch(request, info));
+  redirect &&
+  Deno.serve({ hostname: config.HOST, port: config.HTTP_REDIRECT_PORT, onListen: () => {} }, (request, info) =>
+    redirect.fetch(request, info),
+  );
 if (redirectServer) say(redirectMessage(config.HOST, redirectServer.addr.port));
-const adminServer = listenOrExit({ host: config.HOST, port: config.ADMIN_PORT }, () => Deno.serve(
-  { hostname: config.HOST, port: config.ADMIN_PORT, onListen: () => {} },
-  (request, info) => sidecar.admin.fetch(request, info),
-), exit);
+const adminServer = listenOrExit(
+  { host: config.HOST, port: config.ADMIN_PORT },
+  () =>
+    Deno.serve({ hostname: config.HOST, port: config.ADMIN_PORT, onListen: () => {} }, (request, info) =>
+      sidecar.admin.fetch(request, info),
+    ),
+  exit,
+);
 void sidecar.readiness.start();
 say(
   listeningMessage(

@@ -7,9 +7,16 @@
  */
 
 /** The handler's answer, unless it is a HEAD answer without a Content-Length that `reshape` must keep that way. */
-function headWithoutLength(request: Request, response: Response | Promise<Response>, reshape: (r: Response) => Response): Response | Promise<Response> {
+function headWithoutLength(
+  request: Request,
+  response: Response | Promise<Response>,
+  reshape: (r: Response) => Response,
+): Response | Promise<Response> {
   if (request.method !== 'HEAD') return response;
-  const check = (r: Response) => (r.body === null && r.status >= 200 && r.status !== 204 && r.status !== 304 && !r.headers.has('content-length') ? reshape(r) : r);
+  const check = (r: Response) =>
+    r.body === null && r.status >= 200 && r.status !== 204 && r.status !== 304 && !r.headers.has('content-length')
+      ? reshape(r)
+      : r;
   return response instanceof Response ? check(response) : response.then(check);
 }
 
@@ -17,7 +24,10 @@ function headWithoutLength(request: Request, response: Response | Promise<Respon
  * Deno.serve frames a Response whose body is a stream without a length; for HEAD it sends no body
  * and no length (checked with Deno 2.9). An empty stream costs nothing: it is never read.
  */
-export function denoHeadFraming(request: Request, response: Response | Promise<Response>): Response | Promise<Response> {
+export function denoHeadFraming(
+  request: Request,
+  response: Response | Promise<Response>,
+): Response | Promise<Response> {
   return headWithoutLength(request, response, (r) => {
     const empty = new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
     return new Response(empty, { status: r.status, statusText: r.statusText, headers: r.headers });

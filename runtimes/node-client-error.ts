@@ -34,7 +34,8 @@ function refusalFor(code: string | undefined): Pick<Refusal, 'status' | 'reason'
 
 /** The request line at the start of what the parser was reading, if it is there and looks like one. */
 function requestLine(raw: Buffer | undefined): { method?: string; path?: string } {
-  const match = raw && /^([A-Z][A-Z-]{0,19}) (\S{1,8192}) HTTP\/\d\.\d\r?\n/.exec(raw.subarray(0, 8300).toString('latin1'));
+  const match =
+    raw && /^([A-Z][A-Z-]{0,19}) (\S{1,8192}) HTTP\/\d\.\d\r?\n/.exec(raw.subarray(0, 8300).toString('latin1'));
   return match ? { method: match[1], path: match[2] } : {};
 }
 
@@ -58,8 +59,17 @@ export function createClientErrors(): ClientErrors {
     refusal: (incoming) => refused.get(incoming.socket),
     requestError(error) {
       if (!(error instanceof RequestError)) return new Response('internal proxy error\n', { status: 500 });
-      log({ status: 400, reason: 'bad_request', method: current?.method, path: current?.url, remoteAddress: current?.socket.remoteAddress });
-      return new Response('bad request\n', { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8', connection: 'close' } });
+      log({
+        status: 400,
+        reason: 'bad_request',
+        method: current?.method,
+        path: current?.url,
+        remoteAddress: current?.socket.remoteAddress,
+      });
+      return new Response('bad request\n', {
+        status: 400,
+        headers: { 'content-type': 'text/plain; charset=utf-8', connection: 'close' },
+      });
     },
     attach(server, refusalLog) {
       log = refusalLog;
@@ -75,7 +85,11 @@ export function createClientErrors(): ClientErrors {
           socket.destroy();
           return;
         }
-        const refusal: Refusal = { ...refusalFor(error.code), ...requestLine(error.rawPacket), remoteAddress: socket.remoteAddress };
+        const refusal: Refusal = {
+          ...refusalFor(error.code),
+          ...requestLine(error.rawPacket),
+          remoteAddress: socket.remoteAddress,
+        };
         // As Node's default does: the answer, then the connection closed (RFC 9112 §9.6: after a
         // malformed request the connection cannot be trusted).
         socket.write(answers[refusal.status] ?? badRequest);

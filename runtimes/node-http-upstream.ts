@@ -14,7 +14,10 @@ import type { Config } from '../src/config.ts';
 import type { UpstreamClient, UpstreamResponse } from '../src/upstream.ts';
 
 /** `maxConnections`: MAX_CONCURRENT_REQUESTS when set (0: no limit of the sidecar's own), so the agent never opens more sockets than the app may serve. */
-export function createNodeHttpUpstream(target: Config['TARGET'], maxConnections = 0): { client: UpstreamClient; close(): void } {
+export function createNodeHttpUpstream(
+  target: Config['TARGET'],
+  maxConnections = 0,
+): { client: UpstreamClient; close(): void } {
   const { origin, secure, hostname: host, port } = target;
   const agent = new (secure ? HttpsAgent : HttpAgent)({
     keepAlive: true,
@@ -32,13 +35,16 @@ export function createNodeHttpUpstream(target: Config['TARGET'], maxConnections 
     new Promise<UpstreamResponse>((resolve, reject) => {
       const headers: OutgoingHttpHeaders = {};
       for (const [name, value] of request.headers) headers[name] = value;
-      const outgoing = send({ ...base, method: request.method, path: request.url.slice(origin.length), headers }, (res: IncomingMessage) => {
-        const out = new Headers();
-        const raw = res.rawHeaders;
-        for (let i = 0; i + 1 < raw.length; i += 2) out.append(raw[i] as string, raw[i + 1] as string);
-        const body = Readable.toWeb(res) as ReadableStream<Uint8Array>;
-        resolve({ status: res.statusCode ?? 502, statusText: res.statusMessage ?? '', headers: out, body });
-      });
+      const outgoing = send(
+        { ...base, method: request.method, path: request.url.slice(origin.length), headers },
+        (res: IncomingMessage) => {
+          const out = new Headers();
+          const raw = res.rawHeaders;
+          for (let i = 0; i + 1 < raw.length; i += 2) out.append(raw[i] as string, raw[i + 1] as string);
+          const body = Readable.toWeb(res) as ReadableStream<Uint8Array>;
+          resolve({ status: res.statusCode ?? 502, statusText: res.statusMessage ?? '', headers: out, body });
+        },
+      );
       outgoing.setNoDelay(true);
       // A request with a body is never retried behind the core's back. On a pooled connection the
       // app has just closed, Deno's node:http retries by itself on a new socket, without the
@@ -50,13 +56,17 @@ export function createNodeHttpUpstream(target: Config['TARGET'], maxConnections 
       // request with a body). A Deno release that renames the flag hangs the conformance test
       // "a POST with a streamed body, on a pooled connection the app closes as it arrives".
       if (request.body !== null) (outgoing as { _retrying?: boolean })._retrying = true;
-      const abort = () => outgoing.destroy(request.signal.reason instanceof Error ? request.signal.reason : new Error('aborted'));
+      const abort = () =>
+        outgoing.destroy(request.signal.reason instanceof Error ? request.signal.reason : new Error('aborted'));
       if (request.signal.aborted) abort();
       request.signal.addEventListener('abort', abort, { once: true });
       outgoing.once('close', () => request.signal.removeEventListener('abort', abort));
       outgoing.once('error', reject);
       if (request.body === null) outgoing.end();
-      else Readable.fromWeb(request.body as NodeReadableStream).once('error', (e) => outgoing.destroy(e)).pipe(outgoing);
+      else
+        Readable.fromWeb(request.body as NodeReadableStream)
+          .once('error', (e) => outgoing.destroy(e))
+          .pipe(outgoing);
     });
 
   return { client, close: () => agent.destroy() };

@@ -41,7 +41,10 @@ const context = (pair: CertificatePair): SecureContextOptions => ({
 type Listener = (req: Http2ServerRequest, res: never) => void;
 
 export function createTlsProxyServer(pair: CertificatePair, http1: Http1Settings, listener: Listener): TlsProxyServer {
-  const server = createSecureServer({ ...context(pair), allowHTTP1: true, ALPNProtocols: ['h2', 'http/1.1'] }, listener as never) as TlsProxyServer;
+  const server = createSecureServer(
+    { ...context(pair), allowHTTP1: true, ALPNProtocols: ['h2', 'http/1.1'] },
+    listener as never,
+  ) as TlsProxyServer;
   // The HTTP/1.1 fallback reads these from the server, as node:http's own server does.
   Object.assign(server, http1);
   const sessions = new Set<Http2Session>();
@@ -76,7 +79,9 @@ export function http2Authority(incoming: unknown): string | undefined {
  */
 export async function startTls(config: Config, say: (message: string) => void) {
   let server: TlsProxyServer | undefined;
-  const watcher = await startCertificates(config, tlsFiles, { say, exit: (code) => process.exit(code) }, (pair) => server?.setPair(pair));
+  const watcher = await startCertificates(config, tlsFiles, { say, exit: (code) => process.exit(code) }, (pair) =>
+    server?.setPair(pair),
+  );
   return (
     watcher && {
       watcher,

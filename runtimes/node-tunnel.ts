@@ -17,7 +17,13 @@ import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../src/config.ts';
-import { ClientAbortedError, InternalError, UpstreamTimeoutError, classifyUpstreamFailure, errorResponse } from '../src/errors.ts';
+import {
+  ClientAbortedError,
+  InternalError,
+  UpstreamTimeoutError,
+  classifyUpstreamFailure,
+  errorResponse,
+} from '../src/errors.ts';
 import type { SidecarError } from '../src/errors.ts';
 import { stripHopByHop } from '../src/forward.ts';
 import { raw101Head } from '../src/handshake-headers.ts';
@@ -45,7 +51,10 @@ function headerOf(req: IncomingMessage, name: string): string | null {
  * Listens for 'upgrade' on `server`: a node:http server, or the HTTP/1.1 side of an
  * http2.createSecureServer({ allowHTTP1: true }) (which emits 'upgrade' too: nodejs/node#59924).
  */
-export function attachTunnels(server: EventEmitter, options: { config: Config; tunnels: Tunnels; onInternalError(error: unknown): void }): void {
+export function attachTunnels(
+  server: EventEmitter,
+  options: { config: Config; tunnels: Tunnels; onInternalError(error: unknown): void },
+): void {
   const { config, tunnels, onInternalError } = options;
   const { secure, hostname: host, port } = config.TARGET;
   const send = secure ? httpsRequest : httpRequest;
@@ -60,7 +69,8 @@ export function attachTunnels(server: EventEmitter, options: { config: Config; t
     // Only a Node without shouldUpgradeCallback (< 24.9) hands over other Upgrades: it cannot give
     // them back to the request handler, and forcing them into a WebSocket handshake would be
     // wrong, so they are refused there (never on a supported Node).
-    if (!shouldTunnel(req)) return void socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    if (!shouldTunnel(req))
+      return void socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
     try {
       tunnel(req, socket, head);
     } catch (error) {
@@ -74,7 +84,13 @@ export function attachTunnels(server: EventEmitter, options: { config: Config; t
     const headers = new Headers();
     const raw = req.rawHeaders;
     for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
-    const handshake = tunnels.begin({ method: req.method ?? 'GET', headers, rawTarget: req.url, url: req.url ?? '/', remoteAddress: socket.remoteAddress });
+    const handshake = tunnels.begin({
+      method: req.method ?? 'GET',
+      headers,
+      rawTarget: req.url,
+      url: req.url ?? '/',
+      remoteAddress: socket.remoteAddress,
+    });
     // MAX_CONCURRENT_REQUESTS: a slot before the app is asked. Reading the socket meanwhile shows a
     // client that leaves the queue (its FIN), and keeps, in order, what it sends before the 101.
     const early: Buffer[] = [head];
@@ -127,7 +143,10 @@ export function attachTunnels(server: EventEmitter, options: { config: Config; t
       void writeError(socket, error, handshake);
     };
     // Bounds the handshake only: once open, a tunnel is never cut by UPSTREAM_TIMEOUT_MS.
-    const timer = setTimeout(() => fail(new UpstreamTimeoutError(config.UPSTREAM_TIMEOUT_MS)), config.UPSTREAM_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => fail(new UpstreamTimeoutError(config.UPSTREAM_TIMEOUT_MS)),
+      config.UPSTREAM_TIMEOUT_MS,
+    );
     // A client that leaves before the answer must let the app go. Its FIN only shows if the
     // socket is read: what it sends meanwhile (frames it did not wait to send) is kept, in order.
     const keep = (chunk: Buffer) => early.push(chunk);
@@ -237,7 +256,8 @@ function relayRefusal(res: IncomingMessage, socket: Duplex, handshake: Handshake
   let bytes = 0;
   res.on('data', (chunk: Buffer) => (bytes += chunk.length));
   res.pipe(socket);
-  const done = (error?: 'upstream_broken' | 'client_aborted') => handshake.answered(error === 'client_aborted' ? 499 : (res.statusCode ?? 502), error, bytes);
+  const done = (error?: 'upstream_broken' | 'client_aborted') =>
+    handshake.answered(error === 'client_aborted' ? 499 : (res.statusCode ?? 502), error, bytes);
   res.once('end', () => done());
   res.once('error', () => {
     socket.destroy();
@@ -252,7 +272,12 @@ function relayRefusal(res: IncomingMessage, socket: Duplex, handshake: Handshake
 }
 
 /** The sidecar's own answer (502, 504, ...) on the raw socket, from the one place errors become responses. */
-async function writeError(socket: Duplex, error: SidecarError, handshake: Handshake | undefined, requestId = handshake?.requestId): Promise<void> {
+async function writeError(
+  socket: Duplex,
+  error: SidecarError,
+  handshake: Handshake | undefined,
+  requestId = handshake?.requestId,
+): Promise<void> {
   handshake?.answered(error.status, error.reason);
   if (socket.destroyed) return;
   const response = errorResponse(error.status, error.message, requestId ?? crypto.randomUUID(), true);
@@ -262,4 +287,10 @@ async function writeError(socket: Duplex, error: SidecarError, handshake: Handsh
   socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
-const statusText: Record<number, string> = { 499: 'Client Closed Request', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+const statusText: Record<number, string> = {
+  499: 'Client Closed Request',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};

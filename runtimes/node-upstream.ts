@@ -23,7 +23,10 @@ const bodyHighWaterMark = 64 * 1024;
 const wholeBodyLimit = 64 * 1024;
 
 /** `maxConnections`: MAX_CONCURRENT_REQUESTS when set (0: no limit), so the pool never opens more connections than the app may serve. */
-export function createNodeUpstream(target: Config['TARGET'], maxConnections = 0): { client: UpstreamClient; close(): Promise<void> } {
+export function createNodeUpstream(
+  target: Config['TARGET'],
+  maxConnections = 0,
+): { client: UpstreamClient; close(): Promise<void> } {
   const { origin } = target;
   // Streamed bodies' buffers are freed by a young-generation GC every 4 MiB (node-collect.ts).
   const streamed = streamedBytesCollector(4 * 1024 * 1024);
@@ -126,7 +129,8 @@ export function createNodeUpstream(target: Config['TARGET'], maxConnections = 0)
             if (stream) stream.close();
             else if (head && !settled) {
               settled = true;
-              const body = earlyBytes === 0 ? null : early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early, earlyBytes);
+              const body =
+                earlyBytes === 0 ? null : early.length === 1 ? (early[0] as Buffer) : Buffer.concat(early, earlyBytes);
               resolve({ ...head, body });
             }
           },

@@ -47,25 +47,32 @@ const sidecar = createSidecar(config, {
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 const http1Options = {
-    // CLIENT_IDLE_TIMEOUT_MS (config.ts says why 75 s). Node announces it in `Keep-Alive: timeout=75`.
-    keepAliveTimeout: config.CLIENT_IDLE_TIMEOUT_MS,
-    // Clients that trickle their headers lose the connection after 60 s.
-    headersTimeout: 60_000,
-    // Bodies may stream for as long as they take (large uploads); headers are bounded above.
-    requestTimeout: 0,
-    // Request line plus headers over 16 KiB get 431.
-    maxHeaderSize: 16 * 1024,
-    // HTTP/1.1 without Host gets 400 (RFC 9112 §3.2), logged (node-client-error.ts): Node's own
-    // check would answer without a log line or a clientError event.
-    requireHostHeader: false,
-    // Only WebSocket handshakes become 'upgrade' events (the tunnel); any other Upgrade goes to
-    // the handler as a plain request, its Upgrade dropped (Node >= 24.9: nodejs/node#59824).
-    shouldUpgradeCallback: shouldTunnel,
+  // CLIENT_IDLE_TIMEOUT_MS (config.ts says why 75 s). Node announces it in `Keep-Alive: timeout=75`.
+  keepAliveTimeout: config.CLIENT_IDLE_TIMEOUT_MS,
+  // Clients that trickle their headers lose the connection after 60 s.
+  headersTimeout: 60_000,
+  // Bodies may stream for as long as they take (large uploads); headers are bounded above.
+  requestTimeout: 0,
+  // Request line plus headers over 16 KiB get 431.
+  maxHeaderSize: 16 * 1024,
+  // HTTP/1.1 without Host gets 400 (RFC 9112 §3.2), logged (node-client-error.ts): Node's own
+  // check would answer without a log line or a clientError event.
+  requireHostHeader: false,
+  // Only WebSocket handshakes become 'upgrade' events (the tunnel); any other Upgrade goes to
+  // the handler as a plain request, its Upgrade dropped (Node >= 24.9: nodejs/node#59824).
+  shouldUpgradeCallback: shouldTunnel,
 };
 const proxyListener = getRequestListener(sidecar.proxy.fetch, { errorHandler: clientErrors.requestError }) as Listener;
 // With TLS: HTTP/2 and HTTP/1.1 on one port (node-tls.ts); the same listener and timeouts.
-const proxyServer = tls ? tls.serve(http1Options, proxyListener) : createServer(http1Options as Parameters<typeof createServer>[0], proxyListener);
-attachTunnels(proxyServer, { config, tunnels: sidecar.tunnels, onInternalError: (error) => say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`) });
+const proxyServer = tls
+  ? tls.serve(http1Options, proxyListener)
+  : createServer(http1Options as Parameters<typeof createServer>[0], proxyListener);
+attachTunnels(proxyServer, {
+  config,
+  tunnels: sidecar.tunnels,
+  onInternalError: (error) =>
+    say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
+});
 clientErrors.attach(proxyServer, sidecar.refused);
 const adminServer = createServer(getRequestListener(sidecar.admin.fetch) as Listener);
 
@@ -78,8 +85,12 @@ const listen = (server: NetServer, port: number) =>
   });
 
 try {
-  const [proxyAddress, adminAddress] = await Promise.all([listen(proxyServer, config.PORT), listen(adminServer, config.ADMIN_PORT)]);
-  if (redirectServer) say(redirectMessage(config.HOST, (await listen(redirectServer, config.HTTP_REDIRECT_PORT ?? 0)).port));
+  const [proxyAddress, adminAddress] = await Promise.all([
+    listen(proxyServer, config.PORT),
+    listen(adminServer, config.ADMIN_PORT),
+  ]);
+  if (redirectServer)
+    say(redirectMessage(config.HOST, (await listen(redirectServer, config.HTTP_REDIRECT_PORT ?? 0)).port));
   void sidecar.readiness.start();
   say(
     listeningMessage(

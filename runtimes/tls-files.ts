@@ -9,7 +9,10 @@ import { CertificateError } from '../src/tls.ts';
 import type { CertificatePair, CertificateFacts, TlsFiles } from '../src/tls.ts';
 
 /** PEM blocks of one kind, in order (the cert file holds the leaf first, then its chain). */
-const pemBlocks = (text: string, label: RegExp) => [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g)].filter((m) => label.test(m[1] ?? '')).map((m) => m[0]);
+const pemBlocks = (text: string, label: RegExp) =>
+  [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g)]
+    .filter((m) => label.test(m[1] ?? ''))
+    .map((m) => m[0]);
 
 export function inspectPair({ cert, key }: CertificatePair): CertificateFacts {
   const [leafPem] = pemBlocks(cert, /^CERTIFICATE$/);
@@ -26,7 +29,8 @@ export function inspectPair({ cert, key }: CertificatePair): CertificateFacts {
   } catch (error) {
     throw new CertificateError('key', `not a valid private key: ${(error as Error).message}`);
   }
-  if (!leaf.checkPrivateKey(privateKey)) throw new CertificateError('key', 'the key does not match the certificate in TLS_CERT_FILE');
+  if (!leaf.checkPrivateKey(privateKey))
+    throw new CertificateError('key', 'the key does not match the certificate in TLS_CERT_FILE');
   return { notAfter: new Date(leaf.validTo), subject: leaf.subject, serialNumber: leaf.serialNumber };
 }
 

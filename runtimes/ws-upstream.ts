@@ -26,7 +26,14 @@ export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export const SEND_HIGH_WATER = 1024 * 1024;
 
 /** Headers the WebSocket client writes itself for its own leg (RFC 6455 §4.1). */
-const ownHandshakeHeaders = new Set(['connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol']);
+const ownHandshakeHeaders = new Set([
+  'connection',
+  'upgrade',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
+  'sec-websocket-protocol',
+]);
 
 export interface AppSocket {
   socket: WebSocket;
@@ -56,7 +63,12 @@ export interface AppSocketOptions {
   offerAsHeader?: boolean;
 }
 
-export function openAppSocket(config: Config, handshake: Handshake, signal: AbortSignal, options: AppSocketOptions = {}): Promise<AppSocket | Response> {
+export function openAppSocket(
+  config: Config,
+  handshake: Handshake,
+  signal: AbortSignal,
+  options: AppSocketOptions = {},
+): Promise<AppSocket | Response> {
   const headers: Record<string, string> = {};
   for (const [name, value] of handshake.headers) if (!ownHandshakeHeaders.has(name)) headers[name] = value;
   // The client's offer goes as a header, not as ws's `protocols`: ws would then refuse an app
@@ -93,7 +105,10 @@ export function openAppSocket(config: Config, handshake: Handshake, signal: Abor
       settle(errorResponse(failure.status, failure.message, handshake.requestId));
     };
     // Bounds the handshake only: once open, a tunnel is never cut by UPSTREAM_TIMEOUT_MS.
-    const timer = setTimeout(() => fail(new UpstreamTimeoutError(config.UPSTREAM_TIMEOUT_MS)), config.UPSTREAM_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => fail(new UpstreamTimeoutError(config.UPSTREAM_TIMEOUT_MS)),
+      config.UPSTREAM_TIMEOUT_MS,
+    );
     const onAbort = () => fail(new ClientAbortedError());
     signal.addEventListener('abort', onAbort, { once: true });
     socket.on('error', fail);
@@ -113,16 +128,31 @@ export function openAppSocket(config: Config, handshake: Handshake, signal: Abor
       const collect = (data: Buffer, binary: boolean) => early.push({ data, binary });
       socket.on('message', collect);
       socket.pause();
-      settle({ socket, protocol, headers: appHeaders ?? new Headers(), early, stopCollecting: () => socket.off('message', collect) });
+      settle({
+        socket,
+        protocol,
+        headers: appHeaders ?? new Headers(),
+        early,
+        stopCollecting: () => socket.off('message', collect),
+      });
     });
     socket.on('unexpected-response', (_request: unknown, res: IncomingMessage) => {
       if (settled) return void res.destroy();
       const body = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
       let bytes = 0;
-      relayResponse({ status: res.statusCode ?? 502, statusText: res.statusMessage ?? '', headers: headersOf(res.rawHeaders), body }, handshake.requestId, {
-        bytes: (n) => (bytes += n),
-        end: (status, error) => handshake.answered(status, error, bytes),
-      }).then(settle, fail);
+      relayResponse(
+        {
+          status: res.statusCode ?? 502,
+          statusText: res.statusMessage ?? '',
+          headers: headersOf(res.rawHeaders),
+          body,
+        },
+        handshake.requestId,
+        {
+          bytes: (n) => (bytes += n),
+          end: (status, error) => handshake.answered(status, error, bytes),
+        },
+      ).then(settle, fail);
     });
   });
 }

@@ -23,7 +23,9 @@ export const bundleFile = 'dist/sidecar.mjs';
  * bundled (all MIT, which asks for its notice to travel with every copy) are appended to the
  * file as a comment, so the one file in the image carries them.
  */
-export async function buildSidecar(outfile = join(root, bundleFile)): Promise<{ outfile: string; bytes: number; packages: string[] }> {
+export async function buildSidecar(
+  outfile = join(root, bundleFile),
+): Promise<{ outfile: string; bytes: number; packages: string[] }> {
   const result = await build({
     absWorkingDir: root,
     entryPoints: [bundleSource],
@@ -43,13 +45,23 @@ export async function buildSidecar(outfile = join(root, bundleFile)): Promise<{ 
     write: false,
     // undici and @hono/node-server are CommonJS; their require() calls of Node's own modules
     // need a `require` in an ES module (esbuild's documented workaround, evanw/esbuild#1921).
-    banner: { js: "import { createRequire as __sidecarCreateRequire } from 'node:module'; const require = __sidecarCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __sidecarCreateRequire } from 'node:module'; const require = __sidecarCreateRequire(import.meta.url);",
+    },
     logLevel: 'warning',
   });
-  const packages = [...new Set(Object.keys(result.metafile.inputs).flatMap((input) => packageDir(resolve(root, input)) ?? []))].sort();
+  const packages = [
+    ...new Set(Object.keys(result.metafile.inputs).flatMap((input) => packageDir(resolve(root, input)) ?? [])),
+  ].sort();
   const notices = packages.map((dir) => {
-    const { name, version, license } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; version: string; license?: string };
-    const file = ['LICENSE', 'LICENSE.md', 'LICENSE.txt', 'license'].map((f) => join(dir, f)).find((f) => existsSync(f));
+    const { name, version, license } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+      name: string;
+      version: string;
+      license?: string;
+    };
+    const file = ['LICENSE', 'LICENSE.md', 'LICENSE.txt', 'license']
+      .map((f) => join(dir, f))
+      .find((f) => existsSync(f));
     const text = file ? readFileSync(file, 'utf8').trim() : `(${license ?? 'no licence file'})`;
     return `${name}@${version} (${license ?? '?'}):\n${text.replaceAll('*/', '* /')}`;
   });
@@ -59,7 +71,11 @@ export async function buildSidecar(outfile = join(root, bundleFile)): Promise<{ 
   const partial = `${outfile}.${process.pid}.tmp`;
   writeFileSync(partial, code + licences);
   renameSync(partial, outfile);
-  return { outfile, bytes: statSync(outfile).size, packages: packages.map((dir) => dir.slice(dir.lastIndexOf('node_modules/') + 'node_modules/'.length)) };
+  return {
+    outfile,
+    bytes: statSync(outfile).size,
+    packages: packages.map((dir) => dir.slice(dir.lastIndexOf('node_modules/') + 'node_modules/'.length)),
+  };
 }
 
 /** The folder of the package an input file belongs to (…/node_modules/<name> or …/@scope/<name>), if any. */
@@ -71,5 +87,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const flag = process.argv.indexOf('--outfile');
   const outfile = flag === -1 ? undefined : resolve(process.argv[flag + 1] ?? '');
   const { outfile: written, bytes, packages } = await buildSidecar(outfile);
-  process.stderr.write(`build: ${relative(process.cwd(), written)} (${(bytes / 1024).toFixed(0)} KiB; ${packages.join(', ')})\n`);
+  process.stderr.write(
+    `build: ${relative(process.cwd(), written)} (${(bytes / 1024).toFixed(0)} KiB; ${packages.join(', ')})\n`,
+  );
 }

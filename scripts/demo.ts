@@ -22,7 +22,12 @@ const sidecarEnv = {
 const start = (name: string, file: string, env: NodeJS.ProcessEnv): ChildProcess => {
   // Own process group: a terminal's Ctrl-C reaches only this script, which stops the children
   // in order (a second SIGINT straight from the terminal would make the sidecar exit at once).
-  const child = spawn(process.execPath, [file], { cwd: root, env, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
+  const child = spawn(process.execPath, [file], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'inherit', 'pipe'],
+    detached: true,
+  });
   child.stderr?.on('data', (data: Buffer) => process.stderr.write(data));
   child.on('exit', (code, signal) => {
     if (!stopping) {

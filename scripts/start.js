@@ -4,7 +4,9 @@
 // on that older Node and can say so in one line.
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
-  process.stderr.write(`sidecar: Node ${process.versions.node} is too old: Node 22.18 or later is needed (it runs the .ts sources directly)\n`);
+  process.stderr.write(
+    `sidecar: Node ${process.versions.node} is too old: Node 22.18 or later is needed (it runs the .ts sources directly)\n`,
+  );
   process.exit(1);
 }
 await import('./demo.ts');

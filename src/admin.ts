@@ -21,10 +21,17 @@ export function createAdmin(deps: { metrics: Metrics; readiness: Readiness; stat
   });
   app.get(
     '/metrics',
-    () => new Response(deps.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } }),
+    () =>
+      new Response(deps.metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' } }),
   );
   app.get('/', () => new Response(statusPage, { headers: statusPageHeaders }));
   app.get('/stats.json', () => Response.json(deps.stats.stats(), { headers: { 'cache-control': 'no-store' } }));
-  app.notFound(() => new Response('not found: the admin port serves /, /stats.json, /healthz, /readyz and /metrics\n', { status: 404, headers: plain }));
+  app.notFound(
+    () =>
+      new Response('not found: the admin port serves /, /stats.json, /healthz, /readyz and /metrics\n', {
+        status: 404,
+        headers: plain,
+      }),
+  );
   return app;
 }

@@ -37,7 +37,12 @@ export class BatchSpanProcessor {
   /** performance.now() time by which a flush must be done; exports started during it end by then too. */
   #flushDeadline = Infinity;
 
-  constructor(queue: SpanQueue, exportBody: ExportBodyFn, options: BatchOptions, onFailure: (result: ExportResult & { ok: false }, spans: number) => void = () => {}) {
+  constructor(
+    queue: SpanQueue,
+    exportBody: ExportBodyFn,
+    options: BatchOptions,
+    onFailure: (result: ExportResult & { ok: false }, spans: number) => void = () => {},
+  ) {
     this.#queue = queue;
     this.#export = exportBody;
     this.#options = { ...options, maxExportBatchSize: Math.min(options.maxExportBatchSize, options.maxQueueSize) };
@@ -102,7 +107,11 @@ export class BatchSpanProcessor {
     const limit = this.#options.exportTimeoutMs > 0 ? performance.now() + this.#options.exportTimeoutMs : Infinity;
     const deadline = Math.min(limit, this.#flushDeadline);
     this.#inFlight = this.#export(body, deadline)
-      .catch((error: unknown): ExportResult => ({ ok: false, attempts: 0, reason: `exporter failed: ${String(error)}` }))
+      .catch((error: unknown): ExportResult => ({
+        ok: false,
+        attempts: 0,
+        reason: `exporter failed: ${String(error)}`,
+      }))
       .then((result) => {
         if (result.ok) this.#exported += count;
         else {
@@ -119,7 +128,8 @@ export class BatchSpanProcessor {
   #afterExport(): void {
     if (this.#flushDeadline !== Infinity) return; // flush() drives the rest
     if (this.#queue.length >= this.#options.maxExportBatchSize) this.#exportNext();
-    else if (this.#queue.length > 0 && this.#timer === undefined) this.#timer = setTimeout(() => this.#exportNext(), this.#options.scheduledDelayMs);
+    else if (this.#queue.length > 0 && this.#timer === undefined)
+      this.#timer = setTimeout(() => this.#exportNext(), this.#options.scheduledDelayMs);
   }
 
   #clearTimer(): void {

@@ -24,8 +24,13 @@ const endpoint = (name: string) =>
       } catch {
         url = undefined;
       }
-      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') ctx.addIssue({ code: 'custom', message: `${name} must be an http:// or https:// URL` });
-      else if (url.username || url.password) ctx.addIssue({ code: 'custom', message: `${name} must not carry credentials: send them as a header (OTEL_EXPORTER_OTLP_HEADERS=authorization=...)` });
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '')
+        ctx.addIssue({ code: 'custom', message: `${name} must be an http:// or https:// URL` });
+      else if (url.username || url.password)
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must not carry credentials: send them as a header (OTEL_EXPORTER_OTLP_HEADERS=authorization=...)`,
+        });
     })
     .optional();
 
@@ -36,17 +41,28 @@ const protocol = (name: string) =>
     .toLowerCase()
     .superRefine((value, ctx) => {
       // exporter.md "Specify Protocol": SDKs MUST support grpc or http/protobuf; this one speaks OTLP/HTTP only.
-      if (value === 'grpc') ctx.addIssue({ code: 'custom', message: `${name} must be http/protobuf or http/json: grpc is not supported (send to the collector's OTLP/HTTP port, 4318)` });
-      else if (value !== 'http/protobuf' && value !== 'http/json') ctx.addIssue({ code: 'custom', message: `${name} must be http/protobuf or http/json` });
+      if (value === 'grpc')
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must be http/protobuf or http/json: grpc is not supported (send to the collector's OTLP/HTTP port, 4318)`,
+        });
+      else if (value !== 'http/protobuf' && value !== 'http/json')
+        ctx.addIssue({ code: 'custom', message: `${name} must be http/protobuf or http/json` });
     })
     .transform((value) => value as 'http/protobuf' | 'http/json');
 
 /** common.md "Timeout": a non-negative number of milliseconds, 0 meaning no limit. */
 const timeout = (name: string) =>
-  z.coerce.number({ error: `${name} must be a number of milliseconds` }).int(`${name} must be a whole number`).min(0, `${name} must be 0 (no limit) or more`);
+  z.coerce
+    .number({ error: `${name} must be a number of milliseconds` })
+    .int(`${name} must be a whole number`)
+    .min(0, `${name} must be 0 (no limit) or more`);
 
 const positive = (name: string, what: string) =>
-  z.coerce.number({ error: `${name} must be ${what}` }).int(`${name} must be a whole number`).positive(`${name} must be above 0`);
+  z.coerce
+    .number({ error: `${name} must be ${what}` })
+    .int(`${name} must be a whole number`)
+    .positive(`${name} must be above 0`);
 
 /** RFC 9110 §5.6.2 token: what a header name (and a W3C Baggage key) may be. */
 const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -72,7 +88,10 @@ function keyValueList(name: string, keyPattern: RegExp) {
           decoded = undefined;
         }
         if (decoded === undefined || !keyPattern.test(key) || /[\0\r\n]/.test(decoded)) {
-          ctx.addIssue({ code: 'custom', message: `${name} must be a list of key=value pairs: entry ${index + 1} is not one (values are percent-encoded)` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `${name} must be a list of key=value pairs: entry ${index + 1} is not one (values are percent-encoded)`,
+          });
           return z.NEVER;
         }
         pairs.push([key, decoded]);
@@ -108,9 +127,20 @@ export const otelConfigShape = {
     .trim()
     .toLowerCase()
     .pipe(
-      z.enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'], {
-        error: 'OTEL_TRACES_SAMPLER must be always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio',
-      }),
+      z.enum(
+        [
+          'always_on',
+          'always_off',
+          'traceidratio',
+          'parentbased_always_on',
+          'parentbased_always_off',
+          'parentbased_traceidratio',
+        ],
+        {
+          error:
+            'OTEL_TRACES_SAMPLER must be always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio',
+        },
+      ),
     )
     .default('parentbased_always_on'),
   /** The ratio for the traceidratio samplers; 1.0 when unset (sdk-environment-variables.md). */
@@ -130,4 +160,7 @@ export const otelConfigShape = {
 };
 
 /** Variables whose values are credentials: a config error names them but never shows their value. */
-export const secretVariables: ReadonlySet<string> = new Set(['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']);
+export const secretVariables: ReadonlySet<string> = new Set([
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+]);

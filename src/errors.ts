@@ -92,7 +92,13 @@ export class OverloadedError extends SidecarError {
   override name = 'OverloadedError';
   readonly rejection: 'queue_full' | 'queue_timeout';
   constructor(rejection: 'queue_full' | 'queue_timeout') {
-    super('overloaded', 503, rejection === 'queue_full' ? 'overloaded: too many requests waiting for the app' : 'overloaded: no slot at the app in time');
+    super(
+      'overloaded',
+      503,
+      rejection === 'queue_full'
+        ? 'overloaded: too many requests waiting for the app'
+        : 'overloaded: no slot at the app in time',
+    );
     this.rejection = rejection;
   }
 }
@@ -117,8 +123,16 @@ const resetCodes = new Set([
   'FailedToOpenSocket',
 ]);
 /** OpenSSL's and Node's certificate verification codes, which Bun reports the same way. */
-const tlsCodes = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH)/;
-const unreachableCodes = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+const tlsCodes =
+  /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH)/;
+const unreachableCodes = new Set([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 /**
  * Recognises each runtime's network-failure shape (undici's `code` and `cause.code`, Bun's
@@ -130,7 +144,8 @@ export function classifyUpstreamFailure(error: unknown): SidecarError {
   for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
     const { code, name, message } = e as { code?: unknown; name?: unknown; message?: unknown };
     const tag = typeof code === 'string' ? code : typeof name === 'string' ? name : '';
-    if (refusedCodes.has(tag) || /connection refused|ECONNREFUSED/i.test(String(message))) return new UpstreamRefusedError(error);
+    if (refusedCodes.has(tag) || /connection refused|ECONNREFUSED/i.test(String(message)))
+      return new UpstreamRefusedError(error);
     if (unreachableCodes.has(tag)) return new UpstreamUnreachableError(error);
     if (tlsCodes.test(tag) || /certificate|unable to verify/i.test(String(message))) return new UpstreamTlsError(error);
     if (resetCodes.has(tag) || /connection reset|ECONNRESET|socket hang up|other side closed/i.test(String(message))) {

@@ -123,7 +123,10 @@ export function addForwardedHeaders(headers: Headers, via: ForwardedFor): void {
  * X-Request-Id and the sidecar's traceparent. Requests and WebSocket handshakes (upgrade.ts)
  * both go through here, so a handshake never misses a header a request gets.
  */
-export function prepareForwardHeaders(headers: Headers, via: ForwardedFor & { requestId: string; trace: TraceContext }): void {
+export function prepareForwardHeaders(
+  headers: Headers,
+  via: ForwardedFor & { requestId: string; trace: TraceContext },
+): void {
   stripHopByHop(headers);
   addForwardedHeaders(headers, via);
   headers.set('x-request-id', via.requestId);

@@ -170,12 +170,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
       if (bodiless) headers.delete('content-length');
       const source = bodiless ? null : request.body;
       const body = source === null ? null : countBytes(source, (n) => (exchange.record.bytesIn += n));
-      const response = await send(
-        upstreamUrl(config.TARGET, exchange.record.path),
-        request,
-        headers,
-        body,
-      );
+      const response = await send(upstreamUrl(config.TARGET, exchange.record.path), request, headers, body);
       deps.onUpstreamAnswered?.();
       try {
         return await relayResponse(response, requestId, {

@@ -12,7 +12,8 @@ import { stripHopByHop } from './forward.ts';
  */
 export function relayed101Headers(appHeaders: Headers, requestId: string): Headers {
   const headers = stripHopByHop(appHeaders);
-  for (const name of ['sec-websocket-accept', 'sec-websocket-protocol', 'sec-websocket-extensions']) headers.delete(name);
+  for (const name of ['sec-websocket-accept', 'sec-websocket-protocol', 'sec-websocket-extensions'])
+    headers.delete(name);
   headers.set('x-request-id', requestId);
   return headers;
 }

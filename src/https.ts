@@ -25,7 +25,11 @@ export function createRedirect(): Hono {
   const app = new Hono();
   app.all('*', (c) => {
     const host = hostWithoutPort(c.req.header('host') ?? null);
-    if (host === undefined) return new Response('missing or malformed Host header\n', { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+    if (host === undefined)
+      return new Response('missing or malformed Host header\n', {
+        status: 400,
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+      });
     return new Response(null, { status: 308, headers: { location: `https://${host}${pathAndQueryOf(c.req.url)}` } });
   });
   return app;

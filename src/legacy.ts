@@ -34,7 +34,9 @@ server.on('upgrade', (req, socket: Socket) => {
     return;
   }
   const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`);
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`,
+  );
   tunnels.add(socket);
   socket.on('close', () => tunnels.delete(socket));
   socket.on('error', () => socket.destroy());
@@ -53,7 +55,9 @@ server.on('upgrade', (req, socket: Socket) => {
       else if (length === 127) [length, at] = [buffered.length < 10 ? -1 : Number(buffered.readBigUInt64BE(2)), 10];
       if (length < 0 || buffered.length < at + 4 + length) return;
       const mask = buffered.subarray(at, at + 4);
-      const payload = Buffer.from(buffered.subarray(at + 4, at + 4 + length)).map((b, i) => b ^ (mask[i % 4] as number));
+      const payload = Buffer.from(buffered.subarray(at + 4, at + 4 + length)).map(
+        (b, i) => b ^ (mask[i % 4] as number),
+      );
       buffered = buffered.subarray(at + 4 + length);
       if (opcode === 8) return void socket.end(frame(8, Buffer.from(payload)));
       if (opcode === 9) socket.write(frame(10, Buffer.from(payload)));

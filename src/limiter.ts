@@ -46,7 +46,12 @@ class Waiter {
   readonly signal: AbortSignal | undefined;
   readonly limiter: ConcurrencyLimiter;
 
-  constructor(limiter: ConcurrencyLimiter, deadline: number, signal: AbortSignal | undefined, settle: (outcome: Outcome) => void) {
+  constructor(
+    limiter: ConcurrencyLimiter,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    settle: (outcome: Outcome) => void,
+  ) {
     this.limiter = limiter;
     this.deadline = deadline;
     this.signal = signal;

@@ -57,7 +57,8 @@ export function createOtlpExporter(target: OtlpTarget, options: ExporterOptions 
       const wait = outcome.retryAfterMs ?? Math.min(backoff, maxBackoffMs) * (0.8 + 0.4 * random());
       backoff *= 2;
       if (attempt === maxAttempts) break;
-      if (performance.now() + wait >= deadline) return { ok: false, attempts: attempt, reason: `${last}; no time left to retry` };
+      if (performance.now() + wait >= deadline)
+        return { ok: false, attempts: attempt, reason: `${last}; no time left to retry` };
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
     return { ok: false, attempts: maxAttempts, reason: `${last}; gave up after ${maxAttempts} attempts` };
@@ -66,18 +67,34 @@ export function createOtlpExporter(target: OtlpTarget, options: ExporterOptions 
 
 type PostOutcome = { ok: true } | { ok: false; retry: boolean; reason: string; retryAfterMs?: number };
 
-async function post(fetchImpl: typeof fetch, url: string, headers: Headers, body: Uint8Array | string, limitMs: number): Promise<PostOutcome> {
+async function post(
+  fetchImpl: typeof fetch,
+  url: string,
+  headers: Headers,
+  body: Uint8Array | string,
+  limitMs: number,
+): Promise<PostOutcome> {
   // A timer cleared once answered, not AbortSignal.timeout(): that one lives its full 10 s and keeps
   // the finished request reachable, 20 of them a second under load.
   const controller = new AbortController();
-  const timer = Number.isFinite(limitMs) ? setTimeout(() => controller.abort(), Math.max(1, Math.ceil(limitMs))) : undefined;
+  const timer = Number.isFinite(limitMs)
+    ? setTimeout(() => controller.abort(), Math.max(1, Math.ceil(limitMs)))
+    : undefined;
   try {
     let response: Response;
     try {
-      response = await fetchImpl(url, { method: 'POST', headers, body: body as BodyInit, signal: controller.signal, redirect: 'manual' });
+      response = await fetchImpl(url, {
+        method: 'POST',
+        headers,
+        body: body as BodyInit,
+        signal: controller.signal,
+        redirect: 'manual',
+      });
     } catch (error) {
       // A refused or reset connection, or our own timeout: the server may be back on the next try.
-      const reason = controller.signal.aborted ? `no answer within ${Math.round(limitMs)} ms` : `network error (${errorName(error)})`;
+      const reason = controller.signal.aborted
+        ? `no answer within ${Math.round(limitMs)} ms`
+        : `network error (${errorName(error)})`;
       return { ok: false, retry: true, reason };
     }
     await discard(response, controller.signal);

@@ -45,7 +45,8 @@ export function encodeTraceRequestJson(batch: ExportBatch): string {
 function spanJson(s: SpanData): Record<string, unknown> {
   const [start, end] = spanTimes(s);
   const attributes: ReturnType<typeof keyValue>[] = [];
-  for (let i = 0; i < s.attributes.length; i += 2) attributes.push(keyValue(s.attributes[i] as string, s.attributes[i + 1] as AttributeValue));
+  for (let i = 0; i < s.attributes.length; i += 2)
+    attributes.push(keyValue(s.attributes[i] as string, s.attributes[i + 1] as AttributeValue));
   return {
     traceId: s.traceId,
     spanId: s.spanId,

@@ -113,7 +113,8 @@ export class ProtoWriter {
     this.tag(field, LEN);
     this.varint(hex.length / 2);
     this.room(hex.length / 2);
-    for (let i = 0; i < hex.length; i += 2) this.buf[this.pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
+    for (let i = 0; i < hex.length; i += 2)
+      this.buf[this.pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
   }
 
   /** Starts a length-delimited sub-message; end() with what this returns closes it. No closure per message: this runs per attribute. */
@@ -165,4 +166,3 @@ const constants: Map<string, Uint8Array>[] = [];
 function nibble(code: number): number {
   return code <= 0x39 ? code - 0x30 : (code | 0x20) - 0x57;
 }
-

@@ -27,7 +27,10 @@ export interface Refusal {
 /** Logs and counts one refused request that never became an exchange of the handler's. */
 export type RefusalLog = (refusal: Refusal) => void;
 
-export function createRefusalLog(config: Config, deps: { log(record: AccessRecord): void; metrics: Metrics }): RefusalLog {
+export function createRefusalLog(
+  config: Config,
+  deps: { log(record: AccessRecord): void; metrics: Metrics },
+): RefusalLog {
   return (refusal) => {
     const method = refusal.method ?? '-';
     const trace = startSpan(null);

@@ -18,7 +18,11 @@ export interface RelayWatch {
   end(status: number, error?: ErrorReason): void;
 }
 
-export async function relayResponse(upstreamResponse: UpstreamResponse, requestId: string, watch: RelayWatch): Promise<Response> {
+export async function relayResponse(
+  upstreamResponse: UpstreamResponse,
+  requestId: string,
+  watch: RelayWatch,
+): Promise<Response> {
   // In place: the client handed these headers over (upstream.ts). Set-Cookie stays several.
   const headers = stripHopByHop(upstreamResponse.headers);
   headers.set('x-request-id', requestId);
@@ -54,7 +58,11 @@ export async function relayResponse(upstreamResponse: UpstreamResponse, requestI
   function whole(bytes: Uint8Array): Response {
     watch.bytes(bytes.byteLength);
     watch.end(status);
-    return new Response(bytes.byteLength === 0 ? null : (bytes as Uint8Array<ArrayBuffer>), { status, statusText, headers });
+    return new Response(bytes.byteLength === 0 ? null : (bytes as Uint8Array<ArrayBuffer>), {
+      status,
+      statusText,
+      headers,
+    });
   }
 
   const body = new ReadableStream<Uint8Array>(

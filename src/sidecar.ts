@@ -90,10 +90,20 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   });
   metrics.countDroppedLogLines(() => accessLog.dropped);
   metrics.reportReadiness(() => readiness.ready);
-  const stats = new StatsHistory({ metrics, version, runtime: runtime.runtimeName ?? 'unknown', ready: () => readiness.ready, config: maskedConfig(config) });
+  const stats = new StatsHistory({
+    metrics,
+    version,
+    runtime: runtime.runtimeName ?? 'unknown',
+    ready: () => readiness.ready,
+    config: maskedConfig(config),
+  });
   stats.start();
   const format = formatterFor(config.LOG_FORMAT);
-  const tracing = createTracing(config, { say: runtime.say, httpVersion: runtime.httpVersion, fetch: runtime.exportFetch });
+  const tracing = createTracing(config, {
+    say: runtime.say,
+    httpVersion: runtime.httpVersion,
+    fetch: runtime.exportFetch,
+  });
   metrics.countDroppedSpans(() => tracing?.dropped ?? 0);
   // One record, one log line and, only when export is on, one span: requests, refusals and tunnels alike.
   const log = tracing
@@ -105,9 +115,18 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   const proto = runtime.tls ? 'https' : 'http';
   // One limiter for requests and WebSocket handshakes (MAX_CONCURRENT_REQUESTS; undefined: none).
   const admission = createAdmission(config, metrics);
-  const tunnels = new Tunnels({ config, metrics, log, proto, admission, sample: samplerFor(config), onUpstreamAnswered: () => readiness.upstreamAnswered() });
+  const tunnels = new Tunnels({
+    config,
+    metrics,
+    log,
+    proto,
+    admission,
+    sample: samplerFor(config),
+    onUpstreamAnswered: () => readiness.upstreamAnswered(),
+  });
   const { webSocket } = runtime;
-  const onInternalError = (error: unknown) => runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  const onInternalError = (error: unknown) =>
+    runtime.say(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   const proxy = createProxy(config, {
     upstream: runtime.upstream,
     remoteAddress: runtime.remoteAddress,
@@ -124,11 +143,26 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   });
   const admin = createAdmin({ metrics, readiness, stats });
   const redirect = config.HTTP_REDIRECT_PORT === undefined ? undefined : createRedirect();
-  return { proxy, admin, metrics, readiness, accessLog, redirect, tunnels, refused: createRefusalLog(config, { log, metrics }), tracing };
+  return {
+    proxy,
+    admin,
+    metrics,
+    readiness,
+    accessLog,
+    redirect,
+    tunnels,
+    refused: createRefusalLog(config, { log, metrics }),
+    tracing,
+  };
 }
 
 /** The line every runtime prints once both listeners are up; tests and tools wait for it. */
-export function listeningMessage(runtime: string, proxy: { host: string; port: number }, admin: { host: string; port: number }, config: Config): string {
+export function listeningMessage(
+  runtime: string,
+  proxy: { host: string; port: number },
+  admin: { host: string; port: number },
+  config: Config,
+): string {
   return `sidecar: listening on ${proxy.host}:${proxy.port} (admin ${admin.host}:${admin.port}), forwarding to ${config.TARGET.href} [${runtime}]`;
 }
 
@@ -152,7 +186,9 @@ export async function drain(options: DrainOptions): Promise<boolean> {
   sidecar.readiness.startDraining();
   sidecar.readiness.stop();
   const { tunnels } = sidecar;
-  say(`sidecar: draining ${sidecar.metrics.activeRequests} in-flight request(s) and ${tunnels.open} tunnel(s), up to ${options.timeoutMs} ms`);
+  say(
+    `sidecar: draining ${sidecar.metrics.activeRequests} in-flight request(s) and ${tunnels.open} tunnel(s), up to ${options.timeoutMs} ms`,
+  );
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), options.timeoutMs)));
@@ -161,7 +197,9 @@ export async function drain(options: DrainOptions): Promise<boolean> {
   const clean = await Promise.race([Promise.all([options.stopListening(), tunnels.idle()]).then(() => true), timedOut]);
   clearTimeout(timer);
   if (!clean) {
-    say(`sidecar: drain timeout reached with ${sidecar.metrics.activeRequests} request(s) and ${tunnels.open} tunnel(s) open; closing them`);
+    say(
+      `sidecar: drain timeout reached with ${sidecar.metrics.activeRequests} request(s) and ${tunnels.open} tunnel(s) open; closing them`,
+    );
     tunnels.closeAll();
     options.forceClose();
     // Closed tunnels write their log lines as they end (a relay's closing handshake takes up to
@@ -200,7 +238,9 @@ export function configOrExit(env: Record<string, string | undefined>, process: P
  * (see drain()), `release` lets go of what the runtime holds, and the process exits 0 (stderr has
  * said whether the drain timeout cut anything); a second signal exits 1 at once.
  */
-export function stopOnSignal(options: Omit<DrainOptions, 'say'> & ProcessControl & { release(): Promise<void> | void }): (signal: string) => void {
+export function stopOnSignal(
+  options: Omit<DrainOptions, 'say'> & ProcessControl & { release(): Promise<void> | void },
+): (signal: string) => void {
   let stopping = false;
   return (signal) => {
     if (stopping) {
@@ -225,7 +265,9 @@ export function listenOrExit<T>(address: { host: string; port: number }, listen:
   try {
     return listen();
   } catch (error) {
-    process.say(`sidecar: cannot listen on ${address.host}:${address.port}: ${error instanceof Error ? error.message : String(error)}`);
+    process.say(
+      `sidecar: cannot listen on ${address.host}:${address.port}: ${error instanceof Error ? error.message : String(error)}`,
+    );
     process.exit(1);
     throw error;
   }

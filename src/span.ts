@@ -39,7 +39,15 @@ const isRemote = 0x200;
  * Query keys whose values semconv says to redact by default ([10] url.query: signed URLs'
  * signatures and credentials), kept case-sensitive as it asks.
  */
-const sensitiveQueryKeys = new Set(['X-Amz-Signature', 'X-Amz-Credential', 'X-Amz-Security-Token', 'AWSAccessKeyId', 'Signature', 'sig', 'X-Goog-Signature']);
+const sensitiveQueryKeys = new Set([
+  'X-Amz-Signature',
+  'X-Amz-Credential',
+  'X-Amz-Security-Token',
+  'AWSAccessKeyId',
+  'Signature',
+  'sig',
+  'X-Goog-Signature',
+]);
 
 /** The span for a record, or undefined when the sampler dropped it (the flag the app got says 00). */
 export function spanFromRecord(record: AccessRecord, httpVersion?: HttpVersionOf): SpanData | undefined {
@@ -105,7 +113,10 @@ function splitHost(value: string | null): { address: string; port: number | unde
   if (value === null || value === '') return undefined;
   const match = /^(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?$/.exec(value.trim());
   if (!match) return { address: value, port: undefined };
-  return { address: (match[1] as string).replace(/^\[|\]$/g, ''), port: match[2] === undefined ? undefined : Number(match[2]) };
+  return {
+    address: (match[1] as string).replace(/^\[|\]$/g, ''),
+    port: match[2] === undefined ? undefined : Number(match[2]),
+  };
 }
 
 function redactQuery(query: string): string {

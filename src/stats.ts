@@ -87,7 +87,8 @@ export function pointBetween(a: Sample, b: Sample): StatsPoint {
 
 export function byStatusClass(requestsByStatus: Record<string, number>): Record<string, number> {
   const classes: Record<string, number> = {};
-  for (const [status, n] of Object.entries(requestsByStatus)) classes[`${status[0]}xx`] = (classes[`${status[0]}xx`] ?? 0) + n;
+  for (const [status, n] of Object.entries(requestsByStatus))
+    classes[`${status[0]}xx`] = (classes[`${status[0]}xx`] ?? 0) + n;
   return classes;
 }
 

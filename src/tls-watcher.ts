@@ -56,7 +56,9 @@ export class CertificateWatcher {
         this.#watches.push(options.files.watch(directory, () => this.#changed()));
       } catch (error) {
         // The poll still finds the change; say why it will be slower.
-        options.say(`sidecar: cannot watch ${directory} (${oneLine(error)}); checking the certificate files every ${(options.pollMs ?? POLL_MS) / 1000} s only`);
+        options.say(
+          `sidecar: cannot watch ${directory} (${oneLine(error)}); checking the certificate files every ${(options.pollMs ?? POLL_MS) / 1000} s only`,
+        );
       }
     }
     this.#poll = setInterval(() => void this.check(), options.pollMs ?? POLL_MS);
@@ -125,7 +127,9 @@ export class CertificateWatcher {
 
   #failed(error: unknown): void {
     this.#reloadErrors++;
-    this.#options.say(`sidecar: TLS certificate reload failed, still serving ${describe(this.#current.facts)}: ${describePairError(error)}`);
+    this.#options.say(
+      `sidecar: TLS certificate reload failed, still serving ${describe(this.#current.facts)}: ${describePairError(error)}`,
+    );
   }
 }
 

@@ -83,7 +83,8 @@ export function describe(facts: CertificateFacts): string {
  * the pod down, and clients decide what to do with it. One warning line says so.
  */
 export function warnIfExpired(facts: CertificateFacts, say: (message: string) => void, now = Date.now()): void {
-  if (facts.notAfter.getTime() <= now) say(`sidecar: warning: the TLS certificate expired at ${facts.notAfter.toISOString()}; serving it anyway`);
+  if (facts.notAfter.getTime() <= now)
+    say(`sidecar: warning: the TLS certificate expired at ${facts.notAfter.toISOString()}; serving it anyway`);
 }
 
 /** The two TLS metrics, read from the watcher at scrape time. */
@@ -108,7 +109,11 @@ export function tlsMetrics(watcher: { current: LoadedPair; reloadErrors: number 
  * Start-up: the pair, or the process ends before anything listens (exit 1, one stderr line naming
  * the variable, as for any bad configuration). An expired certificate only warns.
  */
-export async function pairOrExit(paths: TlsFilePaths, files: TlsFiles, process: { say(message: string): void; exit(code: number): void }): Promise<LoadedPair> {
+export async function pairOrExit(
+  paths: TlsFilePaths,
+  files: TlsFiles,
+  process: { say(message: string): void; exit(code: number): void },
+): Promise<LoadedPair> {
   try {
     const pair = await loadPair(paths, files);
     process.say(`sidecar: serving HTTPS (TLS 1.2 and 1.3) with ${describe(pair.facts)}`);

@@ -27,7 +27,14 @@ export function parseTraceparent(header: string | null): Omit<TraceContext, 'spa
   if (header === null) return undefined;
   const match = traceparentPattern.exec(header.trim());
   if (!match) return undefined;
-  const [, version, traceId, parentId, flags, rest] = match as unknown as [string, string, string, string, string, string | undefined];
+  const [, version, traceId, parentId, flags, rest] = match as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string | undefined,
+  ];
   if (version === 'ff' || traceId === zeros32 || parentId === zeros16) return undefined;
   // Version 00 has exactly four fields; only a later version may carry more.
   if (version === '00' && rest !== undefined) return undefined;

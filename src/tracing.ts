@@ -42,10 +42,15 @@ export function tracingSettings(config: Config): TracingSettings | undefined {
       ? `${config.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/*$/, '')}/v1/traces`
       : undefined;
   if (url === undefined) return undefined;
-  const headers = new Map([...(config.OTEL_EXPORTER_OTLP_HEADERS ?? []), ...(config.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? [])].map(([k, v]) => [k.toLowerCase(), v] as const));
+  const headers = new Map(
+    [...(config.OTEL_EXPORTER_OTLP_HEADERS ?? []), ...(config.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? [])].map(
+      ([k, v]) => [k.toLowerCase(), v] as const,
+    ),
+  );
   const attributes = config.OTEL_RESOURCE_ATTRIBUTES ?? [];
   // sdk-environment-variables.md: OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES; SRV_NAME stands in for unknown_service.
-  const serviceName = config.OTEL_SERVICE_NAME ?? attributes.find(([key]) => key === 'service.name')?.[1] ?? config.SRV_NAME;
+  const serviceName =
+    config.OTEL_SERVICE_NAME ?? attributes.find(([key]) => key === 'service.name')?.[1] ?? config.SRV_NAME;
   return {
     target: {
       url,
@@ -81,20 +86,18 @@ export function createTracing(config: Config, deps: TracingDeps): Tracing | unde
   let reportedRecordError = false;
   let droppedSinceLog = 0;
   const envelope = { resource: settings.resource, scope };
-  const queue = settings.target.protocol === 'http/json' ? new JsonSpanQueue(envelope) : new ProtobufSpanQueue(envelope);
-  const processor = new BatchSpanProcessor(
-    queue,
-    exporter,
-    settings.batch,
-    (result, spans) => {
-      droppedSinceLog += spans;
-      const now = performance.now();
-      if (now - lastFailureLog < failureLogIntervalMs) return;
-      lastFailureLog = now;
-      deps.say(`sidecar: trace export to ${url} failed (${result.reason}); ${droppedSinceLog} span(s) dropped (sidecar_spans_dropped_total)`);
-      droppedSinceLog = 0;
-    },
-  );
+  const queue =
+    settings.target.protocol === 'http/json' ? new JsonSpanQueue(envelope) : new ProtobufSpanQueue(envelope);
+  const processor = new BatchSpanProcessor(queue, exporter, settings.batch, (result, spans) => {
+    droppedSinceLog += spans;
+    const now = performance.now();
+    if (now - lastFailureLog < failureLogIntervalMs) return;
+    lastFailureLog = now;
+    deps.say(
+      `sidecar: trace export to ${url} failed (${result.reason}); ${droppedSinceLog} span(s) dropped (sidecar_spans_dropped_total)`,
+    );
+    droppedSinceLog = 0;
+  });
   return {
     url,
     record(record) {
@@ -103,7 +106,10 @@ export function createTracing(config: Config, deps: TracingDeps): Tracing | unde
         if (span) processor.onEnd(span);
       } catch (error) {
         // A bug here must cost a span, never the request that is being logged.
-        if (!reportedRecordError) deps.say(`sidecar: could not make a span: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        if (!reportedRecordError)
+          deps.say(
+            `sidecar: could not make a span: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+          );
         reportedRecordError = true;
       }
     },

@@ -42,7 +42,11 @@ function listsToken(value: string | null, token: string): boolean {
  * Upgrade that Connection does not name) is an ordinary request whose Upgrade is hop-by-hop.
  */
 export function isWebSocketHandshake(method: string | undefined, headers: Pick<Headers, 'get'>): boolean {
-  return method === 'GET' && listsToken(headers.get('upgrade'), 'websocket') && listsToken(headers.get('connection'), 'upgrade');
+  return (
+    method === 'GET' &&
+    listsToken(headers.get('upgrade'), 'websocket') &&
+    listsToken(headers.get('connection'), 'upgrade')
+  );
 }
 
 /** What the runtime saw of the handshake request. */
@@ -167,13 +171,20 @@ export class Handshake {
       context: request.context,
       // Node's raw tunnel has no context: the span reads the request from here (the headers as
       // forwarded keep the client's Host, tracestate and, first in X-Forwarded-For, its client).
-      request: request.context ? undefined : { headers, url: `${deps.proto ?? 'http'}://${headers.get('host') ?? ''}${path}` },
+      request: request.context
+        ? undefined
+        : { headers, url: `${deps.proto ?? 'http'}://${headers.get('host') ?? ''}${path}` },
     };
     this.protocols = (headers.get('sec-websocket-protocol') ?? '')
       .split(',')
       .map((p) => p.trim())
       .filter((p) => p !== '');
-    prepareForwardHeaders(headers, { remoteAddress: request.remoteAddress, proto: deps.proto ?? 'http', requestId: this.requestId, trace });
+    prepareForwardHeaders(headers, {
+      remoteAddress: request.remoteAddress,
+      proto: deps.proto ?? 'http',
+      requestId: this.requestId,
+      trace,
+    });
     headers.delete('content-length');
     // Stripped as hop-by-hop with the rest; the app must still be asked to switch (RFC 6455 §4.1).
     headers.set('connection', 'Upgrade');

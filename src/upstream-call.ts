@@ -10,7 +10,12 @@ import type { UpstreamClient, UpstreamResponse } from './upstream.ts';
 const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /** Sends `request`'s method to `url` with `headers` and `body`, and resolves at the app's response headers. */
-export type Send = (url: string, request: Request, headers: Headers, body: ReadableStream<Uint8Array> | null) => Promise<UpstreamResponse>;
+export type Send = (
+  url: string,
+  request: Request,
+  headers: Headers,
+  body: ReadableStream<Uint8Array> | null,
+) => Promise<UpstreamResponse>;
 
 /**
  * Sends the request, bounded by the headers timeout and the client's abort. A reset before any
@@ -47,7 +52,8 @@ export function createSend(upstream: UpstreamClient, timeoutMs: number): Send {
       } catch (error) {
         if (controller.signal.aborted) throw controller.signal.reason;
         const failure = classifyUpstreamFailure(error);
-        if (failure.reason !== 'upstream_reset' || body !== null || !idempotentMethods.has(request.method)) throw failure;
+        if (failure.reason !== 'upstream_reset' || body !== null || !idempotentMethods.has(request.method))
+          throw failure;
         return await attempt().catch((retryError: unknown) => {
           throw controller.signal.aborted ? controller.signal.reason : classifyUpstreamFailure(retryError);
         });

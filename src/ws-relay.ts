@@ -75,7 +75,10 @@ function utf8Length(text: string): number {
 const size = (data: string | Uint8Array) => (typeof data === 'string' ? utf8Length(data) : data.byteLength);
 
 export function relayMessages(client: Peer, app: Peer, tunnel: Tunnel): Relay {
-  const state = { client: { closed: false, timer: undefined as ReturnType<typeof setTimeout> | undefined }, app: { closed: false, timer: undefined as ReturnType<typeof setTimeout> | undefined } };
+  const state = {
+    client: { closed: false, timer: undefined as ReturnType<typeof setTimeout> | undefined },
+    app: { closed: false, timer: undefined as ReturnType<typeof setTimeout> | undefined },
+  };
   let error: 'client_aborted' | 'upstream_reset' | undefined;
 
   const finishIfDone = () => {

@@ -28,7 +28,8 @@ function manualUpstream() {
       for (const w of waiting.filter((w) => calls[w.n])) w.resolve(calls[w.n] as Call);
     });
   /** The n-th call (from 0), once it has been made. */
-  const call = (n: number) => (calls[n] ? Promise.resolve(calls[n]) : new Promise<Call>((resolve) => waiting.push({ n, resolve })));
+  const call = (n: number) =>
+    calls[n] ? Promise.resolve(calls[n]) : new Promise<Call>((resolve) => waiting.push({ n, resolve }));
   return { client, calls, call };
 }
 
@@ -37,14 +38,27 @@ function setup(env: Record<string, string>) {
   const metrics = new Metrics();
   const upstream = manualUpstream();
   const config = loadConfig({ TARGET: 'http://app.test:8080', ...env });
-  const proxy = createProxy(config, { upstream: upstream.client, remoteAddress: () => '192.0.2.7', log: (r) => records.push(r), metrics });
+  const proxy = createProxy(config, {
+    upstream: upstream.client,
+    remoteAddress: () => '192.0.2.7',
+    log: (r) => records.push(r),
+    metrics,
+  });
   const request = (id: string, init: RequestInit = {}) =>
-    proxy.request(`/work?id=${id}`, { ...init, headers: { host: 'sidecar.test', 'x-request-id': id } }) as Promise<Response>;
+    proxy.request(`/work?id=${id}`, {
+      ...init,
+      headers: { host: 'sidecar.test', 'x-request-id': id },
+    }) as Promise<Response>;
   const scrape = () => parsePrometheusText(metrics.render());
   return { records, metrics, upstream, request, scrape };
 }
 
-const ok = (body: BodyInit | null = 'ok'): UpstreamResponse => ({ status: 200, statusText: 'OK', headers: new Headers(), body: typeof body === 'string' ? new TextEncoder().encode(body) : (body as ReadableStream<Uint8Array> | null) });
+const ok = (body: BodyInit | null = 'ok'): UpstreamResponse => ({
+  status: 200,
+  statusText: 'OK',
+  headers: new Headers(),
+  body: typeof body === 'string' ? new TextEncoder().encode(body) : (body as ReadableStream<Uint8Array> | null),
+});
 
 /** True once `promise` has settled within a few macrotask turns; false if it is still pending. */
 async function settled(promise: Promise<unknown>): Promise<boolean> {
@@ -71,7 +85,7 @@ describe('MAX_CONCURRENT_REQUESTS in the handler', () => {
     expect(sampleValue(m, 'sidecar_overload_rejections_total', { reason: 'queue_timeout' })).toBe(0);
   });
 
-  it('holds the slot until the app\'s streamed body has ended, then hands it to the next request', async () => {
+  it("holds the slot until the app's streamed body has ended, then hands it to the next request", async () => {
     const { upstream, request, records } = setup({ MAX_CONCURRENT_REQUESTS: '1' });
     let push!: ReadableStreamDefaultController<Uint8Array>;
     const body = new ReadableStream<Uint8Array>({ start: (c) => void (push = c) });
@@ -183,7 +197,7 @@ describe('MAX_CONCURRENT_REQUESTS in the handler', () => {
     expect(upstream.calls.map((c) => new URL(c.request.url).searchParams.get('id'))).toEqual(['held', 'next']);
   });
 
-  it('releaseSlot gives a slot back once however often it is called (a tunnel: at its handshake\'s answer, then at its end)', async () => {
+  it("releaseSlot gives a slot back once however often it is called (a tunnel: at its handshake's answer, then at its end)", async () => {
     const admission = createAdmission(loadConfig({ MAX_CONCURRENT_REQUESTS: '1' }), new Metrics());
     if (!admission) throw new Error('a cap of 1 must create admission control');
     const signal = new AbortController().signal;

@@ -99,7 +99,12 @@ describe('BatchSpanProcessor', () => {
 
   it('bounds the queue: beyond OTEL_BSP_MAX_QUEUE_SIZE spans are dropped and counted', async () => {
     const e = controlledExporter();
-    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, { ...options, maxQueueSize: 10, maxExportBatchSize: 512, scheduledDelayMs: 3_600_000 });
+    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, {
+      ...options,
+      maxQueueSize: 10,
+      maxExportBatchSize: 512,
+      scheduledDelayMs: 3_600_000,
+    });
     for (let i = 0; i < 25; i++) p.onEnd(span(i));
     expect(p.queued).toBe(10);
     expect(p.dropped).toBe(15);
@@ -110,7 +115,9 @@ describe('BatchSpanProcessor', () => {
   it('counts a batch the collector did not take as dropped, and reports why', async () => {
     const e = controlledExporter();
     const failures: [string, number][] = [];
-    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, { ...options, scheduledDelayMs: 10 }, (result, n) => failures.push([result.reason, n]));
+    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, { ...options, scheduledDelayMs: 10 }, (result, n) =>
+      failures.push([result.reason, n]),
+    );
     for (let i = 0; i < 3; i++) p.onEnd(span(i));
     (await e.nextCall(1)).settle({ ok: false, attempts: 1, reason: 'HTTP 400' });
     await p.flush(1000);
@@ -121,7 +128,11 @@ describe('BatchSpanProcessor', () => {
 
   it('passes each export a deadline OTEL_BSP_EXPORT_TIMEOUT ahead', async () => {
     const e = controlledExporter();
-    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, { ...options, scheduledDelayMs: 1, exportTimeoutMs: 30_000 });
+    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, {
+      ...options,
+      scheduledDelayMs: 1,
+      exportTimeoutMs: 30_000,
+    });
     const before = performance.now();
     p.onEnd(span(1));
     const call = await e.nextCall(1);
@@ -132,7 +143,11 @@ describe('BatchSpanProcessor', () => {
 
   it('flush sends everything queued, batch after batch, then resolves', async () => {
     const sent: number[] = [];
-    const p = new BatchSpanProcessor(new IdQueue(), async (body) => (sent.push(ids(body).length), { ok: true, attempts: 1 }), { ...options, maxExportBatchSize: 100, scheduledDelayMs: 3_600_000 });
+    const p = new BatchSpanProcessor(
+      new IdQueue(),
+      async (body) => (sent.push(ids(body).length), { ok: true, attempts: 1 }),
+      { ...options, maxExportBatchSize: 100, scheduledDelayMs: 3_600_000 },
+    );
     for (let i = 0; i < 250; i++) p.onEnd(span(i));
     await p.flush(5000);
     expect(sent).toEqual([100, 100, 50]);
@@ -142,7 +157,11 @@ describe('BatchSpanProcessor', () => {
 
   it('flush gives up at its timeout when the collector hangs, counting what was not sent', async () => {
     const e = controlledExporter();
-    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, { ...options, maxExportBatchSize: 100, scheduledDelayMs: 3_600_000 });
+    const p = new BatchSpanProcessor(new IdQueue(), e.exportBatch, {
+      ...options,
+      maxExportBatchSize: 100,
+      scheduledDelayMs: 3_600_000,
+    });
     for (let i = 0; i < 150; i++) p.onEnd(span(i));
     const flushed = p.flush(50);
     const call = await e.nextCall(1);

@@ -18,7 +18,14 @@ describe('loadConfig', () => {
       QUEUE_TIMEOUT_MS: 1000,
       CLIENT_IDLE_TIMEOUT_MS: 75000,
     });
-    expect(c.TARGET).toEqual({ origin: 'http://localhost:8080', prefix: '', href: 'http://localhost:8080', secure: false, hostname: 'localhost', port: 8080 });
+    expect(c.TARGET).toEqual({
+      origin: 'http://localhost:8080',
+      prefix: '',
+      href: 'http://localhost:8080',
+      secure: false,
+      hostname: 'localhost',
+      port: 8080,
+    });
   });
 
   it('splits a TARGET path prefix off its origin, with or without a trailing slash', () => {
@@ -34,13 +41,25 @@ describe('loadConfig', () => {
   });
 
   it('works out the port from the scheme, and an IPv6 host without its brackets', () => {
-    expect(loadConfig({ TARGET: 'https://[::1]/x' }).TARGET).toMatchObject({ hostname: '::1', port: 443, secure: true, origin: 'https://[::1]' });
+    expect(loadConfig({ TARGET: 'https://[::1]/x' }).TARGET).toMatchObject({
+      hostname: '::1',
+      port: 443,
+      secure: true,
+      origin: 'https://[::1]',
+    });
     expect(loadConfig({ TARGET: 'http://app' }).TARGET.port).toBe(80);
   });
 
   it('turns TLS on only with both files, and then accepts the redirect port and HSTS', () => {
     expect(loadConfig({}).TLS_CERT_FILE).toBeUndefined();
-    expect(loadConfig({ TLS_CERT_FILE: '/tls/tls.crt', TLS_KEY_FILE: '/tls/tls.key', HTTP_REDIRECT_PORT: '8080', HSTS_MAX_AGE: '63072000' })).toMatchObject({
+    expect(
+      loadConfig({
+        TLS_CERT_FILE: '/tls/tls.crt',
+        TLS_KEY_FILE: '/tls/tls.key',
+        HTTP_REDIRECT_PORT: '8080',
+        HSTS_MAX_AGE: '63072000',
+      }),
+    ).toMatchObject({
       TLS_CERT_FILE: '/tls/tls.crt',
       TLS_KEY_FILE: '/tls/tls.key',
       HTTP_REDIRECT_PORT: 8080,
@@ -104,7 +123,9 @@ describe('CLIENT_IDLE_TIMEOUT_MS', () => {
 
 describe('loadConfig across variables', () => {
   it('rejects ADMIN_PORT equal to PORT before anything listens, naming ADMIN_PORT', () => {
-    expect(() => loadConfig({ PORT: '9000', ADMIN_PORT: '9000' })).toThrow(/^ADMIN_PORT: must differ from PORT \(both 9000\)/);
+    expect(() => loadConfig({ PORT: '9000', ADMIN_PORT: '9000' })).toThrow(
+      /^ADMIN_PORT: must differ from PORT \(both 9000\)/,
+    );
   });
 
   it('lets PORT and ADMIN_PORT both be 0 (a free port each)', () => {
@@ -133,12 +154,17 @@ describe('README configuration table', () => {
   it('lists exactly the schema variables, each with the default the schema applies', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     // A variable without a default shows `unset` (not in backticks) in the default column.
-    const rows = [...readme.matchAll(/^\| `([A-Z_]+)` \| (?:`([^`]*)`|(unset)) \|/gm)].map((m) => [m[1], m[2] ?? m[3]] as const);
+    const rows = [...readme.matchAll(/^\| `([A-Z_]+)` \| (?:`([^`]*)`|(unset)) \|/gm)].map(
+      (m) => [m[1], m[2] ?? m[3]] as const,
+    );
     expect(rows.map(([name]) => name).sort()).toEqual([...configVariables].sort());
     const defaults = loadConfig({});
     for (const [name, shown] of rows) {
       const value = defaults[name as keyof typeof defaults];
-      expect(value === undefined ? 'unset' : typeof value === 'object' && 'href' in value ? value.href : String(value), name).toBe(shown);
+      expect(
+        value === undefined ? 'unset' : typeof value === 'object' && 'href' in value ? value.href : String(value),
+        name,
+      ).toBe(shown);
     }
     expect(Object.keys(configSchema.shape)).toEqual(configVariables);
   });
@@ -146,7 +172,9 @@ describe('README configuration table', () => {
 
 describe('deno task serve', () => {
   it('grants --allow-env for exactly the variables the schema reads, and no blanket permission', () => {
-    const deno = JSON.parse(readFileSync(new URL('../deno.json', import.meta.url), 'utf8')) as { tasks: { serve: string } };
+    const deno = JSON.parse(readFileSync(new URL('../deno.json', import.meta.url), 'utf8')) as {
+      tasks: { serve: string };
+    };
     const allowEnv = /--allow-env=(\S+)/.exec(deno.tasks.serve)?.[1]?.split(',') ?? [];
     // The `ws` package (the WebSocket relay's client to the app) reads its two opt-out switches at
     // import (ws lib/buffer-util.js, lib/validation.js); without the grant Deno refuses to start.

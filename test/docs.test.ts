@@ -9,7 +9,9 @@ import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
-const pages = execFileSync('git', ['ls-files', '*.md'], { cwd: root, encoding: 'utf8' }).split('\n').filter((p) => p !== '');
+const pages = execFileSync('git', ['ls-files', '*.md'], { cwd: root, encoding: 'utf8' })
+  .split('\n')
+  .filter((p) => p !== '');
 
 describe('documentation', () => {
   it('has pages to check', () => {
@@ -23,7 +25,9 @@ describe('documentation', () => {
 
   it.each(pages)('%s links only to files in the repository', (page) => {
     const text = readFileSync(join(root, page), 'utf8');
-    const targets = [...text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)].map((m) => m[1] ?? '').filter((t) => !/^[a-z]+:/i.test(t));
+    const targets = [...text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)]
+      .map((m) => m[1] ?? '')
+      .filter((t) => !/^[a-z]+:/i.test(t));
     const missing = targets.filter((target) => !existsSync(join(dirname(join(root, page)), target)));
     expect(missing, `links in ${page} to nothing`).toEqual([]);
   });

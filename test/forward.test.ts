@@ -24,7 +24,15 @@ describe('upstream URL', () => {
 describe('stripHopByHop', () => {
   it('removes the fixed list and every header Connection names, case-insensitively', () => {
     const h = stripHopByHop(
-      new Headers({ Connection: 'X-A , close,,x-b', 'x-a': '1', 'x-b': '2', 'x-c': '3', 'transfer-encoding': 'chunked', upgrade: 'h2c', te: 'trailers' }),
+      new Headers({
+        Connection: 'X-A , close,,x-b',
+        'x-a': '1',
+        'x-b': '2',
+        'x-c': '3',
+        'transfer-encoding': 'chunked',
+        upgrade: 'h2c',
+        te: 'trailers',
+      }),
     );
     expect([...h.keys()]).toEqual(['x-c']);
   });
@@ -34,9 +42,12 @@ describe('requestTarget', () => {
   it("forwards the raw target byte for byte when it is safe (no re-encoding of ' in a query)", () => {
     expect(requestTarget("/a/it's?q='x'&s=%2f", "http://h/a/it's?q=%27x%27&s=%2f")).toBe("/a/it's?q='x'&s=%2f");
   });
-  it.each(['/a/../b', '/a/%2e%2e/b', '/a/.', '/a/%2E/b?x', '/a\\b'])('falls back to the normalised URL for %s', (raw) => {
-    expect(requestTarget(raw, 'http://h/b')).toBe('/b');
-  });
+  it.each(['/a/../b', '/a/%2e%2e/b', '/a/.', '/a/%2E/b?x', '/a\\b'])(
+    'falls back to the normalised URL for %s',
+    (raw) => {
+      expect(requestTarget(raw, 'http://h/b')).toBe('/b');
+    },
+  );
   it('falls back for absolute-form and missing raw targets', () => {
     expect(requestTarget('http://other/x', 'http://other/x')).toBe('/x');
     expect(requestTarget(undefined, 'http://h/y?z')).toBe('/y?z');

@@ -19,8 +19,20 @@ afterAll(() => server.close());
 
 /** The in-process upstream: the platform fetch, which msw intercepts (its headers copied, as the contract asks). */
 const fetchUpstream: UpstreamClient = async (r) => {
-  const response = await fetch(r.url, { method: r.method, headers: r.headers, body: r.body, signal: r.signal, redirect: 'manual', duplex: 'half' } as RequestInit);
-  return { status: response.status, statusText: response.statusText, headers: new Headers(response.headers), body: response.body };
+  const response = await fetch(r.url, {
+    method: r.method,
+    headers: r.headers,
+    body: r.body,
+    signal: r.signal,
+    redirect: 'manual',
+    duplex: 'half',
+  } as RequestInit);
+  return {
+    status: response.status,
+    statusText: response.statusText,
+    headers: new Headers(response.headers),
+    body: response.body,
+  };
 };
 
 function setup(env: Record<string, string> = {}, upstream: UpstreamClient = fetchUpstream) {
@@ -30,7 +42,12 @@ function setup(env: Record<string, string> = {}, upstream: UpstreamClient = fetc
   const metrics = new Metrics();
   const config = loadConfig({ TARGET: upstreamOrigin, ...env });
   const recording: UpstreamClient = (r) => (sent.push(new Headers(r.headers)), upstream(r));
-  const proxy = createProxy(config, { upstream: recording, remoteAddress: () => '192.0.2.7', log: (r) => records.push(r), metrics });
+  const proxy = createProxy(config, {
+    upstream: recording,
+    remoteAddress: () => '192.0.2.7',
+    log: (r) => records.push(r),
+    metrics,
+  });
   // Every real HTTP/1.1 request carries Host; Hono's app.request does not add one.
   const app = {
     request(path: string, init: RequestInit = {}) {
@@ -50,7 +67,12 @@ async function complete(response: Response) {
 describe('forwarding', () => {
   it('sends method, path and query to TARGET, with its path prefix joined in front', async () => {
     let seen = '';
-    server.use(http.all(`${upstreamOrigin}/*`, ({ request }) => ((seen = `${request.method} ${request.url}`), new HttpResponse('ok'))));
+    server.use(
+      http.all(
+        `${upstreamOrigin}/*`,
+        ({ request }) => ((seen = `${request.method} ${request.url}`), new HttpResponse('ok')),
+      ),
+    );
     const { app } = setup({ TARGET: `${upstreamOrigin}/base/` });
     await complete(await app.request('/x/y?a=1&b=%20', { method: 'DELETE' }));
     expect(seen).toBe(`DELETE ${upstreamOrigin}/base/x/y?a=1&b=%20`);
@@ -83,7 +105,8 @@ describe('forwarding', () => {
       }),
     );
     const headers = sent[0] as Headers;
-    for (const name of ['connection', 'x-custom', 'keep-alive', 'proxy-connection', 'te', 'trailer']) expect(headers.has(name)).toBe(false);
+    for (const name of ['connection', 'x-custom', 'keep-alive', 'proxy-connection', 'te', 'trailer'])
+      expect(headers.has(name)).toBe(false);
     expect(headers.get('x-end-to-end')).toBe('stays');
     // Named in Connection, yet the sidecar's own values are there.
     expect(headers.get('x-forwarded-for')).toBe('192.0.2.7');
@@ -95,7 +118,14 @@ describe('forwarding', () => {
     server.use(http.all(`${upstreamOrigin}/*`, () => new HttpResponse('ok')));
     const { app, sent } = setup();
     await complete(
-      await app.request('/', { headers: { host: 'shop.example', 'x-forwarded-for': '203.0.113.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'spoofed' } }),
+      await app.request('/', {
+        headers: {
+          host: 'shop.example',
+          'x-forwarded-for': '203.0.113.1',
+          'x-forwarded-proto': 'https',
+          'x-forwarded-host': 'spoofed',
+        },
+      }),
     );
     const headers = sent[0] as Headers;
     expect(headers.get('host')).toBe('shop.example');
@@ -106,7 +136,12 @@ describe('forwarding', () => {
 
   it('keeps a valid X-Request-Id and replaces an invalid one with a UUID, both ways', async () => {
     const seen: (string | null)[] = [];
-    server.use(http.all(`${upstreamOrigin}/*`, ({ request }) => (seen.push(request.headers.get('x-request-id')), new HttpResponse('ok'))));
+    server.use(
+      http.all(
+        `${upstreamOrigin}/*`,
+        ({ request }) => (seen.push(request.headers.get('x-request-id')), new HttpResponse('ok')),
+      ),
+    );
     const { app, records } = setup();
     const kept = await app.request('/', { headers: { 'x-request-id': 'abc-123_~!' } });
     await kept.text();
@@ -129,7 +164,11 @@ describe('forwarding', () => {
     const { app, records } = setup();
     const incoming = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     await complete(await app.request('/', { headers: { traceparent: incoming, tracestate: 'vendor=1' } }));
-    await complete(await app.request('/', { headers: { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01', tracestate: 'vendor=1' } }));
+    await complete(
+      await app.request('/', {
+        headers: { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01', tracestate: 'vendor=1' },
+      }),
+    );
     const [continued, restarted] = seen as [Headers, Headers];
     const parts = continued.get('traceparent')?.split('-') ?? [];
     expect(parts[1]).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
@@ -146,7 +185,12 @@ describe('responses', () => {
   it('keeps several Set-Cookie headers apart and drops hop-by-hop response headers', async () => {
     server.use(
       http.get(`${upstreamOrigin}/*`, () => {
-        const headers = new Headers({ connection: 'x-secret', 'x-secret': '1', 'keep-alive': 'timeout=5', 'x-app': 'yes' });
+        const headers = new Headers({
+          connection: 'x-secret',
+          'x-secret': '1',
+          'keep-alive': 'timeout=5',
+          'x-app': 'yes',
+        });
         for (const c of ['a=1; Path=/', 'b=2; HttpOnly', 'c=3, with comma']) headers.append('set-cookie', c);
         return new HttpResponse('ok', { headers });
       }),
@@ -160,7 +204,12 @@ describe('responses', () => {
   });
 
   it('passes a redirect through with its Location untouched, without following it', async () => {
-    server.use(http.get(`${upstreamOrigin}/*`, () => new HttpResponse(null, { status: 302, headers: { location: 'http://elsewhere.test/next' } })));
+    server.use(
+      http.get(
+        `${upstreamOrigin}/*`,
+        () => new HttpResponse(null, { status: 302, headers: { location: 'http://elsewhere.test/next' } }),
+      ),
+    );
     const { app } = setup();
     const { response } = await complete(await app.request('/old'));
     expect(response.status).toBe(302);
@@ -182,7 +231,8 @@ describe('failures', () => {
   });
 
   it('classifies a refused connection as upstream_refused', async () => {
-    const refused: UpstreamClient = () => Promise.reject(Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } }));
+    const refused: UpstreamClient = () =>
+      Promise.reject(Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } }));
     const { app, records } = setup({}, refused);
     const { response } = await complete(await app.request('/'));
     expect(response.status).toBe(502);
@@ -233,7 +283,11 @@ describe('failures', () => {
     server.use(http.all(`${upstreamOrigin}/*`, () => new HttpResponse('plain')));
     const { app, records, sent } = setup();
     for (const upgrade of ['h2c', 'foo/1, bar']) {
-      const { response } = await complete(await app.request('/up', { headers: { connection: 'Upgrade, HTTP2-Settings', upgrade, 'http2-settings': 'AAMAAABkAAQCAAAAAAIAAAAA' } }));
+      const { response } = await complete(
+        await app.request('/up', {
+          headers: { connection: 'Upgrade, HTTP2-Settings', upgrade, 'http2-settings': 'AAMAAABkAAQCAAAAAAIAAAAA' },
+        }),
+      );
       expect(response.status).toBe(200);
     }
     for (const headers of sent) {
@@ -256,7 +310,8 @@ describe('failures', () => {
       tunnel: async (c) => (seen.push(`${c.req.method} ${c.req.path}`), new Response(null, { status: 200 })),
     });
     server.use(http.all(`${upstreamOrigin}/*`, () => new HttpResponse('plain')));
-    const ask = (method: string, headers: Record<string, string>) => proxy.request('/chat', { method, headers: { host: 'h', ...headers } });
+    const ask = (method: string, headers: Record<string, string>) =>
+      proxy.request('/chat', { method, headers: { host: 'h', ...headers } });
     await ask('GET', { connection: 'keep-alive, Upgrade', upgrade: 'WebSocket' });
     await complete(await ask('POST', { connection: 'upgrade', upgrade: 'websocket' }));
     await complete(await ask('GET', { upgrade: 'websocket' }));
@@ -307,21 +362,44 @@ describe('failures', () => {
 
 describe('access records and metrics', () => {
   it('counts bytes both ways and writes one record when the body ends', async () => {
-    server.use(http.post(`${upstreamOrigin}/*`, async ({ request }) => new HttpResponse(`got ${(await request.arrayBuffer()).byteLength}`)));
+    server.use(
+      http.post(
+        `${upstreamOrigin}/*`,
+        async ({ request }) => new HttpResponse(`got ${(await request.arrayBuffer()).byteLength}`),
+      ),
+    );
     const { app, records, metrics } = setup();
-    const response = await app.request('/upload?x=1', { method: 'POST', body: 'a'.repeat(1000), headers: { 'user-agent': 'ua/1', authorization: 'Bearer secret' } });
+    const response = await app.request('/upload?x=1', {
+      method: 'POST',
+      body: 'a'.repeat(1000),
+      headers: { 'user-agent': 'ua/1', authorization: 'Bearer secret' },
+    });
     expect(records).toHaveLength(0);
     expect(await response.text()).toBe('got 1000');
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ method: 'POST', path: '/upload?x=1', status: 200, bytesIn: 1000, bytesOut: 8, userAgent: 'ua/1', remoteAddr: '192.0.2.7', service: 'app' });
+    expect(records[0]).toMatchObject({
+      method: 'POST',
+      path: '/upload?x=1',
+      status: 200,
+      bytesIn: 1000,
+      bytesOut: 8,
+      userAgent: 'ua/1',
+      remoteAddr: '192.0.2.7',
+      service: 'app',
+    });
     expect(JSON.stringify(records[0])).not.toContain('secret');
-    expect(metrics.render()).toContain('http_server_request_duration_seconds_count{http_request_method="POST",http_response_status_code="200"} 1');
+    expect(metrics.render()).toContain(
+      'http_server_request_duration_seconds_count{http_request_method="POST",http_response_status_code="200"} 1',
+    );
     expect(metrics.activeRequests).toBe(0);
   });
 
   it('logs 499 client_aborted when the client stops reading the body', async () => {
     server.use(
-      http.get(`${upstreamOrigin}/*`, () => new HttpResponse(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(1024)) }))),
+      http.get(
+        `${upstreamOrigin}/*`,
+        () => new HttpResponse(new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(1024)) })),
+      ),
     );
     const { app, records } = setup();
     const response = await app.request('/stream');
@@ -333,7 +411,12 @@ describe('access records and metrics', () => {
 
   it('logs 499 and aborts the upstream request when the client leaves before the response', async () => {
     let upstreamSignal: AbortSignal | undefined;
-    server.use(http.get(`${upstreamOrigin}/*`, async ({ request }) => ((upstreamSignal = request.signal), await delay('infinite'), new HttpResponse('late'))));
+    server.use(
+      http.get(
+        `${upstreamOrigin}/*`,
+        async ({ request }) => ((upstreamSignal = request.signal), await delay('infinite'), new HttpResponse('late')),
+      ),
+    );
     const { app, records } = setup();
     const client = new AbortController();
     const pending = app.request('/slow', { signal: client.signal });

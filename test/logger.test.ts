@@ -45,11 +45,16 @@ describe('formats', () => {
   });
 
   it('writes the seed text format followed by the outcome', () => {
-    expect(formatText(record())).toBe(`legacy - http://localhost:8080 - /a?b=1 - ${Date.UTC(2026, 10, 25, 12)} - GET 200 12ms\n`);
+    expect(formatText(record())).toBe(
+      `legacy - http://localhost:8080 - /a?b=1 - ${Date.UTC(2026, 10, 25, 12)} - GET 200 12ms\n`,
+    );
   });
 
   it('writes queue_ms, in both formats, only when a concurrency limit is set (the record carries a wait)', () => {
-    expect(JSON.parse(formatJson(record({ queueMs: 250.12345, status: 503, error: 'overloaded' })))).toMatchObject({ queue_ms: 250.123, error: 'overloaded' });
+    expect(JSON.parse(formatJson(record({ queueMs: 250.12345, status: 503, error: 'overloaded' })))).toMatchObject({
+      queue_ms: 250.123,
+      error: 'overloaded',
+    });
     expect(formatJson(record())).not.toContain('queue_ms');
     expect(formatText(record({ queueMs: 250.6, status: 503, error: 'overloaded' }))).toBe(
       `legacy - http://localhost:8080 - /a?b=1 - ${Date.UTC(2026, 10, 25, 12)} - GET 503 12ms queue_ms=251 error=overloaded\n`,
@@ -65,7 +70,11 @@ describe('formats', () => {
   });
 
   it('never lets a client value break a line or forge another one', () => {
-    const hostile = record({ path: '/x\n{"status":200}\r\u2028"', userAgent: 'ua\n{"forged":true}', requestId: 'id"\n' });
+    const hostile = record({
+      path: '/x\n{"status":200}\r\u2028"',
+      userAgent: 'ua\n{"forged":true}',
+      requestId: 'id"\n',
+    });
     const json = formatJson(hostile);
     expect(json.indexOf('\n')).toBe(json.length - 1);
     expect(json).not.toContain('\r');
@@ -118,9 +127,21 @@ describe('line writer', () => {
 
 describe('formatJson', () => {
   it('writes exactly what JSON.stringify of the same fields would, for hostile and missing values', () => {
-    const hostile = record({ path: '/\u0000\u001f"\\\u2028', userAgent: null, remoteAddr: undefined, method: 'G"ET', error: 'client_aborted' });
+    const hostile = record({
+      path: '/\u0000\u001f"\\\u2028',
+      userAgent: null,
+      remoteAddr: undefined,
+      method: 'G"ET',
+      error: 'client_aborted',
+    });
     const parsed = JSON.parse(formatJson(hostile));
-    expect(parsed).toMatchObject({ path: '/\u0000\u001f"\\\u2028', user_agent: null, remote_addr: null, method: 'G"ET', error: 'client_aborted' });
+    expect(parsed).toMatchObject({
+      path: '/\u0000\u001f"\\\u2028',
+      user_agent: null,
+      remote_addr: null,
+      method: 'G"ET',
+      error: 'client_aborted',
+    });
     expect(formatJson(hostile)).toBe(
       JSON.stringify({
         time: new Date(hostile.startedAt).toISOString(),

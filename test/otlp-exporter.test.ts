@@ -38,7 +38,13 @@ afterEach(async () => {
   receiver = undefined;
 });
 
-const target = (url: string, overrides: Partial<OtlpTarget> = {}): OtlpTarget => ({ url, protocol: 'http/protobuf', headers: [], timeoutMs: 10_000, ...overrides });
+const target = (url: string, overrides: Partial<OtlpTarget> = {}): OtlpTarget => ({
+  url,
+  protocol: 'http/protobuf',
+  headers: [],
+  timeoutMs: 10_000,
+  ...overrides,
+});
 const body = encodeTraceRequest(batch);
 const soon = (ms: number) => performance.now() + ms;
 // Jitter fixed at its lowest, so backoffs are known.
@@ -48,8 +54,18 @@ describe('OTLP/HTTP exporter', () => {
   for (const protocol of ['http/protobuf', 'http/json'] as const) {
     it(`posts ${protocol} to the URL with its content type and the configured headers`, async () => {
       receiver = await startOtlpReceiver();
-      const send = createOtlpExporter(target(`${receiver.url}/v1/traces`, { protocol, headers: [['api-key', 's3cret'], ['x-tenant', 'a b']] }));
-      expect(await send(protocol === 'http/json' ? encodeTraceRequestJson(batch) : encodeTraceRequest(batch), soon(10_000))).toEqual({ ok: true, attempts: 1 });
+      const send = createOtlpExporter(
+        target(`${receiver.url}/v1/traces`, {
+          protocol,
+          headers: [
+            ['api-key', 's3cret'],
+            ['x-tenant', 'a b'],
+          ],
+        }),
+      );
+      expect(
+        await send(protocol === 'http/json' ? encodeTraceRequestJson(batch) : encodeTraceRequest(batch), soon(10_000)),
+      ).toEqual({ ok: true, attempts: 1 });
       const [received] = receiver.exports;
       expect(received?.path).toBe('/v1/traces');
       expect(received?.contentType).toBe(protocol === 'http/json' ? 'application/json' : 'application/x-protobuf');
@@ -57,14 +73,21 @@ describe('OTLP/HTTP exporter', () => {
       expect(received?.headers['x-tenant']).toBe('a b');
       expect(received?.headers['user-agent']).toMatch(/^sidecar-otlp-exporter\//);
       expect(received?.error).toBeUndefined();
-      expect(receiver.spans().map((s) => [s.spanId, s.resource['service.name']])).toEqual([['00f067aa0ba902b7', 'svc']]);
+      expect(receiver.spans().map((s) => [s.spanId, s.resource['service.name']])).toEqual([
+        ['00f067aa0ba902b7', 'svc'],
+      ]);
     });
   }
 
   it('retries a 503 after its Retry-After, then succeeds', async () => {
     receiver = await startOtlpReceiver();
     const times: number[] = [];
-    receiver.answer((n) => (times.push(performance.now()), n === 1 ? { status: 503, headers: { 'retry-after': '1' } } : { status: 200 }));
+    receiver.answer(
+      (n) => (
+        times.push(performance.now()),
+        n === 1 ? { status: 503, headers: { 'retry-after': '1' } } : { status: 200 }
+      ),
+    );
     const send = createOtlpExporter(target(receiver.url), fixed);
     expect(await send(body, soon(10_000))).toEqual({ ok: true, attempts: 2 });
     // Not before the server said (Node may fire a timer a millisecond early).
@@ -74,7 +97,10 @@ describe('OTLP/HTTP exporter', () => {
   it.each([429, 502, 504])('retries %i with backoff', async (status) => {
     receiver = await startOtlpReceiver();
     receiver.answer((n) => (n === 1 ? { status } : { status: 200 }));
-    expect(await createOtlpExporter(target(receiver.url), fixed)(body, soon(10_000))).toEqual({ ok: true, attempts: 2 });
+    expect(await createOtlpExporter(target(receiver.url), fixed)(body, soon(10_000))).toEqual({
+      ok: true,
+      attempts: 2,
+    });
   });
 
   it.each([400, 401, 403, 404, 413, 500])('never retries %i, and reports it', async (status) => {

@@ -18,13 +18,31 @@ describe('createRefusalLog', () => {
   it('writes one record with the status sent and the reason, and counts it without touching the active gauge', () => {
     const records: AccessRecord[] = [];
     const metrics = new Metrics();
-    createRefusalLog(config, { log: (r) => records.push(r), metrics })({ status: 431, reason: 'bad_request', method: 'GET', path: '/x?y=1', remoteAddress: '192.0.2.1' });
+    createRefusalLog(config, { log: (r) => records.push(r), metrics })({
+      status: 431,
+      reason: 'bad_request',
+      method: 'GET',
+      path: '/x?y=1',
+      remoteAddress: '192.0.2.1',
+    });
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ service: 'svc', target: 'http://app.test:8080', method: 'GET', path: '/x?y=1', status: 431, error: 'bad_request', remoteAddr: '192.0.2.1', bytesIn: 0, bytesOut: 0 });
+    expect(records[0]).toMatchObject({
+      service: 'svc',
+      target: 'http://app.test:8080',
+      method: 'GET',
+      path: '/x?y=1',
+      status: 431,
+      error: 'bad_request',
+      remoteAddr: '192.0.2.1',
+      bytesIn: 0,
+      bytesOut: 0,
+    });
     expect(records[0]?.requestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(records[0]?.traceId).toMatch(/^[0-9a-f]{32}$/);
     const text = metrics.render();
-    expect(text).toContain('http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="431"} 1');
+    expect(text).toContain(
+      'http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="431"} 1',
+    );
     expect(text).toContain('http_server_active_requests 0');
   });
 
@@ -49,10 +67,22 @@ describe('a request the runtime refused midway', () => {
         r.signal.addEventListener('abort', () => reject(r.signal.reason), { once: true });
         called();
       });
-    const proxy = createProxy(config, { upstream, remoteAddress: () => undefined, log: (r) => records.push(r), metrics: new Metrics(), refusal: () => runtime.refusal });
+    const proxy = createProxy(config, {
+      upstream,
+      remoteAddress: () => undefined,
+      log: (r) => records.push(r),
+      metrics: new Metrics(),
+      refusal: () => runtime.refusal,
+    });
     const client = new AbortController();
     const body = new ReadableStream<Uint8Array>({ pull: () => new Promise(() => {}) });
-    const answered = proxy.request('/upload', { method: 'POST', body, headers: { host: 'sidecar.test' }, signal: client.signal, duplex: 'half' } as RequestInit);
+    const answered = proxy.request('/upload', {
+      method: 'POST',
+      body,
+      headers: { host: 'sidecar.test' },
+      signal: client.signal,
+      duplex: 'half',
+    } as RequestInit);
     await upstreamCalled;
     runtime.refusal = { status: 400, reason: 'bad_request' };
     client.abort();

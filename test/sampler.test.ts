@@ -40,13 +40,18 @@ describe('samplers (OTel SDK spec, trace/sdk.md)', () => {
   });
 
   it('OTEL_TRACES_SAMPLER_ARG defaults to 1 for the ratio samplers', () => {
-    expect(samplerFor({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: undefined })(ids[0]!, undefined)).toBe(true);
-    expect(samplerFor({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: 0 })(ids[0]!, undefined)).toBe(false);
+    expect(
+      samplerFor({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: undefined })(ids[0]!, undefined),
+    ).toBe(true);
+    expect(
+      samplerFor({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: 0 })(ids[0]!, undefined),
+    ).toBe(false);
   });
 });
 
 describe('the traceparent the app receives carries the decision', () => {
-  const sampler = (name: Parameters<typeof samplerFor>[0]['OTEL_TRACES_SAMPLER']) => samplerFor({ OTEL_TRACES_SAMPLER: name, OTEL_TRACES_SAMPLER_ARG: undefined });
+  const sampler = (name: Parameters<typeof samplerFor>[0]['OTEL_TRACES_SAMPLER']) =>
+    samplerFor({ OTEL_TRACES_SAMPLER: name, OTEL_TRACES_SAMPLER_ARG: undefined });
 
   it('by default a new trace is sampled and a parent keeps its own flag', () => {
     expect(startSpan(null).flags).toBe('01');

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { AccessRecord } from '../src/logger.ts';
 import { spanFromRecord } from '../src/span.ts';
 
-const contextFor = (url: string, headers: Record<string, string>) => ({ req: { raw: new Request(url, { headers }) } }) as unknown as Context;
+const contextFor = (url: string, headers: Record<string, string>) =>
+  ({ req: { raw: new Request(url, { headers }) } }) as unknown as Context;
 
 const record = (overrides: Partial<AccessRecord> = {}): AccessRecord => ({
   startedAt: 1_764_000_000_123,
@@ -24,17 +25,31 @@ const record = (overrides: Partial<AccessRecord> = {}): AccessRecord => ({
   error: undefined,
   parentSpanId: 'a3ce929d0e0e4736',
   traceFlags: '01',
-  context: contextFor('http://shop.example:8000/a/b?q=1&sig=abc', { host: 'shop.example:8000', tracestate: 'v=1', 'x-forwarded-for': '203.0.113.7, 10.0.0.1' }),
+  context: contextFor('http://shop.example:8000/a/b?q=1&sig=abc', {
+    host: 'shop.example:8000',
+    tracestate: 'v=1',
+    'x-forwarded-for': '203.0.113.7, 10.0.0.1',
+  }),
   ...overrides,
 });
 
-const pairs = (flat: (string | number)[] = []) => Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i], flat[2 * i + 1]] as const);
+const pairs = (flat: (string | number)[] = []) =>
+  Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i], flat[2 * i + 1]] as const);
 const attributes = (r: AccessRecord) => Object.fromEntries(pairs(spanFromRecord(r, () => '1.1')?.attributes));
 
 describe('spanFromRecord', () => {
   it('is a SERVER span named by the method, with the log line ids, the incoming parent and its tracestate', () => {
     const span = spanFromRecord(record());
-    expect(span).toMatchObject({ name: 'GET', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', parentSpanId: 'a3ce929d0e0e4736', traceState: 'v=1', startMs: 1_764_000_000_123, durationMs: 3.5, error: false });
+    expect(span).toMatchObject({
+      name: 'GET',
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      parentSpanId: 'a3ce929d0e0e4736',
+      traceState: 'v=1',
+      startMs: 1_764_000_000_123,
+      durationMs: 3.5,
+      error: false,
+    });
     // Sampled, parent known to be remote (trace.proto SpanFlags).
     expect(span?.flags).toBe(0x301);
   });
@@ -60,7 +75,10 @@ describe('spanFromRecord', () => {
   it('names an unknown method HTTP, with _OTHER and the original method', () => {
     const span = spanFromRecord(record({ method: 'PURGE' }));
     expect(span?.name).toBe('HTTP');
-    expect(Object.fromEntries(pairs(span?.attributes))).toMatchObject({ 'http.request.method': '_OTHER', 'http.request.method_original': 'PURGE' });
+    expect(Object.fromEntries(pairs(span?.attributes))).toMatchObject({
+      'http.request.method': '_OTHER',
+      'http.request.method_original': 'PURGE',
+    });
   });
 
   it('sets ERROR and error.type for a 5xx: the sidecar reason, else the status code', () => {
@@ -89,8 +107,15 @@ describe('spanFromRecord', () => {
   });
 
   it('reads an IPv6 Host, an https URL, and leaves out what is unknown', () => {
-    const a = attributes(record({ userAgent: null, context: contextFor('https://[::1]:8443/x', { host: '[::1]:8443' }) }));
-    expect(a).toMatchObject({ 'server.address': '::1', 'server.port': 8443, 'url.scheme': 'https', 'client.address': '10.0.0.9' });
+    const a = attributes(
+      record({ userAgent: null, context: contextFor('https://[::1]:8443/x', { host: '[::1]:8443' }) }),
+    );
+    expect(a).toMatchObject({
+      'server.address': '::1',
+      'server.port': 8443,
+      'url.scheme': 'https',
+      'client.address': '10.0.0.9',
+    });
     expect(a['user_agent.original']).toBeUndefined();
     expect(Object.fromEntries(pairs(spanFromRecord(record())?.attributes))['network.protocol.version']).toBeUndefined();
   });

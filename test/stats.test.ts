@@ -23,7 +23,15 @@ function finish(metrics: Metrics, method: string, status: number, seconds: numbe
 }
 
 function history(metrics: Metrics, time: ReturnType<typeof clock>, keep = 120) {
-  return new StatsHistory({ metrics, version: '9.9.9', runtime: 'test 1', ready: () => true, config: {}, now: time.now, keep });
+  return new StatsHistory({
+    metrics,
+    version: '9.9.9',
+    runtime: 'test 1',
+    ready: () => true,
+    config: {},
+    now: time.now,
+    keep,
+  });
 }
 
 describe('the status page figures', () => {
@@ -38,7 +46,10 @@ describe('the status page figures', () => {
     metrics.requestStarted();
     const stats = history(metrics, clock()).stats();
     const rendered = parsePrometheusText(metrics.render());
-    const counted = rendered.get('http_server_request_duration_seconds')?.samples.filter((s) => s.name.endsWith('_count')).reduce((sum, s) => sum + s.value, 0);
+    const counted = rendered
+      .get('http_server_request_duration_seconds')
+      ?.samples.filter((s) => s.name.endsWith('_count'))
+      .reduce((sum, s) => sum + s.value, 0);
     expect(stats.totals.requests).toBe(counted);
     expect(stats.totals.byStatusClass).toEqual({ '2xx': 7, '4xx': 1, '5xx': 2 });
     expect(stats.totals.upstreamErrors).toEqual({ upstream_refused: 1, upstream_timeout: 1 });
@@ -47,7 +58,9 @@ describe('the status page figures', () => {
     // The snapshot's buckets are the rendered ones, summed over every series.
     const les = [...durationBuckets.map(String), '+Inf'];
     const renderedBuckets = les.map((le) =>
-      (rendered.get('http_server_request_duration_seconds')?.samples ?? []).filter((s) => s.name.endsWith('_bucket') && s.labels.le === le).reduce((sum, s) => sum + s.value, 0),
+      (rendered.get('http_server_request_duration_seconds')?.samples ?? [])
+        .filter((s) => s.name.endsWith('_bucket') && s.labels.le === le)
+        .reduce((sum, s) => sum + s.value, 0),
     );
     expect(metrics.snapshot().durationBuckets).toEqual(renderedBuckets);
   });
@@ -109,9 +122,20 @@ describe('the status page figures', () => {
   it('reports readiness and uptime from the clock it is given', () => {
     const time = clock();
     let ready = false;
-    const stats = new StatsHistory({ metrics: new Metrics(), version: '1', runtime: 'r', ready: () => ready, config: {}, now: time.now });
+    const stats = new StatsHistory({
+      metrics: new Metrics(),
+      version: '1',
+      runtime: 'r',
+      ready: () => ready,
+      config: {},
+      now: time.now,
+    });
     time.advance(90_500);
-    expect(stats.stats()).toMatchObject({ ready: false, uptimeSeconds: 90.5, startedAt: new Date(1_000_000).toISOString() });
+    expect(stats.stats()).toMatchObject({
+      ready: false,
+      uptimeSeconds: 90.5,
+      startedAt: new Date(1_000_000).toISOString(),
+    });
     ready = true;
     expect(stats.stats().ready).toBe(true);
   });
@@ -119,19 +143,28 @@ describe('the status page figures', () => {
   it('is documented field by field in the README', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('### Status page'), readme.indexOf('## Dashboards and alerts'));
-    const documented = [...section.matchAll(/^\| (`[^|]+`) \|/gm)].flatMap((m) => [...(m[1] as string).matchAll(/`(\w+)`/g)].map((n) => n[1]));
+    const documented = [...section.matchAll(/^\| (`[^|]+`) \|/gm)].flatMap((m) =>
+      [...(m[1] as string).matchAll(/`(\w+)`/g)].map((n) => n[1]),
+    );
     expect(documented.sort()).toEqual(Object.keys(history(new Metrics(), clock()).stats()).sort());
   });
 
   it("shows the package's version", () => {
-    expect(version).toBe((JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version);
+    expect(version).toBe(
+      (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version,
+    );
   });
 });
 
 describe('the configuration the status page shows', () => {
   it('shows every variable the sidecar read, TARGET as its URL', () => {
     const view = maskedConfig(loadConfig({ TARGET: 'http://app:8080/base', LOG_FORMAT: 'text' }));
-    expect(view).toMatchObject({ TARGET: 'http://app:8080/base', LOG_FORMAT: 'text', PORT: '8000', ADMIN_PORT: '9901' });
+    expect(view).toMatchObject({
+      TARGET: 'http://app:8080/base',
+      LOG_FORMAT: 'text',
+      PORT: '8000',
+      ADMIN_PORT: '9901',
+    });
   });
 
   it('never shows OTEL_EXPORTER_OTLP_HEADERS values, as a string or parsed, only the header names', () => {
@@ -145,7 +178,14 @@ describe('the configuration the status page shows', () => {
   });
 
   it('masks whatever is named like a secret, and credentials in any URL', () => {
-    const view = maskedConfig({ SOME_PASSWORD: 'hunter2', API_TOKEN: 'abc', CLIENT_SECRET: 'x', EMPTY_TOKEN: '', OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:pw@collector:4318', TLS_KEY_FILE: '/etc/tls/tls.key' });
+    const view = maskedConfig({
+      SOME_PASSWORD: 'hunter2',
+      API_TOKEN: 'abc',
+      CLIENT_SECRET: 'x',
+      EMPTY_TOKEN: '',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:pw@collector:4318',
+      TLS_KEY_FILE: '/etc/tls/tls.key',
+    });
     expect(view).toEqual({
       SOME_PASSWORD: masked,
       API_TOKEN: masked,

@@ -9,7 +9,11 @@ import { CertificateWatcher } from '../src/tls-watcher.ts';
 import { CertificateError, tlsMetrics } from '../src/tls.ts';
 import type { CertificatePair, LoadedPair, TlsFiles } from '../src/tls.ts';
 
-const facts = (serial: string) => ({ notAfter: new Date(Date.UTC(2030, 0, Number(serial))), subject: 'CN=localhost', serialNumber: serial });
+const facts = (serial: string) => ({
+  notAfter: new Date(Date.UTC(2030, 0, Number(serial))),
+  subject: 'CN=localhost',
+  serialNumber: serial,
+});
 
 /** Files in memory: `cert-N` and `key-N` match when N is equal; `unreadable` cannot be read. */
 class FakeFiles implements TlsFiles {
@@ -26,7 +30,8 @@ class FakeFiles implements TlsFiles {
   }
   inspect({ cert, key }: CertificatePair) {
     if (!cert.startsWith('cert-')) throw new CertificateError('cert', 'not a valid certificate');
-    if (cert.slice(5) !== key.slice(4)) throw new CertificateError('key', 'the key does not match the certificate in TLS_CERT_FILE');
+    if (cert.slice(5) !== key.slice(4))
+      throw new CertificateError('key', 'the key does not match the certificate in TLS_CERT_FILE');
     return facts(cert.slice(5));
   }
   watch(_directory: string, onChange: () => void) {
@@ -69,7 +74,9 @@ describe('CertificateWatcher', () => {
     await watcher.check();
     expect(applied).toEqual(['2']);
     expect(watcher.current.facts.serialNumber).toBe('2');
-    expect(lines).toEqual([expect.stringMatching(/^sidecar: TLS certificate reloaded: CN=localhost \(serial 2, expires 2030-01-02/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(/^sidecar: TLS certificate reloaded: CN=localhost \(serial 2, expires 2030-01-02/),
+    ]);
     const [expiry, errors] = tlsMetrics(watcher);
     expect(expiry?.read()).toBe(Date.UTC(2030, 0, 2) / 1000);
     expect(errors?.read()).toBe(0);
@@ -82,7 +89,9 @@ describe('CertificateWatcher', () => {
     expect(applied).toEqual([]);
     expect(watcher.current.facts.serialNumber).toBe('1');
     expect(watcher.reloadErrors).toBe(1);
-    expect(lines).toEqual(['sidecar: TLS certificate reload failed, still serving CN=localhost (serial 1, expires 2030-01-01T00:00:00.000Z): TLS_KEY_FILE: the key does not match the certificate in TLS_CERT_FILE']);
+    expect(lines).toEqual([
+      'sidecar: TLS certificate reload failed, still serving CN=localhost (serial 1, expires 2030-01-01T00:00:00.000Z): TLS_KEY_FILE: the key does not match the certificate in TLS_CERT_FILE',
+    ]);
     // The second half of the write arrives: the pair is whole and goes into service.
     files.set('cert-2', 'key-2');
     await watcher.check();
@@ -143,7 +152,13 @@ describe('CertificateWatcher', () => {
     files.watchFails = true;
     const lines: string[] = [];
     watchers.push(
-      new CertificateWatcher({ paths: { TLS_CERT_FILE: '/tls/tls.crt', TLS_KEY_FILE: '/tls/tls.key' }, files, initial: { cert: 'cert-1', key: 'key-1', facts: facts('1') }, apply: () => {}, say: (l) => lines.push(l) }),
+      new CertificateWatcher({
+        paths: { TLS_CERT_FILE: '/tls/tls.crt', TLS_KEY_FILE: '/tls/tls.key' },
+        files,
+        initial: { cert: 'cert-1', key: 'key-1', facts: facts('1') },
+        apply: () => {},
+        say: (l) => lines.push(l),
+      }),
     );
     expect(lines).toEqual(['sidecar: cannot watch /tls (EACCES); checking the certificate files every 2 s only']);
   });
@@ -165,7 +180,13 @@ describe('the redirect to https', () => {
 
   it('answers 308 with the path and query, and 400 without a usable Host', async () => {
     const app = createRedirect();
-    const moved = await app.fetch(new Request('http://shop.example:8080/a?b=1', { method: 'PUT', headers: { host: 'shop.example:8080' }, body: 'x' }));
+    const moved = await app.fetch(
+      new Request('http://shop.example:8080/a?b=1', {
+        method: 'PUT',
+        headers: { host: 'shop.example:8080' },
+        body: 'x',
+      }),
+    );
     expect(moved.status).toBe(308);
     expect(moved.headers.get('location')).toBe('https://shop.example/a?b=1');
     expect((await app.fetch(new Request('http://x/', { headers: { host: 'evil/x' } }))).status).toBe(400);

@@ -23,8 +23,15 @@ describe('tracingSettings', () => {
   });
 
   it('uses OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is (the root path when it has none), over the base one', () => {
-    expect(settings({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://other:4318' })?.target.url).toBe('http://collector:4318/');
-    expect(settings({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://c.example/v1/spans' })?.target.url).toBe('https://c.example/v1/spans');
+    expect(
+      settings({
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://other:4318',
+      })?.target.url,
+    ).toBe('http://collector:4318/');
+    expect(settings({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://c.example/v1/spans' })?.target.url).toBe(
+      'https://c.example/v1/spans',
+    );
   });
 
   it('has the specification defaults', () => {
@@ -45,21 +52,43 @@ describe('tracingSettings', () => {
       OTEL_EXPORTER_OTLP_HEADERS: 'API-Key=one, x-a = b%20c ,',
       OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'api-key=two%3D%2C',
     });
-    expect(s?.target).toMatchObject({ protocol: 'http/protobuf', timeoutMs: 0, headers: [['api-key', 'two=,'], ['x-a', 'b c']] });
+    expect(s?.target).toMatchObject({
+      protocol: 'http/protobuf',
+      timeoutMs: 0,
+      headers: [
+        ['api-key', 'two=,'],
+        ['x-a', 'b c'],
+      ],
+    });
   });
 
   it('names the service OTEL_SERVICE_NAME, else service.name from OTEL_RESOURCE_ATTRIBUTES, else SRV_NAME', () => {
-    const base = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', SRV_NAME: 'srv', OTEL_RESOURCE_ATTRIBUTES: 'service.name=res,k8s.pod.name=p%2D1' };
-    expect(settings(base)?.resource).toEqual([['service.name', 'res'], ['k8s.pod.name', 'p-1']]);
-    expect(settings({ ...base, OTEL_SERVICE_NAME: 'otel' })?.resource).toEqual([['service.name', 'otel'], ['k8s.pod.name', 'p-1']]);
-    expect(settings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', SRV_NAME: 'srv' })?.resource).toEqual([['service.name', 'srv']]);
+    const base = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318',
+      SRV_NAME: 'srv',
+      OTEL_RESOURCE_ATTRIBUTES: 'service.name=res,k8s.pod.name=p%2D1',
+    };
+    expect(settings(base)?.resource).toEqual([
+      ['service.name', 'res'],
+      ['k8s.pod.name', 'p-1'],
+    ]);
+    expect(settings({ ...base, OTEL_SERVICE_NAME: 'otel' })?.resource).toEqual([
+      ['service.name', 'otel'],
+      ['k8s.pod.name', 'p-1'],
+    ]);
+    expect(settings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', SRV_NAME: 'srv' })?.resource).toEqual([
+      ['service.name', 'srv'],
+    ]);
   });
 
   it.each([
     [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, 'OTEL_EXPORTER_OTLP_PROTOCOL'],
     [{ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'thrift' }, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://c' }, 'OTEL_EXPORTER_OTLP_ENDPOINT'],
-    [{ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://user:hunter2@c.example/v1/traces' }, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'],
+    [
+      { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://user:hunter2@c.example/v1/traces' },
+      'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    ],
     [{ OTEL_EXPORTER_OTLP_TIMEOUT: '-1' }, 'OTEL_EXPORTER_OTLP_TIMEOUT'],
     [{ OTEL_RESOURCE_ATTRIBUTES: 'novalue' }, 'OTEL_RESOURCE_ATTRIBUTES'],
     [{ OTEL_BSP_MAX_QUEUE_SIZE: '0' }, 'OTEL_BSP_MAX_QUEUE_SIZE'],
@@ -70,7 +99,9 @@ describe('tracingSettings', () => {
   });
 
   it('an endpoint with credentials is refused without showing the password', () => {
-    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:hunter2@c.example' })).toThrow(/must not carry credentials/);
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:hunter2@c.example' })).toThrow(
+      /must not carry credentials/,
+    );
     expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:hunter2@c.example' })).not.toThrow(/hunter2/);
   });
 
@@ -89,7 +120,8 @@ describe('tracingSettings', () => {
 });
 
 describe('createTracing', () => {
-  const config = (env: Record<string, string> = {}) => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', SRV_NAME: 'svc', ...env });
+  const config = (env: Record<string, string> = {}) =>
+    loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', SRV_NAME: 'svc', ...env });
   const record = (overrides: Partial<AccessRecord> = {}): AccessRecord => ({
     startedAt: 1_764_000_000_000,
     service: 'svc',
@@ -133,7 +165,13 @@ describe('createTracing', () => {
   it('a record it cannot make a span of costs that span and one stderr line, never an exception on the log path', () => {
     const said: string[] = [];
     const tracing = createTracing(config(), { say: (m) => said.push(m) })!;
-    const broken = { req: { get raw(): never { throw new Error('boom'); } } } as unknown as Context;
+    const broken = {
+      req: {
+        get raw(): never {
+          throw new Error('boom');
+        },
+      },
+    } as unknown as Context;
     expect(() => tracing.record(record({ context: broken }))).not.toThrow();
     expect(() => tracing.record(record({ context: broken }))).not.toThrow();
     expect(said).toHaveLength(1);

@@ -18,11 +18,23 @@ function setup() {
   const metrics = new Metrics();
   const tunnels = new Tunnels({ config, metrics, log: (r) => records.push({ ...r }) });
   const begin = (headers: Record<string, string> | [string, string][]) =>
-    tunnels.begin({ method: 'GET', headers: new Headers(headers), rawTarget: '/chat?room=1', url: 'http://sidecar/chat?room=1', remoteAddress: '192.0.2.7' });
+    tunnels.begin({
+      method: 'GET',
+      headers: new Headers(headers),
+      rawTarget: '/chat?room=1',
+      url: 'http://sidecar/chat?room=1',
+      remoteAddress: '192.0.2.7',
+    });
   return { records, metrics, tunnels, begin };
 }
 
-const handshakeHeaders = { host: 'chat.example', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'k', 'sec-websocket-version': '13' };
+const handshakeHeaders = {
+  host: 'chat.example',
+  connection: 'Upgrade',
+  upgrade: 'websocket',
+  'sec-websocket-key': 'k',
+  'sec-websocket-version': '13',
+};
 
 describe('isWebSocketHandshake', () => {
   it.each([
@@ -70,7 +82,9 @@ describe('the handshake the app receives', () => {
     expect(h.headers.get('x-forwarded-proto')).toBe('http');
     expect(h.headers.get('x-forwarded-host')).toBe('chat.example');
     expect(h.headers.get('x-request-id')).toBe('rid-1');
-    expect(h.headers.get('traceparent')).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$/);
+    expect(h.headers.get('traceparent')).toMatch(
+      /^00-4bf92f3577b34da6a3ce929d0e0e4736-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$/,
+    );
     expect(h.headers.get('tracestate')).toBe('k=v');
     expect(h.headers.get('sec-websocket-key')).toBe('k');
     expect(h.headers.get('sec-websocket-version')).toBe('13');
@@ -92,7 +106,9 @@ describe("a tunnel's records and metrics", () => {
     expect(metrics.activeRequests).toBe(0);
     expect(tunnels.open).toBe(1);
     const text = metrics.render();
-    expect(text).toContain('http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="101"} 1');
+    expect(text).toContain(
+      'http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="101"} 1',
+    );
     expect(text).toContain('sidecar_tunnels_active 1');
     expect(text).toContain('sidecar_tunnels_total 1');
     expect(records).toEqual([]);
@@ -103,7 +119,16 @@ describe("a tunnel's records and metrics", () => {
     tunnel.closed();
     tunnel.closed();
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ status: 101, upgrade: 'websocket', bytesIn: 10, bytesOut: 12, method: 'GET', path: '/chat?room=1', service: 'svc', remoteAddr: '192.0.2.7' });
+    expect(records[0]).toMatchObject({
+      status: 101,
+      upgrade: 'websocket',
+      bytesIn: 10,
+      bytesOut: 12,
+      method: 'GET',
+      path: '/chat?room=1',
+      service: 'svc',
+      remoteAddr: '192.0.2.7',
+    });
     expect(metrics.render()).toContain('sidecar_tunnels_active 0');
     await Promise.resolve();
     expect(idle).toBe(true);
@@ -125,9 +150,26 @@ describe("a tunnel's records and metrics", () => {
 });
 
 describe("the client's 101", () => {
-  it('on a raw tunnel: the app\'s headers in their order and case, Set-Cookie several, X-Request-Id the exchange\'s', () => {
-    const head = raw101Head('Switching Protocols', ['Upgrade', 'websocket', 'Connection', 'Upgrade', 'Set-Cookie', 'a=1', 'X-Request-Id', 'app-made', 'Set-Cookie', 'b=2'], 'rid');
-    expect(head).toBe('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Request-Id: rid\r\n\r\n');
+  it("on a raw tunnel: the app's headers in their order and case, Set-Cookie several, X-Request-Id the exchange's", () => {
+    const head = raw101Head(
+      'Switching Protocols',
+      [
+        'Upgrade',
+        'websocket',
+        'Connection',
+        'Upgrade',
+        'Set-Cookie',
+        'a=1',
+        'X-Request-Id',
+        'app-made',
+        'Set-Cookie',
+        'b=2',
+      ],
+      'rid',
+    );
+    expect(head).toBe(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Request-Id: rid\r\n\r\n',
+    );
   });
 
   it("on a relay: the app's headers but hop-by-hop ones and the handshake's own, which the runtime writes for its leg", () => {
@@ -173,7 +215,11 @@ describe('the message relay', () => {
     const { begin, records } = setup();
     const client = peer(clientSends);
     const app = peer(appSends);
-    const r = relayMessages(client, app, begin(handshakeHeaders).opened(() => r.goAway()));
+    const r = relayMessages(
+      client,
+      app,
+      begin(handshakeHeaders).opened(() => r.goAway()),
+    );
     return { client, app, r, records };
   }
 

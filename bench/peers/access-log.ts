@@ -2,7 +2,13 @@
 // own line, so every proxy in the benchmark pays for logging (SPEC.md, Logging).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-export function logRequest(service: string, target: string, req: IncomingMessage, res: ServerResponse, startMs: number): void {
+export function logRequest(
+  service: string,
+  target: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  startMs: number,
+): void {
   const line = {
     time: new Date().toISOString(),
     service,

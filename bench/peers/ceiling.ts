@@ -28,7 +28,12 @@ const server = http.createServer((req, res) => {
   res.once('close', () => logRequest('ceiling', target, req, res, start));
   const bodiless = req.method === 'GET' || req.method === 'HEAD';
   pool.stream(
-    { path: req.url ?? '/', method: req.method ?? 'GET', headers: endToEnd({ ...req.headers }), body: bodiless ? null : req },
+    {
+      path: req.url ?? '/',
+      method: req.method ?? 'GET',
+      headers: endToEnd({ ...req.headers }),
+      body: bodiless ? null : req,
+    },
     ({ statusCode, headers }) => {
       res.writeHead(statusCode, endToEnd(headers as IncomingHttpHeaders));
       return res;

@@ -16,12 +16,17 @@ const server = http.createServer((req, res) => {
   req.on('data', (chunk: Buffer) => (spansBytes += chunk.length));
   req.on('end', () => {
     exports++;
-    res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/x-protobuf', 'content-length': '0' });
+    res.writeHead(200, {
+      'content-type': req.headers['content-type'] ?? 'application/x-protobuf',
+      'content-length': '0',
+    });
     res.end();
   });
 });
 server.keepAliveTimeout = 65_000;
-server.listen(Number(process.env.PORT ?? 4318), host, () => process.stderr.write(`otlp sink listening on ${host}:${process.env.PORT ?? 4318}\n`));
+server.listen(Number(process.env.PORT ?? 4318), host, () =>
+  process.stderr.write(`otlp sink listening on ${host}:${process.env.PORT ?? 4318}\n`),
+);
 process.on('SIGTERM', () => {
   process.stderr.write(`otlp sink: ${exports} exports, ${spansBytes} bytes\n`);
   server.close();

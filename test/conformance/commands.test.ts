@@ -30,7 +30,12 @@ const started: Started[] = [];
 const family = new Set<number>();
 
 function run(command: string, args: string[], env: Record<string, string>): Started {
-  const child = spawn(command, args, { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(command, args, {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   const events = new EventEmitter();
   let stdout = '';
   let stderr = '';
@@ -43,13 +48,25 @@ function run(command: string, args: string[], env: Record<string, string>): Star
     events.emit('change');
   });
   const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  exit.then(() => events.emit('change'), () => undefined);
+  exit.then(
+    () => events.emit('change'),
+    () => undefined,
+  );
   const handle: Started = {
     child,
     output: () => ({ stdout, stderr }),
     waitFor: (pattern, what) =>
-      waitUntil(events, () => (stdout + stderr).match(pattern) ?? (child.exitCode !== null ? null : undefined), what, 15_000, () => `stdout:\n${stdout}\nstderr:\n${stderr}`).then((m) => {
-        if (m === null) throw new Error(`${command} ${args.join(' ')} exited (${child.exitCode}) before ${what}.\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+      waitUntil(
+        events,
+        () => (stdout + stderr).match(pattern) ?? (child.exitCode !== null ? null : undefined),
+        what,
+        15_000,
+        () => `stdout:\n${stdout}\nstderr:\n${stderr}`,
+      ).then((m) => {
+        if (m === null)
+          throw new Error(
+            `${command} ${args.join(' ')} exited (${child.exitCode}) before ${what}.\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+          );
         return m;
       }),
     exit,
@@ -152,7 +169,11 @@ describe('commands', () => {
     expect(res.status).toBe(200);
     expect(res.body.toString()).toBe('Hello you!');
     await pod.waitFor(/"request_id":"npm-start-demo"/, 'the access-log line on stdout');
-    const line = pod.output().stdout.split('\n').find((l) => l.includes('"npm-start-demo"')) ?? '';
+    const line =
+      pod
+        .output()
+        .stdout.split('\n')
+        .find((l) => l.includes('"npm-start-demo"')) ?? '';
     expect(parseLogLine(line)).toMatchObject({ method: 'GET', path: '/', status: 200, request_id: 'npm-start-demo' });
     expect((await send(`http://127.0.0.1:${adminPort}`, '/healthz')).status).toBe(200);
 
@@ -165,7 +186,11 @@ describe('commands', () => {
     ws.ws.close(4000, 'bye');
     expect(await ws.closed()).toEqual({ code: 4000, reason: 'bye' });
     await pod.waitFor(/"request_id":"npm-start-ws"/, "the tunnel's access-log line");
-    const tunnelLine = pod.output().stdout.split('\n').find((l) => l.includes('"npm-start-ws"')) ?? '';
+    const tunnelLine =
+      pod
+        .output()
+        .stdout.split('\n')
+        .find((l) => l.includes('"npm-start-ws"')) ?? '';
     expect(parseLogLine(tunnelLine)).toMatchObject({ path: '/ws', status: 101, upgrade: 'websocket' });
 
     // Ctrl-C in a terminal: SIGINT to the whole foreground process group (npm, its shell, the demo script).
@@ -183,25 +208,41 @@ describe('commands', () => {
     .filter((dir) => !existsSync(path.join(dir, 'bun')) && !existsSync(path.join(dir, 'deno')))
     .join(':');
 
-  for (const [script, runtime] of [['start:bun', 'bun'], ['start:deno', 'deno']] as const) {
+  for (const [script, runtime] of [
+    ['start:bun', 'bun'],
+    ['start:deno', 'deno'],
+  ] as const) {
     it(`\`npm run ${script}\` starts the sidecar on ${runtime} with ${runtime} not on PATH, stderr holds only its lines, and SIGTERM to npm alone stops it`, async () => {
       const upstream = await startUpstream();
       try {
-        const sidecar = run('npm', ['run', script], { PATH: freshPath, TARGET: upstream.url, HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0' });
+        const sidecar = run('npm', ['run', script], {
+          PATH: freshPath,
+          TARGET: upstream.url,
+          HOST: '127.0.0.1',
+          PORT: '0',
+          ADMIN_PORT: '0',
+        });
         const [, host, port] = await sidecar.waitFor(listeningLine, `the ${runtime} sidecar's listening line`);
         expect(sidecar.output().stderr).toMatch(new RegExp(`\\[${runtime} `));
         if (sidecar.child.pid !== undefined) for (const pid of descendants(sidecar.child.pid)) family.add(pid);
-        const res = await send(`http://${host}:${port}`, '/_/echo?id=npm-run-start', { headers: [['X-Request-Id', `npm-run-${runtime}`]] });
+        const res = await send(`http://${host}:${port}`, '/_/echo?id=npm-run-start', {
+          headers: [['X-Request-Id', `npm-run-${runtime}`]],
+        });
         expect(res.status).toBe(200);
         await sidecar.waitFor(new RegExp(`"request_id":"npm-run-${runtime}"`), 'the access-log line on stdout');
-        const stderrLines = sidecar.output().stderr.split('\n').filter((line) => line.trim() !== '');
+        const stderrLines = sidecar
+          .output()
+          .stderr.split('\n')
+          .filter((line) => line.trim() !== '');
         expect(stderrLines, "stderr lines: the sidecar's own only").toEqual([expect.stringMatching(listeningLine)]);
 
         // As a process manager stops it: SIGTERM to npm's process alone, not its group.
         sidecar.child.kill('SIGTERM');
         const [code] = await withTimeout(sidecar.exit, `\`npm run ${script}\` to exit after SIGTERM`, 15_000);
         expect(code, `stderr:\n${sidecar.output().stderr}`).toBe(0);
-        expect(await allGone([...family]), `processes \`npm run ${script}\` started that are still running`).toEqual([]);
+        expect(await allGone([...family]), `processes \`npm run ${script}\` started that are still running`).toEqual(
+          [],
+        );
         expect(await refusesConnections(Number(port)), 'the sidecar still listens').toBe(true);
         expect(sidecar.output().stderr).toContain('sidecar: stopped');
       } finally {
@@ -226,7 +267,12 @@ describe('commands', () => {
       }
     }
     // NODE_OPTIONS takes double quotes as its own: the module uses single ones.
-    return { path: process.env.PATH ?? '', env: { NODE_OPTIONS: `--import=data:text/javascript,Object.defineProperty(process.versions,'node',{value:'20.20.2'})` } };
+    return {
+      path: process.env.PATH ?? '',
+      env: {
+        NODE_OPTIONS: `--import=data:text/javascript,Object.defineProperty(process.versions,'node',{value:'20.20.2'})`,
+      },
+    };
   }
 
   it('`npm start` on a Node older than 22.18 says in one stderr line which Node is needed, and exits 1', async () => {
@@ -234,7 +280,10 @@ describe('commands', () => {
     const pod = run('npm', ['start'], { PATH: old.path, ...old.env });
     const [code] = await withTimeout(pod.exit, '`npm start` on an old Node to exit', 15_000);
     expect(code).toBe(1);
-    const lines = pod.output().stderr.split('\n').filter((line) => line.trim() !== '');
+    const lines = pod
+      .output()
+      .stderr.split('\n')
+      .filter((line) => line.trim() !== '');
     expect(lines, 'stderr lines').toEqual([expect.stringMatching(/Node 22\.18 or later is needed/)]);
     expect(pod.output().stderr).not.toMatch(/ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /);
   });

@@ -64,14 +64,27 @@ export class Conformance {
         const sidecar = await promise;
         const exit = sidecar.exited();
         // One crash would otherwise show up as a string of unrelated connection errors.
-        if (exit) throw new Error(`the ${this.runtime} sidecar (${JSON.stringify(env)}) exited earlier (code ${exit.code}, signal ${exit.signal}); stderr:\n${sidecar.stderr().slice(-3000)}`);
+        if (exit)
+          throw new Error(
+            `the ${this.runtime} sidecar (${JSON.stringify(env)}) exited earlier (code ${exit.code}, signal ${exit.signal}); stderr:\n${sidecar.stderr().slice(-3000)}`,
+          );
         return sidecar;
       };
     };
-    this.main = start({ TARGET: this.upstream.url, SRV_NAME, LOG_FORMAT: 'json', SIDECAR_CONFORMANCE_UNKNOWN_VARIABLE: 'ignored' });
+    this.main = start({
+      TARGET: this.upstream.url,
+      SRV_NAME,
+      LOG_FORMAT: 'json',
+      SIDECAR_CONFORMANCE_UNKNOWN_VARIABLE: 'ignored',
+    });
     this.prefixed = start({ TARGET: this.prefixedTarget, SRV_NAME: TEXT_SRV_NAME, LOG_FORMAT: 'text' });
     this.refused = start({ TARGET: `http://127.0.0.1:${deadPort}`, SRV_NAME, LOG_FORMAT: 'json' });
-    this.impatient = start({ TARGET: this.upstream.url, SRV_NAME, LOG_FORMAT: 'json', UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS) });
+    this.impatient = start({
+      TARGET: this.upstream.url,
+      SRV_NAME,
+      LOG_FORMAT: 'json',
+      UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
+    });
     this.stuckStdout = start({ TARGET: this.upstream.url, SRV_NAME, LOG_FORMAT: 'json' });
   }
 
@@ -102,7 +115,9 @@ export class Conformance {
   async expectServes(sidecar: Sidecar): Promise<void> {
     const id = this.id('still-serving');
     const res = await send(sidecar.url, `/_/echo?id=${id}`);
-    expect(res.status, `an ordinary request after the previous one; body: ${res.body.toString().slice(0, 300)}`).toBe(200);
+    expect(res.status, `an ordinary request after the previous one; body: ${res.body.toString().slice(0, 300)}`).toBe(
+      200,
+    );
     expect(this.upstream.byId(id)).toHaveLength(1);
     expect(sidecar.exited(), `the ${this.runtime} sidecar exited; stderr:\n${sidecar.stderr()}`).toBeUndefined();
   }
@@ -113,10 +128,17 @@ export class Conformance {
    */
   async expectAppGotNoCompleteRequest(id: string): Promise<void> {
     for (const r of this.upstream.byId(id)) {
-      await this.upstream.waitFor(id, (x) => x === r && x.state !== 'receiving', 'a partial request to be aborted, not left hanging');
+      await this.upstream.waitFor(
+        id,
+        (x) => x === r && x.state !== 'receiving',
+        'a partial request to be aborted, not left hanging',
+      );
     }
     expect(
-      this.upstream.byId(id).filter((r) => r.state === 'complete').map((r) => `${r.method} ${r.url}`),
+      this.upstream
+        .byId(id)
+        .filter((r) => r.state === 'complete')
+        .map((r) => `${r.method} ${r.url}`),
       'complete requests the app received',
     ).toEqual([]);
   }

@@ -55,7 +55,12 @@ export function failureTests(t: Conformance): void {
       const id = t.id('hang-cancel');
       const res = await send(s.url, `/_/hang?id=${id}`);
       expect(res.status).toBe(504);
-      await t.upstream.waitFor(id, (r) => r.response === 'closed', 'the sidecar to close the upstream request it gave up on', ABORT_WAIT_MS);
+      await t.upstream.waitFor(
+        id,
+        (r) => r.response === 'closed',
+        'the sidecar to close the upstream request it gave up on',
+        ABORT_WAIT_MS,
+      );
     });
 
     it('a chunked response that breaks after its headers reaches the client incomplete, never as a clean end', async () => {
@@ -91,7 +96,9 @@ export function failureTests(t: Conformance): void {
     it('a client that leaves while waiting for headers aborts the upstream request, logged as 499 client_aborted', async () => {
       const s = await t.main();
       const id = t.id('abort-early');
-      const { req, response } = start(s.url, `/_/abort-watch?id=${id}&mode=none`, { headers: headers(['X-Request-Id', id]) });
+      const { req, response } = start(s.url, `/_/abort-watch?id=${id}&mode=none`, {
+        headers: headers(['X-Request-Id', id]),
+      });
       response.catch(() => undefined);
       await t.upstream.waitFor(id, () => true, 'the request at the app');
       req.destroy();
@@ -105,7 +112,9 @@ export function failureTests(t: Conformance): void {
     it('a client that leaves in the middle of the body aborts the upstream request, logged as client_aborted', async () => {
       const s = await t.main();
       const id = t.id('abort-mid');
-      const { req, res } = await open(s.url, `/_/abort-watch?id=${id}&mode=headers`, { headers: headers(['X-Request-Id', id]) });
+      const { req, res } = await open(s.url, `/_/abort-watch?id=${id}&mode=headers`, {
+        headers: headers(['X-Request-Id', id]),
+      });
       await collect(res).received('started\n'.length, 'the first body bytes');
       req.destroy();
       await t.upstream.waitFor(id, (r) => r.response === 'closed', 'the upstream request to be aborted', ABORT_WAIT_MS);
@@ -123,7 +132,11 @@ export function failureTests(t: Conformance): void {
         yield Buffer.alloc(1024, 'u');
         await never;
       }
-      const { req, response } = start(s.url, `/_/upload?id=${id}`, { method: 'POST', headers: headers(['Content-Length', '1000000']), body: body() });
+      const { req, response } = start(s.url, `/_/upload?id=${id}`, {
+        method: 'POST',
+        headers: headers(['Content-Length', '1000000']),
+        body: body(),
+      });
       response.catch(() => undefined);
       try {
         await t.upstream.waitFor(id, (r) => r.bodyBytes > 0, 'the first upload bytes at the app');

@@ -18,7 +18,9 @@ export function framingTests(t: Conformance): void {
       const s = await t.main();
       const connection = await RawConnection.open(s.url);
       try {
-        connection.write(rawRequest(`HEAD ${path} HTTP/1.1`, headers(['Host', 'example.test'], ['Accept-Encoding', 'gzip'])));
+        connection.write(
+          rawRequest(`HEAD ${path} HTTP/1.1`, headers(['Host', 'example.test'], ['Accept-Encoding', 'gzip'])),
+        );
         const response = await connection.readResponse({ head: true });
         expect(response?.status, `answer: ${response?.statusLine}`).toBe(200);
         return response;

@@ -64,7 +64,8 @@ export function headerTests(t: Conformance): void {
         expect(headerValues(res.rawHeaders, name), `${name} reached the client`).toEqual([]);
       }
       for (const value of headerValues(res.rawHeaders, 'connection')) expect(value).toMatch(ownConnectionHeader);
-      for (const value of headerValues(res.rawHeaders, 'keep-alive')) expect(value, "the app's Keep-Alive reached the client").not.toBe(hopResponseHeaders.hopByHop['Keep-Alive']);
+      for (const value of headerValues(res.rawHeaders, 'keep-alive'))
+        expect(value, "the app's Keep-Alive reached the client").not.toBe(hopResponseHeaders.hopByHop['Keep-Alive']);
       expect(headerValues(res.rawHeaders, 'x-end-to-end')).toEqual(['kept']);
       expect(res.body.toString()).toBe('hop-by-hop response\n');
     });
@@ -97,7 +98,12 @@ export function headerTests(t: Conformance): void {
     it('end-to-end request headers reach the app unchanged, repeated ones included', async () => {
       const s = await t.main();
       const { echo } = await t.echo(s, `/_/echo?id=${t.id('e2e')}`, {
-        headers: headers(['X-Custom', '  spaced  value, with "quotes" '], ['Accept', 'text/html'], ['Accept', 'application/json'], ['Authorization', 'Basic dTpw']),
+        headers: headers(
+          ['X-Custom', '  spaced  value, with "quotes" '],
+          ['Accept', 'text/html'],
+          ['Accept', 'application/json'],
+          ['Authorization', 'Basic dTpw'],
+        ),
       });
       expect(echo.headers['x-custom']).toBe('spaced  value, with "quotes"');
       expect(headerValues(echo.rawHeaders, 'accept').join(', ')).toBe('text/html, application/json');
@@ -109,7 +115,15 @@ export function headerTests(t: Conformance): void {
     const s = await t.main();
     const { echo } = await t.echo(s, `/_/echo?id=${t.id('exact-set')}`, { headers: headers(['X-Only', '1']) });
     const names = new Set(echo.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase()));
-    const expected = ['host', 'x-only', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'traceparent'];
+    const expected = [
+      'host',
+      'x-only',
+      'x-forwarded-for',
+      'x-forwarded-proto',
+      'x-forwarded-host',
+      'x-request-id',
+      'traceparent',
+    ];
     // The sidecar's own connection to the app may carry its own hop-by-hop Connection header.
     names.delete('connection');
     if (knownDifferences.fetchAddsDefaultHeaders.has(t.runtime)) expected.push('user-agent', 'accept');
@@ -119,13 +133,17 @@ export function headerTests(t: Conformance): void {
   describe('Host and X-Forwarded-*', () => {
     it("the app sees the client's original Host", async () => {
       const s = await t.main();
-      const { echo } = await t.echo(s, `/_/echo?id=${t.id('host')}`, { headers: headers(['Host', 'public.example.test:8443']) });
+      const { echo } = await t.echo(s, `/_/echo?id=${t.id('host')}`, {
+        headers: headers(['Host', 'public.example.test:8443']),
+      });
       expect(headerValues(echo.rawHeaders, 'host')).toEqual(['public.example.test:8443']);
     });
 
     it('X-Forwarded-For gets the client address appended to the incoming list', async () => {
       const s = await t.main();
-      const { echo } = await t.echo(s, `/_/echo?id=${t.id('xff')}`, { headers: headers(['X-Forwarded-For', '203.0.113.7, 198.51.100.2']) });
+      const { echo } = await t.echo(s, `/_/echo?id=${t.id('xff')}`, {
+        headers: headers(['X-Forwarded-For', '203.0.113.7, 198.51.100.2']),
+      });
       expect(headerValues(echo.rawHeaders, 'x-forwarded-for').join(', ')).toBe('203.0.113.7, 198.51.100.2, 127.0.0.1');
     });
 
@@ -137,7 +155,9 @@ export function headerTests(t: Conformance): void {
 
     it("X-Forwarded-Proto is http and X-Forwarded-Host is the client's Host", async () => {
       const s = await t.main();
-      const { echo } = await t.echo(s, `/_/echo?id=${t.id('xf')}`, { headers: headers(['Host', 'www.example.test:8080']) });
+      const { echo } = await t.echo(s, `/_/echo?id=${t.id('xf')}`, {
+        headers: headers(['Host', 'www.example.test:8080']),
+      });
       expect(headerValues(echo.rawHeaders, 'x-forwarded-proto')).toEqual(['http']);
       expect(headerValues(echo.rawHeaders, 'x-forwarded-host')).toEqual(['www.example.test:8080']);
     });
@@ -153,7 +173,9 @@ export function headerTests(t: Conformance): void {
       it(`a valid X-Request-Id (${what}) goes to the app, back to the client and into the log`, async () => {
         const s = await t.main();
         expect(value.length).toBeLessThanOrEqual(200);
-        const { res, echo } = await t.echo(s, `/_/echo?id=${t.id('rid-valid')}`, { headers: headers(['X-Request-Id', value]) });
+        const { res, echo } = await t.echo(s, `/_/echo?id=${t.id('rid-valid')}`, {
+          headers: headers(['X-Request-Id', value]),
+        });
         expect(headerValues(echo.rawHeaders, 'x-request-id')).toEqual([value]);
         expect(headerValues(res.rawHeaders, 'x-request-id')).toEqual([value]);
         const entry = await s.waitForLog((e) => e.request_id === value, `request_id ${value}`);
@@ -176,7 +198,14 @@ export function headerTests(t: Conformance): void {
         const id = t.id('rid-invalid');
         const response = await rawExchange(
           s.url,
-          rawRequest(`GET /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'], ...(value === undefined ? [] : headers(['X-Request-Id', value])))),
+          rawRequest(
+            `GET /_/echo?id=${id} HTTP/1.1`,
+            headers(
+              ['Host', 'example.test'],
+              ['Connection', 'close'],
+              ...(value === undefined ? [] : headers(['X-Request-Id', value])),
+            ),
+          ),
         );
         expect(response?.status).toBe(200);
         const sent = response?.getAll('x-request-id') ?? [];
@@ -185,7 +214,10 @@ export function headerTests(t: Conformance): void {
         expect(replacement).toMatch(uuid);
         const echo = JSON.parse(response?.body.toString() ?? '') as Echo;
         expect(headerValues(echo.rawHeaders, 'x-request-id')).toEqual([replacement]);
-        const entry = await s.waitForLog((e) => typeof e.path === 'string' && e.path.includes(id), `the log line of ${id}`);
+        const entry = await s.waitForLog(
+          (e) => typeof e.path === 'string' && e.path.includes(id),
+          `the log line of ${id}`,
+        );
         expect(entry.request_id).toBe(replacement);
       });
     }
@@ -197,7 +229,9 @@ export function headerTests(t: Conformance): void {
       const traceId = hex(16);
       const parentId = hex(8);
       const rid = t.id('trace');
-      const { echo } = await t.echo(s, `/_/echo?id=${rid}`, { headers: headers(['traceparent', `00-${traceId}-${parentId}-01`], ['X-Request-Id', rid]) });
+      const { echo } = await t.echo(s, `/_/echo?id=${rid}`, {
+        headers: headers(['traceparent', `00-${traceId}-${parentId}-01`], ['X-Request-Id', rid]),
+      });
       const [, gotTrace, gotParent, flags] = traceparentFormat.exec(one(echo.headers.traceparent) ?? '') ?? [];
       expect(gotTrace, `traceparent at the app: ${one(echo.headers.traceparent)}`).toBe(traceId);
       expect(gotParent).not.toBe(parentId);
@@ -228,7 +262,9 @@ export function headerTests(t: Conformance): void {
     for (const [what, value] of Object.entries(invalidTraceparents)) {
       it(`a traceparent with ${what} is not continued: a new trace starts`, async () => {
         const s = await t.main();
-        const { echo } = await t.echo(s, `/_/echo?id=${t.id('trace-invalid')}`, { headers: headers(['traceparent', value]) });
+        const { echo } = await t.echo(s, `/_/echo?id=${t.id('trace-invalid')}`, {
+          headers: headers(['traceparent', value]),
+        });
         const [, traceId, parentId] = traceparentFormat.exec(one(echo.headers.traceparent) ?? '') ?? [];
         expect(traceId, `traceparent at the app: ${one(echo.headers.traceparent)}`).toMatch(/^(?!0{32})[0-9a-f]{32}$/);
         expect(parentId).toMatch(/^(?!0{16})[0-9a-f]{16}$/);
@@ -239,7 +275,9 @@ export function headerTests(t: Conformance): void {
     it('tracestate passes through unchanged with a valid traceparent', async () => {
       const s = await t.main();
       const tracestate = 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7';
-      const { echo } = await t.echo(s, `/_/echo?id=${t.id('tracestate')}`, { headers: headers(['traceparent', `00-${hex(16)}-${hex(8)}-01`], ['tracestate', tracestate]) });
+      const { echo } = await t.echo(s, `/_/echo?id=${t.id('tracestate')}`, {
+        headers: headers(['traceparent', `00-${hex(16)}-${hex(8)}-01`], ['tracestate', tracestate]),
+      });
       expect(headerValues(echo.rawHeaders, 'tracestate')).toEqual([tracestate]);
     });
   });

@@ -38,7 +38,11 @@ export function hostileTests(t: Conformance): void {
       const body = `0\r\n\r\n${smuggled(id)}`;
       await expectRefusedAndClosed(
         id,
-        rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Content-Length', String(body.length)], ['Transfer-Encoding', 'chunked']), body),
+        rawRequest(
+          `POST /_/echo?id=${id} HTTP/1.1`,
+          headers(['Host', 'example.test'], ['Content-Length', String(body.length)], ['Transfer-Encoding', 'chunked']),
+          body,
+        ),
       );
     });
 
@@ -47,7 +51,11 @@ export function hostileTests(t: Conformance): void {
       const body = `0\r\n\r\n${smuggled(id)}`;
       await expectRefusedAndClosed(
         id,
-        rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Transfer-Encoding', 'chunked'], ['Content-Length', String(body.length)]), body),
+        rawRequest(
+          `POST /_/echo?id=${id} HTTP/1.1`,
+          headers(['Host', 'example.test'], ['Transfer-Encoding', 'chunked'], ['Content-Length', String(body.length)]),
+          body,
+        ),
       );
     });
 
@@ -56,7 +64,11 @@ export function hostileTests(t: Conformance): void {
       const body = `hello${smuggled(id)}`;
       await expectRefusedAndClosed(
         id,
-        rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Content-Length', '5'], ['Content-Length', String(body.length)]), body),
+        rawRequest(
+          `POST /_/echo?id=${id} HTTP/1.1`,
+          headers(['Host', 'example.test'], ['Content-Length', '5'], ['Content-Length', String(body.length)]),
+          body,
+        ),
       );
     });
 
@@ -64,7 +76,16 @@ export function hostileTests(t: Conformance): void {
       const id = t.id('bad-chunk');
       const body = `5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n${smuggled(id)}`;
       const answered = !knownDifferences.malformedChunkClosedWithoutAnswer.has(t.runtime);
-      await expectRefusedAndClosed(id, rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Transfer-Encoding', 'chunked']), body), 400, answered);
+      await expectRefusedAndClosed(
+        id,
+        rawRequest(
+          `POST /_/echo?id=${id} HTTP/1.1`,
+          headers(['Host', 'example.test'], ['Transfer-Encoding', 'chunked']),
+          body,
+        ),
+        400,
+        answered,
+      );
     });
 
     it('a request line and headers over 16 KiB get 431, and the app never sees them', async () => {
@@ -72,7 +93,10 @@ export function hostileTests(t: Conformance): void {
       const id = t.id('big-headers');
       const response = await rawExchange(
         s.url,
-        rawRequest(`GET /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['X-Big', 'a'.repeat(17 * 1024)], ['Connection', 'close'])),
+        rawRequest(
+          `GET /_/echo?id=${id} HTTP/1.1`,
+          headers(['Host', 'example.test'], ['X-Big', 'a'.repeat(17 * 1024)], ['Connection', 'close']),
+        ),
       );
       expect(response?.status, `answer: ${response?.statusLine}`).toBe(431);
       expect(t.upstream.byId(id)).toEqual([]);
@@ -83,7 +107,10 @@ export function hostileTests(t: Conformance): void {
       const s = await t.main();
       const id = t.id('large-headers');
       const big: HeaderList = [0, 1, 2].map((i) => [`X-Large-${i}`, String(i).repeat(4 * 1024)]);
-      const response = await rawExchange(s.url, rawRequest(`GET /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'], ...big)));
+      const response = await rawExchange(
+        s.url,
+        rawRequest(`GET /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'], ...big)),
+      );
       expect(response?.status, `answer: ${response?.statusLine}`).toBe(200);
       const echo = JSON.parse(response?.body.toString() ?? '') as Echo;
       for (const [name, value] of big) expect(echo.headers[name.toLowerCase()]).toBe(value);
@@ -92,7 +119,10 @@ export function hostileTests(t: Conformance): void {
     it('an HTTP/1.1 request without Host gets 400 and never reaches the app', async () => {
       const s = await t.main();
       const id = t.id('no-host');
-      const response = await rawExchange(s.url, rawRequest(`GET /_/echo?id=${id} HTTP/1.1`, headers(['Connection', 'close'])));
+      const response = await rawExchange(
+        s.url,
+        rawRequest(`GET /_/echo?id=${id} HTTP/1.1`, headers(['Connection', 'close'])),
+      );
       expect(response?.status, `answer: ${response?.statusLine}`).toBe(400);
       expect(t.upstream.byId(id)).toEqual([]);
       await t.expectServes(s);
@@ -137,7 +167,10 @@ export function hostileTests(t: Conformance): void {
 
     it('a Keep-Alive timeout it announces is at least 65 s', async () => {
       const s = await t.main();
-      const response = await rawExchange(s.url, rawRequest(`GET /_/echo?id=${t.id('keep-alive-timeout')} HTTP/1.1`, headers(['Host', 'example.test'])));
+      const response = await rawExchange(
+        s.url,
+        rawRequest(`GET /_/echo?id=${t.id('keep-alive-timeout')} HTTP/1.1`, headers(['Host', 'example.test'])),
+      );
       expect(response?.status).toBe(200);
       // The app announces none (test/support/upstream.ts), so any here is the sidecar's own.
       for (const timeout of keepAliveTimeouts(response)) expect(timeout).toBeGreaterThanOrEqual(65);
@@ -212,7 +245,10 @@ export function hostileTests(t: Conformance): void {
       const id = t.id('pooled');
       await send(s.url, `/_/echo?id=${id}`);
       const [got] = t.upstream.byId(id);
-      expect(got?.requestsBeforeOnConnection, 'requests the upstream connection carried before this one').toBeGreaterThan(0);
+      expect(
+        got?.requestsBeforeOnConnection,
+        'requests the upstream connection carried before this one',
+      ).toBeGreaterThan(0);
     });
 
     it('a GET sent on a pooled connection the app has just closed is retried once on a fresh one: no 502', async () => {
@@ -226,7 +262,10 @@ export function hostileTests(t: Conformance): void {
       // Other sidecars share this app: their pooled connections must not stay doomed after this test.
       const res = await send(s.url, `/_/echo?id=${id}`).finally(() => t.upstream.spareConnections());
       expect(res.status, `status; body: ${res.body.toString().slice(0, 200)}`).toBe(200);
-      expect(t.upstream.doomedHits() - before, 'requests sent on a pooled connection (none: the sidecar does not pool)').toBeGreaterThan(0);
+      expect(
+        t.upstream.doomedHits() - before,
+        'requests sent on a pooled connection (none: the sidecar does not pool)',
+      ).toBeGreaterThan(0);
       expect(t.upstream.byId(id)).toHaveLength(1);
     });
 
@@ -241,11 +280,19 @@ export function hostileTests(t: Conformance): void {
           yield Buffer.from('streamed ');
           yield Buffer.from('body');
         }
-        const res = await send(s.url, `/_/upload?id=${id}`, { method: 'POST', headers: headers(['X-Request-Id', id]), body: body() }).finally(() => t.upstream.spareConnections());
+        const res = await send(s.url, `/_/upload?id=${id}`, {
+          method: 'POST',
+          headers: headers(['X-Request-Id', id]),
+          body: body(),
+        }).finally(() => t.upstream.spareConnections());
         expect([200, 502], `status; body: ${res.body.toString().slice(0, 200)}`).toContain(res.status);
         const entry = await s.waitForLog((e) => e.request_id === id, 'the POST');
         if (res.status === 502) expect(entry.error).toBe('upstream_reset');
-        else expect(t.upstream.byId(id).filter((r) => r.state === 'complete'), 'complete requests the app received').toHaveLength(1);
+        else
+          expect(
+            t.upstream.byId(id).filter((r) => r.state === 'complete'),
+            'complete requests the app received',
+          ).toHaveLength(1);
       }
     });
   });

@@ -24,18 +24,24 @@ describe.each(runtimes)('an https TARGET, on %s', (runtime) => {
   const seen: { host: string | undefined; proto: string | undefined }[] = [];
 
   beforeAll(async () => {
-    app = https.createServer({ cert: readFileSync(fixture('upstream-cert.pem')), key: readFileSync(fixture('upstream-key.pem')) }, (req, res) => {
-      seen.push({ host: req.headers.host, proto: req.headers['x-forwarded-proto'] as string | undefined });
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('Hello over TLS');
-    });
+    app = https.createServer(
+      { cert: readFileSync(fixture('upstream-cert.pem')), key: readFileSync(fixture('upstream-key.pem')) },
+      (req, res) => {
+        seen.push({ host: req.headers.host, proto: req.headers['x-forwarded-proto'] as string | undefined });
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('Hello over TLS');
+      },
+    );
     // The same app's WebSocket side (wss): echoes, and records the Host it was asked for.
     new WebSocketServer({ server: app }).on('connection', (ws, req) => {
       seen.push({ host: req.headers.host, proto: req.headers['x-forwarded-proto'] as string | undefined });
       ws.on('message', (data, binary) => ws.send(data, { binary }));
     });
     // Upgraded sockets are not closed by closeAllConnections().
-    app.on('secureConnection', (socket: TLSSocket) => (sockets.add(socket), socket.on('close', () => sockets.delete(socket))));
+    app.on(
+      'secureConnection',
+      (socket: TLSSocket) => (sockets.add(socket), socket.on('close', () => sockets.delete(socket))),
+    );
     app.listen(0, '127.0.0.1');
     await once(app, 'listening');
     port = (app.address() as AddressInfo).port;
@@ -48,7 +54,11 @@ describe.each(runtimes)('an https TARGET, on %s', (runtime) => {
 
   it("forwards to the app over TLS, verifying TARGET's certificate (not the client Host's), with the client Host kept", async () => {
     const ca = fixture('ca-cert.pem').pathname;
-    const sidecar = await startSidecar(runtime, { TARGET: `https://localhost:${port}`, NODE_EXTRA_CA_CERTS: ca, DENO_CERT: ca });
+    const sidecar = await startSidecar(runtime, {
+      TARGET: `https://localhost:${port}`,
+      NODE_EXTRA_CA_CERTS: ca,
+      DENO_CERT: ca,
+    });
     try {
       const response = await send(sidecar.url, '/tls', { headers: [['Host', 'shop.example.test']] });
       if (knownDifferences.privateCaTargetRefused.has(runtime)) {
@@ -65,7 +75,11 @@ describe.each(runtimes)('an https TARGET, on %s', (runtime) => {
 
   it('tunnels a WebSocket to the app over TLS (wss), verifying its certificate, with the client Host kept', async () => {
     const ca = fixture('ca-cert.pem').pathname;
-    const sidecar = await startSidecar(runtime, { TARGET: `https://localhost:${port}`, NODE_EXTRA_CA_CERTS: ca, DENO_CERT: ca });
+    const sidecar = await startSidecar(runtime, {
+      TARGET: `https://localhost:${port}`,
+      NODE_EXTRA_CA_CERTS: ca,
+      DENO_CERT: ca,
+    });
     try {
       const url = `${sidecar.url.replace(/^http/, 'ws')}/wss`;
       // (Deno too: its relay's client to the app is the ws package, which does trust DENO_CERT.)
@@ -85,10 +99,14 @@ describe.each(runtimes)('an https TARGET, on %s', (runtime) => {
     const sidecar = await startSidecar(runtime, { TARGET: `https://localhost:${port}` });
     try {
       const rid = `untrusted-ws-${runtime}`;
-      const refusal = await new WsClient(`${sidecar.url.replace(/^http/, 'ws')}/wss`, { headers: { 'X-Request-Id': rid } }).refused();
+      const refusal = await new WsClient(`${sidecar.url.replace(/^http/, 'ws')}/wss`, {
+        headers: { 'X-Request-Id': rid },
+      }).refused();
       expect(refusal.status).toBe(502);
       expect(seen.length).toBe(before);
-      expect((await sidecar.waitForLog((e) => e.request_id === rid, 'the refused handshake')).error).toBe('upstream_tls');
+      expect((await sidecar.waitForLog((e) => e.request_id === rid, 'the refused handshake')).error).toBe(
+        'upstream_tls',
+      );
     } finally {
       await sidecar.stop();
     }

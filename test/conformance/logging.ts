@@ -19,10 +19,14 @@ const CLOCK_SLACK_MS = 60_000;
 
 /** `SRV_NAME - TARGET - PATH - EPOCH_MS - METHOD STATUS DURATION_MSms` */
 function textLine(target: string, path: string, method: string, status: number): RegExp {
-  return new RegExp(`^${escape(TEXT_SRV_NAME)} - ${escape(target)} - ${escape(path)} - (\\d{13}) - ${method} ${status} (\\d+(?:\\.\\d+)?)ms$`);
+  return new RegExp(
+    `^${escape(TEXT_SRV_NAME)} - ${escape(target)} - ${escape(path)} - (\\d{13}) - ${method} ${status} (\\d+(?:\\.\\d+)?)ms$`,
+  );
 }
 // A request the sidecar refused itself (the bare CR below, on Node) ends with its error reason.
-const anyTextLine = new RegExp(`^${escape(TEXT_SRV_NAME)} - \\S+ - \\S+ - \\d{13} - [A-Z-]+ \\d{3} \\d+(\\.\\d+)?ms( error=[a-z_]+)?$`);
+const anyTextLine = new RegExp(
+  `^${escape(TEXT_SRV_NAME)} - \\S+ - \\S+ - \\d{13} - [A-Z-]+ \\d{3} \\d+(\\.\\d+)?ms( error=[a-z_]+)?$`,
+);
 
 export function loggingTests(t: Conformance): void {
   describe('access log', () => {
@@ -36,7 +40,11 @@ export function loggingTests(t: Conformance): void {
       const res = await send(s.url, path, {
         method: 'POST',
         body: upload,
-        headers: headers(['User-Agent', 'conformance-agent/1.0 (+https://example.test)'], ['X-Request-Id', rid], ['traceparent', `00-${traceId}-00f067aa0ba902b7-01`]),
+        headers: headers(
+          ['User-Agent', 'conformance-agent/1.0 (+https://example.test)'],
+          ['X-Request-Id', rid],
+          ['traceparent', `00-${traceId}-00f067aa0ba902b7-01`],
+        ),
       });
       expect(res.status).toBe(200);
       const entry = await s.waitForLog((e) => e.request_id === rid, rid);
@@ -110,13 +118,33 @@ export function loggingTests(t: Conformance): void {
       const requestId = `rid-${id}-"${forged}"`;
       const response = await rawExchange(
         s.url,
-        rawRequest(`GET ${path} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'], ['User-Agent', userAgent], ['X-Request-Id', requestId])),
+        rawRequest(
+          `GET ${path} HTTP/1.1`,
+          headers(
+            ['Host', 'example.test'],
+            ['Connection', 'close'],
+            ['User-Agent', userAgent],
+            ['X-Request-Id', requestId],
+          ),
+        ),
       );
       expect(response?.status).toBe(200);
       // Quotes and a backslash in the path (not legal in a URI: refusing them is fine), and a bare
       // CR inside a header value: refused or accepted, neither may split a log line.
-      await rawExchange(s.url, rawRequest(`GET /_/echo/"${forged}"\\?id=${t.id('quote-path')} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'])));
-      await rawExchange(s.url, rawRequest(`GET /_/echo?id=${t.id('bare-cr')} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'], ['User-Agent', `a\r${forged}`])));
+      await rawExchange(
+        s.url,
+        rawRequest(
+          `GET /_/echo/"${forged}"\\?id=${t.id('quote-path')} HTTP/1.1`,
+          headers(['Host', 'example.test'], ['Connection', 'close']),
+        ),
+      );
+      await rawExchange(
+        s.url,
+        rawRequest(
+          `GET /_/echo?id=${t.id('bare-cr')} HTTP/1.1`,
+          headers(['Host', 'example.test'], ['Connection', 'close'], ['User-Agent', `a\r${forged}`]),
+        ),
+      );
       await t.expectServes(s);
 
       const entry = await s.waitForLog((e) => e.request_id === requestId, 'the line of the hostile request');
@@ -124,8 +152,14 @@ export function loggingTests(t: Conformance): void {
       expect(String(entry.user_agent)).toContain('evil"agent\\ ');
       expect(String(entry.user_agent)).toContain(forged);
       const lines = s.logs();
-      expect(lines.filter((e) => 'unparsable' in e), 'stdout lines that are not one JSON object').toEqual([]);
-      expect(lines.filter((e) => 'forged' in e), 'forged lines').toEqual([]);
+      expect(
+        lines.filter((e) => 'unparsable' in e),
+        'stdout lines that are not one JSON object',
+      ).toEqual([]);
+      expect(
+        lines.filter((e) => 'forged' in e),
+        'forged lines',
+      ).toEqual([]);
       expect(lines.filter((e) => e.request_id === requestId)).toHaveLength(1);
     });
 
@@ -134,14 +168,29 @@ export function loggingTests(t: Conformance): void {
       const id = t.id('inject-text');
       const forged = `\n${TEXT_SRV_NAME} - forged - /admin - 0 - GET 200 1ms\n`;
       const path = `/x?id=${id}&evil=${encodeURIComponent(forged)}&cr=%0D&q='quoted'`;
-      const response = await rawExchange(s.url, rawRequest(`GET ${path} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'])));
+      const response = await rawExchange(
+        s.url,
+        rawRequest(`GET ${path} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'])),
+      );
       expect(response?.status).toBe(200);
-      await rawExchange(s.url, rawRequest(`GET /x?id=${t.id('bare-cr')} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'], ['User-Agent', `ua\r${forged}`])));
+      await rawExchange(
+        s.url,
+        rawRequest(
+          `GET /x?id=${t.id('bare-cr')} HTTP/1.1`,
+          headers(['Host', 'example.test'], ['Connection', 'close'], ['User-Agent', `ua\r${forged}`]),
+        ),
+      );
       await t.expectServes(s);
       const line = await s.waitForLine((l) => l.includes(id), `the text line of ${id}`);
       expect(line.startsWith(`${TEXT_SRV_NAME} - ${t.prefixedTarget} - /x?id=${id}&evil=`), line).toBe(true);
-      expect(s.stdoutLines.filter((l) => !anyTextLine.test(l)), 'stdout lines not in the text format').toEqual([]);
-      expect(s.stdoutLines.filter((l) => l.includes('forged') && !l.includes(id)), 'forged lines').toEqual([]);
+      expect(
+        s.stdoutLines.filter((l) => !anyTextLine.test(l)),
+        'stdout lines not in the text format',
+      ).toEqual([]);
+      expect(
+        s.stdoutLines.filter((l) => l.includes('forged') && !l.includes(id)),
+        'forged lines',
+      ).toEqual([]);
     });
 
     it('never writes Authorization or Cookie values to stdout', async () => {
@@ -150,7 +199,11 @@ export function loggingTests(t: Conformance): void {
       const token = `secret-token-${randomBytes(8).toString('hex')}`;
       const cookie = `secret-cookie-${randomBytes(8).toString('hex')}`;
       const { echo } = await t.echo(s, `/_/echo?id=${rid}`, {
-        headers: headers(['Authorization', `Bearer ${token}`], ['Cookie', `session=${cookie}; theme=dark`], ['X-Request-Id', rid]),
+        headers: headers(
+          ['Authorization', `Bearer ${token}`],
+          ['Cookie', `session=${cookie}; theme=dark`],
+          ['X-Request-Id', rid],
+        ),
       });
       // The app does get them: they are end-to-end headers.
       expect(echo.headers.authorization).toBe(`Bearer ${token}`);
@@ -168,7 +221,9 @@ export function loggingTests(t: Conformance): void {
         // 200 lines of ~12 KiB: several times what the pipe and the reader's buffer hold.
         const filler = 'f'.repeat(12 * 1024);
         for (let round = 0; round < 50; round++) {
-          const responses = await Promise.all([0, 1, 2, 3].map((i) => send(s.url, `/_/echo?id=${t.id(`stuck-${round}-${i}`)}&filler=${filler}`)));
+          const responses = await Promise.all(
+            [0, 1, 2, 3].map((i) => send(s.url, `/_/echo?id=${t.id(`stuck-${round}-${i}`)}&filler=${filler}`)),
+          );
           for (const res of responses) expect(res.status).toBe(200);
         }
       } finally {
@@ -184,7 +239,8 @@ export function loggingTests(t: Conformance): void {
       await t.expectServes(s);
       await s.waitForLogLines(1);
       expect(s.stderr()).toMatch(listeningLine);
-      const notAccessLog = (e: LogEntry) => 'unparsable' in e || typeof e.method !== 'string' || typeof e.status !== 'number';
+      const notAccessLog = (e: LogEntry) =>
+        'unparsable' in e || typeof e.method !== 'string' || typeof e.status !== 'number';
       expect(s.logs().filter(notAccessLog), 'stdout lines that are not access-log entries').toEqual([]);
       expect(s.stdoutLines.filter((l) => listeningLine.test(l))).toEqual([]);
     });

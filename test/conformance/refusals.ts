@@ -29,26 +29,42 @@ const cases: Case[] = [
     name: 'Transfer-Encoding: xchunked',
     by: 'parser',
     status: 400,
-    request: (id) => rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Transfer-Encoding', 'xchunked']), '5\r\nhello\r\n0\r\n\r\n'),
+    request: (id) =>
+      rawRequest(
+        `POST /_/echo?id=${id} HTTP/1.1`,
+        headers(['Host', 'example.test'], ['Transfer-Encoding', 'xchunked']),
+        '5\r\nhello\r\n0\r\n\r\n',
+      ),
   },
   {
     name: 'two different Content-Length headers',
     by: 'parser',
     status: 400,
-    request: (id) => rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Content-Length', '5'], ['Content-Length', '6']), 'hello!'),
+    request: (id) =>
+      rawRequest(
+        `POST /_/echo?id=${id} HTTP/1.1`,
+        headers(['Host', 'example.test'], ['Content-Length', '5'], ['Content-Length', '6']),
+        'hello!',
+      ),
   },
   {
     name: 'a header line without a colon',
     by: 'parser',
     status: 400,
-    request: (id) => Buffer.from(`GET /_/echo?id=${id} HTTP/1.1\r\nHost: example.test\r\nX-No-Colon-Here\r\n\r\n`, 'latin1'),
+    request: (id) =>
+      Buffer.from(`GET /_/echo?id=${id} HTTP/1.1\r\nHost: example.test\r\nX-No-Colon-Here\r\n\r\n`, 'latin1'),
   },
   {
     name: 'a malformed chunk',
     by: 'parser',
     status: 400,
     answered: (t) => !knownDifferences.malformedChunkClosedWithoutAnswer.has(t.runtime),
-    request: (id) => rawRequest(`POST /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Transfer-Encoding', 'chunked']), '5\r\nhello\r\nzz\r\n'),
+    request: (id) =>
+      rawRequest(
+        `POST /_/echo?id=${id} HTTP/1.1`,
+        headers(['Host', 'example.test'], ['Transfer-Encoding', 'chunked']),
+        '5\r\nhello\r\nzz\r\n',
+      ),
   },
   {
     name: 'HTTP/1.1 without Host',
@@ -61,13 +77,22 @@ const cases: Case[] = [
     // Deno's parser takes larger headers; the handler enforces the limit there (handler.ts).
     by: (t) => (t.runtime === 'deno' ? 'handler' : 'parser'),
     status: 431,
-    request: (id) => rawRequest(`GET /_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'], ['X-Big', 'a'.repeat(17 * 1024)])),
+    request: (id) =>
+      rawRequest(
+        `GET /_/echo?id=${id} HTTP/1.1`,
+        headers(['Host', 'example.test'], ['Connection', 'close'], ['X-Big', 'a'.repeat(17 * 1024)]),
+      ),
   },
 ];
 
 async function statusCount(s: Sidecar, method: string, status: number): Promise<number> {
   const text = await (await fetch(`${s.adminUrl}/metrics`)).text();
-  return sampleValue(parsePrometheusText(text), 'http_server_request_duration_seconds_count', { http_request_method: method, http_response_status_code: String(status) }) ?? 0;
+  return (
+    sampleValue(parsePrometheusText(text), 'http_server_request_duration_seconds_count', {
+      http_request_method: method,
+      http_response_status_code: String(status),
+    }) ?? 0
+  );
 }
 
 export function refusalTests(t: Conformance): void {
@@ -91,14 +116,24 @@ export function refusalTests(t: Conformance): void {
         if (by === 'parser' && knownDifferences.parserRefusalsUnlogged.has(t.runtime)) {
           // As it stands (known-differences.ts): no line, or, when the handler already had the
           // request (its body was refused), a 499 for the client that was in fact sent a 400.
-          const midBody = c.name === 'a malformed chunk' && knownDifferences.midBodyRefusalLoggedAsClientAbort.has(t.runtime);
+          const midBody =
+            c.name === 'a malformed chunk' && knownDifferences.midBodyRefusalLoggedAsClientAbort.has(t.runtime);
           const expected = midBody ? [[method, 499, 'client_aborted']] : [];
-          expect(lines.map((e) => [e.method, e.status, e.error]), 'lines of a refusal the runtime hides (known-differences.ts)').toEqual(expected);
+          expect(
+            lines.map((e) => [e.method, e.status, e.error]),
+            'lines of a refusal the runtime hides (known-differences.ts)',
+          ).toEqual(expected);
           return;
         }
-        expect(lines.map((e) => [e.method, e.status, e.error]), 'the refused request, logged once').toEqual([[method, c.status, 'bad_request']]);
+        expect(
+          lines.map((e) => [e.method, e.status, e.error]),
+          'the refused request, logged once',
+        ).toEqual([[method, c.status, 'bad_request']]);
         expect(lines[0]?.path).toBe(`/_/echo?id=${id}`);
-        expect(await statusCount(s, method, c.status), `http_server_request_duration_seconds_count{${method}, ${c.status}}`).toBe(before + 1);
+        expect(
+          await statusCount(s, method, c.status),
+          `http_server_request_duration_seconds_count{${method}, ${c.status}}`,
+        ).toBe(before + 1);
         await t.expectAppGotNoCompleteRequest(id);
       });
     }

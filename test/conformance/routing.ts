@@ -33,10 +33,15 @@ export function routingTests(t: Conformance): void {
       const id = t.id('bytes');
       // RFC 3986 pchar and sub-delims a URL parser would re-encode (' in a query) or normalise (%7e, lower-case hex).
       const path = `/_/echo/it's(1)!*~:@,;=+$/%7euser/%c3%a9?id=${id}&q='quoted'&r=(x)!*&s=%2f%7E`;
-      const response = await rawExchange(s.url, rawRequest(`GET ${path} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'])));
+      const response = await rawExchange(
+        s.url,
+        rawRequest(`GET ${path} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'])),
+      );
       expect(response?.status).toBe(200);
       const [pathPart, query = ''] = path.split('?');
-      const expected = knownDifferences.queryApostropheEncoded.has(t.runtime) ? `${pathPart}?${query.replaceAll("'", '%27')}` : path;
+      const expected = knownDifferences.queryApostropheEncoded.has(t.runtime)
+        ? `${pathPart}?${query.replaceAll("'", '%27')}`
+        : path;
       expect(t.upstream.byId(id)[0]?.url).toBe(expected);
     });
 
@@ -68,7 +73,13 @@ export function routingTests(t: Conformance): void {
       const s = await t.main();
       const id = t.id('absolute');
       const authority = `127.0.0.1:${t.canary.port}`;
-      const response = await rawExchange(s.url, rawRequest(`GET http://${authority}/_/echo?id=${id} HTTP/1.1`, headers(['Host', authority], ['Connection', 'close'])));
+      const response = await rawExchange(
+        s.url,
+        rawRequest(
+          `GET http://${authority}/_/echo?id=${id} HTTP/1.1`,
+          headers(['Host', authority], ['Connection', 'close']),
+        ),
+      );
       expectOnlyTarget(response, id);
       await t.expectServes(s);
     });
@@ -76,21 +87,36 @@ export function routingTests(t: Conformance): void {
     it('a path starting with // never makes the sidecar contact the host it names', async () => {
       const s = await t.main();
       const id = t.id('double-slash');
-      const response = await rawExchange(s.url, rawRequest(`GET //127.0.0.1:${t.canary.port}/_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'])));
+      const response = await rawExchange(
+        s.url,
+        rawRequest(
+          `GET //127.0.0.1:${t.canary.port}/_/echo?id=${id} HTTP/1.1`,
+          headers(['Host', 'example.test'], ['Connection', 'close']),
+        ),
+      );
       expectOnlyTarget(response, id);
     });
 
     it('a path starting with /\\ never makes the sidecar contact the host it names', async () => {
       const s = await t.main();
       const id = t.id('backslash');
-      const response = await rawExchange(s.url, rawRequest(`GET /\\127.0.0.1:${t.canary.port}/_/echo?id=${id} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'])));
+      const response = await rawExchange(
+        s.url,
+        rawRequest(
+          `GET /\\127.0.0.1:${t.canary.port}/_/echo?id=${id} HTTP/1.1`,
+          headers(['Host', 'example.test'], ['Connection', 'close']),
+        ),
+      );
       expectOnlyTarget(response, id);
     });
 
     it('a CONNECT request never opens a tunnel to the host it names', async () => {
       const s = await t.main();
       const authority = `127.0.0.1:${t.canary.port}`;
-      const response = await rawExchange(s.url, rawRequest(`CONNECT ${authority} HTTP/1.1`, headers(['Host', authority])));
+      const response = await rawExchange(
+        s.url,
+        rawRequest(`CONNECT ${authority} HTTP/1.1`, headers(['Host', authority])),
+      );
       expect(t.canary.connections(), 'connections to the named host').toBe(0);
       if (response) expect(response.status, 'a CONNECT answered 2xx opened a tunnel').not.toBeLessThan(300);
       await t.expectServes(s);
@@ -101,7 +127,10 @@ export function routingTests(t: Conformance): void {
       for (const [i, dots] of ['/../../', '/a/../../../', '/%2e%2e/%2E%2E/', '/.%2e/'].entries()) {
         const id = t.id(`dots${i}`);
         const path = `${dots}_/echo?id=${id}`;
-        const response = await rawExchange(s.url, rawRequest(`GET ${path} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'])));
+        const response = await rawExchange(
+          s.url,
+          rawRequest(`GET ${path} HTTP/1.1`, headers(['Host', 'example.test'], ['Connection', 'close'])),
+        );
         expect(response, `a response to ${path}`).toBeDefined();
         if (response && response.status >= 400) {
           expect(response.status, `${path} refused`).toBeLessThan(500);

@@ -26,7 +26,11 @@ export function socketIoTests(t: Conformance): void {
       socket.on('ask', (ack: (reply: string) => void) => {
         // The app asks the client in turn, and pushes an event with a binary attachment.
         socket.emit('push', Buffer.from([9, 8, 7]));
-        socket.timeout(5_000).emit('question', 'ping?', (error: Error | null, answer: string) => ack(error ? `no answer: ${error.message}` : answer));
+        socket
+          .timeout(5_000)
+          .emit('question', 'ping?', (error: Error | null, answer: string) =>
+            ack(error ? `no answer: ${error.message}` : answer),
+          );
       });
     });
     let sidecar: Sidecar;
@@ -56,7 +60,9 @@ export function socketIoTests(t: Conformance): void {
       const client = await open();
       expect(client.io.engine.transport.name).toBe('websocket');
       expect(await client.timeout(5_000).emitWithAck('add', 2, 3)).toBe(5);
-      expect(await client.timeout(10_000).emitWithAck('upload', Buffer.alloc(5 * 1024 * 1024, 1))).toBe(5 * 1024 * 1024);
+      expect(await client.timeout(10_000).emitWithAck('upload', Buffer.alloc(5 * 1024 * 1024, 1))).toBe(
+        5 * 1024 * 1024,
+      );
     });
 
     it("carries the app's pushes and its own acknowledged questions to the client", async () => {
@@ -71,7 +77,14 @@ export function socketIoTests(t: Conformance): void {
       const client = await open();
       const sid = client.io.engine.id;
       client.close();
-      const line = await sidecar.waitForLog((e) => typeof e.path === 'string' && e.path.startsWith('/socket.io/') && e.upgrade === 'websocket' && Number(e.bytes_out) > 0, 'the tunnel line');
+      const line = await sidecar.waitForLog(
+        (e) =>
+          typeof e.path === 'string' &&
+          e.path.startsWith('/socket.io/') &&
+          e.upgrade === 'websocket' &&
+          Number(e.bytes_out) > 0,
+        'the tunnel line',
+      );
       expect(line).toMatchObject({ status: 101, method: 'GET' });
       expect(sid).toBeTruthy();
     });

@@ -40,42 +40,50 @@ export function streamingTests(t: Conformance): void {
         yield first;
         // Not one more byte until the app has seen the first ones: a sidecar that buffers the
         // whole request first never gets there.
-        await t.upstream.waitFor(id, (r) => r.bodyBytes > 0, 'upload bytes at the app before the client finished sending');
+        await t.upstream.waitFor(
+          id,
+          (r) => r.bodyBytes > 0,
+          'upload bytes at the app before the client finished sending',
+        );
         yield second;
       }
-      const res = await send(s.url, `/_/upload?id=${id}`, { method: 'POST', headers: headers(['Content-Length', String(first.length + second.length)]), body: body() });
+      const res = await send(s.url, `/_/upload?id=${id}`, {
+        method: 'POST',
+        headers: headers(['Content-Length', String(first.length + second.length)]),
+        body: body(),
+      });
       expect(res.status).toBe(200);
       const sha256 = createHash('sha256').update(first).update(second).digest('hex');
       expect(JSON.parse(res.body.toString())).toEqual({ bytes: first.length + second.length, sha256 });
     });
 
-    it(
-      'a 200 MiB upload streamed from a generator reaches the app intact (sha256) and is logged with its size',
-      async () => {
-        const s = await t.main();
-        const id = t.id('upload-200');
-        const size = 200 * MiB;
-        const hash = createHash('sha256');
-        async function* body() {
-          for (let i = 0; i < size / MiB; i++) {
-            // Each MiB differs, so a dropped, repeated or reordered chunk changes the hash.
-            const chunk = Buffer.alloc(MiB, `${i}:${(i * 7919) % 251}|`);
-            hash.update(chunk);
-            yield chunk;
-          }
+    it('a 200 MiB upload streamed from a generator reaches the app intact (sha256) and is logged with its size', async () => {
+      const s = await t.main();
+      const id = t.id('upload-200');
+      const size = 200 * MiB;
+      const hash = createHash('sha256');
+      async function* body() {
+        for (let i = 0; i < size / MiB; i++) {
+          // Each MiB differs, so a dropped, repeated or reordered chunk changes the hash.
+          const chunk = Buffer.alloc(MiB, `${i}:${(i * 7919) % 251}|`);
+          hash.update(chunk);
+          yield chunk;
         }
-        const res = await send(s.url, `/_/upload?id=${id}`, {
-          method: 'POST',
-          headers: headers(['Content-Length', String(size)], ['X-Request-Id', id], ['Content-Type', 'application/octet-stream']),
-          body: body(),
-        });
-        expect(res.status).toBe(200);
-        expect(JSON.parse(res.body.toString())).toEqual({ bytes: size, sha256: hash.digest('hex') });
-        const entry = await s.waitForLog((e) => e.request_id === id, 'the upload');
-        expect(entry.bytes_in).toBe(size);
-      },
-      120_000,
-    );
+      }
+      const res = await send(s.url, `/_/upload?id=${id}`, {
+        method: 'POST',
+        headers: headers(
+          ['Content-Length', String(size)],
+          ['X-Request-Id', id],
+          ['Content-Type', 'application/octet-stream'],
+        ),
+        body: body(),
+      });
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body.toString())).toEqual({ bytes: size, sha256: hash.digest('hex') });
+      const entry = await s.waitForLog((e) => e.request_id === id, 'the upload');
+      expect(entry.bytes_in).toBe(size);
+    }, 120_000);
 
     it('a chunked upload without Content-Length reaches the app intact', async () => {
       const s = await t.main();
@@ -87,53 +95,60 @@ export function streamingTests(t: Conformance): void {
       const res = await send(s.url, `/_/upload?id=${id}`, { method: 'POST', body: body() });
       expect(res.status).toBe(200);
       const all = Buffer.concat(parts);
-      expect(JSON.parse(res.body.toString())).toEqual({ bytes: all.length, sha256: createHash('sha256').update(all).digest('hex') });
+      expect(JSON.parse(res.body.toString())).toEqual({
+        bytes: all.length,
+        sha256: createHash('sha256').update(all).digest('hex'),
+      });
     });
 
-    it(
-      'a client that reads nothing stalls the app (backpressure) instead of the sidecar buffering the body',
-      async () => {
-        const s = await t.main();
-        const id = t.id('firehose');
-        const total = 128 * MiB;
-        // Loopback socket buffers on the four sockets between app and client hold ~20 MiB at most.
-        const bound = 64 * MiB;
-        // node:http stops reading the socket once a paused response's buffer is full (16 KiB).
-        const { req, res } = await open(s.url, `/_/firehose?id=${id}&total=${total}`);
-        try {
-          expect(res.statusCode).toBe(200);
-          const app = await t.upstream.waitFor(id, () => true, 'the firehose request at the app');
-          // Poll (bounded) until the app's writes stall or it has written everything: there is no
-          // event for "nothing happens".
-          let last = -1;
-          let steadyPolls = 0;
-          for (let polls = 0; polls < 600 && app.bytesWritten < total && steadyPolls < 20; polls++) {
-            await new Promise((resolve) => setTimeout(resolve, 50));
-            steadyPolls = app.waitingForDrain && app.bytesWritten === last ? steadyPolls + 1 : 0;
-            last = app.bytesWritten;
-          }
-          expect(app.bytesWritten, `bytes the app could write while the client read almost none (of ${total})`).toBeLessThan(bound);
-          expect(app.waitingForDrain, 'the app is held back by backpressure').toBe(true);
-          let received = 0;
-          for await (const chunk of res) received += (chunk as Buffer).length;
-          expect(res.complete).toBe(true);
-          expect(received).toBe(total);
-        } finally {
-          req.destroy();
+    it('a client that reads nothing stalls the app (backpressure) instead of the sidecar buffering the body', async () => {
+      const s = await t.main();
+      const id = t.id('firehose');
+      const total = 128 * MiB;
+      // Loopback socket buffers on the four sockets between app and client hold ~20 MiB at most.
+      const bound = 64 * MiB;
+      // node:http stops reading the socket once a paused response's buffer is full (16 KiB).
+      const { req, res } = await open(s.url, `/_/firehose?id=${id}&total=${total}`);
+      try {
+        expect(res.statusCode).toBe(200);
+        const app = await t.upstream.waitFor(id, () => true, 'the firehose request at the app');
+        // Poll (bounded) until the app's writes stall or it has written everything: there is no
+        // event for "nothing happens".
+        let last = -1;
+        let steadyPolls = 0;
+        for (let polls = 0; polls < 600 && app.bytesWritten < total && steadyPolls < 20; polls++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          steadyPolls = app.waitingForDrain && app.bytesWritten === last ? steadyPolls + 1 : 0;
+          last = app.bytesWritten;
         }
-      },
-      120_000,
-    );
+        expect(
+          app.bytesWritten,
+          `bytes the app could write while the client read almost none (of ${total})`,
+        ).toBeLessThan(bound);
+        expect(app.waitingForDrain, 'the app is held back by backpressure').toBe(true);
+        let received = 0;
+        for await (const chunk of res) received += (chunk as Buffer).length;
+        expect(res.complete).toBe(true);
+        expect(received).toBe(total);
+      } finally {
+        req.destroy();
+      }
+    }, 120_000);
   });
 
   describe('bytes pass unchanged', () => {
     for (const encoding of ['gzip', 'br', 'zstd'] as Encoding[]) {
       it(`a ${encoding} response reaches the client byte for byte with Content-Encoding: ${encoding}`, async () => {
         const s = await t.main();
-        const res = await send(s.url, `/_/${encoding}?id=${t.id(encoding)}`, { headers: headers(['Accept-Encoding', 'gzip, br, zstd']) });
+        const res = await send(s.url, `/_/${encoding}?id=${t.id(encoding)}`, {
+          headers: headers(['Accept-Encoding', 'gzip, br, zstd']),
+        });
         expect(res.status).toBe(200);
         expect(res.headers['content-encoding']).toBe(encoding);
-        expect(res.body.equals(encodedBodies[encoding]), `body is the app's ${encodedBodies[encoding].length} ${encoding} bytes, got ${res.body.length}`).toBe(true);
+        expect(
+          res.body.equals(encodedBodies[encoding]),
+          `body is the app's ${encodedBodies[encoding].length} ${encoding} bytes, got ${res.body.length}`,
+        ).toBe(true);
       });
     }
 
@@ -160,21 +175,30 @@ export function streamingTests(t: Conformance): void {
 
     it("the client's Accept-Encoding reaches the app unchanged", async () => {
       const s = await t.main();
-      const { echo } = await t.echo(s, `/_/echo?id=${t.id('ae')}`, { headers: headers(['Accept-Encoding', 'br;q=1.0, gzip;q=0.5, identity;q=0.1']) });
+      const { echo } = await t.echo(s, `/_/echo?id=${t.id('ae')}`, {
+        headers: headers(['Accept-Encoding', 'br;q=1.0, gzip;q=0.5, identity;q=0.1']),
+      });
       expect(headerValues(echo.rawHeaders, 'accept-encoding')).toEqual(['br;q=1.0, gzip;q=0.5, identity;q=0.1']);
     });
 
     it('a 302 passes through with Location untouched and is not followed', async () => {
       const s = await t.main();
       // One Location on another host, one on the app's own origin (which nginx's default proxy_redirect would rewrite).
-      for (const location of [`${t.canary.url}/followed?id=${t.id('redirect')}`, `${t.upstream.url}/moved?x=1`, '/relative/path?y=2']) {
+      for (const location of [
+        `${t.canary.url}/followed?id=${t.id('redirect')}`,
+        `${t.upstream.url}/moved?x=1`,
+        '/relative/path?y=2',
+      ]) {
         const res = await send(s.url, `/_/redirect?id=${t.id('redirect')}&to=${encodeURIComponent(location)}`);
         expect(res.status).toBe(302);
         expect(headerValues(res.rawHeaders, 'location')).toEqual([location]);
         expect(res.body.toString()).toBe('Found\n');
       }
       expect(t.canary.connections(), 'the redirect was followed').toBe(0);
-      expect(t.upstream.requests.filter((r) => r.url.startsWith('/moved')), 'the redirect was followed').toEqual([]);
+      expect(
+        t.upstream.requests.filter((r) => r.url.startsWith('/moved')),
+        'the redirect was followed',
+      ).toEqual([]);
     });
   });
 }

@@ -15,8 +15,16 @@ export function tracingConfigurationTests(t: Conformance): void {
       [{ OTEL_TRACES_SAMPLER: 'sometimes' }, 'OTEL_TRACES_SAMPLER', undefined],
       [{ OTEL_TRACES_SAMPLER_ARG: '2' }, 'OTEL_TRACES_SAMPLER_ARG', undefined],
       [{ OTEL_EXPORTER_OTLP_HEADERS: 'api-key=%zzsecret-value-123' }, 'OTEL_EXPORTER_OTLP_HEADERS', undefined],
-      [{ OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'bad key=secret-value-123' }, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', undefined],
-      [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://user:secret-value-123@collector:4318' }, 'OTEL_EXPORTER_OTLP_ENDPOINT', 'must not carry credentials'],
+      [
+        { OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'bad key=secret-value-123' },
+        'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+        undefined,
+      ],
+      [
+        { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://user:secret-value-123@collector:4318' },
+        'OTEL_EXPORTER_OTLP_ENDPOINT',
+        'must not carry credentials',
+      ],
     ];
     for (const [env, variable, says] of cases) {
       it(`${JSON.stringify(env)} stops it before listening: exit 1, one stderr line naming ${variable}, no secret in it`, async () => {

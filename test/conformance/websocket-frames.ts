@@ -19,10 +19,14 @@ export function webSocketFrameTests(t: Conformance): void {
       const s = await t.main();
       const id = t.id('ws-raw');
       const offer = 'permessage-deflate; client_max_window_bits=10; server_no_context_takeover';
-      const { client, head } = await RawWsClient.open(s.host, s.port, `/ws/raw?id=${id}`, [`Sec-WebSocket-Extensions: ${offer}`]);
+      const { client, head } = await RawWsClient.open(s.host, s.port, `/ws/raw?id=${id}`, [
+        `Sec-WebSocket-Extensions: ${offer}`,
+      ]);
       expect(head).toMatch(/^HTTP\/1\.1 101 /);
       const app = await t.upstream.waitForTunnel(id, (a) => a.raw !== undefined, 'the raw app side');
-      const compressed = zlib.deflateRawSync(Buffer.from('squeezed'), { flush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+      const compressed = zlib
+        .deflateRawSync(Buffer.from('squeezed'), { flush: zlib.constants.Z_SYNC_FLUSH })
+        .subarray(0, -4);
       const frames = [
         clientFrame(Buffer.from('Hel'), { opcode: 1, fin: false }),
         clientFrame(Buffer.from('lo'), { opcode: 0, fin: true }),
@@ -33,7 +37,11 @@ export function webSocketFrameTests(t: Conformance): void {
       client.socket.write(bytes);
       if (relayed()) {
         expect(app.headers['sec-websocket-extensions']).toBeUndefined();
-        const got = await t.upstream.waitForTunnel(id, (a) => parseFrames(a.rawBytes).length >= 2, 'two messages at the app');
+        const got = await t.upstream.waitForTunnel(
+          id,
+          (a) => parseFrames(a.rawBytes).length >= 2,
+          'two messages at the app',
+        );
         // One message per message, whole: the two fragments arrive as one frame.
         expect(parseFrames(got.rawBytes).map((f) => [f.opcode, f.fin, f.payload.length])).toEqual([
           [1, true, 5],
@@ -44,10 +52,19 @@ export function webSocketFrameTests(t: Conformance): void {
         // The extension offer and the app's answer pass unchanged.
         expect(app.headers['sec-websocket-extensions']).toBe(offer);
         expect(head).toContain(`Sec-WebSocket-Extensions: ${offer}\r\n`);
-        const got = await t.upstream.waitForTunnel(id, (a) => a.rawBytes.length >= bytes.length, 'every byte at the app');
+        const got = await t.upstream.waitForTunnel(
+          id,
+          (a) => a.rawBytes.length >= bytes.length,
+          'every byte at the app',
+        );
         expect(got.rawBytes.equals(bytes)).toBe(true);
         // And the other way: the app's unmasked frames reach the client as written.
-        const reply = Buffer.concat([Buffer.from([0x81, 0x02]), Buffer.from('ok'), Buffer.from([0xc1, compressed.length]), compressed]);
+        const reply = Buffer.concat([
+          Buffer.from([0x81, 0x02]),
+          Buffer.from('ok'),
+          Buffer.from([0xc1, compressed.length]),
+          compressed,
+        ]);
         app.raw?.write(reply);
         await client.waitFor(() => (client.received.length >= reply.length ? true : undefined), 'the reply');
         expect(client.received.equals(reply)).toBe(true);
@@ -62,9 +79,15 @@ export function webSocketFrameTests(t: Conformance): void {
       await t.upstream.waitForTunnel(id, (a) => a.raw !== undefined, 'the raw app side');
       const close = clientFrame(Buffer.from([0x0f, 0xa1, ...Buffer.from('bye')]), { opcode: 8 });
       client.socket.write(close);
-      const app = await t.upstream.waitForTunnel(id, (a) => parseFrames(a.rawBytes).some((f) => f.opcode === 8), 'the close frame at the app');
+      const app = await t.upstream.waitForTunnel(
+        id,
+        (a) => parseFrames(a.rawBytes).some((f) => f.opcode === 8),
+        'the close frame at the app',
+      );
       // Code 4001 and the reason, as the client sent them.
-      expect(parseFrames(app.rawBytes).find((f) => f.opcode === 8)?.payload).toEqual(Buffer.from([0x0f, 0xa1, ...Buffer.from('bye')]));
+      expect(parseFrames(app.rawBytes).find((f) => f.opcode === 8)?.payload).toEqual(
+        Buffer.from([0x0f, 0xa1, ...Buffer.from('bye')]),
+      );
       if (relayed()) {
         // The app never answers: its leg is cut after the relay's grace (a second), not left open.
         await t.upstream.waitForTunnel(id, (a) => a.closed || a.rawEnded, "the app's leg cut", END_WAIT_MS);
@@ -86,7 +109,11 @@ export function webSocketFrameTests(t: Conformance): void {
         client.socket.destroy();
         return;
       }
-      const app = await t.upstream.waitForTunnel(id, (a) => parseFrames(a.rawBytes).length >= 1, 'the early frame at the app');
+      const app = await t.upstream.waitForTunnel(
+        id,
+        (a) => parseFrames(a.rawBytes).length >= 1,
+        'the early frame at the app',
+      );
       if (relayed()) expect(parseFrames(app.rawBytes)[0]?.payload.toString()).toBe('eager');
       else expect(app.rawBytes.equals(frame)).toBe(true);
       client.socket.destroy();
@@ -102,17 +129,33 @@ export function webSocketFrameTests(t: Conformance): void {
       if (relayed()) {
         // A relay has no half-close: the message goes on, then the client's FIN ends its leg and
         // the app's leg after it (the app sees its FIN).
-        const app = await t.upstream.waitForTunnel(id, (a) => a.rawEnded, "the client's end passed to the app", END_WAIT_MS);
+        const app = await t.upstream.waitForTunnel(
+          id,
+          (a) => a.rawEnded,
+          "the client's end passed to the app",
+          END_WAIT_MS,
+        );
         expect(parseFrames(app.rawBytes)[0]?.payload.toString()).toBe('last words');
         return;
       }
-      await t.upstream.waitForTunnel(id, (a) => a.rawEnded && a.rawBytes.length >= frame.length, 'the FIN at the app, after the frame');
+      await t.upstream.waitForTunnel(
+        id,
+        (a) => a.rawEnded && a.rawBytes.length >= frame.length,
+        'the FIN at the app, after the frame',
+      );
       const late = Buffer.from([0x81, 0x04, ...Buffer.from('late')]);
       app.raw?.write(late);
-      await client.waitFor(() => (client.received.length >= late.length ? true : undefined), 'the late answer after the FIN');
+      await client.waitFor(
+        () => (client.received.length >= late.length ? true : undefined),
+        'the late answer after the FIN',
+      );
       expect(client.received.equals(late)).toBe(true);
       app.raw?.end();
-      await client.waitFor(() => (client.closed ? true : undefined), 'the client socket to close after both FINs', END_WAIT_MS);
+      await client.waitFor(
+        () => (client.closed ? true : undefined),
+        'the client socket to close after both FINs',
+        END_WAIT_MS,
+      );
     });
   });
 }

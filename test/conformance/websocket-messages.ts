@@ -26,9 +26,9 @@ export function webSocketMessageTests(t: Conformance): void {
       for (const m of sent) client.ws.send(m.binary ? m.data : m.data.toString(), { binary: m.binary });
       const last = await client.message(sent.length - 1);
       expect(last.data.length).toBe(70_000);
-      expect(client.messages.map((m) => [m.binary, m.data.length, createHash('sha1').update(m.data).digest('hex')])).toEqual(
-        sent.map((m) => [m.binary, m.data.length, createHash('sha1').update(m.data).digest('hex')]),
-      );
+      expect(
+        client.messages.map((m) => [m.binary, m.data.length, createHash('sha1').update(m.data).digest('hex')]),
+      ).toEqual(sent.map((m) => [m.binary, m.data.length, createHash('sha1').update(m.data).digest('hex')]));
       expect(app.messages.map((m) => [m.binary, m.data.length])).toEqual(sent.map((m) => [m.binary, m.data.length]));
       client.ws.close();
     });
@@ -45,24 +45,28 @@ export function webSocketMessageTests(t: Conformance): void {
       client.ws.terminate();
     });
 
-    it('a message over 64 MiB passes a raw tunnel; a relay, which holds messages whole, ends the tunnel without passing any of it', { timeout: 60_000 }, async () => {
-      const s = await t.main();
-      const id = t.id('ws-huge');
-      const client = await connectWs(wsUrl(s, `/ws/sink?id=${id}`), { countOnly: true });
-      const app = await t.upstream.waitForTunnel(id, (a) => a.ws !== undefined, 'the app side');
-      app.ws?.resume();
-      const size = 64 * 1024 * 1024 + 1;
-      client.ws.send(Buffer.alloc(size, 1));
-      const limitClose = knownDifferences.webSocketMessageLimitClose[t.runtime];
-      if (limitClose === undefined) {
-        await t.upstream.waitForTunnel(id, (a) => a.bytesReceived === size, 'the whole message at the app', 30_000);
-        client.ws.close();
-        return;
-      }
-      expect((await client.closed(30_000)).code).toBe(limitClose);
-      await t.upstream.waitForTunnel(id, (a) => a.closed, 'the app side cut', END_WAIT_MS);
-      expect(app.bytesReceived).toBe(0);
-    });
+    it(
+      'a message over 64 MiB passes a raw tunnel; a relay, which holds messages whole, ends the tunnel without passing any of it',
+      { timeout: 60_000 },
+      async () => {
+        const s = await t.main();
+        const id = t.id('ws-huge');
+        const client = await connectWs(wsUrl(s, `/ws/sink?id=${id}`), { countOnly: true });
+        const app = await t.upstream.waitForTunnel(id, (a) => a.ws !== undefined, 'the app side');
+        app.ws?.resume();
+        const size = 64 * 1024 * 1024 + 1;
+        client.ws.send(Buffer.alloc(size, 1));
+        const limitClose = knownDifferences.webSocketMessageLimitClose[t.runtime];
+        if (limitClose === undefined) {
+          await t.upstream.waitForTunnel(id, (a) => a.bytesReceived === size, 'the whole message at the app', 30_000);
+          client.ws.close();
+          return;
+        }
+        expect((await client.closed(30_000)).code).toBe(limitClose);
+        await t.upstream.waitForTunnel(id, (a) => a.closed, 'the app side cut', END_WAIT_MS);
+        expect(app.bytesReceived).toBe(0);
+      },
+    );
 
     it('a fragmented message reaches the app as one message, and comes back whole', async () => {
       const s = await t.main();
@@ -88,11 +92,19 @@ export function webSocketMessageTests(t: Conformance): void {
         expect(app.pings).toEqual([]);
         expect(client.pings).toEqual([]);
         // The sidecar answered the app's ping itself, so the app still hears back.
-        await t.upstream.waitForTunnel(id, (a) => a.pongs.some((p) => p.toString() === 'app-ping'), 'the pong to the app');
+        await t.upstream.waitForTunnel(
+          id,
+          (a) => a.pongs.some((p) => p.toString() === 'app-ping'),
+          'the pong to the app',
+        );
       } else {
         expect(app.pings.map(String)).toEqual(['client-ping']);
         await client.waitFor(() => client.pings.find((p) => p.toString() === 'app-ping'), 'the app ping at the client');
-        await t.upstream.waitForTunnel(id, (a) => a.pongs.some((p) => p.toString() === 'app-ping'), "the client's pong at the app");
+        await t.upstream.waitForTunnel(
+          id,
+          (a) => a.pongs.some((p) => p.toString() === 'app-ping'),
+          "the client's pong at the app",
+        );
       }
       client.ws.close();
     });
@@ -173,11 +185,20 @@ export function webSocketMessageTests(t: Conformance): void {
       const client = await connectWs(wsUrl(s, `/ws/firehose?id=${id}&total=${total}`), { countOnly: true });
       client.ws.pause();
       const app = await t.upstream.waitForTunnel(id, (a) => a.ws !== undefined, 'the app side');
-      await stalled(() => app.bytesWritten, () => app.waitingForDrain);
-      expect(app.bytesWritten, `bytes the app could send while the client read almost none (of ${total})`).toBeLessThan(bound);
+      await stalled(
+        () => app.bytesWritten,
+        () => app.waitingForDrain,
+      );
+      expect(app.bytesWritten, `bytes the app could send while the client read almost none (of ${total})`).toBeLessThan(
+        bound,
+      );
       expect(app.waitingForDrain, 'the app is held back by backpressure').toBe(true);
       client.ws.resume();
-      await client.waitFor(() => (client.bytesReceived >= total ? true : undefined), 'every byte at the client', 60_000);
+      await client.waitFor(
+        () => (client.bytesReceived >= total ? true : undefined),
+        'every byte at the client',
+        60_000,
+      );
       expect(client.bytesReceived).toBe(total);
       client.ws.close();
     });
@@ -188,13 +209,18 @@ export function webSocketMessageTests(t: Conformance): void {
       const client = await connectWs(wsUrl(s, `/ws/sink?id=${id}`));
       const app = await t.upstream.waitForTunnel(id, (a) => a.ws !== undefined, 'the app side');
       const flood = client.sendFlood(total);
-      await stalled(() => client.bytesSent, () => client.waitingForDrain);
+      await stalled(
+        () => client.bytesSent,
+        () => client.waitingForDrain,
+      );
       if (knownDifferences.webSocketNoReceiveBackpressure.has(t.runtime)) {
         // The relay cannot stop reading the client: it took everything while the app read nothing.
         expect(client.bytesSent).toBe(total);
         expect(app.bytesReceived).toBe(0);
       } else {
-        expect(client.bytesSent, `bytes the client could send while the app read none (of ${total})`).toBeLessThan(bound);
+        expect(client.bytesSent, `bytes the client could send while the app read none (of ${total})`).toBeLessThan(
+          bound,
+        );
         expect(client.waitingForDrain, 'the client is held back by backpressure').toBe(true);
       }
       app.ws?.resume();

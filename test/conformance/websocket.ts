@@ -53,7 +53,13 @@ export function webSocketTests(t: Conformance): void {
       const { client, app } = await echoTunnel(s, {
         protocols: ['chat.v1', 'chat.v2'],
         perMessageDeflate: true,
-        headers: { Host: 'chat.example:8443', 'X-Request-Id': rid, traceparent: incoming, 'X-Forwarded-For': '203.0.113.9', 'User-Agent': 'ws-conformance' },
+        headers: {
+          Host: 'chat.example:8443',
+          'X-Request-Id': rid,
+          traceparent: incoming,
+          'X-Forwarded-For': '203.0.113.9',
+          'User-Agent': 'ws-conformance',
+        },
       });
       const h = app.headers;
       expect(h.host).toBe('chat.example:8443');
@@ -70,7 +76,9 @@ export function webSocketTests(t: Conformance): void {
       expect(one(h['sec-websocket-protocol'])?.split(/\s*,\s*/)).toEqual(['chat.v1', 'chat.v2']);
       expect(h['user-agent']).toBe('ws-conformance');
       const accept = client.upgrade?.headers['sec-websocket-accept'];
-      const appAccept = createHash('sha1').update(`${String(h['sec-websocket-key'])}${GUID}`).digest('base64');
+      const appAccept = createHash('sha1')
+        .update(`${String(h['sec-websocket-key'])}${GUID}`)
+        .digest('base64');
       if (relayed()) {
         // Each leg has its own handshake: the app answers the relay's key, and is offered no extension.
         expect(accept).not.toBe(appAccept);
@@ -132,7 +140,9 @@ export function webSocketTests(t: Conformance): void {
       it(`relays the app's refusal ${status} as sent: status, headers and body; no tunnel is counted`, async () => {
         const s = await t.main();
         const rid = t.id(`ws-${status}`);
-        const client = new WsClient(wsUrl(s, `/ws/refuse?id=${rid}&status=${status}`), { headers: { 'X-Request-Id': rid } });
+        const client = new WsClient(wsUrl(s, `/ws/refuse?id=${rid}&status=${status}`), {
+          headers: { 'X-Request-Id': rid },
+        });
         const refusal = await client.refused();
         expect(refusal.status).toBe(status);
         expect(headerValues(refusal.rawHeaders, 'x-refused')).toEqual(['yes']);
@@ -157,7 +167,9 @@ export function webSocketTests(t: Conformance): void {
     it('answers 502 when the app resets the connection instead of answering, logged as upstream_reset', async () => {
       const s = await t.main();
       const rid = t.id('ws-reset');
-      const refusal = await new WsClient(wsUrl(s, `/ws/reset?id=${rid}`), { headers: { 'X-Request-Id': rid } }).refused();
+      const refusal = await new WsClient(wsUrl(s, `/ws/reset?id=${rid}`), {
+        headers: { 'X-Request-Id': rid },
+      }).refused();
       expect(refusal.status).toBe(502);
       expect((await s.waitForLog((e) => e.request_id === rid, 'the 502 logged')).error).toBe('upstream_reset');
       await t.expectServes(s);
@@ -180,7 +192,12 @@ export function webSocketTests(t: Conformance): void {
       const refusal = await new WsClient(wsUrl(s, `/ws/hang?id=${id}`), { headers: { 'X-Request-Id': id } }).refused();
       expect(refusal.status).toBe(504);
       expect((await s.waitForLog((e) => e.request_id === id, 'the 504 logged')).error).toBe('upstream_timeout');
-      await t.upstream.waitForTunnel(id, (a) => a.closed, 'the sidecar to close the handshake it gave up on', END_WAIT_MS);
+      await t.upstream.waitForTunnel(
+        id,
+        (a) => a.closed,
+        'the sidecar to close the handshake it gave up on',
+        END_WAIT_MS,
+      );
     });
   });
 
@@ -192,7 +209,10 @@ export function webSocketTests(t: Conformance): void {
       const opened = performance.now();
       client.ws.send('0123456789');
       await client.message(0);
-      expect(s.logs().filter((e) => e.request_id === rid), 'no line while the tunnel is open').toEqual([]);
+      expect(
+        s.logs().filter((e) => e.request_id === rid),
+        'no line while the tunnel is open',
+      ).toEqual([]);
       // The record spans the whole tunnel: at least from the client's open to its close.
       const openFor = performance.now() - opened;
       client.ws.close(1000);
@@ -219,18 +239,29 @@ export function webSocketTests(t: Conformance): void {
     it('counts the handshake as a 101 request, and the open tunnel in sidecar_tunnels_* only', async () => {
       const s = await t.main();
       const before = await metricsOf(s);
-      const handshakes = (m: typeof before) => sampleValue(m, 'http_server_request_duration_seconds_count', { http_request_method: 'GET', http_response_status_code: '101' }) ?? 0;
+      const handshakes = (m: typeof before) =>
+        sampleValue(m, 'http_server_request_duration_seconds_count', {
+          http_request_method: 'GET',
+          http_response_status_code: '101',
+        }) ?? 0;
       const { id, client } = await echoTunnel(s);
       const during = await metricsOf(s);
-      expect(sampleValue(during, 'sidecar_tunnels_active')).toBe((sampleValue(before, 'sidecar_tunnels_active') ?? 0) + 1);
-      expect(sampleValue(during, 'sidecar_tunnels_total')).toBe((sampleValue(before, 'sidecar_tunnels_total') ?? 0) + 1);
+      expect(sampleValue(during, 'sidecar_tunnels_active')).toBe(
+        (sampleValue(before, 'sidecar_tunnels_active') ?? 0) + 1,
+      );
+      expect(sampleValue(during, 'sidecar_tunnels_total')).toBe(
+        (sampleValue(before, 'sidecar_tunnels_total') ?? 0) + 1,
+      );
       expect(handshakes(during)).toBe(handshakes(before) + 1);
       // The handshake is over: the open tunnel is not a request in flight.
       expect(sampleValue(during, 'http_server_active_requests')).toBe(0);
       client.ws.close();
       await client.closed();
       await t.upstream.waitForTunnel(id, (a) => a.closed, 'the app side closed');
-      await s.waitForLog((e) => e.upgrade === 'websocket' && typeof e.path === 'string' && e.path.includes(id), 'the tunnel logged');
+      await s.waitForLog(
+        (e) => e.upgrade === 'websocket' && typeof e.path === 'string' && e.path.includes(id),
+        'the tunnel logged',
+      );
       const after = await metricsOf(s);
       expect(sampleValue(after, 'sidecar_tunnels_active')).toBe(sampleValue(before, 'sidecar_tunnels_active'));
       expect(sampleValue(after, 'sidecar_tunnels_total')).toBe((sampleValue(before, 'sidecar_tunnels_total') ?? 0) + 1);
@@ -242,19 +273,27 @@ export function webSocketTests(t: Conformance): void {
     it('an h2c Upgrade is dropped as hop-by-hop and the request proxied as plain HTTP/1.1', async () => {
       const s = await t.main();
       const { echo } = await t.echo(s, `/_/echo?id=${t.id('h2c')}`, {
-        headers: headers(['Connection', 'Upgrade, HTTP2-Settings'], ['Upgrade', 'h2c'], ['HTTP2-Settings', 'AAMAAABkAARAAAAAAAIAAAAA']),
+        headers: headers(
+          ['Connection', 'Upgrade, HTTP2-Settings'],
+          ['Upgrade', 'h2c'],
+          ['HTTP2-Settings', 'AAMAAABkAARAAAAAAAIAAAAA'],
+        ),
       });
       expectNoUpgrade(echo);
     });
 
     it('a custom Upgrade token, and a POST asking for websocket, are proxied as plain HTTP', async () => {
       const s = await t.main();
-      const custom = await t.echo(s, `/_/echo?id=${t.id('custom-up')}`, { headers: headers(['Connection', 'upgrade'], ['Upgrade', 'foo/2']) });
+      const custom = await t.echo(s, `/_/echo?id=${t.id('custom-up')}`, {
+        headers: headers(['Connection', 'upgrade'], ['Upgrade', 'foo/2']),
+      });
       expectNoUpgrade(custom.echo);
       const postId = t.id('post-up');
       const postHeaders = headers(['Connection', 'upgrade'], ['Upgrade', 'websocket']);
       if (knownDifferences.upgradeWithBodyRefusedByServer.has(t.runtime)) {
-        expect((await send(s.url, `/_/echo?id=${postId}`, { method: 'POST', body: 'x', headers: postHeaders })).status).toBe(400);
+        expect(
+          (await send(s.url, `/_/echo?id=${postId}`, { method: 'POST', body: 'x', headers: postHeaders })).status,
+        ).toBe(400);
         expect(t.upstream.byId(postId)).toEqual([]);
         return;
       }
@@ -265,7 +304,9 @@ export function webSocketTests(t: Conformance): void {
 
     it('an Upgrade: websocket that Connection does not name is proxied as plain HTTP', async () => {
       const s = await t.main();
-      const { echo } = await t.echo(s, `/_/echo?id=${t.id('unnamed-up')}`, { headers: headers(['Connection', 'keep-alive'], ['Upgrade', 'websocket']) });
+      const { echo } = await t.echo(s, `/_/echo?id=${t.id('unnamed-up')}`, {
+        headers: headers(['Connection', 'keep-alive'], ['Upgrade', 'websocket']),
+      });
       expectNoUpgrade(echo);
     });
   });

@@ -17,7 +17,12 @@ describe('the commented env examples in the Deployment (MAX_CONCURRENT_REQUESTS,
     // The commented env entries: "# - name: X" and the "#   value: ..." lines under them.
     const uncommented = [...text.matchAll(/^\s*# (- name: [A-Z_]+|  value: .*)$/gm)].map((m) => m[1]).join('\n');
     const example = parse(uncommented) as EnvVar[];
-    expect(example.map((v) => v.name)).toEqual(['MAX_CONCURRENT_REQUESTS', 'MAX_QUEUED_REQUESTS', 'QUEUE_TIMEOUT_MS', 'OTEL_EXPORTER_OTLP_ENDPOINT']);
+    expect(example.map((v) => v.name)).toEqual([
+      'MAX_CONCURRENT_REQUESTS',
+      'MAX_QUEUED_REQUESTS',
+      'QUEUE_TIMEOUT_MS',
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+    ]);
     for (const { name } of example) expect(configVariables).toContain(name);
     const config = loadConfig(Object.fromEntries(example.map((v) => [v.name, v.value])));
     expect(config.MAX_CONCURRENT_REQUESTS).toBeGreaterThan(0);

@@ -9,7 +9,22 @@ import { describe, expect, it } from 'vitest';
 import { renderKustomization } from './kustomize.ts';
 import { legacyEntry, podOf, projectFacts, sidecarEntry } from './pod.ts';
 import { bundleFile, bundleSource } from '../../scripts/build.ts';
-import { contextCopies, contextFiles, copiesOf, dockerignore, entryOf, execForm, importGraph, makeBuilds, makeCommands, nodeOptionsOf, packageJson, readImage, repoRoot, sourceOf } from './project.ts';
+import {
+  contextCopies,
+  contextFiles,
+  copiesOf,
+  dockerignore,
+  entryOf,
+  execForm,
+  importGraph,
+  makeBuilds,
+  makeCommands,
+  nodeOptionsOf,
+  packageJson,
+  readImage,
+  repoRoot,
+  sourceOf,
+} from './project.ts';
 import type { ImageFacts, Stage } from './project.ts';
 
 const builds = makeBuilds();
@@ -27,14 +42,18 @@ describe('Makefile', () => {
       { engine: 'docker', context: '.' },
       { engine: 'docker', context: '.' },
     ]);
-    expect(builds.map((build) => sourceOf(entryOf(readImage(build.dockerfile)))).sort()).toEqual([sidecarEntry, legacyEntry].sort());
+    expect(builds.map((build) => sourceOf(entryOf(readImage(build.dockerfile)))).sort()).toEqual(
+      [sidecarEntry, legacyEntry].sort(),
+    );
   });
 
   it('takes the engine, tag and build flags from the command line', () => {
     const overridden = makeBuilds({ CONTAINER_ENGINE: 'podman', TAG: 'test-1', BUILD_FLAGS: '--pull=never' });
     expect(overridden.map((build) => build.engine)).toEqual(['podman', 'podman']);
     expect(overridden.every((build) => build.command.startsWith('podman build --pull=never -f '))).toBe(true);
-    expect(overridden.map((build) => build.image)).toEqual(builds.map((build) => build.image.replace(/:[^:]+$/, ':test-1')));
+    expect(overridden.map((build) => build.image)).toEqual(
+      builds.map((build) => build.image.replace(/:[^:]+$/, ':test-1')),
+    );
     expect(overridden.every((build) => build.dockerfile && existsSync(join(repoRoot, build.dockerfile)))).toBe(true);
   });
 
@@ -58,7 +77,9 @@ describe('base image', () => {
 
 /** The RUN instructions of the stages, in exec form. */
 function runsOf(image: ImageFacts): { stage: Stage; command: string[] | undefined }[] {
-  return image.stages.flatMap((stage) => stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => ({ stage, command: execForm(i.args) })));
+  return image.stages.flatMap((stage) =>
+    stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => ({ stage, command: execForm(i.args) })),
+  );
 }
 
 describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference }) => {
@@ -70,7 +91,11 @@ describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference
   const copies = contextCopies(image);
   const graph = importGraph(source);
   const container = pod.all.find((c) => c.image === reference);
-  const buildStage = image.stages.find((stage) => stage !== image.final && runsOf(image).some((run) => run.stage === stage && run.command?.join(' ') === 'node scripts/build.ts'));
+  const buildStage = image.stages.find(
+    (stage) =>
+      stage !== image.final &&
+      runsOf(image).some((run) => run.stage === stage && run.command?.join(' ') === 'node scripts/build.ts'),
+  );
 
   it('starts `node [V8 flags] <entry>` in exec form, Node as PID 1 whatever the base image’s ENTRYPOINT', () => {
     expect(image.entrypoint).toEqual(['node']);
@@ -97,7 +122,9 @@ describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference
     const built = contextCopies(image, buildStage);
     expect(missingFromImage(bundleSource, built)).toEqual([]);
     expect(missingFromImage('scripts/build.ts', built)).toEqual([]);
-    expect(copiesOf(image.final)).toEqual([{ from: buildStage?.name, sources: [`/app/${bundleFile}`], destination: './dist/' }]);
+    expect(copiesOf(image.final)).toEqual([
+      { from: buildStage?.name, sources: [`/app/${bundleFile}`], destination: './dist/' },
+    ]);
   });
 
   it('holds no test, tooling or other runtime’s code (the sidecar: the bundle alone)', () => {
@@ -141,12 +168,23 @@ describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference
 describe('.dockerignore', () => {
   it('keeps every file the Dockerfiles copy in the build context, and nothing else the images need', () => {
     for (const build of builds) {
-      for (const copy of readImage(build.dockerfile).stages.flatMap(copiesOf).filter((c) => c.from === undefined)) {
-        for (const source of copy.sources) expect(contextFiles(source), `${build.dockerfile}: COPY ${source}`).not.toEqual([]);
+      for (const copy of readImage(build.dockerfile)
+        .stages.flatMap(copiesOf)
+        .filter((c) => c.from === undefined)) {
+        for (const source of copy.sources)
+          expect(contextFiles(source), `${build.dockerfile}: COPY ${source}`).not.toEqual([]);
       }
     }
     const ignored = dockerignore(readFileSync(join(repoRoot, '.dockerignore'), 'utf8'));
-    for (const path of ['node_modules/zod/package.json', '.git/HEAD', 'test/deploy/images.test.ts', 'bench/run.ts', '.tools/x', 'deploy/k8s/kustomization.yaml', 'Makefile']) {
+    for (const path of [
+      'node_modules/zod/package.json',
+      '.git/HEAD',
+      'test/deploy/images.test.ts',
+      'bench/run.ts',
+      '.tools/x',
+      'deploy/k8s/kustomization.yaml',
+      'Makefile',
+    ]) {
       expect(ignored(path), path).toBe(true);
     }
   });
@@ -161,10 +199,14 @@ describe('.dockerignore', () => {
 });
 
 it('a file the sidecar imports but its build stage lacks is caught', () => {
-  const image = readImage(builds.find((build) => sourceOf(entryOf(readImage(build.dockerfile))) === sidecarEntry)?.dockerfile ?? '');
+  const image = readImage(
+    builds.find((build) => sourceOf(entryOf(readImage(build.dockerfile))) === sidecarEntry)?.dockerfile ?? '',
+  );
   const buildStage = image.stages.find((stage) => stage.name === copiesOf(image.final)[0]?.from);
   const copies = contextCopies(image, buildStage);
-  const [imported] = importGraph(sidecarEntry).files.filter((file) => file.startsWith('runtimes/') && file !== sidecarEntry);
+  const [imported] = importGraph(sidecarEntry).files.filter(
+    (file) => file.startsWith('runtimes/') && file !== sidecarEntry,
+  );
   expect(imported).toBeDefined();
   copies.delete(imported as string);
   expect(missingFromImage(sidecarEntry, copies)).toEqual([imported]);

@@ -22,15 +22,20 @@ function kubectl(): string | undefined {
 }
 
 const byId = (manifests: Manifest[]) =>
-  Object.fromEntries(manifests.map((manifest) => [`${manifest.apiVersion} ${manifest.kind} ${manifest.metadata.name}`, manifest]));
+  Object.fromEntries(
+    manifests.map((manifest) => [`${manifest.apiVersion} ${manifest.kind} ${manifest.metadata.name}`, manifest]),
+  );
 
-describe.each(['deploy/k8s', 'deploy/k8s/overlays/native-sidecar', 'deploy/k8s/overlays/tls', 'deploy/k8s/monitoring'])('%s', (dir) => {
-  it.skipIf(!kubectl())('renders exactly what `kubectl kustomize` renders', () => {
-    const output = execFileSync('kubectl', ['kustomize', join(repoRoot, dir)], { encoding: 'utf8', timeout: 30_000 });
-    const expected = parseAllDocuments(output).map((document) => document.toJS() as Manifest);
-    expect(byId(renderKustomization(join(repoRoot, dir)))).toEqual(byId(expected));
-  });
-});
+describe.each(['deploy/k8s', 'deploy/k8s/overlays/native-sidecar', 'deploy/k8s/overlays/tls', 'deploy/k8s/monitoring'])(
+  '%s',
+  (dir) => {
+    it.skipIf(!kubectl())('renders exactly what `kubectl kustomize` renders', () => {
+      const output = execFileSync('kubectl', ['kustomize', join(repoRoot, dir)], { encoding: 'utf8', timeout: 30_000 });
+      const expected = parseAllDocuments(output).map((document) => document.toJS() as Manifest);
+      expect(byId(renderKustomization(join(repoRoot, dir)))).toEqual(byId(expected));
+    });
+  },
+);
 
 describe('applyJsonPatch (RFC 6902)', () => {
   it('adds, removes, replaces, moves, copies and tests, with "-" and escaped pointers', () => {
@@ -48,10 +53,17 @@ describe('applyJsonPatch (RFC 6902)', () => {
 
   it('fails on a failed test, a missing path, an index out of range, and leaves the input alone', () => {
     const input = { list: [{ name: 'legacy' }] };
-    expect(() => applyJsonPatch(input, [{ op: 'test', path: '/list/0/name', value: 'sidecar' }])).toThrow(/test failed/);
+    expect(() => applyJsonPatch(input, [{ op: 'test', path: '/list/0/name', value: 'sidecar' }])).toThrow(
+      /test failed/,
+    );
     expect(() => applyJsonPatch(input, [{ op: 'replace', path: '/nothing', value: 1 }])).toThrow(/no member "nothing"/);
     expect(() => applyJsonPatch(input, [{ op: 'move', from: '/list/1', path: '/x' }])).toThrow(/out of range/);
-    expect(() => applyJsonPatch(input, [{ op: 'add', path: '/list/0/name', value: 'x' }, { op: 'test', path: '/list/0/name', value: 'y' }])).toThrow();
+    expect(() =>
+      applyJsonPatch(input, [
+        { op: 'add', path: '/list/0/name', value: 'x' },
+        { op: 'test', path: '/list/0/name', value: 'y' },
+      ]),
+    ).toThrow();
     expect(input).toEqual({ list: [{ name: 'legacy' }] });
   });
 });
@@ -59,7 +71,10 @@ describe('applyJsonPatch (RFC 6902)', () => {
 it('refuses a kustomization field it does not model, instead of ignoring it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kustomize-'));
   try {
-    writeFileSync(join(dir, 'kustomization.yaml'), 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\nnamespace: prod\n');
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\nnamespace: prod\n',
+    );
     expect(() => renderKustomization(dir)).toThrow(/"namespace" is not supported/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

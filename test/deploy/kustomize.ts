@@ -50,7 +50,8 @@ export function renderKustomization(dir: string): Manifest[] {
   const file = join(dir, 'kustomization.yaml');
   const [kustomization] = readYamlDocuments(file) as [Record<string, unknown>];
   for (const field of Object.keys(kustomization)) {
-    if (!supportedFields.has(field)) throw new Error(`${file}: "${field}" is not supported by this renderer (test/deploy/kustomize.ts)`);
+    if (!supportedFields.has(field))
+      throw new Error(`${file}: "${field}" is not supported by this renderer (test/deploy/kustomize.ts)`);
   }
   if (kustomization.kind !== 'Kustomization') throw new Error(`${file}: kind must be Kustomization`);
 
@@ -95,12 +96,24 @@ export function renderKustomization(dir: string): Manifest[] {
  * name hash kustomize would append otherwise is not modelled here.
  */
 function generateConfigMap(dir: string, entry: Record<string, unknown>, where: string): Manifest {
-  const { name, files, options, ...rest } = entry as { name?: string; files?: string[]; options?: Record<string, unknown> };
+  const { name, files, options, ...rest } = entry as {
+    name?: string;
+    files?: string[];
+    options?: Record<string, unknown>;
+  };
   const { disableNameSuffixHash, labels, annotations, ...otherOptions } = options ?? {};
-  if (Object.keys(rest).length > 0 || Object.keys(otherOptions).length > 0 || typeof name !== 'string' || !Array.isArray(files)) {
-    throw new Error(`${where}: only name, files and options (disableNameSuffixHash, labels, annotations) are supported`);
+  if (
+    Object.keys(rest).length > 0 ||
+    Object.keys(otherOptions).length > 0 ||
+    typeof name !== 'string' ||
+    !Array.isArray(files)
+  ) {
+    throw new Error(
+      `${where}: only name, files and options (disableNameSuffixHash, labels, annotations) are supported`,
+    );
   }
-  if (disableNameSuffixHash !== true) throw new Error(`${where}: the name suffix hash is not modelled; set options.disableNameSuffixHash: true`);
+  if (disableNameSuffixHash !== true)
+    throw new Error(`${where}: the name suffix hash is not modelled; set options.disableNameSuffixHash: true`);
   const data: Record<string, string> = {};
   for (const spec of files) {
     const [key, path] = spec.includes('=') ? (spec.split('=', 2) as [string, string]) : [basename(spec), spec];
@@ -117,14 +130,21 @@ function generateConfigMap(dir: string, entry: Record<string, unknown>, where: s
 
 function asManifest(document: unknown, where: string): Manifest {
   const manifest = document as Partial<Manifest> | null;
-  if (!manifest || typeof manifest.apiVersion !== 'string' || typeof manifest.kind !== 'string' || typeof manifest.metadata?.name !== 'string') {
+  if (
+    !manifest ||
+    typeof manifest.apiVersion !== 'string' ||
+    typeof manifest.kind !== 'string' ||
+    typeof manifest.metadata?.name !== 'string'
+  ) {
     throw new Error(`${where}: every document needs apiVersion, kind and metadata.name`);
   }
   return manifest as Manifest;
 }
 
 function matches(manifest: Manifest, target: PatchTarget): boolean {
-  const [group, version] = manifest.apiVersion.includes('/') ? manifest.apiVersion.split('/') : ['', manifest.apiVersion];
+  const [group, version] = manifest.apiVersion.includes('/')
+    ? manifest.apiVersion.split('/')
+    : ['', manifest.apiVersion];
   return (
     (target.group === undefined || target.group === group) &&
     (target.version === undefined || target.version === version) &&
@@ -135,7 +155,8 @@ function matches(manifest: Manifest, target: PatchTarget): boolean {
 
 function readOperations(patch: string, where: string): Operation[] {
   const [operations] = parseAllDocuments(patch).map((document) => document.toJS() as unknown);
-  if (!Array.isArray(operations)) throw new Error(`${where}: a strategic-merge patch is not supported, only a JSON 6902 list`);
+  if (!Array.isArray(operations))
+    throw new Error(`${where}: a strategic-merge patch is not supported, only a JSON 6902 list`);
   return operations as Operation[];
 }
 
@@ -153,7 +174,12 @@ export function applyJsonPatch(document: Json, operations: Operation[]): Json {
         break;
       case 'replace':
         lookup(result, operation.path, at);
-        result = insert(remove(result, operation.path, at).document, operation.path, structuredClone(required(operation.value, at)), at);
+        result = insert(
+          remove(result, operation.path, at).document,
+          operation.path,
+          structuredClone(required(operation.value, at)),
+          at,
+        );
         break;
       case 'move': {
         const from = required(operation.from, at);
@@ -166,7 +192,10 @@ export function applyJsonPatch(document: Json, operations: Operation[]): Json {
         result = insert(result, operation.path, structuredClone(lookup(result, required(operation.from, at), at)), at);
         break;
       case 'test':
-        if (JSON.stringify(canonical(lookup(result, operation.path, at))) !== JSON.stringify(canonical(required(operation.value, at)))) {
+        if (
+          JSON.stringify(canonical(lookup(result, operation.path, at))) !==
+          JSON.stringify(canonical(required(operation.value, at)))
+        ) {
           throw new Error(`${at}: test failed: found ${JSON.stringify(lookup(result, operation.path, at))}`);
         }
         break;
@@ -206,7 +235,8 @@ function arrayIndex(array: Json[], token: string, at: string, forInsert: boolean
   if (forInsert && token === '-') return array.length;
   if (!/^(0|[1-9][0-9]*)$/.test(token)) throw new Error(`${at}: "${token}" is not an array index`);
   const index = Number(token);
-  if (index > array.length || (!forInsert && index === array.length)) throw new Error(`${at}: index ${index} is out of range`);
+  if (index > array.length || (!forInsert && index === array.length))
+    throw new Error(`${at}: index ${index} is out of range`);
   return index;
 }
 

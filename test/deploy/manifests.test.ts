@@ -58,12 +58,17 @@ describe.each(variants)('$name', ({ manifests, native: isNative }) => {
     expect(pod.all.map((container) => container.name).sort()).toEqual(['legacy', 'sidecar']);
   });
 
-  it(isNative ? 'runs the sidecar as a native sidecar (init container, restartPolicy Always)' : 'runs the sidecar as an ordinary container', () => {
-    expect(pod.native).toBe(isNative);
-    expect(pod.spec.containers).toContain(pod.legacy);
-    if (isNative) expect(pod.spec.initContainers).toEqual([pod.sidecar]);
-    else expect(pod.spec.initContainers).toBeUndefined();
-  });
+  it(
+    isNative
+      ? 'runs the sidecar as a native sidecar (init container, restartPolicy Always)'
+      : 'runs the sidecar as an ordinary container',
+    () => {
+      expect(pod.native).toBe(isNative);
+      expect(pod.spec.containers).toContain(pod.legacy);
+      if (isNative) expect(pod.spec.initContainers).toEqual([pod.sidecar]);
+      else expect(pod.spec.initContainers).toBeUndefined();
+    },
+  );
 
   it('uses the images make build-images builds, tagged with the app version', () => {
     expect(imageProblems(pod, facts)).toEqual([]);
@@ -77,7 +82,11 @@ describe.each(variants)('$name', ({ manifests, native: isNative }) => {
     const config = sidecarConfig(pod);
     if (config instanceof ConfigError) throw config;
     expect(config.OTEL_SERVICE_NAME).toBe(pod.labels['app.kubernetes.io/name']);
-    expect(Object.fromEntries(config.OTEL_RESOURCE_ATTRIBUTES ?? [])).toEqual({ 'k8s.pod.name': 'legacy-app-5d9c7b6f4-x2x4z', 'k8s.namespace.name': 'default', 'k8s.node.name': 'node-1' });
+    expect(Object.fromEntries(config.OTEL_RESOURCE_ATTRIBUTES ?? [])).toEqual({
+      'k8s.pod.name': 'legacy-app-5d9c7b6f4-x2x4z',
+      'k8s.namespace.name': 'default',
+      'k8s.node.name': 'node-1',
+    });
     expect(config.OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
   });
 
@@ -122,7 +131,9 @@ it('the native-sidecar overlay changes only where the sidecar runs and the app p
   const withoutPlacement = (manifests: Manifest[]) => {
     const copy = structuredClone(manifests);
     const spec = (copy.find((m) => m.kind === 'Deployment') as unknown as Deployment).spec?.template.spec as PodSpec;
-    const all = [...(spec.initContainers ?? []), ...spec.containers].map(({ restartPolicy: _, ...container }) => container);
+    const all = [...(spec.initContainers ?? []), ...spec.containers].map(
+      ({ restartPolicy: _, ...container }) => container,
+    );
     spec.containers = all.sort((a, b) => a.name.localeCompare(b.name));
     delete spec.initContainers;
     delete spec.containers[0]?.lifecycle;
@@ -132,7 +143,9 @@ it('the native-sidecar overlay changes only where the sidecar runs and the app p
 });
 
 /** A copy of the base with one change to the pod spec or the Service. */
-function broken(change: (spec: PodSpec, containers: { sidecar: Container; legacy: Container }, service: Service) => void): Manifest[] {
+function broken(
+  change: (spec: PodSpec, containers: { sidecar: Container; legacy: Container }, service: Service) => void,
+): Manifest[] {
   const copy = structuredClone(base);
   const spec = (copy.find((m) => m.kind === 'Deployment') as unknown as Deployment).spec?.template.spec as PodSpec;
   const byName = (name: string) => spec.containers.find((container) => container.name === name) as Container;
@@ -147,12 +160,18 @@ const setEnv = (container: Container, name: string, value: string) => {
 };
 
 describe('the checks catch the mistakes they exist for', () => {
-  const problemsOf = (manifests: Manifest[], check: (pod: ReturnType<typeof podOf>, manifests: Manifest[]) => string[]) => check(podOf(manifests, facts), manifests);
+  const problemsOf = (
+    manifests: Manifest[],
+    check: (pod: ReturnType<typeof podOf>, manifests: Manifest[]) => string[],
+  ) => check(podOf(manifests, facts), manifests);
 
   it('the seed’s lowercase `port`, which its app never read', () => {
     const manifests = broken((_, { legacy }) => (legacy.env = [{ name: 'port', value: '8080' }]));
     expect(problemsOf(manifests, (pod) => environmentProblems(pod, facts))).toEqual(
-      expect.arrayContaining([expect.stringMatching(/env port is not a variable src\/legacy\.ts reads \(PORT\)/), expect.stringMatching(/PORT must be set/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/env port is not a variable src\/legacy\.ts reads \(PORT\)/),
+        expect.stringMatching(/PORT must be set/),
+      ]),
     );
   });
 
@@ -169,7 +188,9 @@ describe('the checks catch the mistakes they exist for', () => {
   });
 
   it('a downward-API helper variable that no later variable expands', () => {
-    const manifests = broken((_, { sidecar }) => (sidecar.env ??= []).push({ name: 'K8S_POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } }));
+    const manifests = broken((_, { sidecar }) =>
+      (sidecar.env ??= []).push({ name: 'K8S_POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } }),
+    );
     expect(problemsOf(manifests, (pod) => environmentProblems(pod, facts))).toEqual([
       expect.stringMatching(/env K8S_POD_UID is not a variable/),
       expect.stringMatching(/K8S_POD_UID reads metadata.uid, a downward-API field these checks do not know/),
@@ -177,14 +198,27 @@ describe('the checks catch the mistakes they exist for', () => {
   });
 
   it('TARGET on another port than the app, or off localhost', () => {
-    expect(problemsOf(broken((_, { sidecar }) => setEnv(sidecar, 'TARGET', 'http://localhost:3000')), portProblems)).toEqual([
-      expect.stringMatching(/points at port 3000, but the app listens on 8080/),
-    ]);
-    expect(problemsOf(broken((_, { sidecar }) => setEnv(sidecar, 'TARGET', 'http://legacy:8080')), portProblems)).toEqual([expect.stringMatching(/not on localhost/)]);
+    expect(
+      problemsOf(
+        broken((_, { sidecar }) => setEnv(sidecar, 'TARGET', 'http://localhost:3000')),
+        portProblems,
+      ),
+    ).toEqual([expect.stringMatching(/points at port 3000, but the app listens on 8080/)]);
+    expect(
+      problemsOf(
+        broken((_, { sidecar }) => setEnv(sidecar, 'TARGET', 'http://legacy:8080')),
+        portProblems,
+      ),
+    ).toEqual([expect.stringMatching(/not on localhost/)]);
   });
 
   it('the app told to listen on a port its container does not declare', () => {
-    expect(problemsOf(broken((_, { legacy }) => setEnv(legacy, 'PORT', '9090')), portProblems)).toEqual(
+    expect(
+      problemsOf(
+        broken((_, { legacy }) => setEnv(legacy, 'PORT', '9090')),
+        portProblems,
+      ),
+    ).toEqual(
       expect.arrayContaining([expect.stringMatching(/listens on PORT 9090, but declares no such containerPort/)]),
     );
   });
@@ -226,16 +260,24 @@ describe('the checks catch the mistakes they exist for', () => {
     const http = service.spec?.ports?.find((port) => port.port === 80);
     if (http) http.targetPort = 'https';
     expect(problemsOf(copy, tlsProblems)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/TLS_CERT_FILE: volume tls is mounted with subPath/), expect.stringMatching(/not mounted readOnly/), expect.stringMatching(/mode 444\) are readable by everyone/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/TLS_CERT_FILE: volume tls is mounted with subPath/),
+        expect.stringMatching(/not mounted readOnly/),
+        expect.stringMatching(/mode 444\) are readable by everyone/),
+      ]),
     );
-    expect(problemsOf(copy, (pod, m) => serviceProblems(m, pod))).toEqual([expect.stringMatching(/port 80 goes to "https", not to the sidecar's HTTP_REDIRECT_PORT 8001/)]);
+    expect(problemsOf(copy, (pod, m) => serviceProblems(m, pod))).toEqual([
+      expect.stringMatching(/port 80 goes to "https", not to the sidecar's HTTP_REDIRECT_PORT 8001/),
+    ]);
   });
 
   it('a scrape annotation on the wrong port', () => {
     const copy = structuredClone(base);
     const template = (copy.find((m) => m.kind === 'Deployment') as unknown as Deployment).spec?.template;
     if (template?.metadata?.annotations) template.metadata.annotations['prometheus.io/port'] = '8000';
-    expect(problemsOf(copy, metricsProblems)).toEqual([expect.stringMatching(/prometheus.io\/port is "8000", expected "9901"/)]);
+    expect(problemsOf(copy, metricsProblems)).toEqual([
+      expect.stringMatching(/prometheus.io\/port is "8000", expected "9901"/),
+    ]);
   });
 
   it('an image the Makefile does not build, or a floating tag', () => {
@@ -285,18 +327,29 @@ describe('the checks catch the mistakes they exist for', () => {
   });
 
   it('a preStop that needs a shell the images do not have', () => {
-    const manifests = broken((_, { sidecar }) => (sidecar.lifecycle = { preStop: { exec: { command: ['sleep', '5'] } } }));
-    expect(problemsOf(manifests, shutdownProblems)).toEqual(expect.arrayContaining([expect.stringMatching(/preStop exec needs a shell/), expect.stringMatching(/needs a preStop pause/)]));
+    const manifests = broken(
+      (_, { sidecar }) => (sidecar.lifecycle = { preStop: { exec: { command: ['sleep', '5'] } } }),
+    );
+    expect(problemsOf(manifests, shutdownProblems)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/preStop exec needs a shell/),
+        expect.stringMatching(/needs a preStop pause/),
+      ]),
+    );
   });
 
   it('a misspelt field, which the schemas alone let through', () => {
     const manifests = broken((_, { sidecar }) => Object.assign(sidecar, { readinesProbe: sidecar.readinessProbe }));
     expect(schemaProblems(manifests)).toEqual([]);
-    expect(unknownFieldProblems(manifests)).toEqual([expect.stringMatching(/Deployment legacy-app: .*'"readinesProbe"' does not exist in type 'Container'/)]);
+    expect(unknownFieldProblems(manifests)).toEqual([
+      expect.stringMatching(/Deployment legacy-app: .*'"readinesProbe"' does not exist in type 'Container'/),
+    ]);
   });
 
   it('a wrong type, which the schemas catch', () => {
     const manifests = broken((_, { sidecar }) => Object.assign(sidecar.ports?.[0] ?? {}, { containerPort: '8000' }));
-    expect(schemaProblems(manifests)).toEqual([expect.stringMatching(/containers\/1\/ports\/0\/containerPort must be integer/)]);
+    expect(schemaProblems(manifests)).toEqual([
+      expect.stringMatching(/containers\/1\/ports\/0\/containerPort must be integer/),
+    ]);
   });
 });

@@ -18,7 +18,10 @@ import { schemaProblems, unknownFieldProblems } from './schema.ts';
 const dir = join(repoRoot, 'deploy/k8s/monitoring');
 const facts = projectFacts();
 const monitoring = renderKustomization(dir);
-const variants = ['deploy/k8s', 'deploy/k8s/overlays/native-sidecar'].map((name) => ({ name, pod: podOf(renderKustomization(join(repoRoot, name)), facts) }));
+const variants = ['deploy/k8s', 'deploy/k8s/overlays/native-sidecar'].map((name) => ({
+  name,
+  pod: podOf(renderKustomization(join(repoRoot, name)), facts),
+}));
 const one = (kind: string) => {
   const found = monitoring.filter((manifest) => manifest.kind === kind);
   expect(found, kind).toHaveLength(1);
@@ -28,12 +31,42 @@ const one = (kind: string) => {
 /** A duration as the CRDs' pattern allows it (`30s`, `1m30s`). */
 const duration = /^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$/;
 const seconds = (text: string) =>
-  [...text.matchAll(/(\d+)(ms|y|w|d|h|m|s)/g)].reduce((sum, [, n, unit]) => sum + Number(n) * { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 }[unit as 's'], 0);
+  [...text.matchAll(/(\d+)(ms|y|w|d|h|m|s)/g)].reduce(
+    (sum, [, n, unit]) =>
+      sum + Number(n) * { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 }[unit as 's'],
+    0,
+  );
 
 /** The fields each CRD object may have, at the depths this directory uses (unknown fields are rejected by the API server's structural schema). */
 const allowed: Record<string, string[]> = {
-  PodMonitor: ['jobLabel', 'podTargetLabels', 'podMetricsEndpoints', 'selector', 'namespaceSelector', 'sampleLimit', 'targetLimit', 'labelLimit', 'attachMetadata', 'scrapeClass'],
-  podMetricsEndpoint: ['port', 'portNumber', 'path', 'scheme', 'params', 'interval', 'scrapeTimeout', 'honorLabels', 'honorTimestamps', 'metricRelabelings', 'relabelings', 'filterRunning', 'enableHttp2', 'followRedirects'],
+  PodMonitor: [
+    'jobLabel',
+    'podTargetLabels',
+    'podMetricsEndpoints',
+    'selector',
+    'namespaceSelector',
+    'sampleLimit',
+    'targetLimit',
+    'labelLimit',
+    'attachMetadata',
+    'scrapeClass',
+  ],
+  podMetricsEndpoint: [
+    'port',
+    'portNumber',
+    'path',
+    'scheme',
+    'params',
+    'interval',
+    'scrapeTimeout',
+    'honorLabels',
+    'honorTimestamps',
+    'metricRelabelings',
+    'relabelings',
+    'filterRunning',
+    'enableHttp2',
+    'followRedirects',
+  ],
   PrometheusRule: ['groups'],
   group: ['name', 'interval', 'rules', 'limit', 'labels', 'partial_response_strategy', 'query_offset'],
   rule: ['record', 'alert', 'expr', 'for', 'keep_firing_for', 'labels', 'annotations'],
@@ -42,7 +75,11 @@ const unknown = (object: object, kind: string) => Object.keys(object).filter((ke
 
 describe('deploy/k8s/monitoring', () => {
   it('renders a PodMonitor, a PrometheusRule and the dashboard ConfigMap, nothing else', () => {
-    expect(monitoring.map((m) => `${m.apiVersion} ${m.kind}`).sort()).toEqual(['monitoring.coreos.com/v1 PodMonitor', 'monitoring.coreos.com/v1 PrometheusRule', 'v1 ConfigMap']);
+    expect(monitoring.map((m) => `${m.apiVersion} ${m.kind}`).sort()).toEqual([
+      'monitoring.coreos.com/v1 PodMonitor',
+      'monitoring.coreos.com/v1 PrometheusRule',
+      'v1 ConfigMap',
+    ]);
   });
 
   it('labels every object with app.kubernetes.io/*', () => {
@@ -62,7 +99,11 @@ describe('deploy/k8s/monitoring', () => {
 
   describe.each(variants)('the PodMonitor, against $name', ({ pod }) => {
     const podMonitor = one('PodMonitor');
-    const spec = podMonitor.spec as { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: Record<string, string>[]; podTargetLabels?: string[] };
+    const spec = podMonitor.spec as {
+      selector: { matchLabels: Record<string, string> };
+      podMetricsEndpoints: Record<string, string>[];
+      podTargetLabels?: string[];
+    };
 
     it('has only fields the CRD defines', () => {
       expect(unknown(spec, 'PodMonitor')).toEqual([]);

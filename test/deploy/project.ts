@@ -25,7 +25,10 @@ export interface ImageBuild {
 /** The builds `make build-images` runs, read from its dry run (`make -n`), with optional overrides. */
 export function makeBuilds(overrides: Record<string, string> = {}): ImageBuild[] {
   const variables = Object.entries(overrides).map(([name, value]) => `${name}=${value}`);
-  const output = execFileSync('make', ['-n', '-s', '--no-print-directory', 'build-images', ...variables], { cwd: repoRoot, encoding: 'utf8' });
+  const output = execFileSync('make', ['-n', '-s', '--no-print-directory', 'build-images', ...variables], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
   return output
     .split('\n')
     .filter((line) => line.trim() !== '')
@@ -39,7 +42,13 @@ export function makeBuilds(overrides: Record<string, string> = {}): ImageBuild[]
       };
       const [engine, verb] = words;
       if (!engine || verb !== 'build') throw new Error(`make build-images runs "${line}", not "<engine> build ..."`);
-      return { command: line.trim(), engine, dockerfile: option('-f'), image: option('-t'), context: words.at(-1) ?? '' };
+      return {
+        command: line.trim(),
+        engine,
+        dockerfile: option('-f'),
+        image: option('-t'),
+        context: words.at(-1) ?? '',
+      };
     });
 }
 
@@ -118,7 +127,8 @@ export function copiesOf(stage: Stage): Copy[] {
       const paths = words.filter((word) => !word.startsWith('--'));
       const from = flags.find((flag) => flag.startsWith('--from='))?.slice('--from='.length);
       const destination = paths.pop();
-      if (!destination || paths.length === 0) throw new Error(`${instruction.keyword} ${instruction.args}: needs a source and a destination`);
+      if (!destination || paths.length === 0)
+        throw new Error(`${instruction.keyword} ${instruction.args}: needs a source and a destination`);
       return { from, sources: paths, destination };
     });
 }
@@ -171,7 +181,8 @@ export function readImage(dockerfile: string): ImageFacts {
         .filter((instruction) => instruction.keyword === 'ENV')
         .flatMap((instruction) => {
           const pairs = instruction.args.split(/\s+/).map((word) => /^([A-Za-z_]\w*)=(.*)$/.exec(word));
-          if (pairs.some((pair) => pair === null)) throw new Error(`${dockerfile}: ENV ${instruction.args}: only the NAME=value form, unquoted, is modelled`);
+          if (pairs.some((pair) => pair === null))
+            throw new Error(`${dockerfile}: ENV ${instruction.args}: only the NAME=value form, unquoted, is modelled`);
           return pairs.map((pair) => [pair?.[1] ?? '', pair?.[2] ?? '']);
         }),
     ),
@@ -267,7 +278,8 @@ export function contextCopies(image: ImageFacts, stage: Stage = image.final): Ma
     const destination = posix.relative(workdir, posix.resolve(workdir, copy.destination));
     const intoDirectory = copy.destination.endsWith('/') || copy.sources.length > 1;
     for (const source of copy.sources) {
-      if (/[*?[]/.test(source)) throw new Error(`${image.dockerfile}: COPY ${source}: wildcards are not modelled by test/deploy/project.ts`);
+      if (/[*?[]/.test(source))
+        throw new Error(`${image.dockerfile}: COPY ${source}: wildcards are not modelled by test/deploy/project.ts`);
       const isDirectory = existsSync(join(repoRoot, source)) && statSync(join(repoRoot, source)).isDirectory();
       for (const file of contextFiles(source)) {
         const target = isDirectory
@@ -291,7 +303,8 @@ export interface ImportGraph {
   packages: string[];
 }
 
-const importPattern = /^\s*(import|export)\s+(type\s+)?(?:[^'"`;]*?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
+const importPattern =
+  /^\s*(import|export)\s+(type\s+)?(?:[^'"`;]*?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
 
 export function importGraph(entry: string): ImportGraph {
   const files = new Set<string>();
@@ -318,7 +331,9 @@ export function importGraph(entry: string): ImportGraph {
 /** Environment variables a file reads as `process.env.NAME` or `process.env['NAME']`. */
 export function environmentReadBy(file: string): string[] {
   const source = readFileSync(join(repoRoot, file), 'utf8');
-  const names = [...source.matchAll(/process\.env(?:\.([A-Za-z_]\w*)|\[\s*['"]([^'"]+)['"]\s*\])/g)].map((match) => match[1] ?? match[2] ?? '');
+  const names = [...source.matchAll(/process\.env(?:\.([A-Za-z_]\w*)|\[\s*['"]([^'"]+)['"]\s*\])/g)].map(
+    (match) => match[1] ?? match[2] ?? '',
+  );
   return [...new Set(names)].sort();
 }
 

@@ -26,7 +26,8 @@ const models: Record<string, { model: new (data: never) => Validatable; types: s
 
 function modelFor(manifest: Manifest) {
   const entry = models[`${manifest.apiVersion} ${manifest.kind}`];
-  if (!entry) throw new Error(`no schema known for ${manifest.apiVersion} ${manifest.kind}: add it to test/deploy/schema.ts`);
+  if (!entry)
+    throw new Error(`no schema known for ${manifest.apiVersion} ${manifest.kind}: add it to test/deploy/schema.ts`);
   return entry;
 }
 
@@ -42,7 +43,8 @@ export function schemaProblems(manifests: Manifest[]): string[] {
     } catch (error) {
       const details = (error as { errors?: { instancePath: string; message?: string }[] }).errors;
       if (!details) throw error;
-      for (const detail of details) problems.push(`${describe(manifest)}: ${detail.instancePath || '/'} ${detail.message ?? 'is invalid'}`);
+      for (const detail of details)
+        problems.push(`${describe(manifest)}: ${detail.instancePath || '/'} ${detail.message ?? 'is invalid'}`);
     }
   }
   return problems;

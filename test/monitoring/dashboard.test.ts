@@ -12,7 +12,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { allPanels, counterSeries, dashboardFile, dashboardExprs, familyOf, metricsIn, readDashboard, ruleExprs, run, sidecarMetrics, substitute } from './monitoring.ts';
+import {
+  allPanels,
+  counterSeries,
+  dashboardFile,
+  dashboardExprs,
+  familyOf,
+  metricsIn,
+  readDashboard,
+  ruleExprs,
+  run,
+  sidecarMetrics,
+  substitute,
+} from './monitoring.ts';
 
 const dashboard = readDashboard();
 const panels = allPanels(dashboard);
@@ -21,7 +33,20 @@ const dir = mkdtempSync(join(tmpdir(), 'sidecar-dashboard-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Units Grafana knows (packages/grafana-data/src/valueFormats/categories.ts): the ones a dashboard like this needs. */
-const knownUnits = new Set(['reqps', 'ops', 'cps', 'percentunit', 'percent', 's', 'ms', 'dtdurations', 'bytes', 'decbytes', 'short', 'none']);
+const knownUnits = new Set([
+  'reqps',
+  'ops',
+  'cps',
+  'percentunit',
+  'percent',
+  's',
+  'ms',
+  'dtdurations',
+  'bytes',
+  'decbytes',
+  'short',
+  'none',
+]);
 
 describe('the Grafana dashboard (deploy/k8s/monitoring/dashboard.json)', () => {
   it('is a classic dashboard of the current schema with a stable uid', () => {
@@ -70,14 +95,18 @@ describe('the Grafana dashboard (deploy/k8s/monitoring/dashboard.json)', () => {
     for (const panel of panels) {
       expect(panel.datasource?.uid, `panel "${panel.title}"`).toBe('${datasource}');
       expect(panel.targets?.length, `panel "${panel.title}"`).toBeGreaterThan(0);
-      for (const target of panel.targets ?? []) expect(target.datasource?.uid, `"${panel.title}" ${target.refId}`).toBe('${datasource}');
+      for (const target of panel.targets ?? [])
+        expect(target.datasource?.uid, `"${panel.title}" ${target.refId}`).toBe('${datasource}');
     }
   });
 
   it('target-rate-interval: every rate() and increase() uses [$__rate_interval]', () => {
     for (const { panel, target } of targets) {
       const ranges = [...target.expr.matchAll(/\[([^\]]+)\]/g)].map((m) => m[1]);
-      expect(ranges.every((range) => range === '$__rate_interval'), `"${panel.title}": ${target.expr}`).toBe(true);
+      expect(
+        ranges.every((range) => range === '$__rate_interval'),
+        `"${panel.title}": ${target.expr}`,
+      ).toBe(true);
       const calls = target.expr.match(/\b(rate|increase|irate)\(/g) ?? [];
       expect(calls.length, `"${panel.title}" ranges`).toBe(ranges.length);
       expect(target.expr).not.toMatch(/\birate\(/);
@@ -98,7 +127,11 @@ describe('the Grafana dashboard (deploy/k8s/monitoring/dashboard.json)', () => {
 
   it('target-namespace/pod: every selector filters on the namespace and pod variables', () => {
     for (const { panel, target } of targets) {
-      const selectors = [...target.expr.replace(/"(?:[^"\\]|\\.)*"/g, (s) => s.replace(/[{}]/g, '')).matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*\{([^}]*)\}/g)];
+      const selectors = [
+        ...target.expr
+          .replace(/"(?:[^"\\]|\\.)*"/g, (s) => s.replace(/[{}]/g, ''))
+          .matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*\{([^}]*)\}/g),
+      ];
       expect(selectors.length, `"${panel.title}"`).toBeGreaterThan(0);
       for (const [, matchers = ''] of selectors) {
         expect(matchers, `"${panel.title}": ${target.expr}`).toContain('namespace=~"$namespace"');
@@ -110,20 +143,31 @@ describe('the Grafana dashboard (deploy/k8s/monitoring/dashboard.json)', () => {
   it('target-promql: every expression parses (promtool, as a recording rule)', async () => {
     const exprs = dashboardExprs();
     const file = join(dir, 'dashboard-exprs.yaml');
-    const rules = exprs.map((e, i) => ({ record: `dashboard:expr_${i}`, expr: substitute(e.expr, { rateInterval: '1m', all: '.+' }) }));
+    const rules = exprs.map((e, i) => ({
+      record: `dashboard:expr_${i}`,
+      expr: substitute(e.expr, { rateInterval: '1m', all: '.+' }),
+    }));
     writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules }] }));
     const { stdout } = await run('promtool', ['check', 'rules', file]);
     expect(stdout).toContain(`SUCCESS: ${exprs.length} rules found`);
   });
 
   it('shows every metric the sidecar exposes, and reads no other', () => {
-    const used = new Set(dashboardExprs().flatMap((e) => metricsIn(e.expr)).map(familyOf));
+    const used = new Set(
+      dashboardExprs()
+        .flatMap((e) => metricsIn(e.expr))
+        .map(familyOf),
+    );
     // sidecar_ready is the variables' source and the "Pods ready" panel's.
     expect([...used].sort()).toEqual([...sidecarMetrics].sort());
   });
 
   it('the rules use every metric an alert is promised for, and no unknown one', () => {
-    const used = new Set(ruleExprs().flatMap((e) => metricsIn(e.expr)).map(familyOf));
+    const used = new Set(
+      ruleExprs()
+        .flatMap((e) => metricsIn(e.expr))
+        .map(familyOf),
+    );
     const raw = [...used].filter((name) => !name.includes(':'));
     for (const name of raw) expect(sidecarMetrics, name).toContain(name);
     for (const name of [

@@ -104,7 +104,14 @@ export interface RuleExpr {
 
 export interface RuleGroup {
   name: string;
-  rules: { record?: string; alert?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }[];
+  rules: {
+    record?: string;
+    alert?: string;
+    expr: string;
+    for?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  }[];
 }
 
 export const rulesFile = join(monitoringDir, 'rules.yaml');
@@ -114,14 +121,32 @@ export function readRuleGroups(): RuleGroup[] {
 }
 
 export function dashboardExprs(): RuleExpr[] {
-  return allPanels(readDashboard()).flatMap((panel) => (panel.targets ?? []).map((target) => ({ what: `panel "${panel.title}" ${target.refId}`, expr: target.expr })));
+  return allPanels(readDashboard()).flatMap((panel) =>
+    (panel.targets ?? []).map((target) => ({ what: `panel "${panel.title}" ${target.refId}`, expr: target.expr })),
+  );
 }
 
 export function ruleExprs(): RuleExpr[] {
-  return readRuleGroups().flatMap((group) => group.rules.map((rule) => ({ what: `rule ${rule.record ?? rule.alert}`, expr: rule.expr })));
+  return readRuleGroups().flatMap((group) =>
+    group.rules.map((rule) => ({ what: `rule ${rule.record ?? rule.alert}`, expr: rule.expr })),
+  );
 }
 
-const keywords = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan']);
+const keywords = new Set([
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'inf',
+  'nan',
+]);
 
 /** The metric (and recording-rule) names an expression reads: what is left once strings, label matchers, ranges, grouping clauses and function names are gone. */
 export function metricsIn(expr: string): string[] {
@@ -140,5 +165,7 @@ export function metricsIn(expr: string): string[] {
 
 /** The family a series name belongs to (http_server_request_duration_seconds_bucket -> ..._seconds). */
 export function familyOf(series: string): string {
-  return sidecarMetrics.find((name) => series === name || series.replace(/_(bucket|count|sum)$/, '') === name) ?? series;
+  return (
+    sidecarMetrics.find((name) => series === name || series.replace(/_(bucket|count|sum)$/, '') === name) ?? series
+  );
 }

@@ -46,7 +46,9 @@ let tunnel: WsClient;
 
 /** A GET over TLS to the second pod; resolves at the response's headers. */
 const httpsGet = (path: string) =>
-  new Promise<IncomingMessage>((resolve, reject) => https.get({ host: 'localhost', port: secure.port, path, ca: pki.ca }, resolve).on('error', reject));
+  new Promise<IncomingMessage>((resolve, reject) =>
+    https.get({ host: 'localhost', port: secure.port, path, ca: pki.ca }, resolve).on('error', reject),
+  );
 
 /** An alert's expression with its comparisons made `bool`: 0 or 1 wherever its inputs exist, so "returns data" means the inputs are there. */
 const asBool = (expr: string) => expr.replace(/\s(>|<|==|!=|>=|<=)\s/g, ' $1 bool ');
@@ -61,7 +63,14 @@ beforeAll(async () => {
   const volume = new SecretVolume(work, 'tls', pki.first);
   [sidecar, secure] = await Promise.all([
     startSidecar('node', { TARGET: upstream.url, SRV_NAME: 'legacy-app' }),
-    startSidecar('node', { TARGET: upstream.url, SRV_NAME: 'legacy-app', TLS_CERT_FILE: volume.certFile, TLS_KEY_FILE: volume.keyFile, MAX_CONCURRENT_REQUESTS: '1', MAX_QUEUED_REQUESTS: '0' }),
+    startSidecar('node', {
+      TARGET: upstream.url,
+      SRV_NAME: 'legacy-app',
+      TLS_CERT_FILE: volume.certFile,
+      TLS_KEY_FILE: volume.keyFile,
+      MAX_CONCURRENT_REQUESTS: '1',
+      MAX_QUEUED_REQUESTS: '0',
+    }),
   ]);
   prometheus = await startPrometheus({
     targets: [sidecar.adminUrl.replace('http://', '')],
@@ -72,16 +81,26 @@ beforeAll(async () => {
   for (let r = 1; r <= rounds; r++) {
     const sends: Promise<{ status: number }>[] = [];
     for (let i = 0; i < round.get200; i++) sends.push(send(sidecar.url, `/page?id=r${r}-get-${i}`));
-    for (let i = 0; i < round.post200; i++) sends.push(send(sidecar.url, `/form?id=r${r}-post-${i}`, { method: 'POST', body: 'x=1' }));
-    for (let i = 0; i < round.other200; i++) sends.push(send(sidecar.url, `/dav?id=r${r}-propfind-${i}`, { method: 'PROPFIND' }));
+    for (let i = 0; i < round.post200; i++)
+      sends.push(send(sidecar.url, `/form?id=r${r}-post-${i}`, { method: 'POST', body: 'x=1' }));
+    for (let i = 0; i < round.other200; i++)
+      sends.push(send(sidecar.url, `/dav?id=r${r}-propfind-${i}`, { method: 'PROPFIND' }));
     for (let i = 0; i < round.get502; i++) sends.push(send(sidecar.url, `/_/reset?id=r${r}-reset-${i}`));
     const statuses = (await Promise.all(sends)).map((response) => response.status);
     expect(statuses.filter((s) => s === 502)).toHaveLength(round.get502);
-    await prometheus.until('sum(http_server_request_duration_seconds_count{pod="legacy-app-0"})', (result) => valueOf(result) === r * perRound, `a scrape showing round ${r}`);
+    await prometheus.until(
+      'sum(http_server_request_duration_seconds_count{pod="legacy-app-0"})',
+      (result) => valueOf(result) === r * perRound,
+      `a scrape showing round ${r}`,
+    );
   }
   // The second pod, seen by Prometheus before anything happens there (so its counters rise between
   // scrapes): a wss tunnel left open, and a request turned away while another holds the one slot.
-  await prometheus.until('sidecar_tunnels_total{pod="legacy-app-1"}', (result) => valueOf(result) === 0, 'a scrape of the second pod');
+  await prometheus.until(
+    'sidecar_tunnels_total{pod="legacy-app-1"}',
+    (result) => valueOf(result) === 0,
+    'a scrape of the second pod',
+  );
   tunnel = await connectWs(`wss://localhost:${secure.port}/ws/echo?id=monitoring-tunnel`, { ca: pki.ca });
   const held = await httpsGet('/_/slow?id=monitoring-hold');
   const refused = await httpsGet('/_/echo?id=monitoring-refused');
@@ -89,10 +108,22 @@ beforeAll(async () => {
   expect(refused.statusCode).toBe(503);
   upstream.release('monitoring-hold');
   held.resume();
-  await prometheus.until('sum(sidecar_overload_rejections_total{pod="legacy-app-1"}) + sum(sidecar_tunnels_active{pod="legacy-app-1"})', (result) => valueOf(result) === 2, 'a scrape showing the tunnel and the overload');
+  await prometheus.until(
+    'sum(sidecar_overload_rejections_total{pod="legacy-app-1"}) + sum(sidecar_tunnels_active{pod="legacy-app-1"})',
+    (result) => valueOf(result) === 2,
+    'a scrape showing the tunnel and the overload',
+  );
   // The recording rules ran after the last round.
-  await prometheus.until('namespace_pod:sidecar_requests:rate5m', (result) => (result.data?.result.length ?? 0) > 0, 'the recording rules to be evaluated');
-  await prometheus.until('namespace_app:sidecar_request_errors:ratio_rate5m', (result) => (result.data?.result.length ?? 0) > 0, 'the SLO rules to be evaluated');
+  await prometheus.until(
+    'namespace_pod:sidecar_requests:rate5m',
+    (result) => (result.data?.result.length ?? 0) > 0,
+    'the recording rules to be evaluated',
+  );
+  await prometheus.until(
+    'namespace_app:sidecar_request_errors:ratio_rate5m',
+    (result) => (result.data?.result.length ?? 0) > 0,
+    'the SLO rules to be evaluated',
+  );
 }, 90_000);
 
 afterAll(async () => {
@@ -107,9 +138,16 @@ afterAll(async () => {
 describe('a real Prometheus scraping a real sidecar under traffic', () => {
   it('sees the requests the sidecar was sent, with namespace and pod labels', async () => {
     expect(valueOf(await total())).toBe(rounds * perRound);
-    const byCode = await prometheus.query('sum by (http_response_status_code) (http_server_request_duration_seconds_count{namespace="shop", pod="legacy-app-0"})');
-    const counts = Object.fromEntries((byCode.data?.result ?? []).map((s) => [s.metric.http_response_status_code, Number(s.value[1])]));
-    expect(counts).toEqual({ '200': rounds * (round.get200 + round.post200 + round.other200), '502': rounds * round.get502 });
+    const byCode = await prometheus.query(
+      'sum by (http_response_status_code) (http_server_request_duration_seconds_count{namespace="shop", pod="legacy-app-0"})',
+    );
+    const counts = Object.fromEntries(
+      (byCode.data?.result ?? []).map((s) => [s.metric.http_response_status_code, Number(s.value[1])]),
+    );
+    expect(counts).toEqual({
+      '200': rounds * (round.get200 + round.post200 + round.other200),
+      '502': rounds * round.get502,
+    });
   });
 
   it("fills the dashboard's namespace and pod variables (label_values) from what it scraped", async () => {
@@ -117,7 +155,9 @@ describe('a real Prometheus scraping a real sidecar under traffic', () => {
       const query = typeof variable.query === 'string' ? variable.query : (variable.query?.query ?? '');
       const [, selector = '', label = ''] = /^label_values\((.+), (\w+)\)$/.exec(query) ?? [];
       const match = substitute(selector, { rateInterval: '1m', all: allValue });
-      const { data } = await prometheus.get<{ data: string[] }>(`/api/v1/label/${label}/values?${new URLSearchParams({ 'match[]': match })}`);
+      const { data } = await prometheus.get<{ data: string[] }>(
+        `/api/v1/label/${label}/values?${new URLSearchParams({ 'match[]': match })}`,
+      );
       expect(data, variable.name).toEqual(variable.name === 'pod' ? [labels.pod, labels1.pod] : [labels.namespace]);
     }
   });
@@ -144,7 +184,8 @@ describe('a real Prometheus scraping a real sidecar under traffic', () => {
       const result = await prometheus.query(expr);
       if (result.status !== 'success') problems.push(`${e.what}: ${result.error}\n  ${expr}`);
       else if ((result.data?.result.length ?? 0) === 0) problems.push(`${e.what}: no data\n  ${expr}`);
-      else if (result.data?.result.every((s) => Number.isNaN(Number(s.value[1])))) problems.push(`${e.what}: only NaN\n  ${expr}`);
+      else if (result.data?.result.every((s) => Number.isNaN(Number(s.value[1]))))
+        problems.push(`${e.what}: only NaN\n  ${expr}`);
     }
     expect(problems).toEqual([]);
   });
@@ -161,10 +202,14 @@ describe('a real Prometheus scraping a real sidecar under traffic', () => {
   });
 
   it('evaluates every loaded rule without error', async () => {
-    const { data } = await prometheus.get<{ data: { groups: { name: string; rules: { name: string; health: string; lastError?: string }[] }[] } }>('/api/v1/rules');
+    const { data } = await prometheus.get<{
+      data: { groups: { name: string; rules: { name: string; health: string; lastError?: string }[] }[] };
+    }>('/api/v1/rules');
     const rules = data.groups.flatMap((g) => g.rules);
     expect(rules).toHaveLength(ruleExprs().length);
-    expect(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`)).toEqual([]);
+    expect(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`)).toEqual(
+      [],
+    );
   });
 
   it('computes the figures the traffic implies: 3 in 14 requests a 5xx, all of them upstream errors', async () => {
@@ -172,7 +217,9 @@ describe('a real Prometheus scraping a real sidecar under traffic', () => {
     expect(ratio.data?.result[0]?.metric).toMatchObject({ namespace: 'shop', app_kubernetes_io_name: 'legacy-app' });
     // Counted from the first scrape that saw each series, so the exact share depends on which round it was; 3 of 14 per round.
     expect(valueOf(ratio)).toBeCloseTo(round.get502 / perRound, 1);
-    const upstreamErrors = await prometheus.query('namespace_pod:sidecar_upstream_errors:rate5m / namespace_pod:sidecar_requests:rate5m');
+    const upstreamErrors = await prometheus.query(
+      'namespace_pod:sidecar_upstream_errors:rate5m / namespace_pod:sidecar_requests:rate5m',
+    );
     expect(valueOf(upstreamErrors)).toBeCloseTo(round.get502 / perRound, 1);
   });
 
@@ -183,6 +230,11 @@ describe('a real Prometheus scraping a real sidecar under traffic', () => {
       'the alerts to go pending',
     );
     const names = (tripped.data?.result ?? []).map((s) => s.metric.alertname).sort();
-    expect(names).toEqual(['SidecarErrorBudgetFastBurn', 'SidecarErrorBudgetSlowBurn', 'SidecarOverloaded', 'SidecarUpstreamErrors']);
+    expect(names).toEqual([
+      'SidecarErrorBudgetFastBurn',
+      'SidecarErrorBudgetSlowBurn',
+      'SidecarOverloaded',
+      'SidecarUpstreamErrors',
+    ]);
   });
 });

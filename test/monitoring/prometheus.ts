@@ -32,19 +32,34 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-export async function startPrometheus(options: { targets: string[]; labels: Record<string, string>; ruleFiles: string[]; more?: { targets: string[]; labels: Record<string, string> }[] }): Promise<Prometheus> {
+export async function startPrometheus(options: {
+  targets: string[];
+  labels: Record<string, string>;
+  ruleFiles: string[];
+  more?: { targets: string[]; labels: Record<string, string> }[];
+}): Promise<Prometheus> {
   const dir = mkdtempSync(join(tmpdir(), 'sidecar-prometheus-'));
   const config = {
     global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
     rule_files: options.ruleFiles,
-    scrape_configs: [{ job_name: 'sidecar', static_configs: [{ targets: options.targets, labels: options.labels }, ...(options.more ?? [])] }],
+    scrape_configs: [
+      {
+        job_name: 'sidecar',
+        static_configs: [{ targets: options.targets, labels: options.labels }, ...(options.more ?? [])],
+      },
+    ],
   };
   writeFileSync(join(dir, 'prometheus.yml'), stringify(config));
   const port = await closedPort();
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(
     '/usr/bin/prometheus',
-    [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   running.add(child);
@@ -70,7 +85,8 @@ export async function startPrometheus(options: { targets: string[]; labels: Reco
       if (exited) throw new Error(`prometheus ${exited} while waiting for ${what}:\n${stderr}`);
       const value = await probe().catch(() => undefined);
       if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; prometheus stderr:\n${stderr}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; prometheus stderr:\n${stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   };

@@ -42,14 +42,24 @@ describe('the Prometheus rules', () => {
     const tests = parseTests();
     for (const alert of readRuleGroups().flatMap((g) => g.rules.flatMap((r) => (r.alert ? [r.alert] : [])))) {
       const cases = tests.filter((t) => t.alertname === alert);
-      expect(cases.some((t) => (t.exp_alerts?.length ?? 0) > 0), `${alert} fires in some test`).toBe(true);
-      expect(cases.some((t) => (t.exp_alerts?.length ?? 0) === 0), `${alert} stays silent in some test`).toBe(true);
+      expect(
+        cases.some((t) => (t.exp_alerts?.length ?? 0) > 0),
+        `${alert} fires in some test`,
+      ).toBe(true);
+      expect(
+        cases.some((t) => (t.exp_alerts?.length ?? 0) === 0),
+        `${alert} stays silent in some test`,
+      ).toBe(true);
     }
   });
 
   it.each([
     ['SidecarUpstreamErrors at 10 % instead of 1 %', '> 0.01\n        for: 10m', '> 0.1\n        for: 10m'],
-    ['the fast burn without its 5-minute window', 'and namespace_app:sidecar_request_errors:ratio_rate5m > (14.4 * 0.001)', 'or namespace_app:sidecar_request_errors:ratio_rate5m > (14.4 * 0.001)'],
+    [
+      'the fast burn without its 5-minute window',
+      'and namespace_app:sidecar_request_errors:ratio_rate5m > (14.4 * 0.001)',
+      'or namespace_app:sidecar_request_errors:ratio_rate5m > (14.4 * 0.001)',
+    ],
     ['certificates alerted at 7 days instead of 14', '< 14 * 24 * 3600', '< 7 * 24 * 3600'],
   ])('the unit tests catch a broken rule: %s', async (_what, from, to) => {
     const original = readFileSync(rulesFile, 'utf8');
@@ -63,6 +73,8 @@ describe('the Prometheus rules', () => {
 });
 
 function parseTests(): { alertname: string; exp_alerts?: unknown[] }[] {
-  const { tests } = parse(readFileSync(join(monitoringDir, 'rules.test.yaml'), 'utf8')) as { tests: { alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[] }[] };
+  const { tests } = parse(readFileSync(join(monitoringDir, 'rules.test.yaml'), 'utf8')) as {
+    tests: { alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[] }[];
+  };
   return tests.flatMap((t) => t.alert_rule_test ?? []);
 }

@@ -30,7 +30,15 @@ beforeAll(async () => {
   upstream = await startUpstream();
   browser = await chromium.launch({
     executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }, 60_000);
 
@@ -48,11 +56,16 @@ describe.each(runtimes)('the status page of the sidecar on %s, in headless Chrom
 
   async function traffic(ok: number, failed: number, tag: string) {
     for (let i = 0; i < ok; i++) expect((await send(sidecar.url, `/page?id=${runtime}-${tag}-${i}`)).status).toBe(200);
-    for (let i = 0; i < failed; i++) expect((await send(sidecar.url, `/_/reset?id=${runtime}-${tag}-reset-${i}`)).status).toBe(502);
+    for (let i = 0; i < failed; i++)
+      expect((await send(sidecar.url, `/_/reset?id=${runtime}-${tag}-reset-${i}`)).status).toBe(502);
   }
   const text = (selector: string) => page.locator(selector).textContent();
   const rows = (table: string) =>
-    page.$$eval(`#${table} tr`, (trs) => Object.fromEntries((trs as HTMLTableRowElement[]).map((tr) => [tr.cells[0]?.textContent ?? '', tr.cells[1]?.textContent ?? ''])));
+    page.$$eval(`#${table} tr`, (trs) =>
+      Object.fromEntries(
+        (trs as HTMLTableRowElement[]).map((tr) => [tr.cells[0]?.textContent ?? '', tr.cells[1]?.textContent ?? '']),
+      ),
+    );
 
   beforeAll(async () => {
     sidecar = await startSidecar(runtime, { TARGET: upstream.url });
@@ -76,7 +89,9 @@ describe.each(runtimes)('the status page of the sidecar on %s, in headless Chrom
     expect(await text('#active-requests')).toBe('0');
     expect(await text('#error-ratio')).toBe('16.7 %');
     expect(await rows('status-classes')).toEqual({ '2xx': '10', '5xx': '2' });
-    expect(await rows('upstream-errors')).toEqual({ upstream_reset: String(stats.totals.upstreamErrors.upstream_reset) });
+    expect(await rows('upstream-errors')).toEqual({
+      upstream_reset: String(stats.totals.upstreamErrors.upstream_reset),
+    });
     expect(await text('#version')).toBe(stats.version);
     expect(await text('#runtime')).toBe(stats.runtime);
     expect(await text('#runtime')).toMatch(new RegExp(`^${runtime} \\d+\\.\\d+\\.\\d+$`));
@@ -96,17 +111,29 @@ describe.each(runtimes)('the status page of the sidecar on %s, in headless Chrom
     it('refreshes itself: new traffic shows without a reload, and the chart fills in', async () => {
       // The history gains a point every 5 s; traffic between them gives the chart a shape. Each
       // round waits for the page's own next refresh (it polls every 2 s), never a fixed pause.
-      const chartPoints = () => page.$$eval('#rate-chart polyline', (lines) => (lines[0]?.getAttribute('points') ?? '').split(' ').filter(Boolean).length);
+      const chartPoints = () =>
+        page.$$eval(
+          '#rate-chart polyline',
+          (lines) => (lines[0]?.getAttribute('points') ?? '').split(' ').filter(Boolean).length,
+        );
       const deadline = Date.now() + 30_000;
       for (let round = 0; (await chartPoints()) < 2; round++) {
         if (Date.now() > deadline) throw new Error('the chart never got 2 points');
         await traffic(3, round % 2, `chart-${round}`);
         const updated = await text('#updated');
-        await page.waitForFunction((before) => document.getElementById('updated')?.textContent !== before, updated, { timeout: 10_000 });
+        await page.waitForFunction((before) => document.getElementById('updated')?.textContent !== before, updated, {
+          timeout: 10_000,
+        });
       }
       const stats = await fetchStats(sidecar);
-      await page.waitForFunction((n) => document.getElementById('total-requests')?.textContent === String(n), stats.totals.requests, { timeout: 10_000 });
-      const series = await page.$$eval('#latency-chart polyline', (lines) => lines.map((l) => l.getAttribute('data-series')));
+      await page.waitForFunction(
+        (n) => document.getElementById('total-requests')?.textContent === String(n),
+        stats.totals.requests,
+        { timeout: 10_000 },
+      );
+      const series = await page.$$eval('#latency-chart polyline', (lines) =>
+        lines.map((l) => l.getAttribute('data-series')),
+      );
       expect(series).toEqual(['p50Seconds', 'p99Seconds']);
       await page.screenshot({ path: join(dir, 'status-page-chart.png'), fullPage: true });
       expect(statSync(join(dir, 'status-page-chart.png')).size).toBeGreaterThan(10_000);

@@ -60,11 +60,16 @@ export function addStatusPageTests(runtime: Runtime): void {
       expect((await send(sidecar.url, '/s?id=status-post', { method: 'POST', body: 'x' })).status).toBe(200);
       const stats = await fetchStats(sidecar);
       const metrics = parsePrometheusText(await (await fetch(`${sidecar.adminUrl}/metrics`)).text());
-      const counted = metrics.get('http_server_request_duration_seconds')?.samples.filter((s) => s.name.endsWith('_count')).reduce((sum, s) => sum + s.value, 0);
+      const counted = metrics
+        .get('http_server_request_duration_seconds')
+        ?.samples.filter((s) => s.name.endsWith('_count'))
+        .reduce((sum, s) => sum + s.value, 0);
       expect(stats.totals.requests).toBe(8);
       expect(stats.totals.requests).toBe(counted);
       expect(stats.totals.byStatusClass).toEqual({ '2xx': 7, '5xx': 1 });
-      expect(stats.totals.upstreamErrors).toEqual({ upstream_reset: sampleValue(metrics, 'sidecar_upstream_errors_total', { reason: 'upstream_reset' }) });
+      expect(stats.totals.upstreamErrors).toEqual({
+        upstream_reset: sampleValue(metrics, 'sidecar_upstream_errors_total', { reason: 'upstream_reset' }),
+      });
       expect(stats.activeRequests).toBe(0);
       // Everything so far lies in the current window (the sidecar is younger than a minute).
       expect(stats.current.windowSeconds).toBeCloseTo(stats.uptimeSeconds, 0);
@@ -93,7 +98,8 @@ export function addStatusPageTests(runtime: Runtime): void {
       expect(stats.config).toMatchObject({ TARGET: upstream.url, PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1' });
       const everything = JSON.stringify(stats) + (await (await fetch(`${sidecar.adminUrl}/`)).text());
       expect(everything).not.toContain(secret);
-      if ('OTEL_EXPORTER_OTLP_HEADERS' in stats.config) expect(stats.config.OTEL_EXPORTER_OTLP_HEADERS).toBe('authorization=***');
+      if ('OTEL_EXPORTER_OTLP_HEADERS' in stats.config)
+        expect(stats.config.OTEL_EXPORTER_OTLP_HEADERS).toBe('authorization=***');
     });
   });
 }

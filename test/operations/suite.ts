@@ -19,7 +19,11 @@ import type { Upstream } from '../support/upstream.ts';
 import { addStatusPageTests } from './status.ts';
 import { eventually } from '../support/wait.ts';
 
-const status = (url: string) => fetch(url).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
+const status = (url: string) =>
+  fetch(url).then(
+    async (r) => (await r.arrayBuffer(), r.status),
+    () => 0,
+  );
 
 /** An app that can go down and come back on the same port. */
 class FlakyApp {
@@ -63,7 +67,11 @@ export function addOperationsTests(runtime: Runtime): void {
 
     it('answers /healthz and /readyz on the admin port', async () => {
       expect(await status(`${sidecar.adminUrl}/healthz`)).toBe(200);
-      await eventually(() => status(`${sidecar.adminUrl}/readyz`), (s) => s === 200, '/readyz 200');
+      await eventually(
+        () => status(`${sidecar.adminUrl}/readyz`),
+        (s) => s === 200,
+        '/readyz 200',
+      );
     });
 
     it('proxies /healthz, /readyz and /metrics on the proxied port to the app like any path', async () => {
@@ -84,10 +92,14 @@ export function addOperationsTests(runtime: Runtime): void {
     it('exposes valid Prometheus metrics whose counts match the requests sent and the lines logged', async () => {
       const before = await metrics(sidecar);
       const count = (m: typeof before, method: string, code: string) =>
-        sampleValue(m, 'http_server_request_duration_seconds_count', { http_request_method: method, http_response_status_code: code }) ?? 0;
+        sampleValue(m, 'http_server_request_duration_seconds_count', {
+          http_request_method: method,
+          http_response_status_code: code,
+        }) ?? 0;
       const linesBefore = sidecar.stdoutLines.length;
       for (let i = 0; i < 5; i++) expect((await send(sidecar.url, `/m?id=metrics-get-${i}`)).status).toBe(200);
-      for (let i = 0; i < 2; i++) expect((await send(sidecar.url, `/m?id=metrics-post-${i}`, { method: 'POST', body: 'x' })).status).toBe(200);
+      for (let i = 0; i < 2; i++)
+        expect((await send(sidecar.url, `/m?id=metrics-post-${i}`, { method: 'POST', body: 'x' })).status).toBe(200);
       expect((await send(sidecar.url, '/_/hang?id=metrics-timeout')).status).toBe(504);
       expect((await send(sidecar.url, '/m', { method: 'PROPFIND' })).status).toBe(200);
       await sidecar.waitForLogLines(linesBefore + 9);
@@ -118,10 +130,18 @@ export function addOperationsTests(runtime: Runtime): void {
 
     it('counts a request in flight in http_server_active_requests', async () => {
       const pending = await open(sidecar.url, '/_/slow?id=active-gauge');
-      await eventually(async () => sampleValue(await metrics(sidecar), 'http_server_active_requests'), (v) => v === 1, 'one active request');
+      await eventually(
+        async () => sampleValue(await metrics(sidecar), 'http_server_active_requests'),
+        (v) => v === 1,
+        'one active request',
+      );
       upstream.release('active-gauge');
       await readBody(pending.res);
-      await eventually(async () => sampleValue(await metrics(sidecar), 'http_server_active_requests'), (v) => v === 0, 'no active request');
+      await eventually(
+        async () => sampleValue(await metrics(sidecar), 'http_server_active_requests'),
+        (v) => v === 0,
+        'no active request',
+      );
     });
   });
 
@@ -140,13 +160,25 @@ export function addOperationsTests(runtime: Runtime): void {
     });
 
     it('turns /readyz 503 while the app is down, keeps /healthz 200, and recovers by itself', async () => {
-      await eventually(() => status(`${sidecar.adminUrl}/readyz`), (s) => s === 200, 'ready with the app up');
+      await eventually(
+        () => status(`${sidecar.adminUrl}/readyz`),
+        (s) => s === 200,
+        'ready with the app up',
+      );
       await app.down();
-      await eventually(() => status(`${sidecar.adminUrl}/readyz`), (s) => s === 503, 'not ready with the app down');
+      await eventually(
+        () => status(`${sidecar.adminUrl}/readyz`),
+        (s) => s === 503,
+        'not ready with the app down',
+      );
       expect(await status(`${sidecar.adminUrl}/healthz`)).toBe(200);
       expect((await send(sidecar.url, '/')).status).toBe(502);
       await app.up();
-      await eventually(() => status(`${sidecar.adminUrl}/readyz`), (s) => s === 200, 'ready again once the app is back');
+      await eventually(
+        () => status(`${sidecar.adminUrl}/readyz`),
+        (s) => s === 200,
+        'ready again once the app is back',
+      );
     });
 
     it('is not ready when started in front of an app that is down, and still serves /healthz', async () => {
@@ -171,7 +203,11 @@ export function addOperationsTests(runtime: Runtime): void {
 
     it('on SIGTERM: /readyz 503 at once, no new connections, idle keep-alive closed, the request in flight completes, exit 0', async () => {
       const sidecar = await startSidecar(runtime, { TARGET: upstream.url, DRAIN_TIMEOUT_MS: '20000' });
-      await eventually(() => status(`${sidecar.adminUrl}/readyz`), (s) => s === 200, 'ready');
+      await eventually(
+        () => status(`${sidecar.adminUrl}/readyz`),
+        (s) => s === 200,
+        'ready',
+      );
       // An idle keep-alive connection, and a slow request in flight on another.
       const idle = net.connect(sidecar.port, '127.0.0.1');
       await once(idle, 'connect');
@@ -183,14 +219,19 @@ export function addOperationsTests(runtime: Runtime): void {
       await upstream.waitFor('drain-slow', () => true, 'the slow request at the app');
 
       const exited = new Promise<number | null>((resolve) => void sidecar.stop().then((e) => resolve(e.code)));
-      await eventually(() => status(`${sidecar.adminUrl}/readyz`), (s) => s === 503, '/readyz 503 while draining');
+      await eventually(
+        () => status(`${sidecar.adminUrl}/readyz`),
+        (s) => s === 503,
+        '/readyz 503 while draining',
+      );
       await idleClosed;
       await eventually(
-        () => new Promise<string>((resolve) => {
-          const probe = net.connect(sidecar.port, '127.0.0.1');
-          probe.once('connect', () => (probe.destroy(), resolve('accepted')));
-          probe.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-        }),
+        () =>
+          new Promise<string>((resolve) => {
+            const probe = net.connect(sidecar.port, '127.0.0.1');
+            probe.once('connect', () => (probe.destroy(), resolve('accepted')));
+            probe.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+          }),
         (outcome) => outcome === 'ECONNREFUSED',
         'new connections refused',
       );
@@ -223,9 +264,17 @@ export function addOperationsTests(runtime: Runtime): void {
       const sidecar = await startSidecar(runtime, { TARGET: upstream.url, DRAIN_TIMEOUT_MS: '60000' });
       const client = await connectWs(`${sidecar.url.replace(/^http/, 'ws')}/ws/echo?id=drain-tunnel`);
       await upstream.waitForTunnel('drain-tunnel', (a) => a.ws !== undefined, 'the app side');
-      await eventually(async () => sampleValue(await metrics(sidecar), 'sidecar_tunnels_active'), (v) => v === 1, 'the tunnel counted open');
+      await eventually(
+        async () => sampleValue(await metrics(sidecar), 'sidecar_tunnels_active'),
+        (v) => v === 1,
+        'the tunnel counted open',
+      );
       sidecar.signal('SIGTERM');
-      await eventually(async () => sidecar.stderr(), (s) => /draining 0 in-flight request\(s\) and 1 tunnel/.test(s), 'the drain to start');
+      await eventually(
+        async () => sidecar.stderr(),
+        (s) => /draining 0 in-flight request\(s\) and 1 tunnel/.test(s),
+        'the drain to start',
+      );
       client.ws.send('during drain');
       expect((await client.message(0)).data.toString()).toBe('during drain');
       const probe = () =>
@@ -235,20 +284,37 @@ export function addOperationsTests(runtime: Runtime): void {
           socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
         });
       if (knownDifferences.listenerOpenWhileTunnelsDrain.has(runtime)) expect(await probe()).toBe('accepted');
-      else await eventually(probe, (outcome) => outcome === 'ECONNREFUSED', 'new connections refused while the tunnel drains');
+      else
+        await eventually(
+          probe,
+          (outcome) => outcome === 'ECONNREFUSED',
+          'new connections refused while the tunnel drains',
+        );
       expect(sidecar.exited()).toBeUndefined();
       client.ws.close(1000, 'done');
       // Long before the 60 s deadline: nothing is left open.
-      const exit = await eventually(async () => sidecar.exited(), (e) => e !== undefined, 'the exit once the tunnel closed', 10_000);
+      const exit = await eventually(
+        async () => sidecar.exited(),
+        (e) => e !== undefined,
+        'the exit once the tunnel closed',
+        10_000,
+      );
       expect(exit?.code).toBe(0);
-      expect(sidecar.logs().find((e) => typeof e.path === 'string' && e.path.includes('drain-tunnel'))).toMatchObject({ status: 101, upgrade: 'websocket' });
+      expect(sidecar.logs().find((e) => typeof e.path === 'string' && e.path.includes('drain-tunnel'))).toMatchObject({
+        status: 101,
+        upgrade: 'websocket',
+      });
     });
 
     it('closes a WebSocket tunnel still open at DRAIN_TIMEOUT_MS (a relay with 1001 "going away"), logs it and exits 0', async () => {
       const sidecar = await startSidecar(runtime, { TARGET: upstream.url, DRAIN_TIMEOUT_MS: '300' });
       const client = await connectWs(`${sidecar.url.replace(/^http/, 'ws')}/ws/echo?id=drain-cut`);
       await upstream.waitForTunnel('drain-cut', (a) => a.ws !== undefined, 'the app side');
-      await eventually(async () => sampleValue(await metrics(sidecar), 'sidecar_tunnels_active'), (v) => v === 1, 'the tunnel counted open');
+      await eventually(
+        async () => sampleValue(await metrics(sidecar), 'sidecar_tunnels_active'),
+        (v) => v === 1,
+        'the tunnel counted open',
+      );
       sidecar.signal('SIGTERM');
       const close = await client.closed(10_000);
       // Node tunnels bytes and can only end the connection; a relay closes it properly.
@@ -256,10 +322,18 @@ export function addOperationsTests(runtime: Runtime): void {
       expect(close.code).toBe(relayed ? 1001 : 1006);
       const app = await upstream.waitForTunnel('drain-cut', (a) => a.closed, 'the app side to be closed too');
       if (relayed) expect(app.close?.code).toBe(1001);
-      const exit = await eventually(async () => sidecar.exited(), (e) => e !== undefined, 'the exit', 10_000);
+      const exit = await eventually(
+        async () => sidecar.exited(),
+        (e) => e !== undefined,
+        'the exit',
+        10_000,
+      );
       expect(exit?.code).toBe(0);
       expect(sidecar.stderr()).toMatch(/drain timeout reached with 0 request\(s\) and 1 tunnel/);
-      expect(sidecar.logs().find((e) => typeof e.path === 'string' && e.path.includes('drain-cut'))).toMatchObject({ status: 101, upgrade: 'websocket' });
+      expect(sidecar.logs().find((e) => typeof e.path === 'string' && e.path.includes('drain-cut'))).toMatchObject({
+        status: 101,
+        upgrade: 'websocket',
+      });
     });
 
     it('exits at once on a second signal, even with a request in flight', async () => {
@@ -268,7 +342,11 @@ export function addOperationsTests(runtime: Runtime): void {
       slow.res.resume();
       await upstream.waitFor('drain-twice', () => true, 'the slow request at the app');
       sidecar.signal('SIGTERM');
-      await eventually(async () => sidecar.stderr(), (s) => /draining/.test(s), 'the drain to start');
+      await eventually(
+        async () => sidecar.stderr(),
+        (s) => /draining/.test(s),
+        'the drain to start',
+      );
       sidecar.signal('SIGTERM');
       const { code } = await sidecar.stop();
       // It did not wait for the request in flight (never released) nor the 60 s drain timeout.

@@ -22,7 +22,11 @@ async function scrape(sidecar: Sidecar) {
 const queued = async (sidecar: Sidecar) => sampleValue(await scrape(sidecar), 'sidecar_queued_requests');
 const rejections = async (sidecar: Sidecar, reason: 'queue_full' | 'queue_timeout') =>
   sampleValue(await scrape(sidecar), 'sidecar_overload_rejections_total', { reason }) ?? 0;
-const status = (url: string) => fetch(url).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
+const status = (url: string) =>
+  fetch(url).then(
+    async (r) => (await r.arrayBuffer(), r.status),
+    () => 0,
+  );
 
 /** A request in flight from the test: its client request (to abort it) and its response to come. */
 interface Pending {
@@ -62,7 +66,10 @@ export function addProtectionTests(runtime: Runtime): void {
     /** Sends a request with this id; its response is read to the end. */
     const request = (sidecar: Sidecar, requestId: string): Pending => {
       const { req, response } = start(sidecar.url, `/work?id=${requestId}`, { headers: [['X-Request-Id', requestId]] });
-      const done = response.then(async (res) => ({ status: res.statusCode ?? 0, body: (await readBody(res)).body.toString() }));
+      const done = response.then(async (res) => ({
+        status: res.statusCode ?? 0,
+        body: (await readBody(res)).body.toString(),
+      }));
       done.catch(() => undefined);
       return { id: requestId, req, done };
     };
@@ -75,15 +82,24 @@ export function addProtectionTests(runtime: Runtime): void {
     /** Sends a request and waits until the sidecar shows it queued (the gauge at `expected`). */
     const inQueue = async (sidecar: Sidecar, label: string, expected: number) => {
       const pending = request(sidecar, id(label));
-      await eventually(() => queued(sidecar), (n) => n === expected, `${expected} request(s) queued`);
+      await eventually(
+        () => queued(sidecar),
+        (n) => n === expected,
+        `${expected} request(s) queued`,
+      );
       return pending;
     };
-    const logOf = (sidecar: Sidecar, requestId: string): Promise<LogEntry> => sidecar.waitForLog((e) => e.request_id === requestId, requestId);
+    const logOf = (sidecar: Sidecar, requestId: string): Promise<LogEntry> =>
+      sidecar.waitForLog((e) => e.request_id === requestId, requestId);
 
     it('never lets more than MAX_CONCURRENT_REQUESTS reach the app, and admits the rest in arrival order', async () => {
       const sidecar = await capped;
       const first = [await atApp(sidecar, 'fifo-a'), await atApp(sidecar, 'fifo-b')];
-      const waiting = [await inQueue(sidecar, 'fifo-c', 1), await inQueue(sidecar, 'fifo-d', 2), await inQueue(sidecar, 'fifo-e', 3)];
+      const waiting = [
+        await inQueue(sidecar, 'fifo-c', 1),
+        await inQueue(sidecar, 'fifo-d', 2),
+        await inQueue(sidecar, 'fifo-e', 3),
+      ];
       expect(app.inFlight).toBe(2);
       const order = [...first, ...waiting].map((p) => p.id);
       const arrivedBefore = app.arrivals.length;
@@ -111,10 +127,17 @@ export function addProtectionTests(runtime: Runtime): void {
       const sidecar = await capped;
       const before = await rejections(sidecar, 'queue_full');
       const answered503 = async () =>
-        sampleValue(await scrape(sidecar), 'http_server_request_duration_seconds_count', { http_request_method: 'GET', http_response_status_code: '503' }) ?? 0;
+        sampleValue(await scrape(sidecar), 'http_server_request_duration_seconds_count', {
+          http_request_method: 'GET',
+          http_response_status_code: '503',
+        }) ?? 0;
       const answered503Before = await answered503();
       const held = [await atApp(sidecar, 'full-a'), await atApp(sidecar, 'full-b')];
-      const waiting = [await inQueue(sidecar, 'full-c', 1), await inQueue(sidecar, 'full-d', 2), await inQueue(sidecar, 'full-e', 3)];
+      const waiting = [
+        await inQueue(sidecar, 'full-c', 1),
+        await inQueue(sidecar, 'full-d', 2),
+        await inQueue(sidecar, 'full-e', 3),
+      ];
       const refusedId = id('full-refused');
       const refused = await send(sidecar.url, `/work?id=${refusedId}`, { headers: [['X-Request-Id', refusedId]] });
       expect(refused.status).toBe(503);
@@ -141,7 +164,11 @@ export function addProtectionTests(runtime: Runtime): void {
       const leaving = await inQueue(sidecar, 'leave-gone', 1);
       const staying = await inQueue(sidecar, 'leave-stays', 2);
       leaving.req.destroy();
-      await eventually(() => queued(sidecar), (n) => n === 1, 'the queue to lose the client that left');
+      await eventually(
+        () => queued(sidecar),
+        (n) => n === 1,
+        'the queue to lose the client that left',
+      );
       expect(await logOf(sidecar, leaving.id)).toMatchObject({ status: 499, error: 'client_aborted' });
       app.release(held[0]?.id as string);
       await app.until(() => app.arrivals.includes(staying.id), 'the next waiter at the app');
@@ -150,7 +177,7 @@ export function addProtectionTests(runtime: Runtime): void {
       expect(app.arrivals).not.toContain(leaving.id);
     });
 
-    it('holds a slot until the app\'s response body has ended, not just its headers', async () => {
+    it("holds a slot until the app's response body has ended, not just its headers", async () => {
       const sidecar = await capped;
       const streamId = id('stream-body');
       const { req, response } = start(sidecar.url, `/work?id=${streamId}&stream=1`);

@@ -19,7 +19,11 @@ export function addTunnelProtectionTests(runtime: Runtime): void {
 
     beforeAll(async () => {
       upstream = await startUpstream();
-      sidecar = await startSidecar(runtime, { TARGET: upstream.url, MAX_CONCURRENT_REQUESTS: '1', MAX_QUEUED_REQUESTS: '0' });
+      sidecar = await startSidecar(runtime, {
+        TARGET: upstream.url,
+        MAX_CONCURRENT_REQUESTS: '1',
+        MAX_QUEUED_REQUESTS: '0',
+      });
     });
     afterAll(async () => {
       await sidecar?.stop();

@@ -5,7 +5,16 @@
  * its atomic `..data` swap (kubernetes/kubernetes pkg/volume/util/atomic_writer.go).
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -37,18 +46,74 @@ async function openssl(cwd: string, ...args: string[]): Promise<string> {
 }
 
 async function serverPair(cwd: string, name: string, serial: string, days: number): Promise<Pair> {
-  await openssl(cwd, 'req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', '/CN=localhost');
+  await openssl(
+    cwd,
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.csr`,
+    '-subj',
+    '/CN=localhost',
+  );
   writeFileSync(join(cwd, `${name}.ext`), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   // -days -1 puts notAfter a day in the past: the expired certificate.
-  await openssl(cwd, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', `0x${serial}`, '-days', String(days), '-extfile', `${name}.ext`, '-out', `${name}.crt`);
-  const enddate = (await openssl(cwd, 'x509', '-in', `${name}.crt`, '-noout', '-enddate')).trim().replace(/^notAfter=/, '');
-  return { cert: readFileSync(join(cwd, `${name}.crt`), 'utf8'), key: readFileSync(join(cwd, `${name}.key`), 'utf8'), serial, notAfter: new Date(enddate) };
+  await openssl(
+    cwd,
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-set_serial',
+    `0x${serial}`,
+    '-days',
+    String(days),
+    '-extfile',
+    `${name}.ext`,
+    '-out',
+    `${name}.crt`,
+  );
+  const enddate = (await openssl(cwd, 'x509', '-in', `${name}.crt`, '-noout', '-enddate'))
+    .trim()
+    .replace(/^notAfter=/, '');
+  return {
+    cert: readFileSync(join(cwd, `${name}.crt`), 'utf8'),
+    key: readFileSync(join(cwd, `${name}.key`), 'utf8'),
+    serial,
+    notAfter: new Date(enddate),
+  };
 }
 
 export async function makePki(): Promise<TestPki> {
   const dir = mkdtempSync(join(tmpdir(), 'sidecar-pki-'));
-  await openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '30', '-subj', '/CN=sidecar test CA');
-  const [first, second, expired] = await Promise.all([serverPair(dir, 'first', '1001', 30), serverPair(dir, 'second', '1002', 60), serverPair(dir, 'expired', '1003', -1)]);
+  await openssl(
+    dir,
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '30',
+    '-subj',
+    '/CN=sidecar test CA',
+  );
+  const [first, second, expired] = await Promise.all([
+    serverPair(dir, 'first', '1001', 30),
+    serverPair(dir, 'second', '1002', 60),
+    serverPair(dir, 'expired', '1003', -1),
+  ]);
   await openssl(dir, 'genrsa', '-out', 'stray.key', '2048');
   return {
     dir,

@@ -107,7 +107,13 @@ export async function startCrowdApp(): Promise<CrowdApp> {
     },
     arrivals,
     until: (check, what) =>
-      waitUntil(events, () => (check() ? true : undefined), what, undefined, () => `arrivals: ${JSON.stringify(arrivals)}, in flight: ${inFlight}`).then(() => undefined),
+      waitUntil(
+        events,
+        () => (check() ? true : undefined),
+        what,
+        undefined,
+        () => `arrivals: ${JSON.stringify(arrivals)}, in flight: ${inFlight}`,
+      ).then(() => undefined),
     release(id) {
       released.add(id);
       held.get(id)?.();

@@ -38,7 +38,11 @@ export interface OpenResponse {
 }
 
 /** Sends a request; `response` resolves when its headers arrive (bounded), `req` is there to abort it. */
-export function start(url: string, path: string, options: SendOptions = {}): { req: http.ClientRequest; response: Promise<http.IncomingMessage> } {
+export function start(
+  url: string,
+  path: string,
+  options: SendOptions = {},
+): { req: http.ClientRequest; response: Promise<http.IncomingMessage> } {
   const { hostname, port } = new URL(url);
   const flat: string[] = [];
   const headers = options.headers ?? [];
@@ -47,9 +51,18 @@ export function start(url: string, path: string, options: SendOptions = {}): { r
   for (const [name, value] of headers) flat.push(name, value);
   const { body } = options;
   if (typeof body === 'string' || Buffer.isBuffer(body)) {
-    if (!headers.some(([name]) => /^(content-length|transfer-encoding)$/i.test(name))) flat.push('Content-Length', String(Buffer.byteLength(body)));
+    if (!headers.some(([name]) => /^(content-length|transfer-encoding)$/i.test(name)))
+      flat.push('Content-Length', String(Buffer.byteLength(body)));
   }
-  const req = http.request({ host: hostname, port, method: options.method ?? 'GET', path, headers: flat, agent: options.agent ?? false, setHost: false });
+  const req = http.request({
+    host: hostname,
+    port,
+    method: options.method ?? 'GET',
+    path,
+    headers: flat,
+    agent: options.agent ?? false,
+    setHost: false,
+  });
   const response = new Promise<http.IncomingMessage>((resolve, reject) => {
     req.once('response', resolve);
     req.once('error', reject);
@@ -59,7 +72,13 @@ export function start(url: string, path: string, options: SendOptions = {}): { r
   if (body === undefined) req.end();
   else if (typeof body === 'string' || Buffer.isBuffer(body)) req.end(body);
   else pipeline(Readable.from(body), req).catch((error: unknown) => req.destroy(error as Error));
-  return { req, response: withTimeout(response, `response headers for ${options.method ?? 'GET'} ${path.length > 200 ? `${path.slice(0, 200)}...` : path}`) };
+  return {
+    req,
+    response: withTimeout(
+      response,
+      `response headers for ${options.method ?? 'GET'} ${path.length > 200 ? `${path.slice(0, 200)}...` : path}`,
+    ),
+  };
 }
 
 /** Sends a request and resolves once the response headers arrived; the body is left unread. */
@@ -93,7 +112,14 @@ export function collect(res: http.IncomingMessage) {
   const closed = res.closed ? Promise.resolve() : new Promise<void>((resolve) => res.once('close', () => resolve()));
   return {
     body: () => Buffer.concat(chunks),
-    received: (n: number, what: string) => waitUntil(events, () => (length >= n ? true : undefined), what, TIMEOUT, () => `received ${length} bytes`),
+    received: (n: number, what: string) =>
+      waitUntil(
+        events,
+        () => (length >= n ? true : undefined),
+        what,
+        TIMEOUT,
+        () => `received ${length} bytes`,
+      ),
     async end(): Promise<BodyResult> {
       await withTimeout(closed, 'the end of the response body');
       return { body: Buffer.concat(chunks), complete: res.complete && error === undefined, error };
@@ -180,7 +206,11 @@ export class RawConnection {
 
   /** The next response on this connection, or undefined if the connection closed without one. */
   async readResponse(options: { head?: boolean; timeoutMs?: number } = {}): Promise<RawResponse | undefined> {
-    return withTimeout(this.nextResponse(options.head ?? false), 'a response on a raw connection', options.timeoutMs ?? TIMEOUT);
+    return withTimeout(
+      this.nextResponse(options.head ?? false),
+      'a response on a raw connection',
+      options.timeoutMs ?? TIMEOUT,
+    );
   }
 
   /** Resolves true once the server closed the connection, false if it is still open after the wait. */
@@ -242,7 +272,10 @@ export async function rawExchange(url: string, data: string | Buffer): Promise<R
 }
 
 /** Like rawExchange, and also reports whether the server closed the connection after its response. */
-export async function rawExchangeUntilClose(url: string, data: string | Buffer): Promise<{ response: RawResponse | undefined; closed: boolean }> {
+export async function rawExchangeUntilClose(
+  url: string,
+  data: string | Buffer,
+): Promise<{ response: RawResponse | undefined; closed: boolean }> {
   const connection = await RawConnection.open(url);
   connection.write(data);
   try {
@@ -253,7 +286,13 @@ export async function rawExchangeUntilClose(url: string, data: string | Buffer):
   }
 }
 
-function makeResponse(statusLine: string, headers: HeaderList, body: Buffer, complete: boolean, raw: Buffer): RawResponse {
+function makeResponse(
+  statusLine: string,
+  headers: HeaderList,
+  body: Buffer,
+  complete: boolean,
+  raw: Buffer,
+): RawResponse {
   return {
     statusLine,
     status: Number(/^HTTP\/\d\.\d (\d{3})/.exec(statusLine)?.[1] ?? 0),
@@ -271,7 +310,13 @@ function truncated(buffer: Buffer): RawResponse {
   const headEnd = buffer.indexOf('\r\n\r\n');
   const head = buffer.subarray(0, headEnd === -1 ? buffer.length : headEnd).toString('latin1');
   const [statusLine = '', ...lines] = head.split('\r\n');
-  return makeResponse(statusLine, splitHeaders(lines), headEnd === -1 ? Buffer.alloc(0) : buffer.subarray(headEnd + 4), false, buffer);
+  return makeResponse(
+    statusLine,
+    splitHeaders(lines),
+    headEnd === -1 ? Buffer.alloc(0) : buffer.subarray(headEnd + 4),
+    false,
+    buffer,
+  );
 }
 
 function splitHeaders(lines: string[]): HeaderList {
@@ -293,9 +338,11 @@ export function parseResponse(buffer: Buffer, head: boolean, closed: boolean): R
   const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(statusLine)?.[1] ?? 0);
   const bodyStart = headEnd + 4;
   const header = (name: string) => headers.find(([n]) => n.toLowerCase() === name)?.[1];
-  const done = (bodyEnd: number, body: Buffer) => makeResponse(statusLine, headers, body, true, buffer.subarray(0, bodyEnd));
+  const done = (bodyEnd: number, body: Buffer) =>
+    makeResponse(statusLine, headers, body, true, buffer.subarray(0, bodyEnd));
 
-  if (head || status === 204 || status === 304 || (status >= 100 && status < 200)) return done(bodyStart, Buffer.alloc(0));
+  if (head || status === 204 || status === 304 || (status >= 100 && status < 200))
+    return done(bodyStart, Buffer.alloc(0));
   if (/chunked/i.test(header('transfer-encoding') ?? '')) {
     const chunks: Buffer[] = [];
     let at = bodyStart;

@@ -101,11 +101,13 @@ const bytesHex = (m: Map<number, Field[]>, n: number) => {
   const f = last(m, n, 2);
   return f ? hex(f.value as Uint8Array) : '';
 };
-const uint = (m: Map<number, Field[]>, n: number, wire: 0 | 1 | 5 = 0) => (last(m, n, wire)?.value as bigint | undefined) ?? 0n;
-const sub = (m: Map<number, Field[]>, n: number) => (m.get(n) ?? []).map((f) => {
-  if (f.wire !== 2) throw new Error(`field ${n}: not a message`);
-  return fields(f.value);
-});
+const uint = (m: Map<number, Field[]>, n: number, wire: 0 | 1 | 5 = 0) =>
+  (last(m, n, wire)?.value as bigint | undefined) ?? 0n;
+const sub = (m: Map<number, Field[]>, n: number) =>
+  (m.get(n) ?? []).map((f) => {
+    if (f.wire !== 2) throw new Error(`field ${n}: not a message`);
+    return fields(f.value);
+  });
 
 // ---------------------------------------------------------------- OTLP, protobuf
 
@@ -217,7 +219,10 @@ export function decodeJsonRequest(body: string): DecodedRequest {
       scopeSpans: ((rs.scopeSpans ?? []) as Json[]).map((ss) => {
         const scope = (ss.scope ?? {}) as Json;
         return {
-          scope: { name: (scope.name as string | undefined) ?? '', version: (scope.version as string | undefined) ?? '' },
+          scope: {
+            name: (scope.name as string | undefined) ?? '',
+            version: (scope.version as string | undefined) ?? '',
+          },
           spans: ((ss.spans ?? []) as Json[]).map(jsonSpan),
         };
       }),
@@ -226,6 +231,10 @@ export function decodeJsonRequest(body: string): DecodedRequest {
 }
 
 /** Every span of a request, with its resource and scope. */
-export function spansOf(request: DecodedRequest): (DecodedSpan & { resource: Record<string, AttributeValue>; scope: { name: string; version: string } })[] {
-  return request.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => ({ ...s, resource: rs.resource, scope: ss.scope }))));
+export function spansOf(
+  request: DecodedRequest,
+): (DecodedSpan & { resource: Record<string, AttributeValue>; scope: { name: string; version: string } })[] {
+  return request.resourceSpans.flatMap((rs) =>
+    rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => ({ ...s, resource: rs.resource, scope: ss.scope }))),
+  );
 }

@@ -33,7 +33,11 @@ export interface OtlpReceiver {
   spans(): ReturnType<typeof spansOf>;
   answer(decide: (n: number, path: string) => Answer): void;
   /** Resolves with the spans once `match` holds for them; bounded. */
-  waitForSpans(match: (spans: ReturnType<typeof spansOf>) => boolean, what: string, timeoutMs?: number): Promise<ReturnType<typeof spansOf>>;
+  waitForSpans(
+    match: (spans: ReturnType<typeof spansOf>) => boolean,
+    what: string,
+    timeoutMs?: number,
+  ): Promise<ReturnType<typeof spansOf>>;
   waitForExports(n: number, timeoutMs?: number): Promise<ReceivedExport[]>;
   close(): Promise<void>;
 }
@@ -63,7 +67,15 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       }
       const path = req.url ?? '';
       const answer = decide(exports.filter((e) => e.path === path).length + 1, path);
-      exports.push({ path, headers: req.headers, contentType, bytes: body.length, request, error, status: answer === 'hang' ? 'hung' : answer.status });
+      exports.push({
+        path,
+        headers: req.headers,
+        contentType,
+        bytes: body.length,
+        request,
+        error,
+        status: answer === 'hang' ? 'hung' : answer.status,
+      });
       events.emit('change');
       if (answer === 'hang') {
         hung.add(res);
@@ -81,7 +93,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
-  const spans = () => exports.filter((e) => e.status !== 'hung' && e.status < 300).flatMap((e) => (e.request ? spansOf(e.request) : []));
+  const spans = () =>
+    exports.filter((e) => e.status !== 'hung' && e.status < 300).flatMap((e) => (e.request ? spansOf(e.request) : []));
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -89,8 +102,16 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     spans,
     answer: (fn) => void (decide = fn),
     waitForSpans: (match, what, timeoutMs = 15_000) =>
-      waitUntil(events, () => (match(spans()) ? spans() : undefined), `the receiver to get ${what}`, timeoutMs, () => `exports so far: ${JSON.stringify(exports.map((e) => ({ path: e.path, status: e.status, spans: e.request ? spansOf(e.request).length : e.error })))}`),
-    waitForExports: (n, timeoutMs = 15_000) => waitUntil(events, () => (exports.length >= n ? exports.slice() : undefined), `${n} export(s)`, timeoutMs),
+      waitUntil(
+        events,
+        () => (match(spans()) ? spans() : undefined),
+        `the receiver to get ${what}`,
+        timeoutMs,
+        () =>
+          `exports so far: ${JSON.stringify(exports.map((e) => ({ path: e.path, status: e.status, spans: e.request ? spansOf(e.request).length : e.error })))}`,
+      ),
+    waitForExports: (n, timeoutMs = 15_000) =>
+      waitUntil(events, () => (exports.length >= n ? exports.slice() : undefined), `${n} export(s)`, timeoutMs),
     async close() {
       for (const res of hung) res.destroy();
       for (const socket of sockets) socket.destroy();

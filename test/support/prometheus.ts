@@ -74,8 +74,12 @@ function parseSample(text: string, line: number): Sample {
     }
   }
   if (text[i] !== ' ') throw new Error(`line ${line}: expected a space before the value`);
-  const [value = '', timestamp, extra] = text.slice(i + 1).trim().split(/ +/);
-  if (extra !== undefined || (timestamp !== undefined && !/^-?\d+$/.test(timestamp))) throw new Error(`line ${line}: trailing garbage`);
+  const [value = '', timestamp, extra] = text
+    .slice(i + 1)
+    .trim()
+    .split(/ +/);
+  if (extra !== undefined || (timestamp !== undefined && !/^-?\d+$/.test(timestamp)))
+    throw new Error(`line ${line}: trailing garbage`);
   return { name, labels, value: parseValue(value, line) };
 }
 
@@ -133,15 +137,21 @@ function checkHistogram(family: Family): void {
   for (const [key, { buckets, count }] of series) {
     buckets.sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < buckets.length; i++) {
-      if ((buckets[i]?.[1] ?? 0) < (buckets[i - 1]?.[1] ?? 0)) throw new Error(`${family.name}${key}: buckets not cumulative`);
+      if ((buckets[i]?.[1] ?? 0) < (buckets[i - 1]?.[1] ?? 0))
+        throw new Error(`${family.name}${key}: buckets not cumulative`);
     }
     const inf = buckets.at(-1);
-    if (!inf || inf[0] !== Number.POSITIVE_INFINITY || inf[1] !== count) throw new Error(`${family.name}${key}: +Inf bucket must equal _count`);
+    if (!inf || inf[0] !== Number.POSITIVE_INFINITY || inf[1] !== count)
+      throw new Error(`${family.name}${key}: +Inf bucket must equal _count`);
   }
 }
 
 /** The value of the one sample with this name and (at least) these labels; undefined if none. */
-export function sampleValue(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(
+  families: Map<string, Family>,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   for (const family of families.values()) {
     for (const s of family.samples) {
       if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) return s.value;

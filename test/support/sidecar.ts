@@ -53,7 +53,8 @@ export function commandFor(runtime: Runtime): { command: string; args: string[];
 /** The sidecar image's command (`node [flags] dist/sidecar.mjs`), read from its Dockerfile. */
 function imageCommand(image: ImageFacts): string[] {
   const entry = entryOf(image);
-  if (entry !== bundleFile || !image.command) throw new Error(`deploy/sidecar.Dockerfile runs ${JSON.stringify(image.command)}, not node [flags] ${bundleFile}`);
+  if (entry !== bundleFile || !image.command)
+    throw new Error(`deploy/sidecar.Dockerfile runs ${JSON.stringify(image.command)}, not node [flags] ${bundleFile}`);
   return ['node', ...nodeOptionsOf(image), entry];
 }
 
@@ -87,7 +88,12 @@ function killGroup(pid: number, signal: NodeJS.Signals) {
 function spawnRuntime(runtime: Runtime, env: Record<string, string>): ChildProcess {
   const { command, args, env: imageEnv } = commandFor(runtime);
   // Its own process group, so `deno task`'s child and any helper go down with it.
-  const child = spawn(command, args, { cwd: repoRoot, env: environment({ ...imageEnv, ...env }), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(command, args, {
+    cwd: repoRoot,
+    env: environment({ ...imageEnv, ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   if (child.pid !== undefined) {
     const pid = child.pid;
     live.add(pid);
@@ -177,12 +183,19 @@ export async function startSidecar(runtime: Runtime, env: Record<string, string>
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
 
   const failure = (why: string) =>
-    new Error(`${runtime} sidecar ${why}.\ncommand: ${JSON.stringify(commandFor(runtime))}\nenv: ${JSON.stringify(env)}\nstderr:\n${stderr}\nstdout:\n${stdoutLines.join('\n')}${partial}`);
+    new Error(
+      `${runtime} sidecar ${why}.\ncommand: ${JSON.stringify(commandFor(runtime))}\nenv: ${JSON.stringify(env)}\nstderr:\n${stderr}\nstdout:\n${stdoutLines.join('\n')}${partial}`,
+    );
 
   let match: RegExpMatchArray;
   try {
     match = await Promise.race([
-      waitUntil(events, () => stderr.match(listeningLine) ?? (exit ? null : undefined), 'the listening line', START_TIMEOUT).then((m) => {
+      waitUntil(
+        events,
+        () => stderr.match(listeningLine) ?? (exit ? null : undefined),
+        'the listening line',
+        START_TIMEOUT,
+      ).then((m) => {
         if (m === null) throw failure(`exited (code ${exit?.code}, signal ${exit?.signal}) before listening`);
         return m;
       }),
@@ -212,9 +225,21 @@ export async function startSidecar(runtime: Runtime, env: Record<string, string>
     logs: () => stdoutLines.map(parseLogLine),
     stderr: () => stderr,
     waitForLogLines: (n) =>
-      waitUntil(events, () => (stdoutLines.length >= n ? stdoutLines.slice() : undefined), `${n} stdout lines`, LOG_TIMEOUT, () => `stdout so far:\n${stdoutLines.join('\n')}`),
+      waitUntil(
+        events,
+        () => (stdoutLines.length >= n ? stdoutLines.slice() : undefined),
+        `${n} stdout lines`,
+        LOG_TIMEOUT,
+        () => `stdout so far:\n${stdoutLines.join('\n')}`,
+      ),
     waitForLine: (matchLine, what) =>
-      waitUntil(events, () => stdoutLines.find(matchLine), `stdout line: ${what}`, LOG_TIMEOUT, () => `stdout so far:\n${stdoutLines.slice(-20).join('\n')}`),
+      waitUntil(
+        events,
+        () => stdoutLines.find(matchLine),
+        `stdout line: ${what}`,
+        LOG_TIMEOUT,
+        () => `stdout so far:\n${stdoutLines.slice(-20).join('\n')}`,
+      ),
     waitForLog: (matchEntry, what) =>
       waitUntil(
         events,
@@ -249,7 +274,11 @@ export interface Exit {
 }
 
 /** Runs the sidecar with a configuration that should stop it, and reports how it ended. */
-export async function runUntilExit(runtime: Runtime, env: Record<string, string>, timeoutMs = START_TIMEOUT): Promise<Exit> {
+export async function runUntilExit(
+  runtime: Runtime,
+  env: Record<string, string>,
+  timeoutMs = START_TIMEOUT,
+): Promise<Exit> {
   const child = spawnRuntime(runtime, env);
   let stdout = '';
   let stderr = '';
@@ -268,7 +297,10 @@ export async function runUntilExit(runtime: Runtime, env: Record<string, string>
   ])) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
   // 'exit' can come before the pipes are drained.
-  await Promise.all([child.stdout && !child.stdout.readableEnded ? once(child.stdout, 'close') : null, child.stderr && !child.stderr.readableEnded ? once(child.stderr, 'close') : null]);
+  await Promise.all([
+    child.stdout && !child.stdout.readableEnded ? once(child.stdout, 'close') : null,
+    child.stderr && !child.stderr.readableEnded ? once(child.stderr, 'close') : null,
+  ]);
   return { code, signal, stdout, stderr, timedOut };
 }
 

@@ -89,7 +89,12 @@ export interface Upstream {
   requests: UpstreamRequest[];
   byId(id: string): UpstreamRequest[];
   /** Resolves with the first request with this id that satisfies `until`; rejects after a bounded wait. */
-  waitFor(id: string, until: (r: UpstreamRequest) => boolean, what: string, timeoutMs?: number): Promise<UpstreamRequest>;
+  waitFor(
+    id: string,
+    until: (r: UpstreamRequest) => boolean,
+    what: string,
+    timeoutMs?: number,
+  ): Promise<UpstreamRequest>;
   /** Lets the route waiting on `id` go on. */
   release(id: string): void;
   /** Every connection open now is destroyed when its next request arrives (a keep-alive close race). */
@@ -104,7 +109,6 @@ export interface Upstream {
   waitForTunnel(id: string, until: (t: AppTunnel) => boolean, what: string, timeoutMs?: number): Promise<AppTunnel>;
   close(): Promise<void>;
 }
-
 
 export async function startUpstream(): Promise<Upstream> {
   const events = new EventEmitter();
@@ -216,12 +220,19 @@ export async function startUpstream(): Promise<Upstream> {
       },
       '/_/hop-response': async () => {
         await ended();
-        res.writeHead(200, { 'Content-Type': 'text/plain', ...hopResponseHeaders.hopByHop, ...hopResponseHeaders.endToEnd });
+        res.writeHead(200, {
+          'Content-Type': 'text/plain',
+          ...hopResponseHeaders.hopByHop,
+          ...hopResponseHeaders.endToEnd,
+        });
         res.end('hop-by-hop response\n');
       },
       '/_/hsts': async () => {
         await ended();
-        res.writeHead(200, { 'Content-Type': 'text/plain', 'Strict-Transport-Security': 'max-age=1; includeSubDomains' });
+        res.writeHead(200, {
+          'Content-Type': 'text/plain',
+          'Strict-Transport-Security': 'max-age=1; includeSubDomains',
+        });
         res.end('the app sets its own HSTS\n');
       },
       '/_/reset': () => {
@@ -253,7 +264,11 @@ export async function startUpstream(): Promise<Upstream> {
       '/_/unsized': async () => {
         await ended();
         // Headers first, then the body: Node frames it chunked, and a HEAD answer carries no length.
-        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Encoding': 'gzip', Vary: 'Accept-Encoding' });
+        res.writeHead(200, {
+          'Content-Type': 'text/plain; charset=utf-8',
+          'Content-Encoding': 'gzip',
+          Vary: 'Accept-Encoding',
+        });
         res.flushHeaders();
         res.end(encodedBodies.gzip);
       },
@@ -346,10 +361,13 @@ export async function startUpstream(): Promise<Upstream> {
     requests,
     byId: (id) => requests.filter((r) => r.id === id),
     waitFor(id, until, what, timeoutMs) {
-      return waitUntil(events, () => requests.find((r) => r.id === id && until(r)), `upstream: ${what} (request id ${id})`, timeoutMs, () =>
-        JSON.stringify(
-          requests.filter((r) => r.id === id).map(({ headers: _h, rawHeaders: _r, ...rest }) => rest),
-        ),
+      return waitUntil(
+        events,
+        () => requests.find((r) => r.id === id && until(r)),
+        `upstream: ${what} (request id ${id})`,
+        timeoutMs,
+        () =>
+          JSON.stringify(requests.filter((r) => r.id === id).map(({ headers: _h, rawHeaders: _r, ...rest }) => rest)),
       );
     },
     release: (id) => gate(id).resolve(),
@@ -362,10 +380,19 @@ export async function startUpstream(): Promise<Upstream> {
     doomedHits: () => doomedHits,
     ws,
     waitForTunnel(id, until, what, timeoutMs) {
-      return waitUntil(events, () => {
-        const tunnel = ws.byId(id);
-        return tunnel && until(tunnel) ? tunnel : undefined;
-      }, `app tunnel: ${what} (id ${id})`, timeoutMs, () => JSON.stringify(ws.byId(id) && { ...ws.byId(id), ws: undefined, raw: undefined, rawBytes: ws.byId(id)?.rawBytes.length }));
+      return waitUntil(
+        events,
+        () => {
+          const tunnel = ws.byId(id);
+          return tunnel && until(tunnel) ? tunnel : undefined;
+        },
+        `app tunnel: ${what} (id ${id})`,
+        timeoutMs,
+        () =>
+          JSON.stringify(
+            ws.byId(id) && { ...ws.byId(id), ws: undefined, raw: undefined, rawBytes: ws.byId(id)?.rawBytes.length },
+          ),
+      );
     },
     async close() {
       for (const g of gates.values()) g.resolve();

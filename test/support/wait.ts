@@ -56,7 +56,10 @@ export async function eventually<T>(
   for (;;) {
     const value = options.tolerateErrors ? await probe().catch((error: unknown) => error as T) : await probe();
     if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${value instanceof Error ? value.message : JSON.stringify(value)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}; last: ${value instanceof Error ? value.message : JSON.stringify(value)}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 50));
   }
 }

@@ -109,7 +109,9 @@ export function attachWsApp(server: Server, events: EventEmitter): WsApp {
     const route = url.pathname.replace(/^\/base(?=\/)/, '');
     if (route === '/ws/refuse') {
       const status = Number(url.searchParams.get('status') ?? '403');
-      socket.end(`HTTP/1.1 ${status} Refused\r\nContent-Type: text/plain\r\nX-Refused: yes\r\nContent-Length: ${refusalBody.length}\r\n\r\n${refusalBody}`);
+      socket.end(
+        `HTTP/1.1 ${status} Refused\r\nContent-Type: text/plain\r\nX-Refused: yes\r\nContent-Length: ${refusalBody.length}\r\n\r\n${refusalBody}`,
+      );
       return;
     }
     if (route === '/ws/reset') {
@@ -124,7 +126,9 @@ export function attachWsApp(server: Server, events: EventEmitter): WsApp {
       return;
     }
     if (route === '/ws/raw' || route === '/ws/hello') {
-      const accept = createHash('sha1').update(`${String(req.headers['sec-websocket-key'])}${GUID}`).digest('base64');
+      const accept = createHash('sha1')
+        .update(`${String(req.headers['sec-websocket-key'])}${GUID}`)
+        .digest('base64');
       const extensions = req.headers['sec-websocket-extensions'];
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n` +
@@ -156,8 +160,8 @@ export function attachWsApp(server: Server, events: EventEmitter): WsApp {
         changed();
         if (ws.readyState === ws.OPEN) ws.send(data, { binary });
       });
-      ws.on('ping', (data: Buffer) => ((record.pings.push(data), changed())));
-      ws.on('pong', (data: Buffer) => ((record.pongs.push(data), changed())));
+      ws.on('ping', (data: Buffer) => (record.pings.push(data), changed()));
+      ws.on('pong', (data: Buffer) => (record.pongs.push(data), changed()));
       ws.on('error', () => {});
       ws.on('close', (code: number, reason: Buffer) => {
         record.close = { code, reason: reason.toString() };

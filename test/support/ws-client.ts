@@ -56,7 +56,10 @@ export class WsClient {
     });
     this.ws.on('ping', (data: Buffer) => (this.pings.push(data), changed()));
     this.ws.on('pong', (data: Buffer) => (this.pongs.push(data), changed()));
-    this.ws.on('close', (code: number, reason: Buffer) => ((this.close = { code, reason: reason.toString() }), changed()));
+    this.ws.on(
+      'close',
+      (code: number, reason: Buffer) => ((this.close = { code, reason: reason.toString() }), changed()),
+    );
     this.ws.on('error', (error) => ((this.error = error), changed()));
     this.ws.on('unexpected-response', (_req, res) => {
       const chunks: Buffer[] = [];
@@ -71,14 +74,26 @@ export class WsClient {
 
   waitFor<T>(check: () => T | undefined, what: string, timeoutMs?: number): Promise<T> {
     return waitUntil(this.events, check, `client: ${what}`, timeoutMs, () =>
-      JSON.stringify({ opened: this.opened, close: this.close, error: this.error?.message, refusal: this.refusal?.status, messages: this.messages.length }),
+      JSON.stringify({
+        opened: this.opened,
+        close: this.close,
+        error: this.error?.message,
+        refusal: this.refusal?.status,
+        messages: this.messages.length,
+      }),
     );
   }
 
   /** Resolves once open; rejects with what happened instead. */
   async opening(): Promise<this> {
-    await this.waitFor(() => (this.opened || this.error || this.refusal || this.close ? true : undefined), 'the handshake to finish');
-    if (!this.opened) throw new Error(`no tunnel: ${this.refusal ? `status ${this.refusal.status}: ${this.refusal.body.toString()}` : (this.error?.message ?? JSON.stringify(this.close))}`);
+    await this.waitFor(
+      () => (this.opened || this.error || this.refusal || this.close ? true : undefined),
+      'the handshake to finish',
+    );
+    if (!this.opened)
+      throw new Error(
+        `no tunnel: ${this.refusal ? `status ${this.refusal.status}: ${this.refusal.body.toString()}` : (this.error?.message ?? JSON.stringify(this.close))}`,
+      );
     return this;
   }
 
@@ -122,7 +137,10 @@ export function connectWs(url: string, options?: ClientOptions): Promise<WsClien
 }
 
 /** One WebSocket frame, masked as a client must (RFC 6455 §5.2), with any opcode, FIN and RSV1. */
-export function clientFrame(payload: Buffer, options: { opcode: number; fin?: boolean; rsv1?: boolean; mask?: Buffer }): Buffer {
+export function clientFrame(
+  payload: Buffer,
+  options: { opcode: number; fin?: boolean; rsv1?: boolean; mask?: Buffer },
+): Buffer {
   const mask = options.mask ?? Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
   const first = ((options.fin ?? true) ? 0x80 : 0) | (options.rsv1 ? 0x40 : 0) | options.opcode;
   let length: Buffer;
@@ -189,7 +207,13 @@ export class RawWsClient {
   }
 
   /** `early`: bytes written in the same write as the handshake, before any answer. */
-  static async open(host: string, port: number, path: string, headers: string[], early: Buffer = Buffer.alloc(0)): Promise<{ client: RawWsClient; head: string }> {
+  static async open(
+    host: string,
+    port: number,
+    path: string,
+    headers: string[],
+    early: Buffer = Buffer.alloc(0),
+  ): Promise<{ client: RawWsClient; head: string }> {
     const socket = net.connect(port, host);
     const client = new RawWsClient(socket);
     const request = `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`;
@@ -204,6 +228,12 @@ export class RawWsClient {
   }
 
   waitFor<T>(check: () => T | undefined, what: string, timeoutMs?: number): Promise<T> {
-    return waitUntil(this.events, check, `raw client: ${what}`, timeoutMs, () => `received ${this.received.length} bytes, ended ${this.ended}`);
+    return waitUntil(
+      this.events,
+      check,
+      `raw client: ${what}`,
+      timeoutMs,
+      () => `received ${this.received.length} bytes, ended ${this.ended}`,
+    );
   }
 }

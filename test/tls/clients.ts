@@ -23,7 +23,10 @@ export interface Handshake {
 export async function handshake(port: number, ca: string, options: tls.ConnectionOptions = {}): Promise<Handshake> {
   const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, ...options });
   try {
-    await Promise.race([once(socket, 'secureConnect'), once(socket, 'error').then(([error]) => Promise.reject(error as Error))]);
+    await Promise.race([
+      once(socket, 'secureConnect'),
+      once(socket, 'error').then(([error]) => Promise.reject(error as Error)),
+    ]);
     return {
       protocol: socket.getProtocol(),
       cipher: socket.getCipher().standardName,
@@ -43,8 +46,15 @@ export async function refusal(port: number, ca: string, options: tls.ConnectionO
   );
 }
 
-export const oldProtocol = (version: 'TLSv1' | 'TLSv1.1'): tls.ConnectionOptions => ({ minVersion: version, maxVersion: version, ciphers: 'DEFAULT@SECLEVEL=0' });
-export const tls12Suite = (cipher: string): tls.ConnectionOptions => ({ maxVersion: 'TLSv1.2', ciphers: `${cipher}@SECLEVEL=0` });
+export const oldProtocol = (version: 'TLSv1' | 'TLSv1.1'): tls.ConnectionOptions => ({
+  minVersion: version,
+  maxVersion: version,
+  ciphers: 'DEFAULT@SECLEVEL=0',
+});
+export const tls12Suite = (cipher: string): tls.ConnectionOptions => ({
+  maxVersion: 'TLSv1.2',
+  ciphers: `${cipher}@SECLEVEL=0`,
+});
 
 export interface HttpsResult {
   status: number;
@@ -55,24 +65,40 @@ export interface HttpsResult {
 }
 
 /** One HTTPS request; with an agent, on its kept-alive connection. */
-export function httpsRequest(port: number, path: string, options: { ca: string; agent?: https.Agent; method?: string; headers?: Record<string, string>; body?: string }): Promise<HttpsResult> {
+export function httpsRequest(
+  port: number,
+  path: string,
+  options: { ca: string; agent?: https.Agent; method?: string; headers?: Record<string, string>; body?: string },
+): Promise<HttpsResult> {
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, servername: 'localhost', path, method: options.method ?? 'GET', headers: { host: `localhost:${port}`, ...options.headers }, ca: options.ca, agent: options.agent ?? false }, (res) => {
-      const chunks: Buffer[] = [];
-      // Read now: a kept-alive socket goes back to the agent (res.socket null) once the body ends.
-      const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber;
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString(),
-          serial,
-          reusedSocket: req.reusedSocket,
-        }),
-      );
-      res.on('error', reject);
-    });
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        path,
+        method: options.method ?? 'GET',
+        headers: { host: `localhost:${port}`, ...options.headers },
+        ca: options.ca,
+        agent: options.agent ?? false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        // Read now: a kept-alive socket goes back to the agent (res.socket null) once the body ends.
+        const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber;
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+            serial,
+            reusedSocket: req.reusedSocket,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.setTimeout(10_000, () => req.destroy(new Error(`no answer to ${path} within 10 s`)));
     req.end(options.body);
@@ -87,17 +113,36 @@ export interface H2Result {
 }
 
 /** One HTTP/2 request (node:http2 as client) with the given pseudo-headers and headers. */
-export async function h2Request(port: number, ca: string, headers: http2.OutgoingHttpHeaders, body?: string): Promise<H2Result> {
-  const session = http2.connect(`https://localhost:${port}`, { ca, host: '127.0.0.1' } as http2.SecureClientSessionOptions);
+export async function h2Request(
+  port: number,
+  ca: string,
+  headers: http2.OutgoingHttpHeaders,
+  body?: string,
+): Promise<H2Result> {
+  const session = http2.connect(`https://localhost:${port}`, {
+    ca,
+    host: '127.0.0.1',
+  } as http2.SecureClientSessionOptions);
   try {
-    await Promise.race([once(session, 'connect'), once(session, 'error').then(([error]) => Promise.reject(error as Error))]);
+    await Promise.race([
+      once(session, 'connect'),
+      once(session, 'error').then(([error]) => Promise.reject(error as Error)),
+    ]);
     const stream = session.request(headers, { endStream: body === undefined });
     if (body !== undefined) stream.end(body);
-    const [response] = (await Promise.race([once(stream, 'response'), once(stream, 'error').then(([error]) => Promise.reject(error as Error))])) as [http2.IncomingHttpHeaders];
+    const [response] = (await Promise.race([
+      once(stream, 'response'),
+      once(stream, 'error').then(([error]) => Promise.reject(error as Error)),
+    ])) as [http2.IncomingHttpHeaders];
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     await once(stream, 'end');
-    return { status: Number(response[':status']), headers: response, body: Buffer.concat(chunks).toString(), alpn: session.alpnProtocol };
+    return {
+      status: Number(response[':status']),
+      headers: response,
+      body: Buffer.concat(chunks).toString(),
+      alpn: session.alpnProtocol,
+    };
   } finally {
     session.close();
   }
@@ -106,7 +151,10 @@ export async function h2Request(port: number, ca: string, headers: http2.Outgoin
 /** Writes bytes over a verified TLS connection and returns everything read until the server closes it. */
 export async function tlsExchange(port: number, ca: string, data: string): Promise<string> {
   const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, ALPNProtocols: ['http/1.1'] });
-  await Promise.race([once(socket, 'secureConnect'), once(socket, 'error').then(([error]) => Promise.reject(error as Error))]);
+  await Promise.race([
+    once(socket, 'secureConnect'),
+    once(socket, 'error').then(([error]) => Promise.reject(error as Error)),
+  ]);
   let text = '';
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => (text += chunk));
@@ -121,21 +169,31 @@ export async function tlsExchange(port: number, ca: string, data: string): Promi
 /** A request whose response has begun (its first chunk) and whose end waits for upstream.release(id). */
 export function openSlow(port: number, ca: string, id: string): Promise<{ serial: string; body: Promise<string> }> {
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, servername: 'localhost', path: `/_/slow?id=${id}`, ca, agent: false, headers: { host: `localhost:${port}` } }, (res) => {
-      const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber;
-      let text = '';
-      const body = new Promise<string>((done, fail) => {
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => done(text));
-        res.on('error', fail);
-        res.on('aborted', () => fail(new Error('response aborted')));
-      });
-      body.catch(() => {});
-      resolve({ serial, body });
-    });
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        path: `/_/slow?id=${id}`,
+        ca,
+        agent: false,
+        headers: { host: `localhost:${port}` },
+      },
+      (res) => {
+        const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber;
+        let text = '';
+        const body = new Promise<string>((done, fail) => {
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => done(text));
+          res.on('error', fail);
+          res.on('aborted', () => fail(new Error('response aborted')));
+        });
+        body.catch(() => {});
+        resolve({ serial, body });
+      },
+    );
     req.on('error', reject);
     req.end();
   });
 }
-

@@ -24,7 +24,11 @@ interface Answer {
   body: Buffer;
 }
 
-function exchange(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: Buffer): Promise<Answer> {
+function exchange(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body?: Buffer,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const stream = session.request(headers, { endStream: body === undefined });
     if (body !== undefined) stream.end(body);
@@ -50,8 +54,15 @@ export function addH2Tests(runtime: Runtime): void {
       [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
       work = mkdtempSync(join(tmpdir(), 'sidecar-h2-'));
       const volume = new SecretVolume(work, 'h2', pki.first);
-      sidecar = await startSidecar(runtime, { TARGET: upstream.url, TLS_CERT_FILE: volume.certFile, TLS_KEY_FILE: volume.keyFile });
-      session = http2.connect(`https://localhost:${sidecar.port}`, { ca: pki.ca, host: '127.0.0.1' } as http2.SecureClientSessionOptions);
+      sidecar = await startSidecar(runtime, {
+        TARGET: upstream.url,
+        TLS_CERT_FILE: volume.certFile,
+        TLS_KEY_FILE: volume.keyFile,
+      });
+      session = http2.connect(`https://localhost:${sidecar.port}`, {
+        ca: pki.ca,
+        host: '127.0.0.1',
+      } as http2.SecureClientSessionOptions);
       await once(session, 'connect');
     });
     afterAll(async () => {
@@ -71,7 +82,8 @@ export function addH2Tests(runtime: Runtime): void {
     it('drops the app’s connection-specific headers, which HTTP/2 forbids (RFC 9113 §8.2.2), and keeps the rest', async () => {
       const answer = await get('/_/hop-response?id=h2-hop');
       expect(answer.status).toBe(200);
-      for (const name of Object.keys(hopResponseHeaders.hopByHop)) expect(answer.headers[name.toLowerCase()], name).toBeUndefined();
+      for (const name of Object.keys(hopResponseHeaders.hopByHop))
+        expect(answer.headers[name.toLowerCase()], name).toBeUndefined();
       expect(answer.headers['x-upstream-hop']).toBeUndefined();
       expect(answer.headers['x-end-to-end']).toBe('kept');
     });
@@ -87,8 +99,15 @@ export function addH2Tests(runtime: Runtime): void {
       const download = await get(`/_/bytes?id=h2-download&n=${size}`);
       expect(download.body.length).toBe(size);
       const upload = Buffer.alloc(size, 'xyz');
-      const answer = await exchange(session, { ':method': 'POST', ':path': '/_/upload?id=h2-upload', 'content-type': 'application/octet-stream' }, upload);
-      expect(JSON.parse(answer.body.toString())).toEqual({ bytes: size, sha256: createHash('sha256').update(upload).digest('hex') });
+      const answer = await exchange(
+        session,
+        { ':method': 'POST', ':path': '/_/upload?id=h2-upload', 'content-type': 'application/octet-stream' },
+        upload,
+      );
+      expect(JSON.parse(answer.body.toString())).toEqual({
+        bytes: size,
+        sha256: createHash('sha256').update(upload).digest('hex'),
+      });
     });
 
     it('aborts the app’s request when the client cancels its stream, and logs 499', async () => {
@@ -96,7 +115,10 @@ export function addH2Tests(runtime: Runtime): void {
       await once(stream, 'response');
       stream.close(http2.constants.NGHTTP2_CANCEL);
       await upstream.waitFor('h2-cancel', (r) => r.response === 'closed', 'the app’s response to be cut off');
-      await sidecar.waitForLog((entry) => entry.path === '/_/abort-watch?id=h2-cancel&mode=headers' && entry.status === 499, 'the cancelled stream logged as 499');
+      await sidecar.waitForLog(
+        (entry) => entry.path === '/_/abort-watch?id=h2-cancel&mode=headers' && entry.status === 499,
+        'the cancelled stream logged as 499',
+      );
       // The connection carries on.
       expect((await get('/_/echo?id=h2-after-cancel')).status).toBe(200);
     });

@@ -6,8 +6,12 @@ import type { Sidecar } from '../support/sidecar.ts';
 import { eventually as poll } from '../support/wait.ts';
 
 /** Polls, bounded (SPEC's 10 s, plus room for a loaded machine); a refused connection mid-swap is a miss, not a failure. */
-export const eventually = <T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> =>
-  poll(probe, done, what, timeoutMs, { everyMs: 100, tolerateErrors: true });
+export const eventually = <T>(
+  probe: () => Promise<T>,
+  done: (value: T) => boolean,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> => poll(probe, done, what, timeoutMs, { everyMs: 100, tolerateErrors: true });
 
 export async function metric(sidecar: Sidecar, name: string): Promise<number | undefined> {
   const response = await fetch(`${sidecar.adminUrl}/metrics`);
@@ -16,4 +20,3 @@ export async function metric(sidecar: Sidecar, name: string): Promise<number | u
 
 /** The sidecar's stderr lines (`deno task --quiet` adds none of its own). */
 export const ownLines = (stderr: string) => stderr.split('\n').filter((line) => line !== '');
-

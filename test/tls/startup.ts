@@ -36,10 +36,26 @@ export function addTlsStartupTests(runtime: Runtime): void {
     };
 
     it.each([
-      ['a missing certificate file', 'TLS_CERT_FILE', () => ({ TLS_CERT_FILE: join(work, 'absent.crt'), TLS_KEY_FILE: file('k1.key', pki.first.key) })],
-      ['a missing key file', 'TLS_KEY_FILE', () => ({ TLS_CERT_FILE: file('c2.crt', pki.first.cert), TLS_KEY_FILE: join(work, 'absent.key') })],
-      ['a key that does not match', 'TLS_KEY_FILE', () => ({ TLS_CERT_FILE: file('c3.crt', pki.first.cert), TLS_KEY_FILE: file('k3.key', pki.strayKey) })],
-      ['a certificate file that holds no certificate', 'TLS_CERT_FILE', () => ({ TLS_CERT_FILE: file('c4.crt', 'not a certificate\n'), TLS_KEY_FILE: file('k4.key', pki.first.key) })],
+      [
+        'a missing certificate file',
+        'TLS_CERT_FILE',
+        () => ({ TLS_CERT_FILE: join(work, 'absent.crt'), TLS_KEY_FILE: file('k1.key', pki.first.key) }),
+      ],
+      [
+        'a missing key file',
+        'TLS_KEY_FILE',
+        () => ({ TLS_CERT_FILE: file('c2.crt', pki.first.cert), TLS_KEY_FILE: join(work, 'absent.key') }),
+      ],
+      [
+        'a key that does not match',
+        'TLS_KEY_FILE',
+        () => ({ TLS_CERT_FILE: file('c3.crt', pki.first.cert), TLS_KEY_FILE: file('k3.key', pki.strayKey) }),
+      ],
+      [
+        'a certificate file that holds no certificate',
+        'TLS_CERT_FILE',
+        () => ({ TLS_CERT_FILE: file('c4.crt', 'not a certificate\n'), TLS_KEY_FILE: file('k4.key', pki.first.key) }),
+      ],
       ['only one of the two variables', 'TLS_KEY_FILE', () => ({ TLS_CERT_FILE: file('c5.crt', pki.first.cert) })],
     ])('exits 1 before listening on %s, with one stderr line naming %s', async (_, variable, env) => {
       const exit = await runUntilExit(runtime, { TARGET: upstream.url, ...env() });
@@ -50,10 +66,18 @@ export function addTlsStartupTests(runtime: Runtime): void {
     });
 
     it('serves an expired certificate, with one warning line and the past notAfter in the metric', async () => {
-      const sidecar = await startSidecar(runtime, { TARGET: upstream.url, TLS_CERT_FILE: file('expired.crt', pki.expired.cert), TLS_KEY_FILE: file('expired.key', pki.expired.key) });
+      const sidecar = await startSidecar(runtime, {
+        TARGET: upstream.url,
+        TLS_CERT_FILE: file('expired.crt', pki.expired.cert),
+        TLS_KEY_FILE: file('expired.key', pki.expired.key),
+      });
       try {
-        expect(ownLines(sidecar.stderr()).filter((line) => /warning: the TLS certificate expired at/.test(line))).toHaveLength(1);
-        expect(await metric(sidecar, 'sidecar_tls_certificate_expiry_timestamp_seconds')).toBe(pki.expired.notAfter.getTime() / 1000);
+        expect(
+          ownLines(sidecar.stderr()).filter((line) => /warning: the TLS certificate expired at/.test(line)),
+        ).toHaveLength(1);
+        expect(await metric(sidecar, 'sidecar_tls_certificate_expiry_timestamp_seconds')).toBe(
+          pki.expired.notAfter.getTime() / 1000,
+        );
         expect(pki.expired.notAfter.getTime()).toBeLessThan(Date.now());
         // Served: the handshake completes and the client's own check is what refuses it.
         expect(await refusal(sidecar.port, pki.ca, {})).toBe('CERT_HAS_EXPIRED');

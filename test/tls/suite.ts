@@ -18,7 +18,16 @@ import type { TestPki } from '../support/certificates.ts';
 import { startUpstream } from '../support/upstream.ts';
 import { connectWs } from '../support/ws-client.ts';
 import type { Upstream } from '../support/upstream.ts';
-import { h2Request, handshake, httpsRequest, oldProtocol, openSlow, refusal, tls12Suite, tlsExchange } from './clients.ts';
+import {
+  h2Request,
+  handshake,
+  httpsRequest,
+  oldProtocol,
+  openSlow,
+  refusal,
+  tls12Suite,
+  tlsExchange,
+} from './clients.ts';
 import { eventually, metric, ownLines } from './observe.ts';
 
 /** SPEC: new connections get a new pair within 10 s of the change (the watch makes it sooner). */
@@ -37,7 +46,13 @@ export function addTlsTests(runtime: Runtime): void {
       [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
       work = mkdtempSync(join(tmpdir(), 'sidecar-tls-'));
       volume = new SecretVolume(work, 'main', pki.first);
-      sidecar = await startSidecar(runtime, { TARGET: upstream.url, TLS_CERT_FILE: volume.certFile, TLS_KEY_FILE: volume.keyFile, HSTS_MAX_AGE: '600', HTTP_REDIRECT_PORT: '0' });
+      sidecar = await startSidecar(runtime, {
+        TARGET: upstream.url,
+        TLS_CERT_FILE: volume.certFile,
+        TLS_KEY_FILE: volume.keyFile,
+        HSTS_MAX_AGE: '600',
+        HTTP_REDIRECT_PORT: '0',
+      });
       redirectPort = Number(/redirecting plain HTTP on \S+:(\d+) to https/.exec(sidecar.stderr())?.[1]);
     });
     afterAll(async () => {
@@ -55,7 +70,10 @@ export function addTlsTests(runtime: Runtime): void {
       expect(received?.headers['x-forwarded-proto']).toBe('https');
       expect(received?.headers.host).toBe(`localhost:${sidecar.port}`);
       // HTTPS only: plain HTTP on the same port gets no HTTP answer.
-      const plain = await rawExchange(`http://127.0.0.1:${sidecar.port}`, rawRequest('GET /_/echo?id=tls-plain HTTP/1.1', [['Host', 'localhost']])).catch(() => undefined);
+      const plain = await rawExchange(
+        `http://127.0.0.1:${sidecar.port}`,
+        rawRequest('GET /_/echo?id=tls-plain HTTP/1.1', [['Host', 'localhost']]),
+      ).catch(() => undefined);
       expect(plain?.status).not.toBe(200);
       expect(upstream.byId('tls-plain')).toEqual([]);
     });
@@ -74,26 +92,58 @@ export function addTlsTests(runtime: Runtime): void {
     });
 
     it('refuses TLS 1.0 and 1.1 and accepts TLS 1.2 and 1.3', async () => {
-      for (const version of ['TLSv1', 'TLSv1.1'] as const) expect(await refusal(sidecar.port, pki.ca, oldProtocol(version)), version).toBeDefined();
-      expect((await handshake(sidecar.port, pki.ca, { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' })).protocol).toBe('TLSv1.2');
+      for (const version of ['TLSv1', 'TLSv1.1'] as const)
+        expect(await refusal(sidecar.port, pki.ca, oldProtocol(version)), version).toBeDefined();
+      expect((await handshake(sidecar.port, pki.ca, { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' })).protocol).toBe(
+        'TLSv1.2',
+      );
       expect((await handshake(sidecar.port, pki.ca, { minVersion: 'TLSv1.3' })).protocol).toBe('TLSv1.3');
     });
 
     it('refuses TLS 1.2 suites without forward secrecy or without AEAD, and negotiates the ECDHE AEAD ones', async () => {
-      const refused = ['AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'AES128-SHA', 'AES256-SHA256', 'ECDHE-RSA-AES128-SHA', 'ECDHE-RSA-AES256-SHA384', 'DHE-RSA-AES128-SHA', 'DES-CBC3-SHA'];
-      for (const cipher of refused) expect(await refusal(sidecar.port, pki.ca, tls12Suite(cipher)), cipher).toBeDefined();
-      for (const cipher of ['ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-CHACHA20-POLY1305']) {
-        expect((await handshake(sidecar.port, pki.ca, tls12Suite(cipher))).cipher, cipher).toMatch(/^TLS_ECDHE_RSA_WITH_.*(GCM|POLY1305)/);
+      const refused = [
+        'AES128-GCM-SHA256',
+        'AES256-GCM-SHA384',
+        'AES128-SHA',
+        'AES256-SHA256',
+        'ECDHE-RSA-AES128-SHA',
+        'ECDHE-RSA-AES256-SHA384',
+        'DHE-RSA-AES128-SHA',
+        'DES-CBC3-SHA',
+      ];
+      for (const cipher of refused)
+        expect(await refusal(sidecar.port, pki.ca, tls12Suite(cipher)), cipher).toBeDefined();
+      for (const cipher of [
+        'ECDHE-RSA-AES128-GCM-SHA256',
+        'ECDHE-RSA-AES256-GCM-SHA384',
+        'ECDHE-RSA-CHACHA20-POLY1305',
+      ]) {
+        expect((await handshake(sidecar.port, pki.ca, tls12Suite(cipher))).cipher, cipher).toMatch(
+          /^TLS_ECDHE_RSA_WITH_.*(GCM|POLY1305)/,
+        );
       }
       // TLS 1.3's suites are all AEAD with ephemeral key exchange (RFC 8446 §1.2).
-      expect((await handshake(sidecar.port, pki.ca, { minVersion: 'TLSv1.3' })).cipher).toMatch(/^TLS_(AES_(128|256)_GCM|CHACHA20_POLY1305)_SHA(256|384)$/);
+      expect((await handshake(sidecar.port, pki.ca, { minVersion: 'TLSv1.3' })).cipher).toMatch(
+        /^TLS_(AES_(128|256)_GCM|CHACHA20_POLY1305)_SHA(256|384)$/,
+      );
     });
 
     const clientChooses = knownDifferences.tlsClientChoosesSuite.has(runtime);
-    it(clientChooses ? 'lets the client choose among the TLS 1.2 suites (known difference: no server order)' : 'chooses the TLS 1.2 suite in its own order, whatever the client prefers', async () => {
-      const chosen = await handshake(sidecar.port, pki.ca, tls12Suite('ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256'));
-      expect(chosen.cipher).toBe(clientChooses ? 'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256' : 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256');
-    });
+    it(
+      clientChooses
+        ? 'lets the client choose among the TLS 1.2 suites (known difference: no server order)'
+        : 'chooses the TLS 1.2 suite in its own order, whatever the client prefers',
+      async () => {
+        const chosen = await handshake(
+          sidecar.port,
+          pki.ca,
+          tls12Suite('ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256'),
+        );
+        expect(chosen.cipher).toBe(
+          clientChooses ? 'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256' : 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256',
+        );
+      },
+    );
 
     it('offers h2 and http/1.1 by ALPN', async () => {
       expect((await handshake(sidecar.port, pki.ca, { ALPNProtocols: ['h2', 'http/1.1'] })).alpn).toBe('h2');
@@ -102,7 +152,12 @@ export function addTlsTests(runtime: Runtime): void {
 
     it('forwards an HTTP/2 request to the app as HTTP/1.1, with Host from :authority and no pseudo-headers', async () => {
       const authority = `app.example:${sidecar.port}`;
-      const get = await h2Request(sidecar.port, pki.ca, { ':method': 'GET', ':path': '/_/echo?id=tls-h2-get', ':authority': authority, 'x-custom': 'kept' });
+      const get = await h2Request(sidecar.port, pki.ca, {
+        ':method': 'GET',
+        ':path': '/_/echo?id=tls-h2-get',
+        ':authority': authority,
+        'x-custom': 'kept',
+      });
       expect(get.alpn).toBe('h2');
       expect(get.status).toBe(200);
       const [received] = upstream.byId('tls-h2-get');
@@ -112,29 +167,53 @@ export function addTlsTests(runtime: Runtime): void {
       expect(received?.headers['x-forwarded-proto']).toBe('https');
       expect(received?.headers['x-custom']).toBe('kept');
       expect(received?.rawHeaders.filter((_, i) => i % 2 === 0).filter((name) => name.startsWith(':'))).toEqual([]);
-      const post = await h2Request(sidecar.port, pki.ca, { ':method': 'POST', ':path': '/_/echo?id=tls-h2-post', ':authority': authority, 'content-type': 'text/plain' }, 'x'.repeat(100_000));
+      const post = await h2Request(
+        sidecar.port,
+        pki.ca,
+        { ':method': 'POST', ':path': '/_/echo?id=tls-h2-post', ':authority': authority, 'content-type': 'text/plain' },
+        'x'.repeat(100_000),
+      );
       expect(post.status).toBe(200);
-      expect(upstream.byId('tls-h2-post')[0]).toMatchObject({ httpVersion: '1.1', bodyBytes: 100_000, state: 'complete' });
+      expect(upstream.byId('tls-h2-post')[0]).toMatchObject({
+        httpVersion: '1.1',
+        bodyBytes: 100_000,
+        state: 'complete',
+      });
       // The response over h2 carries the sidecar's headers and no connection-specific ones (RFC 9113 §8.2.2).
       expect(post.headers['x-request-id']).toBeTruthy();
       expect(post.headers.connection).toBeUndefined();
     });
 
     const hostless = knownDifferences.tlsHttp11WithoutHostForwarded.has(runtime);
-    it(hostless ? 'forwards an HTTP/1.1 request without Host with the authority the runtime made up (known difference)' : 'answers an HTTP/1.1 request without Host over TLS with 400', async () => {
-      const answer = await tlsExchange(sidecar.port, pki.ca, 'GET /_/echo?id=tls-no-host HTTP/1.1\r\nConnection: close\r\n\r\n');
-      if (hostless) {
-        expect(answer).toMatch(/^HTTP\/1\.1 200 /);
-        expect(upstream.byId('tls-no-host')[0]?.headers.host).toBe(`localhost:${sidecar.port}`);
-      } else {
-        expect(answer).toMatch(/^HTTP\/1\.1 400 /);
-        expect(upstream.byId('tls-no-host')).toEqual([]);
-      }
-    });
+    it(
+      hostless
+        ? 'forwards an HTTP/1.1 request without Host with the authority the runtime made up (known difference)'
+        : 'answers an HTTP/1.1 request without Host over TLS with 400',
+      async () => {
+        const answer = await tlsExchange(
+          sidecar.port,
+          pki.ca,
+          'GET /_/echo?id=tls-no-host HTTP/1.1\r\nConnection: close\r\n\r\n',
+        );
+        if (hostless) {
+          expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+          expect(upstream.byId('tls-no-host')[0]?.headers.host).toBe(`localhost:${sidecar.port}`);
+        } else {
+          expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+          expect(upstream.byId('tls-no-host')).toEqual([]);
+        }
+      },
+    );
 
     it('adds Strict-Transport-Security to HTTPS responses, its own errors included, unless the app set one', async () => {
-      expect((await httpsRequest(sidecar.port, '/_/echo?id=tls-hsts', { ca: pki.ca })).headers['strict-transport-security']).toBe('max-age=600');
-      expect((await httpsRequest(sidecar.port, '/_/hsts?id=tls-hsts-app', { ca: pki.ca })).headers['strict-transport-security']).toBe('max-age=1; includeSubDomains');
+      expect(
+        (await httpsRequest(sidecar.port, '/_/echo?id=tls-hsts', { ca: pki.ca })).headers['strict-transport-security'],
+      ).toBe('max-age=600');
+      expect(
+        (await httpsRequest(sidecar.port, '/_/hsts?id=tls-hsts-app', { ca: pki.ca })).headers[
+          'strict-transport-security'
+        ],
+      ).toBe('max-age=1; includeSubDomains');
       const reset = await httpsRequest(sidecar.port, '/_/reset?id=tls-hsts-502', { ca: pki.ca });
       expect(reset.status).toBe(502);
       expect(reset.headers['strict-transport-security']).toBe('max-age=600');
@@ -149,7 +228,13 @@ export function addTlsTests(runtime: Runtime): void {
         ['GET / HTTP/1.1', '[::1]:80', 'https://[::1]/'],
       ];
       for (const [line, host, location] of cases) {
-        const response = await rawExchange(url, rawRequest(line, [['Host', host], ['Content-Length', '0']]));
+        const response = await rawExchange(
+          url,
+          rawRequest(line, [
+            ['Host', host],
+            ['Content-Length', '0'],
+          ]),
+        );
         expect(response?.status, line).toBe(308);
         expect(response?.get('location'), line).toBe(location);
       }
@@ -157,7 +242,9 @@ export function addTlsTests(runtime: Runtime): void {
     });
 
     it('reports the serving certificate’s notAfter and no reload errors', async () => {
-      expect(await metric(sidecar, 'sidecar_tls_certificate_expiry_timestamp_seconds')).toBe(pki.first.notAfter.getTime() / 1000);
+      expect(await metric(sidecar, 'sidecar_tls_certificate_expiry_timestamp_seconds')).toBe(
+        pki.first.notAfter.getTime() / 1000,
+      );
       expect(await metric(sidecar, 'sidecar_tls_reload_errors_total')).toBe(0);
     });
 
@@ -169,7 +256,12 @@ export function addTlsTests(runtime: Runtime): void {
         expect(before.serial).toBe(pki.first.serial);
         const inFlight = await openSlow(sidecar.port, pki.ca, 'tls-in-flight');
         volume.update(pki.second);
-        await eventually(() => handshake(sidecar.port, pki.ca), (h) => h.serial === pki.second.serial, 'a new connection to get the second certificate', WITHIN_SPEC);
+        await eventually(
+          () => handshake(sidecar.port, pki.ca),
+          (h) => h.serial === pki.second.serial,
+          'a new connection to get the second certificate',
+          WITHIN_SPEC,
+        );
         upstream.release('tls-in-flight');
         expect(await inFlight.body).toBe('first chunk\nthe rest\n');
         expect(inFlight.serial).toBe(pki.first.serial);
@@ -177,7 +269,9 @@ export function addTlsTests(runtime: Runtime): void {
         expect(after.status).toBe(200);
         expect(after.reusedSocket).toBe(!closesIdle);
         expect(after.serial).toBe(closesIdle ? pki.second.serial : pki.first.serial);
-        expect(await metric(sidecar, 'sidecar_tls_certificate_expiry_timestamp_seconds')).toBe(pki.second.notAfter.getTime() / 1000);
+        expect(await metric(sidecar, 'sidecar_tls_certificate_expiry_timestamp_seconds')).toBe(
+          pki.second.notAfter.getTime() / 1000,
+        );
         expect(sidecar.stderr()).toMatch(/TLS certificate reloaded/);
       } finally {
         agent.destroy();
@@ -185,20 +279,36 @@ export function addTlsTests(runtime: Runtime): void {
     });
 
     it('keeps the old pair when a new one does not load (key not matching, half-written), with one stderr line and one count per pair', async () => {
-      const failures = () => ownLines(sidecar.stderr()).filter((line) => line.includes('TLS certificate reload failed'));
+      const failures = () =>
+        ownLines(sidecar.stderr()).filter((line) => line.includes('TLS certificate reload failed'));
       const errors = (await metric(sidecar, 'sidecar_tls_reload_errors_total')) ?? 0;
       const serving = (await handshake(sidecar.port, pki.ca)).serial;
       volume.update({ cert: pki.first.cert, key: pki.strayKey });
-      await eventually(() => metric(sidecar, 'sidecar_tls_reload_errors_total'), (n) => n === errors + 1, 'the mismatched pair counted', WITHIN_SPEC);
+      await eventually(
+        () => metric(sidecar, 'sidecar_tls_reload_errors_total'),
+        (n) => n === errors + 1,
+        'the mismatched pair counted',
+        WITHIN_SPEC,
+      );
       expect(failures().at(-1)).toMatch(/TLS_KEY_FILE: .*does not match/);
       expect((await handshake(sidecar.port, pki.ca)).serial).toBe(serving);
       volume.update({ cert: pki.first.cert.slice(0, pki.first.cert.length / 2), key: pki.first.key });
-      await eventually(() => metric(sidecar, 'sidecar_tls_reload_errors_total'), (n) => n === errors + 2, 'the half-written pair counted', WITHIN_SPEC);
+      await eventually(
+        () => metric(sidecar, 'sidecar_tls_reload_errors_total'),
+        (n) => n === errors + 2,
+        'the half-written pair counted',
+        WITHIN_SPEC,
+      );
       expect(failures().at(-1)).toMatch(/TLS_CERT_FILE: /);
       expect((await httpsRequest(sidecar.port, '/_/echo?id=tls-after-bad', { ca: pki.ca })).serial).toBe(serving);
       // A good pair afterwards is taken; the bad ones were each reported once, however often the files were checked.
       volume.update(pki.first);
-      await eventually(() => handshake(sidecar.port, pki.ca), (h) => h.serial === pki.first.serial, 'the good pair after the bad ones', WITHIN_SPEC);
+      await eventually(
+        () => handshake(sidecar.port, pki.ca),
+        (h) => h.serial === pki.first.serial,
+        'the good pair after the bad ones',
+        WITHIN_SPEC,
+      );
       expect(failures()).toHaveLength(2);
       expect(await metric(sidecar, 'sidecar_tls_reload_errors_total')).toBe(errors + 2);
     });
@@ -206,10 +316,20 @@ export function addTlsTests(runtime: Runtime): void {
     it('drains on SIGTERM: a request in flight over HTTPS finishes, then the process exits 0', async () => {
       const inFlight = await openSlow(sidecar.port, pki.ca, 'tls-drain');
       sidecar.signal('SIGTERM');
-      await eventually(async () => sidecar.stderr(), (text) => /draining 1 in-flight/.test(text), 'the drain to start');
+      await eventually(
+        async () => sidecar.stderr(),
+        (text) => /draining 1 in-flight/.test(text),
+        'the drain to start',
+      );
       upstream.release('tls-drain');
       expect(await inFlight.body).toBe('first chunk\nthe rest\n');
-      expect(await eventually(async () => sidecar.exited(), (exit) => exit !== undefined, 'the process to exit')).toEqual({ code: 0, signal: null });
+      expect(
+        await eventually(
+          async () => sidecar.exited(),
+          (exit) => exit !== undefined,
+          'the process to exit',
+        ),
+      ).toEqual({ code: 0, signal: null });
     });
   });
 }

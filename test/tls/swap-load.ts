@@ -35,7 +35,11 @@ export function addSwapLoadTest(runtime: Runtime): void {
       [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
       work = mkdtempSync(join(tmpdir(), 'sidecar-tls-load-'));
       volume = new SecretVolume(work, 'load', pki.first);
-      sidecar = await startSidecar(runtime, { TARGET: upstream.url, TLS_CERT_FILE: volume.certFile, TLS_KEY_FILE: volume.keyFile });
+      sidecar = await startSidecar(runtime, {
+        TARGET: upstream.url,
+        TLS_CERT_FILE: volume.certFile,
+        TLS_KEY_FILE: volume.keyFile,
+      });
     });
     afterAll(async () => {
       await sidecar?.stop();
@@ -67,7 +71,8 @@ export function addSwapLoadTest(runtime: Runtime): void {
       const clients = Array.from({ length: CLIENTS }, (_, i) => client(i));
       const waitForEach = async (count: number) => {
         const targets = done.map((n) => n + count);
-        while (running && done.some((n, i) => n < (targets[i] ?? 0)) && sent < MAX_REQUESTS) await new Promise((resolve) => setTimeout(resolve, 20));
+        while (running && done.some((n, i) => n < (targets[i] ?? 0)) && sent < MAX_REQUESTS)
+          await new Promise((resolve) => setTimeout(resolve, 20));
       };
       try {
         await waitForEach(REQUESTS_AFTER_SWAP);
@@ -76,7 +81,8 @@ export function addSwapLoadTest(runtime: Runtime): void {
           volume.update(next);
           const deadline = Date.now() + 10_000;
           while ((await handshake(sidecar.port, pki.ca).catch(() => undefined))?.serial !== next.serial) {
-            if (Date.now() > deadline) throw new Error(`swap ${swap}: the new certificate was not served within SPEC's 10 s`);
+            if (Date.now() > deadline)
+              throw new Error(`swap ${swap}: the new certificate was not served within SPEC's 10 s`);
             await new Promise((resolve) => setTimeout(resolve, 50));
           }
           await waitForEach(REQUESTS_AFTER_SWAP);
@@ -86,7 +92,9 @@ export function addSwapLoadTest(runtime: Runtime): void {
         await Promise.all(clients);
       }
       const total = done.reduce((a, b) => a + b, 0);
-      console.log(`[${runtime}] certificate rotation under load: ${failures.length} failed of ${total} requests across ${SWAPS} swaps with ${CLIENTS} clients${failures.length ? ` (${[...new Set(failures)].join(', ')})` : ''}`);
+      console.log(
+        `[${runtime}] certificate rotation under load: ${failures.length} failed of ${total} requests across ${SWAPS} swaps with ${CLIENTS} clients${failures.length ? ` (${[...new Set(failures)].join(', ')})` : ''}`,
+      );
       expect(sent).toBeLessThan(MAX_REQUESTS);
       expect(serials).toEqual(new Set([pki.first.serial, pki.second.serial]));
       if (runtime === 'node') expect(failures).toEqual([]);
