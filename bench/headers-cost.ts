@@ -37,7 +37,7 @@ function web(): number {
   h.set('traceparent', traceparent);
   h.delete('tracestate');
   h.delete('content-length');
-  // runtimes/node-upstream.ts: undici's flat list.
+  // runtimes/node/upstream.ts: undici's flat list.
   const flat: string[] = [];
   for (const [n, v] of h) if (n !== 'expect') flat.push(n, v);
   // The response: toHeaders, relay's strip and X-Request-Id, node-server's buildOutgoingHttpHeaders.

@@ -7,17 +7,17 @@ import { constants } from 'node:crypto';
 import process from 'node:process';
 import { getConnInfo } from 'hono/bun';
 import { configOrExit, createSidecar, listeningMessage, listenOrExit, stopOnSignal } from '../src/sidecar.ts';
-import type { UpstreamClient } from '../src/upstream.ts';
-import { createBunWebSocket } from './bun-websocket.ts';
-import { fdStdout } from './fd-stdout.ts';
-import { bunHeadFraming } from './head-framing.ts';
-import { processMetrics } from './process-metrics.ts';
-import { createTcpProbe } from './tcp-probe.ts';
-import { redirectMessage } from '../src/https.ts';
-import { startCertificates } from '../src/tls-watcher.ts';
-import type { CertificatePair } from '../src/tls.ts';
-import { ListenerSwap } from './listener-swap.ts';
-import { tls12Ciphers, tlsFiles } from './tls-files.ts';
+import type { UpstreamClient } from '../src/proxy/upstream.ts';
+import { createBunWebSocket } from './bun/websocket.ts';
+import { fdStdout } from './shared/fd-stdout.ts';
+import { bunHeadFraming } from './shared/head-framing.ts';
+import { processMetrics } from './shared/process-metrics.ts';
+import { createTcpProbe } from './shared/tcp-probe.ts';
+import { redirectMessage } from '../src/tls/https.ts';
+import { startCertificates } from '../src/tls/watcher.ts';
+import type { CertificatePair } from '../src/tls/certificate.ts';
+import { ListenerSwap } from './shared/listener-swap.ts';
+import { tls12Ciphers, tlsFiles } from './shared/tls-files.ts';
 
 const say = (message: string) => console.error(message);
 
@@ -72,7 +72,7 @@ const serveProxy = (pair: CertificatePair | undefined, port: number) =>
     // With TLS: h2 and HTTP/1.1 by ALPN. `http2: true` is marked experimental (oven-sh/bun#40137);
     // it is on because the conformance suite, test/tls and test/tls/h2.ts pass with it. BoringSSL
     // refuses TLS 1.0/1.1 by itself; the suites are Mozilla's intermediate ones (tls-files.ts), in
-    // the server's order, as on Node (node-tls.ts: testssl.sh rates the client's order HIGH).
+    // the server's order, as on Node (runtimes/node/tls.ts: testssl.sh rates the client's order HIGH).
     ...(pair && {
       reusePort: true,
       http2: true,

@@ -5,16 +5,16 @@
 import { getConnInfo } from 'hono/deno';
 import { configVariables } from '../src/config.ts';
 import { configOrExit, createSidecar, listeningMessage, listenOrExit, stopOnSignal } from '../src/sidecar.ts';
-import { createDenoWebSocket } from './deno-websocket.ts';
-import { denoHeadFraming } from './head-framing.ts';
-import { createNodeHttpUpstream } from './node-http-upstream.ts';
-import { processMetrics } from './process-metrics.ts';
-import { createTcpProbe } from './tcp-probe.ts';
-import { redirectMessage } from '../src/https.ts';
-import { startCertificates } from '../src/tls-watcher.ts';
-import type { CertificatePair } from '../src/tls.ts';
-import { ListenerSwap } from './listener-swap.ts';
-import { tlsFiles } from './tls-files.ts';
+import { createDenoWebSocket } from './deno/websocket.ts';
+import { denoHeadFraming } from './shared/head-framing.ts';
+import { createNodeHttpUpstream } from './deno/node-http-upstream.ts';
+import { processMetrics } from './shared/process-metrics.ts';
+import { createTcpProbe } from './shared/tcp-probe.ts';
+import { redirectMessage } from '../src/tls/https.ts';
+import { startCertificates } from '../src/tls/watcher.ts';
+import type { CertificatePair } from '../src/tls/certificate.ts';
+import { ListenerSwap } from './shared/listener-swap.ts';
+import { tlsFiles } from './shared/tls-files.ts';
 
 const say = (message: string) => console.error(message);
 

@@ -9,15 +9,15 @@ import { getRequestListener } from '@hono/node-server';
 import type { HttpBindings } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { configOrExit, createSidecar, listeningMessage, stopOnSignal } from '../src/sidecar.ts';
-import { createClientErrors } from './node-client-error.ts';
-import { fdStdout } from './fd-stdout.ts';
-import { attachTunnels, shouldTunnel } from './node-tunnel.ts';
-import { createNodeUpstream } from './node-upstream.ts';
-import { createOtlpPost } from './node-otlp-post.ts';
-import { processMetrics } from './process-metrics.ts';
-import { createTcpProbe } from './tcp-probe.ts';
-import { http2Authority, startTls } from './node-tls.ts';
-import { redirectMessage } from '../src/https.ts';
+import { createClientErrors } from './node/client-error.ts';
+import { fdStdout } from './shared/fd-stdout.ts';
+import { attachTunnels, shouldTunnel } from './node/tunnel.ts';
+import { createNodeUpstream } from './node/upstream.ts';
+import { createOtlpPost } from './node/otlp-post.ts';
+import { processMetrics } from './shared/process-metrics.ts';
+import { createTcpProbe } from './shared/tcp-probe.ts';
+import { http2Authority, startTls } from './node/tls.ts';
+import { redirectMessage } from '../src/tls/https.ts';
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
@@ -55,7 +55,7 @@ const http1Options = {
   requestTimeout: 0,
   // Request line plus headers over 16 KiB get 431.
   maxHeaderSize: 16 * 1024,
-  // HTTP/1.1 without Host gets 400 (RFC 9112 §3.2), logged (node-client-error.ts): Node's own
+  // HTTP/1.1 without Host gets 400 (RFC 9112 §3.2), logged (runtimes/node/client-error.ts): Node's own
   // check would answer without a log line or a clientError event.
   requireHostHeader: false,
   // Only WebSocket handshakes become 'upgrade' events (the tunnel); any other Upgrade goes to
@@ -63,7 +63,7 @@ const http1Options = {
   shouldUpgradeCallback: shouldTunnel,
 };
 const proxyListener = getRequestListener(sidecar.proxy.fetch, { errorHandler: clientErrors.requestError }) as Listener;
-// With TLS: HTTP/2 and HTTP/1.1 on one port (node-tls.ts); the same listener and timeouts.
+// With TLS: HTTP/2 and HTTP/1.1 on one port (runtimes/node/tls.ts); the same listener and timeouts.
 const proxyServer = tls
   ? tls.serve(http1Options, proxyListener)
   : createServer(http1Options as Parameters<typeof createServer>[0], proxyListener);

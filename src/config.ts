@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { otelConfigShape, secretVariables } from './config-otel.ts';
+import { otelConfigShape, secretVariables } from './tracing/config.ts';
 
 /**
  * The sidecar's whole configuration: one zod schema over environment variables. Types come from
  * it, defaults and their reasons sit beside each field, and the README's table mirrors it
- * (test/config.test.ts holds the two together).
+ * (test/unit/config.test.ts holds the two together).
  */
 
 const port = (name: string) =>
@@ -122,7 +122,7 @@ export const configSchema = z
     /** In-flight requests get this long after SIGTERM; kept under Kubernetes' 30 s termination grace period. */
     DRAIN_TIMEOUT_MS: millis('DRAIN_TIMEOUT_MS').default(10_000),
     /**
-     * Requests in flight to the app at once (src/admission.ts); set it to what the app can serve at
+     * Requests in flight to the app at once (src/overload/admission.ts); set it to what the app can serve at
      * once (its thread or database pool). 0, the default, means no limit: nothing changes for users
      * who don't ask, and the request path has no limiter on it at all.
      */
@@ -137,7 +137,7 @@ export const configSchema = z
      * better told to come back than kept, and client timeouts (often a few seconds) are not yet spent.
      */
     QUEUE_TIMEOUT_MS: millis('QUEUE_TIMEOUT_MS').default(1000),
-    /** PEM certificate chain (leaf first) and its key: both set, PORT serves HTTPS only (src/tls.ts); unset, plain HTTP. */
+    /** PEM certificate chain (leaf first) and its key: both set, PORT serves HTTPS only (src/tls/certificate.ts); unset, plain HTTP. */
     TLS_CERT_FILE: filePath('TLS_CERT_FILE').optional(),
     TLS_KEY_FILE: filePath('TLS_KEY_FILE').optional(),
     /** A plain-HTTP listener that only redirects to https (308); off unless set, and only with TLS. */
@@ -155,7 +155,7 @@ export const configSchema = z
      * keepalive_timeout default).
      */
     CLIENT_IDLE_TIMEOUT_MS: millis('CLIENT_IDLE_TIMEOUT_MS').default(75_000),
-    /** Trace export over OTLP/HTTP, off unless an endpoint is set (config-otel.ts). */
+    /** Trace export over OTLP/HTTP, off unless an endpoint is set (src/tracing/config.ts). */
     ...otelConfigShape,
   })
   .superRefine(tlsTogether);

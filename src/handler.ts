@@ -1,6 +1,6 @@
 /**
  * The proxy: one web-standard fetch handler (a Hono app). A request's path through it:
- *   a WebSocket handshake goes to the tunnel (upgrade.ts) -> build the upstream request (forward.ts, trace.ts)
+ *   a WebSocket handshake goes to the tunnel (upgrade.ts) -> build the upstream request (forward.ts, src/tracing/trace-context.ts)
  *   -> wait for a slot under MAX_CONCURRENT_REQUESTS, or 503 (admission.ts)
  *   -> send it, bounded by UPSTREAM_TIMEOUT_MS and the client's abort (upstream.ts)
  *   -> answer with the app's response (relay.ts), or with the sidecar's own error (errors.ts)
@@ -11,19 +11,19 @@ import type { Context } from 'hono';
 import type { Config } from './config.ts';
 import { InternalError, SidecarError, errorResponse } from './errors.ts';
 import type { ErrorReason } from './errors.ts';
-import { createAdmission } from './admission.ts';
-import type { Admission, Release } from './admission.ts';
-import { hsts } from './https.ts';
-import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from './forward.ts';
+import { createAdmission } from './overload/admission.ts';
+import type { Admission, Release } from './overload/admission.ts';
+import { hsts } from './tls/https.ts';
+import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from './proxy/forward.ts';
 import type { AccessRecord } from './logger.ts';
 import type { Metrics } from './metrics.ts';
-import { startSpan } from './trace.ts';
-import { relayResponse } from './relay.ts';
-import { isWebSocketHandshake } from './upgrade.ts';
-import type { Refusal } from './refusal.ts';
-import { samplerFor } from './sampler.ts';
-import type { UpstreamClient } from './upstream.ts';
-import { createSend } from './upstream-call.ts';
+import { startSpan } from './tracing/trace-context.ts';
+import { relayResponse } from './proxy/relay.ts';
+import { isWebSocketHandshake } from './websocket/upgrade.ts';
+import type { Refusal } from './proxy/refusal.ts';
+import { samplerFor } from './tracing/sampler.ts';
+import type { UpstreamClient } from './proxy/upstream.ts';
+import { createSend } from './proxy/upstream-call.ts';
 
 export interface ProxyDeps {
   upstream: UpstreamClient;

@@ -113,7 +113,7 @@ export class Metrics {
     this.#ready = read;
   }
 
-  /** The registry's counts as they stand, for the status page (src/stats.ts): the same numbers /metrics shows. */
+  /** The registry's counts as they stand, for the status page (src/admin/stats.ts): the same numbers /metrics shows. */
   snapshot(): MetricsSnapshot {
     const requestsByStatus: Record<string, number> = {};
     const buckets = new Array<number>(durationBuckets.length + 1).fill(0);

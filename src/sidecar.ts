@@ -3,33 +3,33 @@
  * the metrics, readiness, and the access-log writer. Runtime adapters call this, then serve.
  */
 import type { Context, Hono } from 'hono';
-import { createAdmin } from './admin.ts';
-import { createAdmission } from './admission.ts';
+import { createAdmin } from './admin/admin.ts';
+import { createAdmission } from './overload/admission.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import type { Config } from './config.ts';
 import { createProxy } from './handler.ts';
-import { createRedirect } from './https.ts';
+import { createRedirect } from './tls/https.ts';
 import { createLineWriter, formatterFor } from './logger.ts';
 import type { AccessRecord, LineWriter, LogSink } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import type { ProcessMetric } from './metrics.ts';
-import { maskedConfig } from './config-view.ts';
-import { Readiness } from './readiness.ts';
-import { StatsHistory } from './stats.ts';
+import { maskedConfig } from './admin/config-view.ts';
+import { Readiness } from './admin/readiness.ts';
+import { StatsHistory } from './admin/stats.ts';
 import { version } from './version.ts';
-import { createRefusalLog } from './refusal.ts';
-import type { Refusal, RefusalLog } from './refusal.ts';
-import type { UpstreamProbe } from './readiness.ts';
-import { tlsMetrics } from './tls.ts';
-import type { CertificateWatcher } from './tls-watcher.ts';
-import { tunnelThroughFetch } from './tunnel.ts';
-import { Tunnels } from './upgrade.ts';
-import type { Handshake } from './upgrade.ts';
-import { samplerFor } from './sampler.ts';
-import { createTracing } from './tracing.ts';
-import type { Tracing } from './tracing.ts';
-import type { HttpVersionOf } from './span.ts';
-import type { UpstreamClient } from './upstream.ts';
+import { createRefusalLog } from './proxy/refusal.ts';
+import type { Refusal, RefusalLog } from './proxy/refusal.ts';
+import type { UpstreamProbe } from './admin/readiness.ts';
+import { tlsMetrics } from './tls/certificate.ts';
+import type { CertificateWatcher } from './tls/watcher.ts';
+import { tunnelThroughFetch } from './websocket/tunnel.ts';
+import { Tunnels } from './websocket/upgrade.ts';
+import type { Handshake } from './websocket/upgrade.ts';
+import { samplerFor } from './tracing/sampler.ts';
+import { createTracing } from './tracing/tracing.ts';
+import type { Tracing } from './tracing/tracing.ts';
+import type { HttpVersionOf } from './tracing/span.ts';
+import type { UpstreamClient } from './proxy/upstream.ts';
 
 /** What a runtime hands the core: the parts only it can provide. */
 export interface RuntimeCapabilities {
@@ -52,7 +52,7 @@ export interface RuntimeCapabilities {
   /**
    * Carries a WebSocket handshake the runtime's server handed to the fetch handler (Bun, Deno):
    * answers the client (101 or the app's refusal) and runs the tunnel. Node's server hands
-   * handshakes to its own 'upgrade' listener instead (runtimes/node-tunnel.ts).
+   * handshakes to its own 'upgrade' listener instead (runtimes/node/tunnel.ts).
    */
   webSocket?(c: Context, handshake: Handshake): Promise<Response>;
   /** Whether the runtime's parser refused (and answered) the rest of this request's connection. */
@@ -203,7 +203,7 @@ export async function drain(options: DrainOptions): Promise<boolean> {
     tunnels.closeAll();
     options.forceClose();
     // Closed tunnels write their log lines as they end (a relay's closing handshake takes up to
-    // a second: ws-relay.ts): wait for them, bounded.
+    // a second: src/websocket/message-relay.ts): wait for them, bounded.
     let grace: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([tunnels.idle(), new Promise((resolve) => (grace = setTimeout(resolve, 2000)))]);
     clearTimeout(grace);

@@ -13,7 +13,7 @@ import { listenMessage, logRequest } from './access-log.ts';
 const target = process.env.TARGET ?? 'http://127.0.0.1:8080';
 const host = process.env.HOST ?? '127.0.0.1';
 
-// The sidecar's own pool settings (runtimes/node-upstream.ts): connections unbounded, keep-alive.
+// The sidecar's own pool settings (runtimes/node/upstream.ts): connections unbounded, keep-alive.
 const pool = new Pool(target, { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 4_000 });
 
 /** RFC 9110 §7.6.1; undici refuses some of them in a request anyway. */

@@ -4,7 +4,7 @@
  * /metrics, with the runtime, version, uptime and the masked configuration.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Stats } from '../../src/stats.ts';
+import type { Stats } from '../../src/admin/stats.ts';
 import { send } from '../support/http-client.ts';
 import { parsePrometheusText, sampleValue } from '../support/prometheus.ts';
 import { startSidecar } from '../support/sidecar.ts';

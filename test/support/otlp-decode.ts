@@ -4,7 +4,7 @@
  * open-telemetry/opentelemetry-proto's trace_service.proto, trace.proto, resource.proto and
  * common.proto, and the JSON mapping. Both produce the same plain tree, with proto3 defaults
  * filled in, so a protobuf and a JSON request (ours or the reference serializer's) compare equal
- * exactly when they carry the same data. test/otlp-encoding.test.ts checks this decoder against
+ * exactly when they carry the same data. test/unit/tracing/otlp-encoding.test.ts checks this decoder against
  * @opentelemetry/otlp-transformer's serializers.
  */
 

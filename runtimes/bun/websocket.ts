@@ -1,0 +1,95 @@
+/**
+ * WebSocket tunnels on Bun: a message relay. Bun.serve cannot hand over a raw connection
+ * (oven-sh/bun#35972), and Bun's node:http upgrade mishandles a keep-alive connection reused for
+ * the upgrade (oven-sh/bun#43342), so: the app's handshake first (./ws-upstream.ts), then
+ * server.upgrade() of the client with the app's choice of subprotocol and the app's 101 headers,
+ * then src/websocket/message-relay.ts between the two.
+ */
+import type { Server, ServerWebSocket, WebSocketHandler } from 'bun';
+import type { Context } from 'hono';
+import type { Config } from '../../src/config.ts';
+import { errorResponse } from '../../src/errors.ts';
+import { relayed101Headers } from '../../src/websocket/handshake-headers.ts';
+import type { Handshake } from '../../src/websocket/upgrade.ts';
+import { relayMessages } from '../../src/websocket/message-relay.ts';
+import type { Peer, Relay } from '../../src/websocket/message-relay.ts';
+import { MAX_MESSAGE_BYTES, appPeer, openAppSocket } from '../shared/ws-upstream.ts';
+import type { AppSocket } from '../shared/ws-upstream.ts';
+
+interface Leg {
+  app: AppSocket;
+  handshake: Handshake;
+  relay?: Relay;
+}
+
+export function createBunWebSocket(config: Config): {
+  handshake(c: Context, handshake: Handshake): Promise<Response>;
+  handlers: WebSocketHandler<Leg>;
+} {
+  return {
+    async handshake(c, handshake) {
+      const request = c.req.raw;
+      const opened = await openAppSocket(config, handshake, request.signal);
+      if (opened instanceof Response) return opened;
+      const headers = relayed101Headers(opened.headers, handshake.requestId);
+      // Bun echoes the client's first offer unless told (oven-sh/bun#18243): always say which,
+      // and say none (an empty value writes no header) when the app chose none.
+      headers.set('sec-websocket-protocol', opened.protocol);
+      const server = c.env as Server<Leg>;
+      if (!server.upgrade(request, { headers, data: { app: opened, handshake } })) {
+        opened.socket.terminate();
+        handshake.answered(500, 'internal');
+        return errorResponse(500, 'internal proxy error', handshake.requestId);
+      }
+      // Bun ignores the response of an upgraded request; Hono needs one.
+      return new Response(null);
+    },
+    handlers: {
+      // The relay holds a message whole: bounded (1009 beyond), and the same bound as the app's leg.
+      maxPayloadLength: MAX_MESSAGE_BYTES,
+      // Never cut for idleness (SPEC), and no pings of the sidecar's own: the app's pass through.
+      idleTimeout: 0,
+      sendPings: false,
+      // No limit, so send() never drops a message (bun-types serve.d.ts): -1 means it was
+      // buffered, and the relay then pauses the app until 'drain'.
+      backpressureLimit: 0,
+      closeOnBackpressureLimit: false,
+      perMessageDeflate: false,
+      open(ws: ServerWebSocket<Leg>) {
+        const leg = ws.data;
+        const client: Peer = {
+          send: (data) => (typeof data === 'string' ? ws.sendText(data) : ws.sendBinary(data)) !== -1,
+          ping: (data) => void ws.ping(data),
+          pong: (data) => void ws.pong(data),
+          close: (code, reason) => ws.close(code, reason),
+          terminate: () => ws.terminate(),
+          pause: () => ws.pause(),
+          resume: () => ws.resume(),
+        };
+        const app = appPeer(leg.app);
+        const tunnel = leg.handshake.opened(() => leg.relay?.goAway());
+        leg.relay = relayMessages(client, app.peer, tunnel);
+        app.listen(leg.relay.app);
+      },
+      message(ws, message) {
+        ws.data.relay?.client.message(message);
+      },
+      ping(ws, data) {
+        ws.data.relay?.client.ping(data);
+      },
+      pong(ws, data) {
+        ws.data.relay?.client.pong(data);
+      },
+      drain(ws) {
+        ws.data.relay?.client.drained();
+      },
+      close(ws, code, reason) {
+        const leg = ws.data;
+        if (leg.relay) return leg.relay.client.closed(code, reason);
+        // Gone before its side opened: no tunnel; the app's leg goes too.
+        leg.app.socket.terminate();
+        leg.handshake.answered(499, 'client_aborted');
+      },
+    },
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * An upstream client on `node:http`, for Deno: Deno's own fetch adds Accept, Accept-Language,
+ * User-Agent and Accept-Encoding and decompresses every gzip/br body even when the client asked
+ * for it (seen with Deno 2.9), which a transparent proxy cannot allow. Deno's node:http keeps
+ * the client's Host, sends only the headers it is given and never decodes the body.
+ */
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import type { Config } from '../../src/config.ts';
+import type { UpstreamClient, UpstreamResponse } from '../../src/proxy/upstream.ts';
+
+/** `maxConnections`: MAX_CONCURRENT_REQUESTS when set (0: no limit of the sidecar's own), so the agent never opens more sockets than the app may serve. */
+export function createNodeHttpUpstream(
+  target: Config['TARGET'],
+  maxConnections = 0,
+): { client: UpstreamClient; close(): void } {
+  const { origin, secure, hostname: host, port } = target;
+  const agent = new (secure ? HttpsAgent : HttpAgent)({
+    keepAlive: true,
+    maxSockets: maxConnections > 0 ? maxConnections : 256,
+    // Idle pooled sockets close before the app's own keep-alive timeout would (Node's default is 5 s).
+    timeout: 4_000,
+  });
+  const send = secure ? httpsRequest : httpRequest;
+  // TLS names TARGET's host, never the client's Host header (Node's agent would take the name to
+  // verify from Host otherwise). No SNI for an IP address (RFC 6066 §3).
+  const servername = secure && isIP(host) === 0 ? host : undefined;
+  const base = { host, port, agent, servername };
+
+  const client: UpstreamClient = (request) =>
+    new Promise<UpstreamResponse>((resolve, reject) => {
+      const headers: OutgoingHttpHeaders = {};
+      for (const [name, value] of request.headers) headers[name] = value;
+      const outgoing = send(
+        { ...base, method: request.method, path: request.url.slice(origin.length), headers },
+        (res: IncomingMessage) => {
+          const out = new Headers();
+          const raw = res.rawHeaders;
+          for (let i = 0; i + 1 < raw.length; i += 2) out.append(raw[i] as string, raw[i + 1] as string);
+          const body = Readable.toWeb(res) as ReadableStream<Uint8Array>;
+          resolve({ status: res.statusCode ?? 502, statusText: res.statusMessage ?? '', headers: out, body });
+        },
+      );
+      outgoing.setNoDelay(true);
+      // A request with a body is never retried behind the core's back. On a pooled connection the
+      // app has just closed, Deno's node:http retries by itself on a new socket, without the
+      // streamed body, and the request hangs until the app gives up (denoland/deno#32006, #32215:
+      // fixed only for bodies written whole; seen with Deno 2.9.6), or sends a POST twice
+      // (denoland/deno#36786). `_retrying` is the flag its maybeRetryRequest() checks
+      // (ext/node/polyfills/_http_client.js); Node has no such retry and ignores it. Without the
+      // retry the reset reaches the core: 502 upstream_reset, as on Node (SPEC allows it for a
+      // request with a body). A Deno release that renames the flag hangs the conformance test
+      // "a POST with a streamed body, on a pooled connection the app closes as it arrives".
+      if (request.body !== null) (outgoing as { _retrying?: boolean })._retrying = true;
+      const abort = () =>
+        outgoing.destroy(request.signal.reason instanceof Error ? request.signal.reason : new Error('aborted'));
+      if (request.signal.aborted) abort();
+      request.signal.addEventListener('abort', abort, { once: true });
+      outgoing.once('close', () => request.signal.removeEventListener('abort', abort));
+      outgoing.once('error', reject);
+      if (request.body === null) outgoing.end();
+      else
+        Readable.fromWeb(request.body as NodeReadableStream)
+          .once('error', (e) => outgoing.destroy(e))
+          .pipe(outgoing);
+    });
+
+  return { client, close: () => agent.destroy() };
+}

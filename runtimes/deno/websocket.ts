@@ -1,0 +1,80 @@
+/**
+ * WebSocket tunnels on Deno: a message relay over Deno.serve. Deno.serve offers only the
+ * frame-level Deno.upgradeWebSocket (Deno.upgradeHttp was removed: denoland/deno#21856, and the
+ * raw-upgrade op after it: denoland/deno#36528), so: the app's handshake first
+ * (./ws-upstream.ts), then the client's upgrade with the app's subprotocol and 101 headers, then
+ * src/websocket/message-relay.ts between the two. What Deno's WebSocket lacks is in the README's known
+ * differences: no ping/pong API (Deno answers pings itself), no pause() (no receive
+ * backpressure from the client), no abrupt close (a cut leg is closed without a code: 1005).
+ */
+import type { Context } from 'hono';
+import type { Config } from '../../src/config.ts';
+import { relayed101Headers } from '../../src/websocket/handshake-headers.ts';
+import type { Handshake } from '../../src/websocket/upgrade.ts';
+import { relayMessages } from '../../src/websocket/message-relay.ts';
+import type { Peer, Relay } from '../../src/websocket/message-relay.ts';
+import { SEND_HIGH_WATER, appPeer, openAppSocket } from '../shared/ws-upstream.ts';
+
+/** How often a full send buffer is looked at again: Deno's WebSocket has no 'drain' event. */
+const DRAIN_POLL_MS = 5;
+
+export function createDenoWebSocket(config: Config): (c: Context, handshake: Handshake) => Promise<Response> {
+  return async (c, handshake) => {
+    const request = c.req.raw;
+    const opened = await openAppSocket(config, handshake, request.signal, { answerPings: true, offerAsHeader: true });
+    if (opened instanceof Response) return opened;
+    // Never cut for idleness (SPEC), and no pings of the sidecar's own.
+    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
+    for (const [name, value] of relayed101Headers(opened.headers, handshake.requestId)) {
+      if (name !== 'set-cookie') response.headers.set(name, value);
+    }
+    for (const cookie of opened.headers.getSetCookie()) response.headers.append('set-cookie', cookie);
+    // The `protocol` option compares against the offer split on ", " only, and refuses the
+    // app's choice when the client wrote "a,b": the header itself says the same, and works.
+    if (opened.protocol !== '') response.headers.set('sec-websocket-protocol', opened.protocol);
+    socket.binaryType = 'arraybuffer';
+
+    let relay: Relay | undefined;
+    let poll: ReturnType<typeof setInterval> | undefined;
+    const app = appPeer(opened);
+    const client: Peer = {
+      send(data) {
+        socket.send(data as string | Uint8Array<ArrayBuffer>);
+        if (socket.bufferedAmount < SEND_HIGH_WATER) return true;
+        // The relay pauses the app; this says when to resume it.
+        poll ??= setInterval(() => {
+          if (socket.bufferedAmount >= SEND_HIGH_WATER) return;
+          clearInterval(poll);
+          poll = undefined;
+          relay?.client.drained();
+        }, DRAIN_POLL_MS);
+        return false;
+      },
+      close: (code, reason) => (code === undefined ? socket.close() : socket.close(code, reason)),
+      terminate: () => socket.close(),
+    };
+    let open = false;
+    socket.addEventListener('close', () => {
+      if (open) return;
+      // Gone before its side opened: no tunnel; the app's leg goes too.
+      opened.socket.terminate();
+      handshake.answered(499, 'client_aborted');
+    });
+    socket.addEventListener('open', () => {
+      open = true;
+      const tunnel = handshake.opened(() => relay?.goAway());
+      const r = relayMessages(client, app.peer, tunnel);
+      relay = r;
+      socket.addEventListener('message', (event: MessageEvent) => {
+        const data = event.data as string | ArrayBuffer;
+        r.client.message(typeof data === 'string' ? data : new Uint8Array(data));
+      });
+      socket.addEventListener('close', (event: CloseEvent) => {
+        clearInterval(poll);
+        r.client.closed(event.code, event.reason);
+      });
+      app.listen(r.app);
+    });
+    return response;
+  };
+}

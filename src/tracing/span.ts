@@ -1,0 +1,130 @@
+/**
+ * The exchange's SERVER span, made from its access record when the record is logged: the same
+ * trace and span ids as the log line, the incoming parent, and the OpenTelemetry HTTP server
+ * semantic conventions (open-telemetry/semantic-conventions docs/http/http-spans.md, "HTTP server
+ * span"). A WebSocket tunnel's record is logged when the tunnel closes, so its span covers the
+ * tunnel; time the request waited in a queue is inside the record's duration, so inside the span.
+ */
+import type { Context } from 'hono';
+import type { AccessRecord } from '../logger.ts';
+import { methodLabel } from '../metrics.ts';
+
+/** Attribute values are strings or integers (int64 on the wire). */
+export type AttributeValue = string | number;
+
+export interface SpanData {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  traceState: string | undefined;
+  /** OTLP Span.flags: W3C trace flags in bits 0-7, bit 8 "has is_remote", bit 9 "parent is remote" (trace.proto SpanFlags). */
+  flags: number;
+  name: string;
+  /** Epoch milliseconds, and the duration in milliseconds (fractional). */
+  startMs: number;
+  durationMs: number;
+  /** Flat: key, value, key, value... (one array per span, not one per attribute). */
+  attributes: AttributeValue[];
+  /** Status ERROR (trace.proto Status.StatusCode 2) when true, else UNSET. */
+  error: boolean;
+}
+
+/** What only the runtime knows about an exchange: the HTTP version its parser read (Node's does). */
+export type HttpVersionOf = (c: Context) => string | undefined;
+
+const hasIsRemote = 0x100;
+const isRemote = 0x200;
+
+/**
+ * Query keys whose values semconv says to redact by default ([10] url.query: signed URLs'
+ * signatures and credentials), kept case-sensitive as it asks.
+ */
+const sensitiveQueryKeys = new Set([
+  'X-Amz-Signature',
+  'X-Amz-Credential',
+  'X-Amz-Security-Token',
+  'AWSAccessKeyId',
+  'Signature',
+  'sig',
+  'X-Goog-Signature',
+]);
+
+/** The span for a record, or undefined when the sampler dropped it (the flag the app got says 00). */
+export function spanFromRecord(record: AccessRecord, httpVersion?: HttpVersionOf): SpanData | undefined {
+  const flags = parseInt(record.traceFlags ?? '01', 16);
+  if ((flags & 1) === 0) return undefined;
+  const c = record.context;
+  const request = record.request ?? c?.req.raw;
+  const headers = request?.headers;
+  const attributes: AttributeValue[] = [];
+  const add = (key: string, value: AttributeValue | null | undefined) => {
+    if (value !== undefined && value !== null && value !== '') attributes.push(key, value);
+  };
+
+  // http-spans.md "Name": {method}, or HTTP when the method is not a known one; never the path.
+  const method = methodLabel(record.method);
+  add('http.request.method', method);
+  if (method === '_OTHER') add('http.request.method_original', record.method);
+  const q = record.path.indexOf('?');
+  add('url.path', q < 0 ? record.path : record.path.slice(0, q));
+  if (q >= 0) add('url.query', redactQuery(record.path.slice(q + 1)));
+  add('url.scheme', request ? schemeOf(request.url) : 'http');
+  // The sidecar treats the client's Host as authoritative (forward.ts overwrites X-Forwarded-Host), so it names the server.
+  const host = splitHost(headers?.get('host') ?? null);
+  add('server.address', host?.address);
+  add('server.port', host?.port);
+  // [11] client.address: the original client behind proxies if known (X-Forwarded-For), else the peer.
+  const forwardedFor = headers?.get('x-forwarded-for')?.split(',', 1)[0]?.trim();
+  add('client.address', forwardedFor || record.remoteAddr);
+  add('network.peer.address', record.remoteAddr);
+  add('user_agent.original', record.userAgent);
+  const version = c && httpVersion ? httpVersion(c) : undefined;
+  add('network.protocol.version', version === '2.0' ? '2' : version);
+  // A client that left was sent nothing ("if and only if one was sent").
+  if (record.status > 0 && record.error !== 'client_aborted') add('http.response.status_code', record.status);
+  add('http.request.body.size', record.bytesIn);
+  add('http.response.body.size', record.bytesOut);
+  // [4] error.type: the sidecar's own reason, else the status code for a 5xx the app sent.
+  add('error.type', record.error ?? (record.status >= 500 ? String(record.status) : undefined));
+
+  const parentSpanId = record.parentSpanId;
+  return {
+    traceId: record.traceId,
+    spanId: record.spanId,
+    parentSpanId,
+    traceState: parentSpanId === undefined ? undefined : (headers?.get('tracestate') ?? undefined),
+    flags: (flags & 0xff) | hasIsRemote | (parentSpanId === undefined ? 0 : isRemote),
+    name: method === '_OTHER' ? 'HTTP' : method,
+    startMs: record.startedAt,
+    durationMs: record.durationMs,
+    attributes,
+    // http-spans.md "Status": unset for 1xx-4xx on a SERVER span, Error for 5xx.
+    error: record.status >= 500,
+  };
+}
+
+function schemeOf(url: string): string {
+  const colon = url.indexOf(':');
+  return colon > 0 ? url.slice(0, colon).toLowerCase() : 'http';
+}
+
+/** `host`, `host:port`, `[v6]` or `[v6]:port` (RFC 9110 §7.2). */
+function splitHost(value: string | null): { address: string; port: number | undefined } | undefined {
+  if (value === null || value === '') return undefined;
+  const match = /^(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?$/.exec(value.trim());
+  if (!match) return { address: value, port: undefined };
+  return {
+    address: (match[1] as string).replace(/^\[|\]$/g, ''),
+    port: match[2] === undefined ? undefined : Number(match[2]),
+  };
+}
+
+function redactQuery(query: string): string {
+  return query
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      return eq > 0 && sensitiveQueryKeys.has(pair.slice(0, eq)) ? `${pair.slice(0, eq)}=REDACTED` : pair;
+    })
+    .join('&');
+}
