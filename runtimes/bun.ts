@@ -6,7 +6,8 @@
 import { constants } from 'node:crypto';
 import process from 'node:process';
 import { getConnInfo } from 'hono/bun';
-import { configOrExit, createSidecar, listeningMessage, listenOrExit, stopOnSignal } from '../src/sidecar.ts';
+import { createSidecar, listeningMessage } from '../src/sidecar.ts';
+import { configOrExit, listenOrExit, stopOnSignal } from '../src/lifecycle.ts';
 import type { UpstreamClient } from '../src/proxy/upstream.ts';
 import { createBunWebSocket } from './bun/websocket.ts';
 import { fdStdout } from './shared/fd-stdout.ts';

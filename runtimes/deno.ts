@@ -4,7 +4,8 @@
  */
 import { getConnInfo } from 'hono/deno';
 import { configVariables } from '../src/config.ts';
-import { configOrExit, createSidecar, listeningMessage, listenOrExit, stopOnSignal } from '../src/sidecar.ts';
+import { createSidecar, listeningMessage } from '../src/sidecar.ts';
+import { configOrExit, listenOrExit, stopOnSignal } from '../src/lifecycle.ts';
 import { createDenoWebSocket } from './deno/websocket.ts';
 import { denoHeadFraming } from './shared/head-framing.ts';
 import { createNodeHttpUpstream } from './deno/node-http-upstream.ts';

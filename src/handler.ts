@@ -1,29 +1,38 @@
 /**
- * The proxy: one web-standard fetch handler (a Hono app). A request's path through it:
- *   a WebSocket handshake goes to the tunnel (upgrade.ts) -> build the upstream request (forward.ts, src/tracing/trace-context.ts)
- *   -> wait for a slot under MAX_CONCURRENT_REQUESTS, or 503 (admission.ts)
- *   -> send it, bounded by UPSTREAM_TIMEOUT_MS and the client's abort (upstream.ts)
- *   -> answer with the app's response (relay.ts), or with the sidecar's own error (errors.ts)
- *   -> when the body ends or breaks, one access-log record and the metrics (logger.ts, metrics.ts).
+ * The proxy: one web-standard fetch handler (a Hono app). A request's path through it, one named
+ * step each (proxyRequest below):
+ *   a WebSocket handshake goes to the tunnel (websocket/upgrade.ts)
+ *   -> beginExchange: the exchange's record (exchange.ts) and its trace context (tracing/)
+ *   -> copyHeaders, refuseMalformed: 400/431 for what the runtime's parser let through (proxy/request-checks.ts)
+ *   -> prepareForwardHeaders: hop-by-hop dropped, X-Forwarded-*, X-Request-Id, traceparent (proxy/forward.ts)
+ *   -> admit: a slot under MAX_CONCURRENT_REQUESTS, or 503 (overload/admission.ts)
+ *   -> send: bounded by UPSTREAM_TIMEOUT_MS and the client's abort, one retry (proxy/upstream-call.ts)
+ *   -> relayResponse: the app's response to the client, bytes counted (proxy/relay.ts)
+ *   -> finish: when the body ends or breaks, the record finished once: metrics and log line (exchange.ts)
+ * and anything that fails on the way is answered by the sidecar itself (errors.ts: 502, 504, 500).
  */
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import type { Config } from './config.ts';
 import { InternalError, SidecarError, errorResponse } from './errors.ts';
 import type { ErrorReason } from './errors.ts';
-import { createAdmission } from './overload/admission.ts';
-import type { Admission, Release } from './overload/admission.ts';
-import { hsts } from './tls/https.ts';
-import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from './proxy/forward.ts';
-import type { AccessRecord } from './logger.ts';
+import { finishRecord, startRecord } from './exchange.ts';
+import type { AccessRecord } from './exchange.ts';
 import type { Metrics } from './metrics.ts';
-import { startSpan } from './tracing/trace-context.ts';
-import { relayResponse } from './proxy/relay.ts';
-import { isWebSocketHandshake } from './websocket/upgrade.ts';
+import { createAdmission, releaseSlot } from './overload/admission.ts';
+import type { Admission, Release } from './overload/admission.ts';
+import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from './proxy/forward.ts';
 import type { Refusal } from './proxy/refusal.ts';
-import { samplerFor } from './tracing/sampler.ts';
-import type { UpstreamClient } from './proxy/upstream.ts';
+import { relayResponse } from './proxy/relay.ts';
+import { copyHeaders, forwardedBody, refuseMalformed } from './proxy/request-checks.ts';
+import type { UpstreamClient, UpstreamResponse } from './proxy/upstream.ts';
 import { createSend } from './proxy/upstream-call.ts';
+import { hsts } from './tls/https.ts';
+import { samplerFor } from './tracing/sampler.ts';
+import type { Sampler } from './tracing/sampler.ts';
+import { startSpan } from './tracing/trace-context.ts';
+import type { TraceContext } from './tracing/trace-context.ts';
+import { isWebSocketHandshake } from './websocket/upgrade.ts';
 
 export interface ProxyDeps {
   upstream: UpstreamClient;
@@ -53,175 +62,140 @@ export interface ProxyDeps {
   refusal?(c: Context): Refusal | undefined;
 }
 
-/** Everything known about one exchange, filled in as it goes and logged once at the end. */
+/** One exchange as the handler sees it: its record, and the slot it holds until it finishes. */
 interface Exchange {
   record: AccessRecord;
+  trace: TraceContext;
+  context: Context;
   startedAtPerf: number;
   done: boolean;
   /** The slot under MAX_CONCURRENT_REQUESTS this exchange holds, if any (given back by releaseSlot). */
   release: Release | undefined;
 }
 
-/** Gives the exchange's slot back, once however often it is called (finish, or a tunnel's handshake answered). */
-export function releaseSlot(exchange: { release: Release | undefined }): void {
-  const release = exchange.release;
-  exchange.release = undefined;
-  release?.();
+/** What every request's steps share: the config, the runtime's capabilities, and what was built once from them. */
+interface Proxy {
+  config: Config;
+  deps: ProxyDeps;
+  proto: 'http' | 'https';
+  admission: Admission | undefined;
+  sample: Sampler;
+  send: ReturnType<typeof createSend>;
 }
 
 export function createProxy(config: Config, deps: ProxyDeps): Hono {
-  const { metrics } = deps;
-  const send = createSend(deps.upstream, config.UPSTREAM_TIMEOUT_MS);
-  const proto = deps.proto ?? 'http';
-  // One limiter for requests and WebSocket handshakes alike (sidecar.ts hands the same to Tunnels).
-  const admission = 'admission' in deps ? deps.admission : createAdmission(config, metrics);
-  const sample = samplerFor(config);
-
-  const finish = (exchange: Exchange, status: number, error?: ErrorReason): void => {
-    if (exchange.done) return;
-    exchange.done = true;
-    releaseSlot(exchange);
-    // A body the parser refused midway (a malformed chunk, `Transfer-Encoding: xchunked`) looks
-    // to the handler like a client gone away; the client was in fact sent the parser's 400.
-    const context = exchange.record.context;
-    const refusal = context && deps.refusal?.(context);
-    if (refusal) {
-      status = refusal.status;
-      error = refusal.reason;
-    }
-    const r = exchange.record;
-    r.status = status;
-    r.error = error;
-    r.durationMs = performance.now() - exchange.startedAtPerf;
-    metrics.requestFinished(r.method, status, r.durationMs / 1000);
-    if (error?.startsWith('upstream_')) metrics.upstreamError(error);
-    deps.log(r);
+  const proxy: Proxy = {
+    config,
+    deps,
+    proto: deps.proto ?? 'http',
+    // One limiter for requests and WebSocket handshakes alike (sidecar.ts hands the same to Tunnels).
+    admission: 'admission' in deps ? deps.admission : createAdmission(config, deps.metrics),
+    sample: samplerFor(config),
+    send: createSend(deps.upstream, config.UPSTREAM_TIMEOUT_MS),
   };
-
   const app = new Hono();
   if (config.HSTS_MAX_AGE !== undefined) app.use(hsts(config.HSTS_MAX_AGE));
-
-  app.all('*', async (c) => {
-    const request = c.req.raw;
-    if (deps.tunnel !== undefined && isWebSocketHandshake(request.method, request.headers)) return deps.tunnel(c);
-    const incoming = request.headers;
-    const requestId = requestIdFor(incoming.get('x-request-id'));
-    const trace = startSpan(incoming.get('traceparent'), sample);
-    const exchange: Exchange = {
-      startedAtPerf: performance.now(),
-      done: false,
-      release: undefined,
-      record: {
-        startedAt: Date.now(),
-        service: config.SRV_NAME,
-        target: config.TARGET.href,
-        method: request.method,
-        path: requestTarget(deps.rawTarget?.(c), request.url),
-        status: 0,
-        durationMs: 0,
-        bytesIn: 0,
-        bytesOut: 0,
-        requestId,
-        traceId: trace.traceId,
-        spanId: trace.spanId,
-        remoteAddr: deps.remoteAddress(c),
-        userAgent: incoming.get('user-agent'),
-        error: undefined,
-        queueMs: undefined,
-        parentSpanId: trace.parentSpanId,
-        traceFlags: trace.flags,
-        // The request's context: span.ts reads it, and finish() asks the runtime whether its
-        // parser refused the request midway.
-        context: c,
-      },
-    };
-    metrics.requestStarted();
-
-    try {
-      // One pass over the incoming headers: copied for the app, and measured.
-      const headers = new Headers();
-      let headerBytes = request.method.length + request.url.length + 12;
-      for (const [name, value] of incoming) {
-        headers.append(name, value);
-        headerBytes += name.length + value.length + 4;
-      }
-      // RFC 9113 §8.3.1: HTTP/2 carries the host in :authority; RFC 9112 §3.2 wants it as Host.
-      const authority = headers.has('host') ? undefined : deps.authority?.(c);
-      if (authority) headers.set('host', authority);
-      const refusal = refuseMalformed(headers, headerBytes);
-      if (refusal) {
-        finish(exchange, refusal.status, 'bad_request');
-        return errorResponse(refusal.status, refusal.message, requestId, true);
-      }
-      // Any Upgrade but a WebSocket handshake (h2c, a custom token, one Connection does not name)
-      // is hop-by-hop: dropped here, and the request goes on as plain HTTP/1.1 (RFC 9110 §7.8).
-      prepareForwardHeaders(headers, { remoteAddress: exchange.record.remoteAddr, proto, requestId, trace });
-
-      // Protecting the app: a slot, waited for in arrival order, or OverloadedError's 503 (below).
-      // Before the body is touched, so a queued upload is not read until it may go to the app.
-      if (admission) exchange.release = await admission.admit(exchange.record, request.signal);
-
-      // GET and HEAD carry no body: a fetch Request cannot hold one (RFC 9110 §9.3.1 gives it no
-      // meaning either), so its framing headers must not promise the app one that never comes.
-      // Not asking also spares a runtime from building a body (on Node, reading request.body
-      // turns @hono/node-server's lazy Request into a full one).
-      const method = request.method;
-      const bodiless = method === 'GET' || method === 'HEAD';
-      if (bodiless) headers.delete('content-length');
-      const source = bodiless ? null : request.body;
-      const body = source === null ? null : countBytes(source, (n) => (exchange.record.bytesIn += n));
-      const response = await send(upstreamUrl(config.TARGET, exchange.record.path), request, headers, body);
-      deps.onUpstreamAnswered?.();
-      try {
-        return await relayResponse(response, requestId, {
-          bytes: (n) => (exchange.record.bytesOut += n),
-          end: (status, error) => finish(exchange, status, error),
-        });
-      } catch (error) {
-        // Never leave the app's body unread behind an error: release its connection.
-        if (response.body instanceof ReadableStream) void response.body.cancel().catch(() => {});
-        throw error;
-      }
-    } catch (error) {
-      // send() and the relay name every upstream failure; anything else is the sidecar's own.
-      const failure = error instanceof SidecarError ? error : new InternalError(error);
-      if (failure instanceof InternalError) deps.onInternalError?.(error);
-      finish(exchange, failure.status, failure.reason);
-      return errorResponse(failure.status, failure.message, requestId);
-    }
-  });
-
+  app.all('*', (c) => proxyRequest(proxy, c));
   app.onError((error, c) => {
     deps.onInternalError?.(error);
     const requestId = requestIdFor(c.req.header('x-request-id') ?? null);
     return errorResponse(500, 'internal proxy error', requestId);
   });
-
   return app;
 }
 
-/** RFC 9112 §3.2 and RFC 6585 §5; Node's parser enforces these too, Deno's does not. */
-const maxHeaderBytes = 16 * 1024;
-
-/**
- * What a runtime's HTTP parser may have let through: no Host (HTTP/1.0 clients included, which
- * a sidecar in front of a pod never serves), or a request line and headers (`name: value\r\n`
- * each) over 16 KiB.
- */
-function refuseMalformed(headers: Headers, headerBytes: number): { status: number; message: string } | undefined {
-  if (!headers.has('host')) return { status: 400, message: 'missing Host header' };
-  if (headerBytes > maxHeaderBytes) return { status: 431, message: 'request header fields too large' };
-  return undefined;
+/** A request's path through the proxy, as the list of steps the file's header describes. */
+async function proxyRequest(proxy: Proxy, c: Context): Promise<Response> {
+  const request = c.req.raw;
+  const { deps } = proxy;
+  if (deps.tunnel !== undefined && isWebSocketHandshake(request.method, request.headers)) return deps.tunnel(c);
+  const exchange = beginExchange(proxy, c);
+  const { record } = exchange;
+  try {
+    const { headers, headerBytes } = copyHeaders(request, deps.authority, c);
+    const malformed = refuseMalformed(headers, headerBytes);
+    if (malformed) return refuse(proxy, exchange, malformed.status, 'bad_request', malformed.message, true);
+    // Any Upgrade but a WebSocket handshake (h2c, a custom token, one Connection does not name)
+    // is hop-by-hop: dropped here, and the request goes on as plain HTTP/1.1 (RFC 9110 §7.8).
+    prepareForwardHeaders(headers, {
+      remoteAddress: record.remoteAddr,
+      proto: proxy.proto,
+      requestId: record.requestId,
+      trace: exchange.trace,
+    });
+    // Before the body is touched, so a queued upload is not read until it may go to the app.
+    if (proxy.admission) exchange.release = await proxy.admission.admit(record, request.signal);
+    const body = forwardedBody(request, headers, (n) => (record.bytesIn += n));
+    const response = await proxy.send(upstreamUrl(proxy.config.TARGET, record.path), request, headers, body);
+    deps.onUpstreamAnswered?.();
+    return await relay(proxy, exchange, response);
+  } catch (error) {
+    return fail(proxy, exchange, error);
+  }
 }
 
-/** Passes a body through unchanged, reporting each chunk's size. */
-function countBytes(body: ReadableStream<Uint8Array>, onChunk: (bytes: number) => void): ReadableStream<Uint8Array> {
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        onChunk(chunk.byteLength);
-        controller.enqueue(chunk);
-      },
-    }),
-  );
+/** The exchange's record (exchange.ts) and trace context; it counts as active from here. */
+function beginExchange(proxy: Proxy, c: Context): Exchange {
+  const request = c.req.raw;
+  const incoming = request.headers;
+  const trace = startSpan(incoming.get('traceparent'), proxy.sample);
+  const record = startRecord(proxy.config, {
+    method: request.method,
+    path: requestTarget(proxy.deps.rawTarget?.(c), request.url),
+    requestId: requestIdFor(incoming.get('x-request-id')),
+    trace,
+    remoteAddr: proxy.deps.remoteAddress(c),
+    userAgent: incoming.get('user-agent'),
+    // The request's context: tracing/span.ts reads it, and finish() asks the runtime whether its
+    // parser refused the request midway.
+    context: c,
+  });
+  proxy.deps.metrics.requestStarted();
+  return { record, trace, context: c, startedAtPerf: performance.now(), done: false, release: undefined };
+}
+
+/** The app's response to the client; the exchange finishes when its body has ended or broken. */
+async function relay(proxy: Proxy, exchange: Exchange, response: UpstreamResponse): Promise<Response> {
+  try {
+    return await relayResponse(response, exchange.record.requestId, {
+      bytes: (n) => (exchange.record.bytesOut += n),
+      end: (status, error) => finish(proxy, exchange, status, error),
+    });
+  } catch (error) {
+    // Never leave the app's body unread behind an error: release its connection.
+    if (response.body instanceof ReadableStream) void response.body.cancel().catch(() => {});
+    throw error;
+  }
+}
+
+/** The sidecar answers the request itself (a refusal); the exchange finishes with what was sent. */
+function refuse(
+  proxy: Proxy,
+  exchange: Exchange,
+  status: number,
+  reason: ErrorReason,
+  message: string,
+  close = false,
+): Response {
+  finish(proxy, exchange, status, reason);
+  return errorResponse(status, message, exchange.record.requestId, close);
+}
+
+/** send() and the relay name every upstream failure; anything else is the sidecar's own (500). */
+function fail(proxy: Proxy, exchange: Exchange, error: unknown): Response {
+  const failure = error instanceof SidecarError ? error : new InternalError(error);
+  if (failure instanceof InternalError) proxy.deps.onInternalError?.(error);
+  return refuse(proxy, exchange, failure.status, failure.reason, failure.message);
+}
+
+/** The exchange's end, once: its slot given back, then the record finished (exchange.ts). */
+function finish(proxy: Proxy, exchange: Exchange, status: number, error?: ErrorReason): void {
+  if (exchange.done) return;
+  exchange.done = true;
+  releaseSlot(exchange);
+  // A body the parser refused midway (a malformed chunk, `Transfer-Encoding: xchunked`) looks
+  // to the handler like a client gone away; the client was in fact sent the parser's 400.
+  const refusal = proxy.deps.refusal?.(exchange.context);
+  const outcome = refusal ? { status: refusal.status, error: refusal.reason } : { status, error };
+  finishRecord(exchange.record, { ...outcome, durationMs: performance.now() - exchange.startedAtPerf }, proxy.deps);
 }

@@ -2,44 +2,8 @@
  * The access log: one record per finished request, encoded as JSON or as the seed's text line,
  * handed to a writer that batches lines and never makes a request wait for stdout.
  */
-import type { Context } from 'hono';
 import type { Config } from './config.ts';
-import type { ErrorReason } from './errors.ts';
-
-export interface AccessRecord {
-  /** When the request arrived (epoch ms). */
-  startedAt: number;
-  service: string;
-  target: string;
-  method: string;
-  /** Path and query as received. */
-  path: string;
-  /** The status sent; 499 when the client went away first. */
-  status: number;
-  durationMs: number;
-  bytesIn: number;
-  bytesOut: number;
-  requestId: string;
-  traceId: string;
-  spanId: string;
-  remoteAddr: string | undefined;
-  userAgent: string | null;
-  error: ErrorReason | undefined;
-  /** Time spent waiting for a slot (MAX_CONCURRENT_REQUESTS); undefined when no limit is set. */
-  queueMs?: number | undefined;
-  /** Set on a tunnel's record (written when the tunnel closes): the protocol it switched to. */
-  upgrade?: 'websocket';
-  /** For the exchange's span (span.ts), never logged: the incoming parent's span id and the flags the app received. */
-  parentSpanId?: string | undefined;
-  traceFlags?: string;
-  /**
-   * The request as it came, for span.ts (Host, X-Forwarded-For, tracestate, scheme) where there is
-   * no context to read it from: Node's raw WebSocket tunnel.
-   */
-  request?: { headers: Pick<Headers, 'get'>; url: string };
-  /** The exchange's Hono context, after the fact: span.ts reads Host, tracestate and the HTTP version; the handler asks it whether the runtime's parser refused the request. */
-  context?: Context;
-}
+import type { AccessRecord } from './exchange.ts';
 
 export type LogFormat = Config['LOG_FORMAT'];
 

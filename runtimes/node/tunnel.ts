@@ -28,7 +28,8 @@ import type { SidecarError } from '../../src/errors.ts';
 import { stripHopByHop } from '../../src/proxy/forward.ts';
 import { raw101Head } from '../../src/websocket/handshake-headers.ts';
 import { isWebSocketHandshake } from '../../src/websocket/upgrade.ts';
-import type { Handshake, Tunnels } from '../../src/websocket/upgrade.ts';
+import type { Handshake } from '../../src/websocket/upgrade.ts';
+import type { Tunnels } from '../../src/websocket/tunnels.ts';
 
 /**
  * How long one direction may stay open after the other has ended (a FIN passed on, no answer):

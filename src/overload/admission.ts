@@ -59,3 +59,10 @@ export function createAdmission(config: Config, metrics: Metrics, clock?: Clock)
     },
   };
 }
+
+/** Gives an exchange's slot back, once however often it is called (its finish, or a tunnel's handshake answered). */
+export function releaseSlot(exchange: { release: Release | undefined }): void {
+  const release = exchange.release;
+  exchange.release = undefined;
+  release?.();
+}

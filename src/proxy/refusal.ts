@@ -3,14 +3,14 @@
  * request line or header, a length that is ambiguous, a header block over 16 KiB, headers that
  * never finished arriving. The runtime answers these itself (Node through its server's
  * `clientError` event); the core writes the access-log record and counts the metrics, the same
- * as for any other exchange, with the status the client was really sent (SPEC, Logging; Envoy
+ * as for any other exchange, with the status the client was really sent (docs/behaviour.md, Logging; Envoy
  * logs the same requests with its DPE response flag).
  */
 import type { Config } from '../config.ts';
 import type { ErrorReason } from '../errors.ts';
 import { requestIdFor } from './forward.ts';
-import type { AccessRecord } from '../logger.ts';
-import type { Metrics } from '../metrics.ts';
+import { finishRecord, startRecord } from '../exchange.ts';
+import type { ExchangeSink } from '../exchange.ts';
 import { startSpan } from '../tracing/trace-context.ts';
 
 /** What the runtime knows of a request it refused. */
@@ -27,32 +27,18 @@ export interface Refusal {
 /** Logs and counts one refused request that never became an exchange of the handler's. */
 export type RefusalLog = (refusal: Refusal) => void;
 
-export function createRefusalLog(
-  config: Config,
-  deps: { log(record: AccessRecord): void; metrics: Metrics },
-): RefusalLog {
+export function createRefusalLog(config: Config, sink: ExchangeSink): RefusalLog {
   return (refusal) => {
-    const method = refusal.method ?? '-';
-    const trace = startSpan(null);
-    // Counted as a request that started and ended at once: the active gauge is left unchanged.
-    deps.metrics.requestStarted();
-    deps.metrics.requestFinished(method, refusal.status, 0);
-    deps.log({
-      startedAt: Date.now(),
-      service: config.SRV_NAME,
-      target: config.TARGET.href,
-      method,
+    const record = startRecord(config, {
+      method: refusal.method ?? '-',
       path: refusal.path ?? '-',
-      status: refusal.status,
-      durationMs: 0,
-      bytesIn: 0,
-      bytesOut: 0,
       requestId: requestIdFor(null),
-      traceId: trace.traceId,
-      spanId: trace.spanId,
+      trace: startSpan(null),
       remoteAddr: refusal.remoteAddress,
       userAgent: null,
-      error: refusal.reason,
     });
+    // Counted as a request that started and ended at once: the active gauge is left unchanged.
+    sink.metrics.requestStarted();
+    finishRecord(record, { status: refusal.status, error: refusal.reason, durationMs: 0 }, sink);
   };
 }

@@ -65,7 +65,23 @@ export async function relayResponse(
     });
   }
 
-  const body = new ReadableStream<Uint8Array>(
+  const body = streamBody(reader, ahead, pending, status, watch);
+  return new Response(body, { status, statusText, headers });
+}
+
+/**
+ * The rest of a streamed body: the chunks read ahead first, then the app's reader, one chunk per
+ * pull (backpressure: nothing is read until the client's side asks). A break after the headers
+ * errors the stream, so the runtime cuts the client's connection.
+ */
+function streamBody(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  ahead: Uint8Array[],
+  pending: ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']> | undefined,
+  status: number,
+  watch: RelayWatch,
+): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         const early = ahead.shift();
@@ -101,7 +117,6 @@ export async function relayResponse(
     // One chunk read ahead; backpressure still holds, as the client's own stream is bounded.
     { highWaterMark: 1 },
   );
-  return new Response(body, { status, statusText, headers });
 }
 
 /**

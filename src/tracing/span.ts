@@ -6,7 +6,7 @@
  * tunnel; time the request waited in a queue is inside the record's duration, so inside the span.
  */
 import type { Context } from 'hono';
-import type { AccessRecord } from '../logger.ts';
+import type { AccessRecord } from '../exchange.ts';
 import { methodLabel } from '../metrics.ts';
 
 /** Attribute values are strings or integers (int64 on the wire). */

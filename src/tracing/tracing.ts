@@ -6,7 +6,7 @@
 import { BatchSpanProcessor } from './batch-span-processor.ts';
 import type { BatchOptions } from './batch-span-processor.ts';
 import type { Config } from '../config.ts';
-import type { AccessRecord } from '../logger.ts';
+import type { AccessRecord } from '../exchange.ts';
 import { createOtlpExporter } from './otlp-exporter.ts';
 import type { OtlpTarget } from './otlp-exporter.ts';
 import { JsonSpanQueue } from './otlp-json.ts';

@@ -1,5 +1,5 @@
 /**
- * The headers of the client's 101 when the app accepted a WebSocket handshake (SPEC: the app's
+ * The headers of the client's 101 when the app accepted a WebSocket handshake (docs/behaviour.md, Upgrade and WebSocket: the app's
  * headers, Set-Cookie included, plus X-Request-Id as on every answer): built from the app's own
  * 101, for a raw tunnel (written as bytes) and for a relay (handed to the runtime's upgrade).
  */

@@ -4,14 +4,14 @@
  * wraps its two connections as Peers and feeds their events in; this file holds the rules, so
  * Bun and Deno relay alike:
  * - a message goes on whole, in order, as text or binary as it came: never altered, merged,
- *   split or dropped (SPEC: Upgrade and WebSocket);
+ *   split or dropped (docs/behaviour.md, Upgrade and WebSocket);
  * - backpressure: a send that leaves the receiving peer's buffer above its mark pauses the
  *   sending peer until the receiving one drains;
  * - a close goes on with its code and reason; the codes that may not be sent (1005 "no status",
  *   1006 "abnormal", 1015 "TLS", RFC 6455 §7.4.1) become a close without a code, and an abrupt
  *   end of the connection;
  * - once one side has closed, the other gets a second to finish its closing handshake, then is
- *   cut (SPEC: a close or reset on one side ends the other within a second).
+ *   cut (docs/behaviour.md, Upgrade and WebSocket: a close or reset on one side ends the other within a second).
  */
 import type { Tunnel } from './tunnel.ts';
 

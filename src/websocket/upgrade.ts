@@ -1,5 +1,5 @@
 /**
- * WebSocket tunnels (../shared/SPEC.md, "Upgrade and WebSocket"): the part every runtime shares.
+ * WebSocket tunnels (docs/behaviour.md, Upgrade and WebSocket): the part every runtime shares.
  * Recognising a handshake, the headers the app receives (the same code path as any request:
  * forward.ts), the headers the client's 101 carries, the tunnel's access record and metrics, and
  * the registry that drain() waits on (the 101's headers: handshake-headers.ts; an open tunnel and
@@ -20,9 +20,11 @@ import { ClientAbortedError, OverloadedError } from '../errors.ts';
 import type { SidecarError } from '../errors.ts';
 import type { ErrorReason } from '../errors.ts';
 import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from '../proxy/forward.ts';
-import type { AccessRecord } from '../logger.ts';
+import { finishRecord, startRecord } from '../exchange.ts';
+import type { AccessRecord } from '../exchange.ts';
 import type { Metrics } from '../metrics.ts';
 import { Tunnel } from './tunnel.ts';
+import { errorResponse } from '../errors.ts';
 import { startSpan } from '../tracing/trace-context.ts';
 import type { Sampler } from '../tracing/sampler.ts';
 
@@ -70,7 +72,7 @@ export interface TunnelDeps {
   proto?: 'http' | 'https';
   onUpstreamAnswered?(): void;
   /**
-   * MAX_CONCURRENT_REQUESTS: a handshake in flight holds a slot, as a request does (SPEC,
+   * MAX_CONCURRENT_REQUESTS: a handshake in flight holds a slot, as a request does (docs/behaviour.md,
    * "Protecting the app"); the open tunnel does not, so the slot is given back at the app's answer.
    */
   admission?: Admission | undefined;
@@ -78,47 +80,8 @@ export interface TunnelDeps {
   sample?: Sampler;
 }
 
-/** The open tunnels and handshakes in flight, for drain(); and where handshakes begin. */
-export class Tunnels {
-  readonly #deps: TunnelDeps;
-  readonly #open = new Set<Tunnel>();
-  #handshakes = 0;
-  #idle: (() => void)[] = [];
-
-  constructor(deps: TunnelDeps) {
-    this.#deps = deps;
-  }
-
-  begin(request: HandshakeRequest): Handshake {
-    this.#handshakes++;
-    return new Handshake(this.#deps, request, {
-      opened: (tunnel) => this.#open.add(tunnel),
-      ended: (tunnel) => {
-        if (tunnel === undefined) this.#handshakes--;
-        else this.#open.delete(tunnel);
-        if (this.#handshakes === 0 && this.#open.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
-      },
-    });
-  }
-
-  /** Open tunnels now. */
-  get open(): number {
-    return this.#open.size;
-  }
-
-  /** Resolves once no tunnel is open and no handshake is in flight. */
-  idle(): Promise<void> {
-    if (this.#handshakes === 0 && this.#open.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idle.push(resolve));
-  }
-
-  /** The drain deadline: every open tunnel is closed (raw: sockets ended; relay: close 1001 both ways). */
-  closeAll(): void {
-    for (const tunnel of [...this.#open]) tunnel.close();
-  }
-}
-
-interface Registry {
+/** Where a handshake reports to the registry (tunnels.ts) that drain() waits on. */
+export interface Registry {
   opened(tunnel: Tunnel): void;
   /** A handshake that led nowhere (undefined) or a tunnel that closed. */
   ended(tunnel: Tunnel | undefined): void;
@@ -147,34 +110,22 @@ export class Handshake {
     this.requestId = requestIdFor(headers.get('x-request-id'));
     const trace = startSpan(headers.get('traceparent'), deps.sample);
     const path = requestTarget(request.rawTarget, request.url);
-    // The same fields as a request's record (handler.ts), so every consumer of records (the log
-    // line, and a span exporter) treats a tunnel like a request that lasted as long as it did.
-    this.record = {
-      startedAt: Date.now(),
-      service: config.SRV_NAME,
-      target: config.TARGET.href,
+    // The same record as a request's (exchange.ts), so every consumer of records (the log line,
+    // and a span exporter) treats a tunnel like a request that lasted as long as it did.
+    this.record = startRecord(config, {
       method: request.method,
       path,
-      status: 0,
-      durationMs: 0,
-      bytesIn: 0,
-      bytesOut: 0,
       requestId: this.requestId,
-      traceId: trace.traceId,
-      spanId: trace.spanId,
+      trace,
       remoteAddr: request.remoteAddress,
       userAgent: headers.get('user-agent'),
-      error: undefined,
-      // For the tunnel's span (span.ts), as the handler sets them for a request's.
-      parentSpanId: trace.parentSpanId,
-      traceFlags: trace.flags,
       context: request.context,
       // Node's raw tunnel has no context: the span reads the request from here (the headers as
       // forwarded keep the client's Host, tracestate and, first in X-Forwarded-For, its client).
       request: request.context
         ? undefined
         : { headers, url: `${deps.proto ?? 'http'}://${headers.get('host') ?? ''}${path}` },
-    };
+    });
     this.protocols = (headers.get('sec-websocket-protocol') ?? '')
       .split(',')
       .map((p) => p.trim())
@@ -232,15 +183,9 @@ export class Handshake {
     if (this.#done) return;
     this.#done = true;
     this.#giveBackSlot();
-    const r = this.record;
-    r.status = status;
-    r.error = error;
-    r.bytesOut = bytesOut;
-    r.durationMs = this.elapsedMs;
-    this.#deps.metrics.requestFinished(r.method, status, r.durationMs / 1000);
-    if (error?.startsWith('upstream_')) this.#deps.metrics.upstreamError(error);
+    this.record.bytesOut = bytesOut;
     if (error === undefined) this.#deps.onUpstreamAnswered?.();
-    this.#deps.log(r);
+    finishRecord(this.record, { status, error, durationMs: this.elapsedMs }, this.#deps);
     this.#registry.ended(undefined);
   }
 
@@ -258,7 +203,7 @@ export class Handshake {
     this.#deps.onUpstreamAnswered?.();
     this.record.status = 101;
     this.record.upgrade = 'websocket';
-    const tunnel = new Tunnel(this, close, () => {
+    const tunnel = new Tunnel(this.record, close, () => {
       metrics.tunnelClosed();
       this.record.durationMs = this.elapsedMs;
       this.#deps.log(this.record);
@@ -268,4 +213,37 @@ export class Handshake {
     this.#registry.ended(undefined);
     return tunnel;
   }
+}
+
+/**
+ * The handler's `tunnel` on runtimes whose server hands a handshake to the fetch handler (Bun,
+ * Deno): the handshake begins here, `carry` answers it and runs the tunnel. A failure of the
+ * sidecar's own is a 500, and the handshake still ends (drain must not wait on it).
+ */
+export function tunnelThroughFetch(
+  begin: (request: HandshakeRequest) => Handshake,
+  carry: (c: Context, handshake: Handshake) => Promise<Response>,
+  seen: { rawTarget?(c: Context): string | undefined; remoteAddress(c: Context): string | undefined },
+  onInternalError: (error: unknown) => void,
+): (c: Context) => Promise<Response> {
+  return async (c) => {
+    const request = c.req.raw;
+    const handshake = begin({
+      method: request.method,
+      headers: new Headers(request.headers),
+      rawTarget: seen.rawTarget?.(c),
+      url: request.url,
+      remoteAddress: seen.remoteAddress(c),
+      context: c,
+    });
+    try {
+      const refused = await handshake.admit(request.signal);
+      if (refused) return errorResponse(refused.status, refused.message, handshake.requestId);
+      return await carry(c, handshake);
+    } catch (error) {
+      onInternalError(error);
+      handshake.answered(500, 'internal');
+      return errorResponse(500, 'internal proxy error', handshake.requestId);
+    }
+  };
 }

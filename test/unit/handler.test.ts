@@ -7,7 +7,7 @@ import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { createProxy } from '../../src/handler.ts';
-import type { AccessRecord } from '../../src/logger.ts';
+import type { AccessRecord } from '../../src/exchange.ts';
 import { Metrics } from '../../src/metrics.ts';
 import type { UpstreamClient } from '../../src/proxy/upstream.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createLineWriter, formatJson, formatText } from '../../src/logger.ts';
-import type { AccessRecord } from '../../src/logger.ts';
+import type { AccessRecord } from '../../src/exchange.ts';
 
 const record = (over: Partial<AccessRecord> = {}): AccessRecord => ({
   startedAt: Date.UTC(2026, 10, 25, 12, 0, 0),

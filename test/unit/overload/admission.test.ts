@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.ts';
-import { createAdmission } from '../../../src/overload/admission.ts';
-import { createProxy, releaseSlot } from '../../../src/handler.ts';
-import type { AccessRecord } from '../../../src/logger.ts';
+import { createAdmission, releaseSlot } from '../../../src/overload/admission.ts';
+import { createProxy } from '../../../src/handler.ts';
+import type { AccessRecord } from '../../../src/exchange.ts';
 import { Metrics } from '../../../src/metrics.ts';
 import type { UpstreamClient, UpstreamRequest, UpstreamResponse } from '../../../src/proxy/upstream.ts';
 import { parsePrometheusText, sampleValue } from '../../support/prometheus.ts';

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config.ts';
 import { createProxy } from '../../../src/handler.ts';
-import type { AccessRecord } from '../../../src/logger.ts';
+import type { AccessRecord } from '../../../src/exchange.ts';
 import { Metrics } from '../../../src/metrics.ts';
 import { createRefusalLog } from '../../../src/proxy/refusal.ts';
 import type { Refusal } from '../../../src/proxy/refusal.ts';

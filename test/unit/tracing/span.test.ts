@@ -1,7 +1,7 @@
 /** The span made from an access record: HTTP server semantic conventions (semantic-conventions docs/http/http-spans.md). */
 import type { Context } from 'hono';
 import { describe, expect, it } from 'vitest';
-import type { AccessRecord } from '../../../src/logger.ts';
+import type { AccessRecord } from '../../../src/exchange.ts';
 import { spanFromRecord } from '../../../src/tracing/span.ts';
 
 const contextFor = (url: string, headers: Record<string, string>) =>

@@ -2,7 +2,7 @@
 import type { Context } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../../src/config.ts';
-import type { AccessRecord } from '../../../src/logger.ts';
+import type { AccessRecord } from '../../../src/exchange.ts';
 import { createTracing, tracingSettings } from '../../../src/tracing/tracing.ts';
 import { decodeProtobufRequest, spansOf } from '../../support/otlp-decode.ts';
 
