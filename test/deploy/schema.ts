@@ -8,6 +8,8 @@
  */
 import { join } from 'node:path';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Service } from 'kubernetes-models/v1/Service';
 import ts from 'typescript';
@@ -22,6 +24,11 @@ const models: Record<string, { model: new (data: never) => Validatable; types: s
   'apps/v1 Deployment': { model: Deployment, types: 'kubernetes-types/apps/v1' },
   'v1 Service': { model: Service, types: 'kubernetes-types/core/v1' },
   'v1 ConfigMap': { model: ConfigMap, types: 'kubernetes-types/core/v1' },
+  'autoscaling/v2 HorizontalPodAutoscaler': {
+    model: HorizontalPodAutoscaler,
+    types: 'kubernetes-types/autoscaling/v2',
+  },
+  'policy/v1 PodDisruptionBudget': { model: PodDisruptionBudget, types: 'kubernetes-types/policy/v1' },
 };
 
 function modelFor(manifest: Manifest) {

@@ -4,7 +4,9 @@
  * on a second pod with TLS and MAX_CONCURRENT_REQUESTS=1, a WebSocket tunnel and an overload 503
  * (legacy-app-1). Each must parse and return data. The rules
  * are loaded into that Prometheus too: every one evaluates without error, and the alerts this
- * traffic should trip (5xx ratio, upstream errors) are pending, the others not.
+ * traffic should trip (5xx ratio, upstream errors) are pending, the others not. The
+ * prometheus-adapter rule behind the HPA's requests-per-second metric runs here too, as the
+ * adapter would run it (adapter.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../support/http-client.ts';
@@ -23,6 +25,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dashboardExprs, readDashboard, ruleExprs, rulesFile, substitute } from './monitoring.ts';
+import { adapterMetricName, adapterQuery, readAdapterRules, seriesMetricName } from './adapter.ts';
+import { renderKustomization } from '../deploy/kustomize.ts';
+import { repoRoot } from '../deploy/project.ts';
+import { autoscalersOf } from '../deploy/scaling.ts';
 import { startPrometheus } from './prometheus.ts';
 import type { Prometheus, QueryResult } from './prometheus.ts';
 
@@ -236,5 +242,56 @@ describe('a real Prometheus scraping a real sidecar under traffic', () => {
       'SidecarOverloaded',
       'SidecarUpstreamErrors',
     ]);
+  });
+});
+
+describe('the prometheus-adapter rule behind the HPA (deploy/k8s/monitoring/prometheus-adapter-values.yaml)', () => {
+  const rules = readAdapterRules();
+  const [rule] = rules;
+  const [autoscaler] = autoscalersOf(renderKustomization(join(repoRoot, 'deploy/k8s/overlays/monitoring')));
+  const podsMetric = autoscaler?.spec?.metrics?.find((metric) => metric.type === 'Pods')?.pods?.metric.name;
+  const series = seriesMetricName(rule!);
+
+  it("gives the monitoring overlay's HPA a Pods metric, served by the one rule", () => {
+    expect(rules).toHaveLength(1);
+    expect(podsMetric).toBe('http_server_requests_per_second');
+    expect(series && adapterMetricName(rule!, series)).toBe(podsMetric);
+  });
+
+  it("reads a series the sidecar's /metrics exposes: the request-duration histogram's count", async () => {
+    const exposition = await (await fetch(`${sidecar.adminUrl}/metrics`)).text();
+    expect(series).toBe('http_server_request_duration_seconds_count');
+    expect(exposition).toMatch(/^# TYPE http_server_request_duration_seconds histogram$/m);
+    expect(exposition).toMatch(new RegExp(`^${series}\\{`, 'm'));
+  });
+
+  it('discovers that series per namespace and pod (its seriesQuery, as the adapter lists series)', async () => {
+    const { data } = await prometheus.get<{ data: Record<string, string>[] }>(
+      `/api/v1/series?${new URLSearchParams({ 'match[]': rule!.seriesQuery })}`,
+    );
+    expect(new Set(data.map((labels) => labels.__name__))).toEqual(new Set([series]));
+    expect(new Set(data.map((labels) => `${labels.namespace}/${labels.pod}`))).toEqual(
+      new Set([`${labels.namespace}/${labels.pod}`, `${labels1.namespace}/${labels1.pod}`]),
+    );
+    expect(data.map((labels) => adapterMetricName(rule!, labels.__name__ ?? ''))).not.toContain(undefined);
+  });
+
+  it('answers the query the adapter sends for the HPA: one rate per pod, above 0 where requests came in', async () => {
+    const query = adapterQuery(rule!, series!, labels.namespace, [labels.pod, labels1.pod]);
+    expect(query).toBe(
+      'sum by (pod) (rate(http_server_request_duration_seconds_count{namespace="shop",pod=~"legacy-app-0|legacy-app-1"}[2m]))',
+    );
+    const result = await prometheus.query(query);
+    expect(result.status, result.error).toBe('success');
+    const perPod = result.data?.result ?? [];
+    expect(perPod.map((s) => Object.keys(s.metric))).toEqual([['pod'], ['pod']]);
+    expect(new Set(perPod.map((s) => s.metric.pod))).toEqual(new Set([labels.pod, labels1.pod]));
+    // legacy-app-0 took three rounds of requests, each scraped before the next.
+    expect(Number(perPod.find((s) => s.metric.pod === labels.pod)?.value[1])).toBeGreaterThan(0);
+
+    // One pod asked for: an equality matcher, as the adapter builds it.
+    const one = await prometheus.query(adapterQuery(rule!, series!, labels.namespace, [labels.pod]));
+    expect(one.data?.result.map((s) => s.metric)).toEqual([{ pod: labels.pod }]);
+    expect(Number(one.data?.result[0]?.value[1])).toBeGreaterThan(0);
   });
 });
