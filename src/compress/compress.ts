@@ -5,7 +5,7 @@
  * cannot flush on demand (whatwg/compression#56) and a streamed response must reach the client
  * chunk by chunk.
  */
-import type { UpstreamResponse } from '../upstream.ts';
+import type { UpstreamResponse } from '../proxy/upstream.ts';
 import type { CompressConfig } from './config.ts';
 import type { Encoding } from './encoding.ts';
 import { addVary, encodedHeaders } from './headers.ts';

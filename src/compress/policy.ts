@@ -3,7 +3,7 @@
  * never reach this: the handler hands them to the tunnel (src/upgrade.ts) before anything else,
  * and their 101 would be refused below in any case.
  */
-import type { UpstreamResponse } from '../upstream.ts';
+import type { UpstreamResponse } from '../proxy/upstream.ts';
 
 export interface CompressPolicy {
   /** COMPRESS_TYPES: media types, lower case, without parameters. */

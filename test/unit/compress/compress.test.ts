@@ -4,7 +4,7 @@ import { createCompression } from '../../../src/compress/compress.ts';
 import type { Compressor, ResponseCompression } from '../../../src/compress/compress.ts';
 import type { CompressConfig } from '../../../src/compress/config.ts';
 import type { Encoding } from '../../../src/compress/encoding.ts';
-import type { UpstreamResponse } from '../../../src/upstream.ts';
+import type { UpstreamResponse } from '../../../src/proxy/upstream.ts';
 import { createZlibCompressor } from '../../../runtimes/shared/zlib-compressor.ts';
 
 const config: CompressConfig = {
