@@ -7,6 +7,8 @@
  * Three metrics with bounded labels need a few dozen lines, not a dependency.
  */
 import type { ErrorReason } from './errors.ts';
+import { LabeledCounter } from './labeled-counter.ts';
+import type { AuthMethod, AuthResult } from './auth/identity.ts';
 
 /** From 1 ms to 10 s: a sidecar's added latency is in the first buckets, the app's in the rest. */
 export const durationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
@@ -45,7 +47,31 @@ export interface MetricsSnapshot {
   tunnelsActive: number;
 }
 
+/** Requests the sidecar refused at its door (edge limits and access control), by the log line's `error`. */
+export type RefusalReason = 'forbidden' | 'rate_limited' | 'body_too_large' | 'unauthenticated';
+const refusalReasons: readonly RefusalReason[] = ['forbidden', 'rate_limited', 'body_too_large', 'unauthenticated'];
+const authMethods: readonly AuthMethod[] = ['jwt', 'basic', 'session', 'skip'];
+const authResults: readonly AuthResult[] = ['ok', 'unauthenticated', 'forbidden'];
+
 export class Metrics {
+  /** sidecar_auth_total{method,result}: access control's outcomes. */
+  readonly auth = new LabeledCounter<'method' | 'result'>(
+    'sidecar_auth_total',
+    'Access-control outcomes, by how the request was judged and the result.',
+    authMethods.flatMap((method) => authResults.map((result) => ({ method, result }))),
+  );
+  /** sidecar_refusals_total{reason}: every refusal at the door, one counter the dashboard and status page show. */
+  readonly refusals = new LabeledCounter<'reason'>(
+    'sidecar_refusals_total',
+    'Requests refused before the app: outside ALLOW_CIDRS, over the rate limit, a body over the limit, not authenticated.',
+    refusalReasons.map((reason) => ({ reason })),
+  );
+  /** sidecar_compressed_bytes_total{direction}: the app's bytes into the compressor, and what it sent. */
+  readonly compressedBytes = new LabeledCounter<'direction'>(
+    'sidecar_compressed_bytes_total',
+    'Bytes of responses the sidecar compressed: in (from the app) and out (to the client).',
+    [{ direction: 'in' }, { direction: 'out' }],
+  );
   #active = 0;
   readonly #durations = new Map<string, Histogram>();
   readonly #errors = new Map<ErrorReason, number>();
@@ -201,6 +227,14 @@ export class Metrics {
       '# HELP sidecar_spans_dropped_total Spans not exported: the queue was full, or the collector did not take them in time.',
       '# TYPE sidecar_spans_dropped_total counter',
       `sidecar_spans_dropped_total ${this.#droppedSpans()}`,
+    );
+    out.push(
+      '# HELP sidecar_rate_limited_total Requests answered 429 by the per-client rate limit (RATE_LIMIT_RPS).',
+      '# TYPE sidecar_rate_limited_total counter',
+      `sidecar_rate_limited_total ${this.refusals.get({ reason: 'rate_limited' })}`,
+      ...this.refusals.render(),
+      ...this.auth.render(),
+      ...this.compressedBytes.render(),
     );
     for (const m of this.#process) {
       const value = m.read();
