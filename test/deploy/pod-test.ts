@@ -7,7 +7,7 @@
  * tls overlay, HTTPS with a certificate openssl made here, the redirect, and a renewal of the
  * mounted Secret picked up without a restart.
  *
- * How, on a machine without a registry or a Docker engine (../shared/notes/containers.md):
+ * How, on a machine without a registry or a Docker engine (Debian 12, root; each step found by trying):
  * - podman and runc come from Debian when missing; a containers.conf with the two settings this
  *   machine needs, a private image store and a private network config all live in one temp
  *   folder, so the test touches no image, pod or network of anyone else's and removes it all;

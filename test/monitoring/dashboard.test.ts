@@ -2,10 +2,11 @@
  * The Grafana dashboard, held to the rules of grafana/dashboard-linter (lint/rules.go) that apply
  * to it, re-implemented here because the linter is a Go binary with no package on npm or Debian:
  * template-datasource, template-on-time-change-reload, template-label-promql, panel-datasource,
- * panel-title-description, panel-units, panel-no-targets, target-promql (every expression parsed by
- * promtool), target-rate-interval, target-counter-agg. The linter's target-job/target-instance
- * become namespace/pod: Kubernetes service discovery labels the series that way, and SPEC asks
- * for those two variables. Whether each query returns data is prometheus.test.ts's job.
+ * panel-title-description, panel-units, panel-no-targets, target-promql (every expression parsed
+ * by promtool), target-rate-interval, target-counter-agg. The linter's target-job/target-instance
+ * become namespace/pod: Kubernetes service discovery labels the series that way, and
+ * docs/behaviour.md#dashboards-and-status-page promises those two variables. Whether each query
+ * returns data is prometheus.test.ts's job.
  */
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,8 +1,8 @@
 /**
- * SPEC "Dashboards": every panel's and every rule's query runs against a real Prometheus scraping
- * real sidecars (Node, the pod's runtime) under traffic that includes 502s (pod legacy-app-0) and,
- * on a second pod with TLS and MAX_CONCURRENT_REQUESTS=1, a WebSocket tunnel and an overload 503
- * (legacy-app-1). Each must parse and return data. The rules
+ * Holds docs/behaviour.md#dashboards-and-status-page: every panel's and every rule's query runs
+ * against a real Prometheus scraping real sidecars (Node, the pod's runtime) under traffic that
+ * includes 502s (pod legacy-app-0) and, on a second pod with TLS and MAX_CONCURRENT_REQUESTS=1, a
+ * WebSocket tunnel and an overload 503 (legacy-app-1). Each must parse and return data. The rules
  * are loaded into that Prometheus too: every one evaluates without error, and the alerts this
  * traffic should trip (5xx ratio, upstream errors) are pending, the others not.
  */

@@ -1,5 +1,5 @@
 /**
- * TLS termination (SPEC "TLS termination"), on each runtime over real sockets: HTTPS verified
+ * Holds docs/behaviour.md#tls-termination, on each runtime over real sockets: HTTPS verified
  * against a test CA made by openssl, protocol versions and suites as testssl.sh would probe them,
  * ALPN and HTTP/2 to an HTTP/1.1 app, HSTS, the redirect listener, rotation through a
  * kubelet-style `..data` swap, good pairs and bad, and the drain. Start-up: startup.ts.
@@ -30,8 +30,11 @@ import {
 } from './clients.ts';
 import { eventually, metric, ownLines } from './observe.ts';
 
-/** SPEC: new connections get a new pair within 10 s of the change (the watch makes it sooner). */
-const WITHIN_SPEC = 10_000;
+/**
+ * docs/behaviour.md#tls-termination: new connections get a new pair within 10 s of the change (the
+ * watch makes it sooner).
+ */
+const WITHIN_PROMISE = 10_000;
 
 export function addTlsTests(runtime: Runtime): void {
   describe(`TLS termination on ${runtime}`, () => {
@@ -260,7 +263,7 @@ export function addTlsTests(runtime: Runtime): void {
           () => handshake(sidecar.port, pki.ca),
           (h) => h.serial === pki.second.serial,
           'a new connection to get the second certificate',
-          WITHIN_SPEC,
+          WITHIN_PROMISE,
         );
         upstream.release('tls-in-flight');
         expect(await inFlight.body).toBe('first chunk\nthe rest\n');
@@ -288,7 +291,7 @@ export function addTlsTests(runtime: Runtime): void {
         () => metric(sidecar, 'sidecar_tls_reload_errors_total'),
         (n) => n === errors + 1,
         'the mismatched pair counted',
-        WITHIN_SPEC,
+        WITHIN_PROMISE,
       );
       expect(failures().at(-1)).toMatch(/TLS_KEY_FILE: .*does not match/);
       expect((await handshake(sidecar.port, pki.ca)).serial).toBe(serving);
@@ -297,7 +300,7 @@ export function addTlsTests(runtime: Runtime): void {
         () => metric(sidecar, 'sidecar_tls_reload_errors_total'),
         (n) => n === errors + 2,
         'the half-written pair counted',
-        WITHIN_SPEC,
+        WITHIN_PROMISE,
       );
       expect(failures().at(-1)).toMatch(/TLS_CERT_FILE: /);
       expect((await httpsRequest(sidecar.port, '/_/echo?id=tls-after-bad', { ca: pki.ca })).serial).toBe(serving);
@@ -307,7 +310,7 @@ export function addTlsTests(runtime: Runtime): void {
         () => handshake(sidecar.port, pki.ca),
         (h) => h.serial === pki.first.serial,
         'the good pair after the bad ones',
-        WITHIN_SPEC,
+        WITHIN_PROMISE,
       );
       expect(failures()).toHaveLength(2);
       expect(await metric(sidecar, 'sidecar_tls_reload_errors_total')).toBe(errors + 2);

@@ -82,7 +82,7 @@ export function addSwapLoadTest(runtime: Runtime): void {
           const deadline = Date.now() + 10_000;
           while ((await handshake(sidecar.port, pki.ca).catch(() => undefined))?.serial !== next.serial) {
             if (Date.now() > deadline)
-              throw new Error(`swap ${swap}: the new certificate was not served within SPEC's 10 s`);
+              throw new Error(`swap ${swap}: the new certificate was not served within the promised 10 s`);
             await new Promise((resolve) => setTimeout(resolve, 50));
           }
           await waitForEach(REQUESTS_AFTER_SWAP);
