@@ -11,8 +11,9 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { INSTALL_TIMEOUT_MS, requireTool, systemTools } from '../support/system-tool.ts';
 import {
   allPanels,
   counterSeries,
@@ -31,6 +32,8 @@ const dashboard = readDashboard();
 const panels = allPanels(dashboard);
 const targets = panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel, target })));
 const dir = mkdtempSync(join(tmpdir(), 'sidecar-dashboard-'));
+// target-promql runs promtool: installed here when missing (as root), else one line naming it.
+beforeAll(() => requireTool(systemTools.promtool), INSTALL_TIMEOUT_MS);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Units Grafana knows (packages/grafana-data/src/valueFormats/categories.ts): the ones a dashboard like this needs. */

@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dashboardExprs, readDashboard, ruleExprs, rulesFile, substitute } from './monitoring.ts';
 import { startPrometheus } from './prometheus.ts';
+import { INSTALL_TIMEOUT_MS, requireTools, systemTools } from '../support/system-tool.ts';
 import type { Prometheus, QueryResult } from './prometheus.ts';
 
 /** What Grafana puts for `$namespace`/`$pod` with "All" selected: the variables' allValue. */
@@ -55,6 +56,9 @@ const asBool = (expr: string) => expr.replace(/\s(>|<|==|!=|>=|<=)\s/g, ' $1 boo
 
 const total = () => prometheus.query('sum(http_server_request_duration_seconds_count{pod="legacy-app-0"})');
 const valueOf = (result: QueryResult) => Number(result.data?.result[0]?.value[1] ?? Number.NaN);
+
+// Prometheus, promtool and openssl (the second pod's certificates): installed when missing, as root.
+beforeAll(() => requireTools([systemTools.prometheus, systemTools.promtool, systemTools.openssl]), INSTALL_TIMEOUT_MS);
 
 beforeAll(async () => {
   upstream = await startUpstream();

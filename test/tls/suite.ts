@@ -13,6 +13,7 @@ import { knownDifferences } from '../conformance/known-differences.ts';
 import { rawExchange, rawRequest } from '../support/http-client.ts';
 import { startSidecar } from '../support/sidecar.ts';
 import type { Runtime, Sidecar } from '../support/sidecar.ts';
+import { INSTALL_TIMEOUT_MS, requireTool, systemTools } from '../support/system-tool.ts';
 import { makePki, SecretVolume } from '../support/certificates.ts';
 import type { TestPki } from '../support/certificates.ts';
 import { startUpstream } from '../support/upstream.ts';
@@ -45,6 +46,8 @@ export function addTlsTests(runtime: Runtime): void {
     let sidecar: Sidecar;
     let redirectPort: number;
 
+    // The certificates are openssl's: installed when missing (as root), else one line naming it.
+    beforeAll(() => requireTool(systemTools.openssl), INSTALL_TIMEOUT_MS);
     beforeAll(async () => {
       [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
       work = mkdtempSync(join(tmpdir(), 'sidecar-tls-'));
