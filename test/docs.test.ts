@@ -2,12 +2,14 @@
  * The repository as a newcomer reads it: every relative Markdown link leads to a file that is in
  * the repository; docs/behaviour.md, the page of promises, has a section per subsystem, and every
  * citation of it names a section it has; and no file cites a page that lives outside the
- * repository (the team's contract or notes), so every citation can be followed from a clone.
+ * repository (the team's contract or notes), so every citation can be followed from a clone. The
+ * README names the Debian packages the tests install (test/support/system-tool.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { systemTools } from './support/system-tool.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const tracked = execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' })
@@ -93,6 +95,13 @@ describe('documentation', () => {
       .filter((t) => !/^[a-z]+:/i.test(t));
     const missing = targets.filter((target) => !existsSync(join(dirname(join(root, page)), target)));
     expect(missing, `links in ${page} to nothing`).toEqual([]);
+  });
+
+  it('the README names, under the test command, every Debian package the tests install', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const sentence = readme.split('\n\n').find((p) => p.startsWith('`npm test` installs, as root')) ?? '';
+    const packages = [...new Set(Object.values(systemTools).map((tool) => tool.package))];
+    expect(packages.filter((p) => !sentence.includes(`\`${p}\``))).toEqual([]);
   });
 
   it('the README links docs/behaviour.md near its top', () => {
