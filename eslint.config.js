@@ -1,5 +1,5 @@
 // Lint is part of `npm test`. Its main job here is architectural: the core in src/ speaks only
-// web-standard APIs, and each runtime's own APIs stay in runtimes/ (../shared/STYLE.md, rule 1).
+// web-standard APIs, and each runtime's own APIs stay in runtimes/ (docs/behaviour.md, Runtimes).
 import tseslint from 'typescript-eslint';
 
 const why =

@@ -1,6 +1,6 @@
 /**
  * The sidecar's failures, one small type each, and the one place they become responses
- * (../shared/SPEC.md, Proxying: 502 / 504 / 500, each with X-Request-Id and a short text body).
+ * (docs/behaviour.md, Proxying: 502 / 504 / 500, each with X-Request-Id and a short text body).
  */
 
 /** The reason written to the access log's `error` field and to `sidecar_upstream_errors_total{reason}`. */

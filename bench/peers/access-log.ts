@@ -1,5 +1,5 @@
 // The peers' access log: one JSON line per finished request on stdout, close to the sidecar's
-// own line, so every proxy in the benchmark pays for logging (SPEC.md, Logging).
+// own line, so every proxy in the benchmark pays for logging (docs/behaviour.md, Logging).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export function logRequest(

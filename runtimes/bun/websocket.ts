@@ -47,7 +47,8 @@ export function createBunWebSocket(config: Config): {
     handlers: {
       // The relay holds a message whole: bounded (1009 beyond), and the same bound as the app's leg.
       maxPayloadLength: MAX_MESSAGE_BYTES,
-      // Never cut for idleness (SPEC), and no pings of the sidecar's own: the app's pass through.
+      // Never cut for idleness (docs/behaviour.md, Upgrade and WebSocket), and no pings of the
+      // sidecar's own: the app's pass through.
       idleTimeout: 0,
       sendPings: false,
       // No limit, so send() never drops a message (bun-types serve.d.ts): -1 means it was

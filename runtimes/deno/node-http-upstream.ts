@@ -52,9 +52,10 @@ export function createNodeHttpUpstream(
       // fixed only for bodies written whole; seen with Deno 2.9.6), or sends a POST twice
       // (denoland/deno#36786). `_retrying` is the flag its maybeRetryRequest() checks
       // (ext/node/polyfills/_http_client.js); Node has no such retry and ignores it. Without the
-      // retry the reset reaches the core: 502 upstream_reset, as on Node (SPEC allows it for a
-      // request with a body). A Deno release that renames the flag hangs the conformance test
-      // "a POST with a streamed body, on a pooled connection the app closes as it arrives".
+      // retry the reset reaches the core: 502 upstream_reset, as on Node (docs/behaviour.md,
+      // Proxying, allows it for a request with a body). A Deno release that renames the flag hangs
+      // the conformance test "a POST with a streamed body, on a pooled connection the app closes as
+      // it arrives".
       if (request.body !== null) (outgoing as { _retrying?: boolean })._retrying = true;
       const abort = () =>
         outgoing.destroy(request.signal.reason instanceof Error ? request.signal.reason : new Error('aborted'));

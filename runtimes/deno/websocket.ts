@@ -23,7 +23,8 @@ export function createDenoWebSocket(config: Config): (c: Context, handshake: Han
     const request = c.req.raw;
     const opened = await openAppSocket(config, handshake, request.signal, { answerPings: true, offerAsHeader: true });
     if (opened instanceof Response) return opened;
-    // Never cut for idleness (SPEC), and no pings of the sidecar's own.
+    // Never cut for idleness (docs/behaviour.md, Upgrade and WebSocket), and no pings of the
+    // sidecar's own.
     const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
     for (const [name, value] of relayed101Headers(opened.headers, handshake.requestId)) {
       if (name !== 'set-cookie') response.headers.set(name, value);

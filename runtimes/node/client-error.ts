@@ -1,7 +1,7 @@
 /**
  * The requests Node refuses before the handler sees them, answered as before and now logged and
- * counted by the core with the status really sent (SPEC, Logging; Envoy logs these with its DPE
- * response flag). Two places refuse:
+ * counted by the core with the status really sent (docs/behaviour.md, Logging; Envoy logs these
+ * with its DPE response flag). Two places refuse:
  *
  * - Node's HTTP parser, on the server's `clientError` event
  *   (https://nodejs.org/api/http.html#event-clienterror): a malformed request line or header, an

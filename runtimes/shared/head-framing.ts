@@ -1,6 +1,6 @@
 /**
- * A HEAD answer carries the app's Content-Length or none (SPEC, Proxying: framing is never
- * invented). Node's server writes what the handler's Response says; Bun's and Deno's write
+ * A HEAD answer carries the app's Content-Length or none (docs/behaviour.md, Proxying: framing is
+ * never invented). Node's server writes what the handler's Response says; Bun's and Deno's write
  * `content-length: 0` for a Response without a body and without that header (oven-sh/bun#15355;
  * Deno's hyper-based server sizes a null body as empty), which tells a client the resource is
  * empty. Each gets the one Response shape its server frames without a length.

@@ -1,6 +1,6 @@
 /**
- * Protecting the app (../shared/SPEC.md): MAX_CONCURRENT_REQUESTS requests in flight to the app at
- * most, the rest waiting in arrival order (at most MAX_QUEUED_REQUESTS, each at most
+ * Protecting the app (docs/behaviour.md, Protecting the app): MAX_CONCURRENT_REQUESTS requests in
+ * flight to the app at most, the rest waiting in arrival order (at most MAX_QUEUED_REQUESTS, each at most
  * QUEUE_TIMEOUT_MS), beyond either a 503 (errors.ts: OverloadedError, with Retry-After). The queue
  * itself is limiter.ts; this file is what the proxy asks of it, and what it records.
  *

@@ -1,7 +1,9 @@
 /**
  * The upstream client is a capability each runtime injects: every runtime's own `fetch` breaks a
- * transparent proxy in a different way (../shared/notes/runtimes.md: Node's and Deno's drop
- * `Host`, all three decompress bodies by default), so the core only states what it needs.
+ * transparent proxy in a different way: Node's and Deno's drop the `Host` it sets
+ * (nodejs/undici#2369, denoland/deno#14909), and all three decompress bodies by default
+ * (nodejs/undici#2514; Bun's `decompress: false` turns it off), so the core only states what it
+ * needs.
  */
 
 export interface UpstreamRequest {

@@ -1,6 +1,6 @@
 /**
- * TLS termination's rules (SPEC "TLS termination"): the certificate pair and what it must pass
- * (both files readable, a certificate, a key that matches it), the start-up errors, the expiry
+ * TLS termination's rules (docs/behaviour.md, TLS termination): the certificate pair and what it
+ * must pass (both files readable, a certificate, a key that matches it), the start-up errors, the expiry
  * warning and the metrics. Reading and watching files and parsing certificates are the runtime's
  * (TlsFiles, from runtimes/); src/tls/watcher.ts keeps the serving pair current.
  */

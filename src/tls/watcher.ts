@@ -1,6 +1,6 @@
 /**
- * Keeps the serving certificate pair current (SPEC "TLS termination": rotation without a
- * restart). The runtime applies each good new pair to its listener (Node's setSecureContext,
+ * Keeps the serving certificate pair current (docs/behaviour.md, TLS termination: rotation without
+ * a restart). The runtime applies each good new pair to its listener (Node's setSecureContext,
  * Bun's and Deno's listener swap).
  *
  * Kubernetes updates a mounted Secret by swapping the `..data` symlink in its directory; an
@@ -25,7 +25,10 @@ export interface WatchOptions {
   pollMs?: number;
 }
 
-/** Within SPEC's 10 s even when no watch event comes, at the cost of reading two small files. */
+/**
+ * Within the promised 10 s (docs/behaviour.md, TLS termination) even when no watch event comes, at
+ * the cost of reading two small files.
+ */
 export const POLL_MS = 2_000;
 /** Events come in bursts (kubelet's swap is several renames): one check after the burst. */
 const SETTLE_MS = 50;

@@ -1,9 +1,9 @@
 /**
- * SPEC, Commands: `node src/legacy.ts` (the demo app alone), `npm start` (the demo pod: the app
- * with the Node sidecar in front), and `npm run start:bun` / `npm run start:deno` (the sidecar
- * alone on Bun or Deno straight after `npm install`, neither being on PATH), run as users run them.
- * The native per-runtime commands are covered by the conformance suite itself (../support/sidecar.ts
- * starts them).
+ * Holds docs/behaviour.md#commands: `node src/legacy.ts` (the demo app alone), `npm start` (the
+ * demo pod: the app with the Node sidecar in front), and `npm run start:bun` /
+ * `npm run start:deno` (the sidecar alone on Bun or Deno straight after `npm install`, neither
+ * being on PATH), run as users run them. The native per-runtime commands are covered by the conformance
+ * suite itself (../support/sidecar.ts starts them).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';

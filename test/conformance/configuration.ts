@@ -1,7 +1,7 @@
 /**
- * SPEC, Configuration: a bad value stops the process before it listens, with exit status 1 and one
- * readable stderr line naming the variable; unknown variables are ignored. SPEC, Runtimes: the
- * sidecar really runs on the runtime under test.
+ * Holds docs/behaviour.md#configuration: a bad value stops the process before it listens, with
+ * exit status 1 and one readable stderr line naming the variable; unknown variables are ignored.
+ * And docs/behaviour.md#runtimes: the sidecar really runs on the runtime under test.
  */
 import { describe, expect, it } from 'vitest';
 import { send } from '../support/http-client.ts';

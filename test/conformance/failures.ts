@@ -1,6 +1,7 @@
 /**
- * SPEC, Proxying: errors answered by the sidecar (502/504 with X-Request-Id and a short text/plain
- * body), cut-off responses, client disconnects. (WebSocket handshakes: websocket.ts.)
+ * Holds docs/behaviour.md#proxying: errors answered by the sidecar (502/504 with X-Request-Id and
+ * a short text/plain body), cut-off responses, client disconnects. (WebSocket handshakes:
+ * websocket.ts.)
  */
 import { describe, expect, it } from 'vitest';
 import { collect, headerValues, open, send, start } from '../support/http-client.ts';

@@ -1,7 +1,7 @@
 /**
- * SPEC, Proxying: framing information is never lost or invented. A response the app sent with
- * Content-Length reaches the client with the same Content-Length however it streams; a HEAD answer
- * carries the app's Content-Length or none.
+ * Holds docs/behaviour.md#proxying: framing information is never lost or invented. A response the
+ * app sent with Content-Length reaches the client with the same Content-Length however it streams;
+ * a HEAD answer carries the app's Content-Length or none.
  */
 import { describe, expect, it } from 'vitest';
 import { open, RawConnection, rawRequest } from '../support/http-client.ts';

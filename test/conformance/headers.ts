@@ -1,7 +1,7 @@
 /**
- * SPEC, Proxying: headers pass unchanged except hop-by-hop ones (dropped both ways, before the
- * sidecar adds its own); the app sees the client's Host and X-Forwarded-*; X-Request-Id and W3C
- * trace context.
+ * Holds docs/behaviour.md#proxying: headers pass unchanged except hop-by-hop ones (dropped both
+ * ways, before the sidecar adds its own); the app sees the client's Host and X-Forwarded-*;
+ * X-Request-Id and W3C trace context.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

@@ -1,6 +1,7 @@
 /**
- * SPEC, Proxying: hostile input gets a clear refusal and harms nothing (request smuggling, oversized
- * headers, missing Host, trickling clients); connections are reused both ways, safely.
+ * Holds docs/behaviour.md#proxying: hostile input gets a clear refusal and harms nothing (request
+ * smuggling, oversized headers, missing Host, trickling clients); connections are reused both
+ * ways, safely.
  */
 import { describe, expect, it } from 'vitest';
 import { RawConnection, rawExchange, rawExchangeUntilClose, rawRequest, send } from '../support/http-client.ts';

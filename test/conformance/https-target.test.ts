@@ -1,7 +1,7 @@
 /**
- * SPEC, Configuration: TARGET may be `https:`. The app here serves TLS with a certificate from a
- * test CA (test/fixtures, valid until 2126), which each runtime is told to trust the way its
- * operators would: NODE_EXTRA_CA_CERTS for Node and Bun, DENO_CERT for Deno.
+ * Holds docs/behaviour.md#configuration: TARGET may be `https:`. The app here serves TLS with a
+ * certificate from a test CA (test/fixtures, valid until 2126), which each runtime is told to
+ * trust the way its operators would: NODE_EXTRA_CA_CERTS for Node and Bun, DENO_CERT for Deno.
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';

@@ -1,7 +1,8 @@
 /**
- * Where a runtime cannot do what SPEC promises, and why. Each entry is asserted as it stands (the
- * test expects the runtime's actual behaviour, and still the safety part of the promise), so a
- * runtime release that changes it fails the suite and the entry is revisited. Nothing is skipped.
+ * Holds docs/behaviour.md#runtimes: where a runtime cannot keep a promise of that page, and why.
+ * Each entry is asserted as it stands (the test expects the runtime's actual behaviour, and still
+ * the safety part of the promise), so a runtime release that changes it fails the suite and the
+ * entry is revisited. Nothing is skipped.
  */
 import type { Runtime } from '../support/sidecar.ts';
 

@@ -1,7 +1,7 @@
 /**
- * SPEC, Logging: one access-log line per finished request on stdout (JSON or the seed's text
- * format), the sidecar's own messages on stderr; client values cannot break or forge a line;
- * Authorization and Cookie values are never logged.
+ * Holds docs/behaviour.md#logging: one access-log line per finished request on stdout (JSON or the
+ * seed's text format), the sidecar's own messages on stderr; client values cannot break or forge a
+ * line; Authorization and Cookie values are never logged.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

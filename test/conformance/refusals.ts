@@ -1,7 +1,8 @@
 /**
- * SPEC, Logging: a request the sidecar refuses itself is logged and counted like any other, with
- * the status the client was actually sent, on every runtime whose HTTP parser lets the sidecar see
- * it (Node's does: `clientError`); known-differences.ts lists the runtimes that hide them.
+ * Holds docs/behaviour.md#logging: a request the sidecar refuses itself is logged and counted like
+ * any other, with the status the client was actually sent, on every runtime whose HTTP parser lets
+ * the sidecar see it (Node's does: `clientError`); known-differences.ts lists the runtimes that
+ * hide them.
  */
 import { describe, expect, it } from 'vitest';
 import { rawExchangeUntilClose, rawRequest, send } from '../support/http-client.ts';

@@ -1,6 +1,6 @@
 /**
- * SPEC, Proxying, first bullet: every method, path and query goes to TARGET (prefix joined), and
- * nothing in the request can make the sidecar contact another host.
+ * Holds docs/behaviour.md#proxying, where a request goes: every method, path and query goes to
+ * TARGET (prefix joined), and nothing in the request can make the sidecar contact another host.
  */
 import { describe, expect, it } from 'vitest';
 import { rawExchange, rawRequest, send } from '../support/http-client.ts';

@@ -1,6 +1,6 @@
 /**
- * SPEC, Proxying: bodies stream both ways with backpressure; bytes pass unchanged (no
- * decompression, no re-encoding, no following redirects).
+ * Holds docs/behaviour.md#proxying: bodies stream both ways with backpressure; bytes pass
+ * unchanged (no decompression, no re-encoding, no following redirects).
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

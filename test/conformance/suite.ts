@@ -1,7 +1,8 @@
 /**
  * The conformance suite: one set of tests, run against the real sidecar on each runtime (Node, Bun,
  * Deno) over real sockets, with a real `node:http` app behind it (../support/upstream.ts). Each
- * runtime's file calls addConformanceTests once; test names state the behaviour (SPEC.md).
+ * runtime's file calls addConformanceTests once; test names state the behaviour,
+ * and each file names the section of docs/behaviour.md it holds.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../support/sidecar.ts';

@@ -1,7 +1,7 @@
 /**
- * SPEC, Trace export and Configuration: the OTEL_* variables as the OpenTelemetry specification
- * defines them, and a bad one stops the sidecar like any other (exit 1, one stderr line naming it),
- * never showing a header value, which is a credential.
+ * Holds docs/behaviour.md#trace-export and docs/behaviour.md#configuration: the OTEL_* variables
+ * as the OpenTelemetry specification defines them, and a bad one stops the sidecar like any other
+ * (exit 1, one stderr line naming it), never showing a header value, which is a credential.
  */
 import { describe, expect, it } from 'vitest';
 import { listeningLine, runUntilExit } from '../support/sidecar.ts';

@@ -1,8 +1,9 @@
 /**
- * SPEC, Trace export: with an OTLP endpoint set, each proxied request becomes one SERVER span,
- * exported over OTLP/HTTP to a real receiver (../support/otlp-receiver.ts, decoding both
- * encodings), batched, sampled, retried, bounded, flushed on SIGTERM. One receiver serves every
- * sidecar here; each sidecar posts to its own path, so the receiver can answer each as its test needs.
+ * Holds docs/behaviour.md#trace-export: with an OTLP endpoint set, each proxied request becomes
+ * one SERVER span, exported over OTLP/HTTP to a real receiver (../support/otlp-receiver.ts,
+ * decoding both encodings), batched, sampled, retried, bounded, flushed on SIGTERM. One receiver
+ * serves every sidecar here; each sidecar posts to its own path, so the receiver can answer each
+ * as its test needs.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,8 +1,8 @@
 /**
- * SPEC, "Upgrade and WebSocket": raw frames through a tunnel, where bytes matter. On Node the app
- * must receive exactly the bytes the client sent (masked, fragmented, 64-bit length, RSV1 with
- * permessage-deflate as negotiated), and a FIN is passed on per direction; a relay (Bun, Deno)
- * re-frames whole messages, asserted as it stands (known-differences.ts).
+ * Holds docs/behaviour.md#upgrade-and-websocket: raw frames through a tunnel, where bytes matter.
+ * On Node the app must receive exactly the bytes the client sent (masked, fragmented, 64-bit
+ * length, RSV1 with permessage-deflate as negotiated), and a FIN is passed on per direction; a
+ * relay (Bun, Deno) re-frames whole messages, asserted as it stands (known-differences.ts).
  */
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';

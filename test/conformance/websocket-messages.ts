@@ -1,8 +1,9 @@
 /**
- * SPEC, "Upgrade and WebSocket": messages and backpressure through an open tunnel, a `ws` client
- * through the real sidecar to a `ws` app (../support/ws-app.ts); raw frames: websocket-frames.ts.
- * Where a runtime relays messages instead of bytes, the test asserts what it does
- * (known-differences.ts) and still the promise that no message is altered, merged, split or lost.
+ * Holds docs/behaviour.md#upgrade-and-websocket: messages and backpressure through an open tunnel,
+ * a `ws` client through the real sidecar to a `ws` app (../support/ws-app.ts); raw frames:
+ * websocket-frames.ts. Where a runtime relays messages instead of bytes, the test asserts what it
+ * does (known-differences.ts) and still the promise that no message is altered, merged, split or
+ * lost.
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

@@ -1,10 +1,10 @@
 /**
- * SPEC, "Upgrade and WebSocket" and the Proxying bullet on other Upgrade tokens: the handshake,
- * the tunnel's records, and Upgrades that are not WebSocket handshakes (messages, backpressure and
- * frames: websocket-messages.ts). A `ws` client
- * through the real sidecar to a `ws` app (../support/ws-app.ts), and raw frames where bytes
- * matter. Where a runtime relays messages instead of bytes, the test asserts what it does
- * (known-differences.ts) and still the promise that no message is altered, merged, split or lost.
+ * Holds docs/behaviour.md#upgrade-and-websocket, and docs/behaviour.md#proxying on other Upgrade
+ * tokens: the handshake, the tunnel's records, and Upgrades that are not WebSocket handshakes
+ * (messages, backpressure and frames: websocket-messages.ts). A `ws` client through the real
+ * sidecar to a `ws` app (../support/ws-app.ts), and raw frames where bytes matter. Where a runtime
+ * relays messages instead of bytes, the test asserts what it does (known-differences.ts) and still
+ * the promise that no message is altered, merged, split or lost.
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

@@ -7,10 +7,12 @@
  * tls overlay, HTTPS with a certificate openssl made here, the redirect, and a renewal of the
  * mounted Secret picked up without a restart.
  *
- * How, on a machine without a registry or a Docker engine (../shared/notes/containers.md):
- * - podman and runc come from Debian when missing; a containers.conf with the two settings this
- *   machine needs, a private image store and a private network config all live in one temp
- *   folder, so the test touches no image, pod or network of anyone else's and removes it all;
+ * How, on a machine without a registry or a Docker engine (Debian 12, root; each step found by
+ * trying):
+ * - podman, runc and catatonit come from Debian when missing (../support/system-tool.ts); a
+ *   containers.conf with the two settings this machine needs, a private image store and a private
+ *   network config all live in one temp folder, so the test touches no image, pod or network of
+ *   anyone else's and removes it all;
  * - the Dockerfiles' FROM (an exact node release) is stood in for by an image made on the spot:
  *   that release's Node binary and npm from the npm registry, the libraries `ldd` lists, a passwd
  *   with the `node` user; the same paths as the real image, so the real Dockerfiles build as is;
@@ -48,6 +50,7 @@ import { renderKustomization } from './kustomize.ts';
 import type { Manifest } from './kustomize.ts';
 import { podOf, projectFacts, resolvePort, servicesOf } from './pod.ts';
 import { makeBuilds, readImage, repoRoot } from './project.ts';
+import { INSTALL_TIMEOUT_MS, requireTools, systemTools } from '../support/system-tool.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'pod-test-'));
 const tag = `podtest-${process.pid}`;
@@ -100,13 +103,6 @@ function run(command: string, args: string[], options: { timeoutMs?: number; cwd
   });
 }
 const podman = (args: string[], timeoutMs?: number) => run('podman', args, { timeoutMs });
-
-async function installed(command: string): Promise<boolean> {
-  return run(command, ['--version'], { timeoutMs: 10_000 }).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** Polls until `check` returns a value; every wait is for a condition, bounded by the deadline. */
 async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
@@ -413,16 +409,22 @@ after(async () => {
 });
 
 // catatonit is the pods' pause process: only a Recommends of Debian's podman, so an install
-// without recommends lacks it and `podman kube play` fails ("finding pause binary").
-test('podman, runc and catatonit are installed (from Debian when missing)', { timeout: 600_000 }, async (t) => {
-  if (!(await installed('podman')) || !(await installed('runc')) || !(await installed('catatonit'))) {
-    assert.equal(process.getuid?.(), 0, 'installing podman needs root');
-    await run('apt-get', ['update'], { timeoutMs: 300_000 });
-    await run('apt-get', ['install', '-y', 'podman', 'runc', 'catatonit'], { timeoutMs: 300_000 });
-  }
-  const { stdout } = await podman(['version', '--format', '{{.Client.Version}}']);
-  t.diagnostic(`podman ${stdout.trim()}, store in ${work}`);
-});
+// without recommends lacks it and `podman kube play` fails ("finding pause binary"). openssl makes
+// the TLS overlay's certificates.
+test(
+  'podman, runc, catatonit and openssl are installed (from Debian when missing)',
+  { timeout: INSTALL_TIMEOUT_MS },
+  async (t) => {
+    await requireTools([
+      { command: 'podman', package: 'podman' },
+      { command: 'runc', package: 'runc' },
+      { command: 'catatonit', package: 'catatonit' },
+      systemTools.openssl,
+    ]);
+    const { stdout } = await podman(['version', '--format', '{{.Client.Version}}']);
+    t.diagnostic(`podman ${stdout.trim()}, store in ${work}`);
+  },
+);
 
 test('both images build from the repository’s Dockerfiles with make build-images', { timeout: 600_000 }, async (t) => {
   const started = Date.now();

@@ -2,16 +2,18 @@
  * The Grafana dashboard, held to the rules of grafana/dashboard-linter (lint/rules.go) that apply
  * to it, re-implemented here because the linter is a Go binary with no package on npm or Debian:
  * template-datasource, template-on-time-change-reload, template-label-promql, panel-datasource,
- * panel-title-description, panel-units, panel-no-targets, target-promql (every expression parsed by
- * promtool), target-rate-interval, target-counter-agg. The linter's target-job/target-instance
- * become namespace/pod: Kubernetes service discovery labels the series that way, and SPEC asks
- * for those two variables. Whether each query returns data is prometheus.test.ts's job.
+ * panel-title-description, panel-units, panel-no-targets, target-promql (every expression parsed
+ * by promtool), target-rate-interval, target-counter-agg. The linter's target-job/target-instance
+ * become namespace/pod: Kubernetes service discovery labels the series that way, and
+ * docs/behaviour.md#dashboards-and-status-page promises those two variables. Whether each query
+ * returns data is prometheus.test.ts's job.
  */
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { INSTALL_TIMEOUT_MS, requireTool, systemTools } from '../support/system-tool.ts';
 import {
   allPanels,
   counterSeries,
@@ -30,6 +32,8 @@ const dashboard = readDashboard();
 const panels = allPanels(dashboard);
 const targets = panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel, target })));
 const dir = mkdtempSync(join(tmpdir(), 'sidecar-dashboard-'));
+// target-promql runs promtool: installed here when missing (as root), else one line naming it.
+beforeAll(() => requireTool(systemTools.promtool), INSTALL_TIMEOUT_MS);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Units Grafana knows (packages/grafana-data/src/valueFormats/categories.ts): the ones a dashboard like this needs. */

@@ -13,7 +13,10 @@ export const monitoringDir = join(repoRoot, 'deploy/k8s/monitoring');
 
 export const run = promisify(execFile);
 
-/** Every metric the dashboard and the rules are built on (SPEC; README's metric list). */
+/**
+ * Every metric the dashboard and the rules are built on (docs/behaviour.md#admin-listener; README's
+ * metric list).
+ */
 export const sidecarMetrics = [
   'http_server_request_duration_seconds',
   'http_server_active_requests',

@@ -1,8 +1,8 @@
 /**
- * SPEC "Dashboards": every panel's and every rule's query runs against a real Prometheus scraping
- * real sidecars (Node, the pod's runtime) under traffic that includes 502s (pod legacy-app-0) and,
- * on a second pod with TLS and MAX_CONCURRENT_REQUESTS=1, a WebSocket tunnel and an overload 503
- * (legacy-app-1). Each must parse and return data. The rules
+ * Holds docs/behaviour.md#dashboards-and-status-page: every panel's and every rule's query runs
+ * against a real Prometheus scraping real sidecars (Node, the pod's runtime) under traffic that
+ * includes 502s (pod legacy-app-0) and, on a second pod with TLS and MAX_CONCURRENT_REQUESTS=1, a
+ * WebSocket tunnel and an overload 503 (legacy-app-1). Each must parse and return data. The rules
  * are loaded into that Prometheus too: every one evaluates without error, and the alerts this
  * traffic should trip (5xx ratio, upstream errors) are pending, the others not. The
  * prometheus-adapter rule behind the HPA's requests-per-second metric runs here too, as the
@@ -30,6 +30,7 @@ import { renderKustomization } from '../deploy/kustomize.ts';
 import { repoRoot } from '../deploy/project.ts';
 import { autoscalersOf } from '../deploy/scaling.ts';
 import { startPrometheus } from './prometheus.ts';
+import { INSTALL_TIMEOUT_MS, requireTools, systemTools } from '../support/system-tool.ts';
 import type { Prometheus, QueryResult } from './prometheus.ts';
 
 /** What Grafana puts for `$namespace`/`$pod` with "All" selected: the variables' allValue. */
@@ -61,6 +62,9 @@ const asBool = (expr: string) => expr.replace(/\s(>|<|==|!=|>=|<=)\s/g, ' $1 boo
 
 const total = () => prometheus.query('sum(http_server_request_duration_seconds_count{pod="legacy-app-0"})');
 const valueOf = (result: QueryResult) => Number(result.data?.result[0]?.value[1] ?? Number.NaN);
+
+// Prometheus, promtool and openssl (the second pod's certificates): installed when missing, as root.
+beforeAll(() => requireTools([systemTools.prometheus, systemTools.promtool, systemTools.openssl]), INSTALL_TIMEOUT_MS);
 
 beforeAll(async () => {
   upstream = await startUpstream();

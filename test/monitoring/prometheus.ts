@@ -1,5 +1,5 @@
 /**
- * A real Prometheus (Debian's /usr/bin/prometheus) for tests: its own temporary directory and
+ * A real Prometheus (Debian's, found or installed by ../support/system-tool.ts) for tests: its own temporary directory and
  * storage, 127.0.0.1 only, scraping the targets given every second and evaluating the rule files
  * given every second. It fails, never skips, when it cannot start.
  */
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { closedPort } from '../support/sidecar.ts';
+import { requireTool, systemTools } from '../support/system-tool.ts';
 
 export interface QueryResult {
   status: 'success' | 'error';
@@ -52,8 +53,9 @@ export async function startPrometheus(options: {
   writeFileSync(join(dir, 'prometheus.yml'), stringify(config));
   const port = await closedPort();
   const url = `http://127.0.0.1:${port}`;
+  const binary = await requireTool(systemTools.prometheus);
   const child = spawn(
-    '/usr/bin/prometheus',
+    binary,
     [
       `--config.file=${join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
@@ -73,7 +75,7 @@ export async function startPrometheus(options: {
       resolve();
     });
     child.once('error', (error) => {
-      exited = `could not be spawned: ${error.message} (Debian package prometheus; .ci/run installs it)`;
+      exited = `could not be spawned: ${error.message}`;
       running.delete(child);
       resolve();
     });

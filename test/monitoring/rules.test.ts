@@ -7,19 +7,21 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { INSTALL_TIMEOUT_MS, requireTool, systemTools } from '../support/system-tool.ts';
 import { monitoringDir, readRuleGroups, rulesFile, run } from './monitoring.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sidecar-rules-'));
+beforeAll(() => requireTool(systemTools.promtool), INSTALL_TIMEOUT_MS);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const promtool = (args: string[], cwd = monitoringDir) =>
   run('promtool', args, { cwd, timeout: 30_000 }).then(
     ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
     (error: { code?: number | string; stdout?: string; stderr?: string }) => {
-      // Not installed is a failure of the test, never a skip (.ci/run installs Debian's prometheus).
-      if (error.code === 'ENOENT') throw new Error('promtool is not installed (Debian package prometheus)');
+      // Not installed was refused in beforeAll (requireTool): installed as root, else one line naming it.
+      if (error.code === 'ENOENT') throw new Error('promtool is not on PATH');
       return { code: Number(error.code), output: `${error.stdout ?? ''}${error.stderr ?? ''}` };
     },
   );

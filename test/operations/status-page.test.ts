@@ -6,7 +6,7 @@
  * also draw its chart and update itself as traffic comes. Screenshots are saved in the test's
  * temporary folder (docs/status-page.png is one of these).
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -17,16 +17,21 @@ import { runtimes, startSidecar } from '../support/sidecar.ts';
 import type { Sidecar } from '../support/sidecar.ts';
 import { startUpstream } from '../support/upstream.ts';
 import type { Upstream } from '../support/upstream.ts';
+import { INSTALL_TIMEOUT_MS, requireTool, systemTools } from '../support/system-tool.ts';
 import { fetchStats } from './status.ts';
 
-const chromiumPath = '/usr/bin/chromium';
 const dir = mkdtempSync(join(tmpdir(), 'sidecar-status-page-'));
 let upstream: Upstream;
 let browser: Browser;
 
+let chromiumPath: string;
+
+// Debian's Chromium: installed here when missing (as root), else one line naming it; never a skip.
 beforeAll(async () => {
-  // A missing Chromium fails here, loudly (.ci/run installs Debian's chromium).
-  expect(existsSync(chromiumPath), `${chromiumPath} (Debian package chromium)`).toBe(true);
+  chromiumPath = await requireTool(systemTools.chromium);
+}, INSTALL_TIMEOUT_MS);
+
+beforeAll(async () => {
   upstream = await startUpstream();
   browser = await chromium.launch({
     executablePath: chromiumPath,

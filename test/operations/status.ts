@@ -1,7 +1,7 @@
 /**
- * SPEC "Dashboards and the status page", on each runtime over real sockets: GET / on the admin
- * port is one self-contained page, /stats.json gives the live figures from the same registry as
- * /metrics, with the runtime, version, uptime and the masked configuration.
+ * Holds docs/behaviour.md#dashboards-and-status-page, on each runtime over real sockets: GET / on
+ * the admin port is one self-contained page, /stats.json gives the live figures from the same
+ * registry as /metrics, with the runtime, version, uptime and the masked configuration.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stats } from '../../src/admin/stats.ts';

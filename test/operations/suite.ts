@@ -1,7 +1,8 @@
 /**
- * Operating the sidecar in a pod (SPEC: Admin listener, Lifecycle), on each runtime over real
- * sockets: probes, readiness following the app down and up, metrics parsed and counted against
- * the requests sent and the access log, and a graceful drain on SIGTERM.
+ * Operating the sidecar in a pod: holds docs/behaviour.md#admin-listener and
+ * docs/behaviour.md#lifecycle, on each runtime over real sockets: probes, readiness following the
+ * app down and up, metrics parsed and counted against the requests sent and the access log, and a
+ * graceful drain on SIGTERM.
  */
 import { once } from 'node:events';
 import http from 'node:http';

@@ -1,9 +1,9 @@
 /**
- * Protecting the app (SPEC.md: MAX_CONCURRENT_REQUESTS, MAX_QUEUED_REQUESTS, QUEUE_TIMEOUT_MS), on
- * each runtime over real sockets, in front of a stand-in app that counts its own concurrency and
- * holds every request until the test releases it (../support/crowd-app.ts). Requests are sent
- * one after another, each once the one before is seen queued (the queue gauge), so arrival order
- * is the test's; nothing waits on a sleep.
+ * Holds docs/behaviour.md#protecting-the-app (MAX_CONCURRENT_REQUESTS, MAX_QUEUED_REQUESTS,
+ * QUEUE_TIMEOUT_MS), on each runtime over real sockets, in front of a stand-in app that counts its
+ * own concurrency and holds every request until the test releases it (../support/crowd-app.ts).
+ * Requests are sent one after another, each once the one before is seen queued (the queue gauge),
+ * so arrival order is the test's; nothing waits on a sleep.
  */
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,7 +1,8 @@
 /**
- * SPEC, "Protecting the app": WebSocket tunnels do not count against MAX_CONCURRENT_REQUESTS, but a
- * handshake in flight does (it is a request to the app until the app answers it). On each runtime,
- * with the cap at 1 and no queue, in front of the conformance app's WebSocket side.
+ * Holds docs/behaviour.md#protecting-the-app: WebSocket tunnels do not count against
+ * MAX_CONCURRENT_REQUESTS, but a handshake in flight does (it is a request to the app until the
+ * app answers it). On each runtime, with the cap at 1 and no queue, in front of the conformance
+ * app's WebSocket side.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBody, send, start } from '../support/http-client.ts';

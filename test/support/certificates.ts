@@ -18,6 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { requireTool, systemTools } from './system-tool.ts';
 
 const run = promisify(execFile);
 
@@ -41,8 +42,13 @@ export interface TestPki {
   remove(): void;
 }
 
+/**
+ * The openssl CLI: a suite that makes certificates calls `requireTool(systemTools.openssl)` in a
+ * beforeAll of its own (an install outlasts makePki's hook); this one finds it, or names its package.
+ */
 async function openssl(cwd: string, ...args: string[]): Promise<string> {
-  return (await run('openssl', args, { cwd, timeout: 30_000 })).stdout;
+  const binary = await requireTool(systemTools.openssl);
+  return (await run(binary, args, { cwd, timeout: 30_000 })).stdout;
 }
 
 async function serverPair(cwd: string, name: string, serial: string, days: number): Promise<Pair> {

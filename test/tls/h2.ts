@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INSTALL_TIMEOUT_MS, requireTool, systemTools } from '../support/system-tool.ts';
 import { makePki, SecretVolume } from '../support/certificates.ts';
 import type { TestPki } from '../support/certificates.ts';
 import { startSidecar } from '../support/sidecar.ts';
@@ -50,6 +51,8 @@ export function addH2Tests(runtime: Runtime): void {
     let session: http2.ClientHttp2Session;
     const get = (path: string) => exchange(session, { ':method': 'GET', ':path': path });
 
+    // The certificates are openssl's: installed when missing (as root), else one line naming it.
+    beforeAll(() => requireTool(systemTools.openssl), INSTALL_TIMEOUT_MS);
     beforeAll(async () => {
       [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
       work = mkdtempSync(join(tmpdir(), 'sidecar-h2-'));

@@ -5,7 +5,10 @@ import { parsePrometheusText, sampleValue } from '../support/prometheus.ts';
 import type { Sidecar } from '../support/sidecar.ts';
 import { eventually as poll } from '../support/wait.ts';
 
-/** Polls, bounded (SPEC's 10 s, plus room for a loaded machine); a refused connection mid-swap is a miss, not a failure. */
+/**
+ * Polls, bounded (the 10 s of docs/behaviour.md#tls-termination, plus room for a loaded machine); a
+ * refused connection mid-swap is a miss, not a failure.
+ */
 export const eventually = <T>(
   probe: () => Promise<T>,
   done: (value: T) => boolean,

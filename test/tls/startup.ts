@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INSTALL_TIMEOUT_MS, requireTool, systemTools } from '../support/system-tool.ts';
 import { makePki } from '../support/certificates.ts';
 import type { TestPki } from '../support/certificates.ts';
 import { runUntilExit, startSidecar } from '../support/sidecar.ts';
@@ -20,6 +21,8 @@ export function addTlsStartupTests(runtime: Runtime): void {
     let pki: TestPki;
     let work: string;
     let upstream: Upstream;
+    // The certificates are openssl's: installed when missing (as root), else one line naming it.
+    beforeAll(() => requireTool(systemTools.openssl), INSTALL_TIMEOUT_MS);
     beforeAll(async () => {
       [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
       work = mkdtempSync(join(tmpdir(), 'sidecar-tls-start-'));

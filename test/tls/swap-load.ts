@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { INSTALL_TIMEOUT_MS, requireTool, systemTools } from '../support/system-tool.ts';
 import { makePki, SecretVolume } from '../support/certificates.ts';
 import type { TestPki } from '../support/certificates.ts';
 import { startSidecar } from '../support/sidecar.ts';
@@ -31,6 +32,8 @@ export function addSwapLoadTest(runtime: Runtime): void {
     let upstream: Upstream;
     let volume: SecretVolume;
     let sidecar: Sidecar;
+    // The certificates are openssl's: installed when missing (as root), else one line naming it.
+    beforeAll(() => requireTool(systemTools.openssl), INSTALL_TIMEOUT_MS);
     beforeAll(async () => {
       [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
       work = mkdtempSync(join(tmpdir(), 'sidecar-tls-load-'));
@@ -82,7 +85,7 @@ export function addSwapLoadTest(runtime: Runtime): void {
           const deadline = Date.now() + 10_000;
           while ((await handshake(sidecar.port, pki.ca).catch(() => undefined))?.serial !== next.serial) {
             if (Date.now() > deadline)
-              throw new Error(`swap ${swap}: the new certificate was not served within SPEC's 10 s`);
+              throw new Error(`swap ${swap}: the new certificate was not served within the promised 10 s`);
             await new Promise((resolve) => setTimeout(resolve, 50));
           }
           await waitForEach(REQUESTS_AFTER_SWAP);

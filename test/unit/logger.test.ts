@@ -22,7 +22,7 @@ const record = (over: Partial<AccessRecord> = {}): AccessRecord => ({
 });
 
 describe('formats', () => {
-  it('writes every JSON field SPEC names, and error only when the sidecar answered itself', () => {
+  it('writes every JSON field docs/behaviour.md#logging names, and error only when the sidecar answered itself', () => {
     const line = formatJson(record());
     expect(line.endsWith('\n')).toBe(true);
     expect(JSON.parse(line)).toEqual({
