@@ -1,7 +1,12 @@
 /**
- * The session of a request, from its cookie: opened once and then kept in a bounded cache keyed by
- * the cookie's value (a JWE decrypt costs tens of microseconds; a Map lookup does not), and
- * refreshed with the refresh token when the access token is about to expire.
+ * The session of a request, from its cookie: opened once and then kept in a bounded cache of
+ * cookie values (a JWE decrypt costs tens of microseconds; a Map lookup does not), and refreshed
+ * with the refresh token when the access token is about to expire.
+ *
+ * The cache is keyed by the JWE's last part, its 128-bit authentication tag, and an entry counts
+ * only for the exact value it was made for: hashing a 22-character key instead of the whole
+ * 1-4 KiB cookie on every request makes a hit several times cheaper, and a value that merely
+ * shares a tag (by chance or by design) is opened like any other.
  *
  * A refresh re-issues the cookie. Until the browser stores the new one, its other requests still
  * carry the old value: the cache maps that old value to the new session and its Set-Cookie, so
@@ -13,7 +18,12 @@ import { identityOf, needsRefresh } from './session.ts';
 import type { Identity } from '../identity.ts';
 import type { Session } from './session.ts';
 
-type Entry = { session: Session; setCookie?: string[] } | 'ended';
+/** What a cookie value stands for: a session (and the Set-Cookie a refresh made), or none (`session` undefined). */
+interface Entry {
+  value: string;
+  session?: Session | undefined;
+  setCookie?: string[];
+}
 
 export type SessionResult = { identity: Identity; setCookie?: string[] } | undefined | 'unavailable';
 
@@ -40,20 +50,20 @@ export class Sessions {
   }
 
   async resolve(value: string): Promise<SessionResult> {
-    let entry = this.#cache.get(value);
-    if (entry === undefined) {
-      const session = await this.#options.open(value);
-      entry = session === undefined ? 'ended' : { session };
-      this.#cache.set(value, entry);
+    let entry = this.#cache.get(cacheKey(value));
+    if (entry?.value !== value) {
+      entry = { value, session: await this.#options.open(value) };
+      this.#remember(entry);
     }
-    if (entry === 'ended') return undefined;
+    const session = entry.session;
+    if (session === undefined) return undefined;
     const nowS = Math.floor(this.#options.nowMs() / 1000);
-    if (nowS >= entry.session.expiresAt) {
-      this.#cache.set(value, 'ended');
+    if (nowS >= session.expiresAt) {
+      this.#remember({ value });
       return undefined;
     }
-    if (needsRefresh(entry.session, nowS)) return this.#refresh(value, entry.session);
-    return { identity: identityOf(entry.session, nowS), ...(entry.setCookie ? { setCookie: entry.setCookie } : {}) };
+    if (needsRefresh(session, nowS)) return this.#refresh(value, session);
+    return { identity: identityOf(session, nowS), ...(entry.setCookie ? { setCookie: entry.setCookie } : {}) };
   }
 
   /**
@@ -61,7 +71,11 @@ export class Sessions {
    * cache remembers it: a sealed cookie cannot be revoked everywhere; its end is its `exp`.
    */
   end(value: string): void {
-    this.#cache.set(value, 'ended');
+    this.#remember({ value });
+  }
+
+  #remember(entry: Entry): void {
+    this.#cache.set(cacheKey(entry.value), entry);
   }
 
   #refresh(value: string, session: Session): Promise<SessionResult> {
@@ -77,13 +91,18 @@ export class Sessions {
     const result = await this.#options.refresh(session);
     if (result === 'unavailable') return 'unavailable';
     if (result === 'rejected') {
-      this.#cache.set(value, 'ended');
+      this.#remember({ value });
       return undefined;
     }
     const setCookie = [result.setCookie];
-    this.#cache.set(value, { session: result.session, setCookie });
-    this.#cache.set(result.value, { session: result.session });
+    this.#remember({ value, session: result.session, setCookie });
+    this.#remember({ value: result.value, session: result.session });
     const nowS = Math.floor(this.#options.nowMs() / 1000);
     return { identity: identityOf(result.session, nowS), setCookie };
   }
+}
+
+/** A JWE in compact form ends with its authentication tag (RFC 7516 §7.1). */
+function cacheKey(value: string): string {
+  return value.slice(value.lastIndexOf('.') + 1);
 }

@@ -63,6 +63,13 @@ describe('Sessions', () => {
     expect(opened).toEqual(['forged', 'c1', 'c2', 'forged']);
   });
 
+  it("does not serve a cached session to another value that shares its JWE tag (the cache's key)", async () => {
+    const { sessions, opened } = rig({ 'header..iv.ciphertext.TAG': session() });
+    expect(await sessions.resolve('header..iv.ciphertext.TAG')).toBeDefined();
+    expect(await sessions.resolve('header..iv.forged.TAG')).toBeUndefined();
+    expect(opened).toEqual(['header..iv.ciphertext.TAG', 'header..iv.forged.TAG']);
+  });
+
   it('ends a session at its end, and at logout', async () => {
     const { sessions, clock } = rig({ c1: session({ refreshToken: undefined }), c2: session() });
     clock.nowS = NOW_S + 3599;
