@@ -201,15 +201,26 @@ export function isIpAddress(text: string, start = 0, end = text.length): boolean
 
 /**
  * One key per address however it was written (`::ffff:10.0.0.1` and `10.0.0.1`, `2001:DB8::1`
- * and `2001:db8:0::1`), or undefined for a text that is no address. The key is a new string,
- * never a slice of the X-Forwarded-For value: V8 keeps a slice's whole parent alive, which a
- * long-lived table of keys must not do.
+ * and `2001:db8:0::1`, a zone or none), or undefined for a text that is no address: the rate
+ * limiter's table key. It is the address's bits as UTF-16 code units (2 for IPv4, 8 for IPv6),
+ * not text to show: a fresh string of 20 to 32 bytes, where the formatted address costs up to
+ * ten times that in V8 (a cons string of its parts), and never a slice of the X-Forwarded-For
+ * value, whose whole text a V8 slice keeps alive.
  */
 export function addressKey(address: string): string | undefined {
   const family = parseAddress(address);
   if (family === 0) return undefined;
-  if (family === 4) return formatIPv4(scratch[3]!);
-  return `${scratch[0]!.toString(16)}:${scratch[1]!.toString(16)}:${scratch[2]!.toString(16)}:${scratch[3]!.toString(16)}`;
+  if (family === 4) return String.fromCharCode(scratch[3]! >>> 16, scratch[3]! & 0xffff);
+  return String.fromCharCode(
+    scratch[0]! >>> 16,
+    scratch[0]! & 0xffff,
+    scratch[1]! >>> 16,
+    scratch[1]! & 0xffff,
+    scratch[2]! >>> 16,
+    scratch[2]! & 0xffff,
+    scratch[3]! >>> 16,
+    scratch[3]! & 0xffff,
+  );
 }
 
 export type CidrListResult = { ok: true; set: CidrSet } | { ok: false; entry: string; reason: string };

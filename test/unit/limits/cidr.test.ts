@@ -197,6 +197,8 @@ describe('addressKey', () => {
     expect(addressKey('fe80::1%eth0')).toBe(addressKey('fe80::1'));
     expect(addressKey('192.0.2.1')).not.toBe(addressKey('192.0.2.2'));
     expect(addressKey('::1')).not.toBe(addressKey('::2'));
+    expect(addressKey('0.0.0.1')).not.toBe(addressKey('::1'));
+    expect(addressKey('1.2.3.4')).not.toBe(addressKey('::102:304'));
   });
 
   it('has no key for a text that is no address', () => {
