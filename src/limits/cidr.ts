@@ -1,127 +1,16 @@
 /**
- * IPv4 and IPv6 ranges (CIDR: RFC 4632, RFC 4291 §2.3), parsed once at start-up and matched per
- * request with integer compares only: no regular expression, no allocation, no node:net.
+ * IPv4 and IPv6 ranges (CIDR: RFC 4632, RFC 4291 §2.3) for ALLOW_CIDRS and TRUSTED_PROXIES,
+ * parsed once at start-up and matched per request with integer compares only: no regular
+ * expression, no allocation, no node:net. Addresses are read as ip-address.ts reads them.
  *
- * What an address may look like (the runtimes' peers, and the X-Forwarded-For entries that
- * client-address.ts has already stripped of brackets and ports):
- * - IPv4 in dotted-decimal, four parts, no leading zeros: `010.0.0.1` is octal to inet_aton(3)
- *   and decimal to others, the ambiguity behind CVE-2021-29921 (Python ipaddress) and
- *   CVE-2021-28918 (npm netmask), so it is not an address here;
- * - IPv6 in any RFC 4291 §2.2 text form (`::` once, a trailing dotted IPv4), case-insensitive,
- *   with an optional zone (`fe80::1%eth0`, RFC 4007 §11), which matching ignores;
- * - an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, RFC 4291 §2.5.5.2, what Node reports for
- *   IPv4 peers on a dual-stack socket) is the IPv4 address, and a configured range inside
- *   `::ffff:0:0/96` is the IPv4 range, so either spelling matches the other. An IPv6 range never
- *   matches an IPv4 address otherwise (`::/0` is "every IPv6 client"), as in Go's net/netip.
+ * An IPv4-mapped address matches the IPv4 ranges, and a configured range inside
+ * `::ffff:0:0/96` is the IPv4 range, so either spelling matches the other. An IPv6 range never
+ * matches an IPv4 address otherwise (`::/0` is "every IPv6 client"), as in Go's net/netip.
  */
+import { formatIPv4, parseAddress } from './ip-address.ts';
 
-/** Where addresses are parsed to: four 32-bit words (IPv4 uses the last). One per process: JS runs one request step at a time. */
+/** Where addresses are parsed to. One per module: JS runs one request step at a time. */
 const scratch = new Uint32Array(4);
-/** The eight 16-bit groups of the IPv6 address being parsed. */
-const groups = new Uint16Array(8);
-
-/** The dotted-decimal IPv4 address in text[start, end) as an unsigned 32-bit number, or -1. */
-function parseIPv4(text: string, start: number, end: number): number {
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      if (digits === 1 && part === 0) return -1; // a leading zero (see above)
-      part = part * 10 + (c - 48);
-      if (part > 255) return -1;
-      digits++;
-    } else if (c === 46 && digits > 0 && dots < 3) {
-      value = value * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else return -1;
-  }
-  return dots === 3 && digits > 0 ? value * 256 + part : -1;
-}
-
-function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
-
-/** Parses the IPv6 address in text[start, end) (zone already cut off) into `groups`; false if it is none. */
-function parseIPv6Groups(text: string, start: number, end: number): boolean {
-  let count = 0;
-  let gap = -1; // where `::` stands, in groups
-  let i = start;
-  if (text.charCodeAt(i) === 58) {
-    if (text.charCodeAt(i + 1) !== 58) return false;
-    gap = 0;
-    i += 2;
-  }
-  while (i < end) {
-    if (count === 8) return false;
-    const groupStart = i;
-    let value = 0;
-    while (i < end && i - groupStart < 5) {
-      const d = hexDigit(text.charCodeAt(i));
-      if (d < 0) break;
-      value = value * 16 + d;
-      i++;
-    }
-    const length = i - groupStart;
-    if (i < end && text.charCodeAt(i) === 46) {
-      // A trailing dotted IPv4 address fills the last two groups.
-      const v4 = count <= 6 ? parseIPv4(text, groupStart, end) : -1;
-      if (v4 < 0) return false;
-      groups[count++] = v4 >>> 16;
-      groups[count++] = v4 & 0xffff;
-      i = end;
-      break;
-    }
-    if (length === 0 || length > 4) return false;
-    groups[count++] = value;
-    if (i === end) break;
-    if (text.charCodeAt(i) !== 58) return false;
-    i++;
-    if (text.charCodeAt(i) === 58) {
-      if (gap >= 0) return false;
-      gap = count;
-      i++;
-    } else if (i === end) return false; // a trailing single colon
-  }
-  if (gap < 0) return count === 8;
-  if (count > 7) return false;
-  // Move the groups after `::` to the end and zero the gap.
-  const tail = count - gap;
-  for (let k = 0; k < tail; k++) groups[7 - k] = groups[count - 1 - k]!;
-  for (let k = gap; k < 8 - tail; k++) groups[k] = 0;
-  return true;
-}
-
-/**
- * Parses an address into `scratch`: 4 (IPv4, in scratch[3]; IPv4-mapped IPv6 included), 6
- * (IPv6, all four words), or 0 when the text is not an address.
- */
-function parseAddress(text: string, start = 0, end = text.length): 0 | 4 | 6 {
-  const colon = text.indexOf(':', start);
-  if (colon < 0 || colon >= end) {
-    const v4 = parseIPv4(text, start, end);
-    if (v4 < 0) return 0;
-    scratch[3] = v4;
-    return 4;
-  }
-  const zone = text.indexOf('%', start);
-  if (zone >= 0 && zone < end) {
-    if (zone === end - 1) return 0; // `%` with no zone
-    end = zone;
-  }
-  if (!parseIPv6Groups(text, start, end)) return 0;
-  for (let w = 0; w < 4; w++) scratch[w] = ((groups[2 * w]! << 16) | groups[2 * w + 1]!) >>> 0;
-  if (scratch[0] === 0 && scratch[1] === 0 && scratch[2] === 0xffff) return 4;
-  return 6;
-}
 
 /** The mask of the `bits` leading bits of a 32-bit word, as a signed int (what `&` yields). */
 function wordMask(bits: number): number {
@@ -163,7 +52,7 @@ export class CidrSet {
 
   /** Like `has`, but tells "not an address" apart, for client-address.ts's walk of X-Forwarded-For. */
   classify(address: string, start = 0, end = address.length): Membership {
-    const family = parseAddress(address, start, end);
+    const family = parseAddress(address, start, end, scratch);
     if (family === 0) return -1;
     if (family === 4) {
       const value = scratch[3]!;
@@ -194,35 +83,6 @@ export class CidrSet {
   }
 }
 
-/** Whether `text` is one IPv4 or IPv6 address (IPv6 zone allowed), in the forms described at the top. */
-export function isIpAddress(text: string, start = 0, end = text.length): boolean {
-  return parseAddress(text, start, end) !== 0;
-}
-
-/**
- * One key per address however it was written (`::ffff:10.0.0.1` and `10.0.0.1`, `2001:DB8::1`
- * and `2001:db8:0::1`, a zone or none), or undefined for a text that is no address: the rate
- * limiter's table key. It is the address's bits as UTF-16 code units (2 for IPv4, 8 for IPv6),
- * not text to show: a fresh string of 20 to 32 bytes, where the formatted address costs up to
- * ten times that in V8 (a cons string of its parts), and never a slice of the X-Forwarded-For
- * value, whose whole text a V8 slice keeps alive.
- */
-export function addressKey(address: string): string | undefined {
-  const family = parseAddress(address);
-  if (family === 0) return undefined;
-  if (family === 4) return String.fromCharCode(scratch[3]! >>> 16, scratch[3]! & 0xffff);
-  return String.fromCharCode(
-    scratch[0]! >>> 16,
-    scratch[0]! & 0xffff,
-    scratch[1]! >>> 16,
-    scratch[1]! & 0xffff,
-    scratch[2]! >>> 16,
-    scratch[2]! & 0xffff,
-    scratch[3]! >>> 16,
-    scratch[3]! & 0xffff,
-  );
-}
-
 export type CidrListResult = { ok: true; set: CidrSet } | { ok: false; entry: string; reason: string };
 
 /** A prefix length: decimal digits, no leading zero, at most `max`; -1 if not. */
@@ -235,10 +95,6 @@ function parsePrefix(text: string, max: number): number {
     value = value * 10 + (c - 48);
   }
   return value <= max ? value : -1;
-}
-
-function formatIPv4(value: number): string {
-  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
 /**
@@ -259,7 +115,8 @@ export function parseCidrList(list: string): CidrListResult {
     // Brackets, as in a URL (RFC 3986 §3.2.2), are allowed around an IPv6 address only.
     const bracketed = address.startsWith('[') && address.endsWith(']') && address.includes(':');
     if (bracketed) address = address.slice(1, -1);
-    const family = address.includes('[') || address.includes(']') ? 0 : parseAddress(address);
+    const family =
+      address.includes('[') || address.includes(']') ? 0 : parseAddress(address, 0, address.length, scratch);
     if (family === 0) return { ok: false, entry, reason: 'is not an IPv4 or IPv6 address' };
     const written = address.includes(':') ? 128 : 32;
     let prefix = slash < 0 ? written : parsePrefix(entry.slice(slash + 1), written);

@@ -4,7 +4,7 @@
  * the handler's. Built once from the configuration; undefined when ALLOW_CIDRS, RATE_LIMIT_RPS
  * and TRUSTED_PROXIES are all unset, so the handler skips the step and pays nothing.
  */
-import { addressKey } from './cidr.ts';
+import { addressKey } from './ip-address.ts';
 import { clientAddressResolver } from './client-address.ts';
 import type { LimitsConfig } from './config.ts';
 import { rateLimitBurst } from './config.ts';
