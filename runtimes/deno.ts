@@ -11,6 +11,7 @@ import { denoHeadFraming } from './shared/head-framing.ts';
 import { createNodeHttpUpstream } from './deno/node-http-upstream.ts';
 import { processMetrics } from './shared/process-metrics.ts';
 import { createTcpProbe } from './shared/tcp-probe.ts';
+import { zlibCompressorFor } from './shared/zlib-compressor.ts';
 import { redirectMessage } from '../src/tls/https.ts';
 import { startCertificates } from '../src/tls/watcher.ts';
 import type { CertificatePair } from '../src/tls/certificate.ts';
@@ -39,6 +40,7 @@ const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => Den
 
 const upstream = createNodeHttpUpstream(config.TARGET, config.MAX_CONCURRENT_REQUESTS);
 const sidecar = createSidecar(config, {
+  compressor: zlibCompressorFor(config, `deno ${Deno.version.deno}`, { say, exit: (code) => Deno.exit(code) }),
   upstream: upstream.client,
   webSocket: createDenoWebSocket(config),
   probe: createTcpProbe(config.TARGET),
@@ -62,6 +64,10 @@ const serveProxy = (pair: CertificatePair | undefined, port: number) =>
       hostname: config.HOST,
       port,
       onListen: () => {},
+      // Bytes pass unchanged unless COMPRESS says otherwise: Deno.serve's own compression (opt-in
+      // since Deno 2.9, denoland/deno#35253, and turned on by DENO_SERVE_AUTOMATIC_COMPRESSION=1)
+      // stays off, so nothing is ever compressed twice or behind the operator's back.
+      automaticCompression: false,
       ...(pair && { cert: pair.cert, key: pair.key, reusePort: true }),
     },
     (request, info) => denoHeadFraming(request, sidecar.proxy.fetch(request, info)),

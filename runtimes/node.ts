@@ -17,6 +17,7 @@ import { createNodeUpstream } from './node/upstream.ts';
 import { createOtlpPost } from './node/otlp-post.ts';
 import { processMetrics } from './shared/process-metrics.ts';
 import { createTcpProbe } from './shared/tcp-probe.ts';
+import { zlibCompressorFor } from './shared/zlib-compressor.ts';
 import { http2Authority, startTls } from './node/tls.ts';
 import { redirectMessage } from '../src/tls/https.ts';
 
@@ -30,6 +31,7 @@ const upstream = createNodeUpstream(config.TARGET, config.MAX_CONCURRENT_REQUEST
 const otlpPost = createOtlpPost();
 const clientErrors = createClientErrors();
 const sidecar = createSidecar(config, {
+  compressor: zlibCompressorFor(config, `node ${process.versions.node}`, { say, exit: (code) => process.exit(code) }),
   upstream: upstream.client,
   probe: createTcpProbe(config.TARGET),
   remoteAddress: (c) => getConnInfo(c).remote.address,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { otelConfigShape, secretVariables } from './tracing/config.ts';
+import { compressConfigShape } from './compress/config.ts';
 
 /**
  * The sidecar's whole configuration: one zod schema over environment variables. Types come from
@@ -157,6 +158,8 @@ export const configSchema = z
     CLIENT_IDLE_TIMEOUT_MS: millis('CLIENT_IDLE_TIMEOUT_MS').default(75_000),
     /** Trace export over OTLP/HTTP, off unless an endpoint is set (src/tracing/config.ts). */
     ...otelConfigShape,
+    /** Opt-in compression of responses the app sent uncompressed (compress/config.ts). */
+    ...compressConfigShape,
   })
   .superRefine(tlsTogether);
 

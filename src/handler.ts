@@ -21,7 +21,9 @@ import type { AccessRecord } from './exchange.ts';
 import type { Metrics } from './metrics.ts';
 import { createAdmission, releaseSlot } from './overload/admission.ts';
 import type { Admission, Release } from './overload/admission.ts';
-import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from './proxy/forward.ts';
+import { prepareForwardHeaders, requestIdFor, requestTarget, stripHopByHop, upstreamUrl } from './proxy/forward.ts';
+import { createCompression } from './compress/compress.ts';
+import type { Compressor, ResponseCompression } from './compress/compress.ts';
 import type { Refusal } from './proxy/refusal.ts';
 import { relayResponse } from './proxy/relay.ts';
 import { copyHeaders, forwardedBody, refuseMalformed } from './proxy/request-checks.ts';
@@ -58,6 +60,8 @@ export interface ProxyDeps {
   tunnel?(c: Context): Promise<Response>;
   /** MAX_CONCURRENT_REQUESTS' limiter, when it is shared with WebSocket handshakes; made here otherwise. */
   admission?: Admission | undefined;
+  /** COMPRESS's compressor (node:zlib with a flush per chunk on every runtime); without it, nothing is compressed. */
+  compressor?: Compressor | undefined;
   /** Whether the runtime's parser refused (and answered) the rest of this request (Node: `clientError`). */
   refusal?(c: Context): Refusal | undefined;
 }
@@ -81,6 +85,8 @@ interface Proxy {
   admission: Admission | undefined;
   sample: Sampler;
   send: ReturnType<typeof createSend>;
+  /** COMPRESS: the response step, with the runtime's compressor; undefined when off. */
+  compress: ResponseCompression | undefined;
 }
 
 export function createProxy(config: Config, deps: ProxyDeps): Hono {
@@ -92,6 +98,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     admission: 'admission' in deps ? deps.admission : createAdmission(config, deps.metrics),
     sample: samplerFor(config),
     send: createSend(deps.upstream, config.UPSTREAM_TIMEOUT_MS),
+    compress: deps.compressor ? createCompression(config, deps.compressor) : undefined,
   };
   const app = new Hono();
   if (config.HSTS_MAX_AGE !== undefined) app.use(hsts(config.HSTS_MAX_AGE));
@@ -128,7 +135,7 @@ async function proxyRequest(proxy: Proxy, c: Context): Promise<Response> {
     const body = forwardedBody(request, headers, (n) => (record.bytesIn += n));
     const response = await proxy.send(upstreamUrl(proxy.config.TARGET, record.path), request, headers, body);
     deps.onUpstreamAnswered?.();
-    return await relay(proxy, exchange, response);
+    return await relay(proxy, exchange, proxy.compress ? compress(proxy, request, response) : response);
   } catch (error) {
     return fail(proxy, exchange, error);
   }
@@ -166,6 +173,19 @@ async function relay(proxy: Proxy, exchange: Exchange, response: UpstreamRespons
     if (response.body instanceof ReadableStream) void response.body.cancel().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * COMPRESS: the app's response re-encoded for this client when it qualifies (compress/).
+ * Hop-by-hop headers go first, so a Connection header cannot remove what compression adds.
+ */
+function compress(proxy: Proxy, request: Request, response: UpstreamResponse): UpstreamResponse {
+  const { compressedBytes } = proxy.deps.metrics;
+  stripHopByHop(response.headers);
+  return (proxy.compress as ResponseCompression)(request, response, {
+    input: (n) => compressedBytes.inc({ direction: 'in' }, n),
+    output: (n) => compressedBytes.inc({ direction: 'out' }, n),
+  });
 }
 
 /** The sidecar answers the request itself (a refusal); the exchange finishes with what was sent. */

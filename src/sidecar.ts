@@ -3,6 +3,7 @@
  * the metrics, readiness, and the access-log writer. Runtime adapters call this, then serve.
  */
 import type { Context, Hono } from 'hono';
+import type { Compressor } from './compress/compress.ts';
 import { createAdmin } from './admin/admin.ts';
 import { createAdmission } from './overload/admission.ts';
 import type { Config } from './config.ts';
@@ -55,6 +56,8 @@ export interface RuntimeCapabilities {
    * handshakes to its own 'upgrade' listener instead (runtimes/node/tunnel.ts).
    */
   webSocket?(c: Context, handshake: Handshake): Promise<Response>;
+  /** COMPRESS's compressor (runtimes/shared/zlib-compressor.ts); undefined when COMPRESS is off. */
+  compressor?: Compressor | undefined;
   /** Whether the runtime's parser refused (and answered) the rest of this request's connection. */
   refusal?(c: Context): Refusal | undefined;
   /** The request's HTTP version as the runtime's parser read it, for spans (Node exposes it). */
@@ -140,6 +143,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
       ? tunnelThroughFetch((request) => tunnels.begin(request), webSocket, runtime, onInternalError)
       : undefined,
     refusal: runtime.refusal,
+    compressor: runtime.compressor,
     onUpstreamAnswered: () => readiness.upstreamAnswered(),
     onInternalError,
   });

@@ -8,6 +8,9 @@
 import zlib from 'node:zlib';
 import type { Compressor } from '../../src/compress/compress.ts';
 import type { Encoding } from '../../src/compress/encoding.ts';
+import { unsupportedEncoding } from '../../src/compress/config.ts';
+import type { CompressConfig } from '../../src/compress/config.ts';
+import type { ProcessControl } from '../../src/lifecycle.ts';
 
 const { constants } = zlib;
 
@@ -142,4 +145,23 @@ function flushingStream(stream: ZlibStream, flushKind: number): TransformStream<
     },
   };
   return new TransformStream(transformer);
+}
+
+/**
+ * COMPRESS's compressor on this runtime: undefined when COMPRESS is off (nothing on the request
+ * path), and exit 1 with one line naming COMPRESS when it asks for an encoding this runtime's
+ * node:zlib lacks (zstd is experimental in Node: nodejs/node#52100).
+ */
+export function zlibCompressorFor(
+  config: Pick<CompressConfig, 'COMPRESS'>,
+  runtime: string,
+  process: ProcessControl,
+): Compressor | undefined {
+  if (config.COMPRESS.length === 0) return undefined;
+  const problem = unsupportedEncoding(config, zlibEncodings(), runtime);
+  if (problem !== undefined) {
+    process.say(`sidecar: invalid configuration: ${problem}`);
+    process.exit(1);
+  }
+  return createZlibCompressor();
 }
