@@ -242,7 +242,7 @@ function unreachable(method: AuthMethod, retryAfterSeconds: number, requestId: s
   return { pass: false, method, result: 'unavailable', response: unavailable(retryAfterSeconds, requestId) };
 }
 
-/** The path and query of a URL (an absolute-form target keeps only those: forward.ts does the same). */
+/** The path and query of a URL (an absolute-form target keeps only those, as src/proxy/forward.ts does). */
 function pathAndQuery(url: string): string {
   const parsed = new URL(url);
   return parsed.pathname + parsed.search;

@@ -3,7 +3,7 @@ import { isLoopbackHost } from './loopback.ts';
 import { normalisePath } from './skip-paths.ts';
 
 /**
- * The access-control variables (AUTH_*), spread into the sidecar's schema as config-otel.ts's are.
+ * The access-control variables (AUTH_*), spread into the sidecar's schema (src/config.ts) as src/tracing/config.ts's are.
  * Off unless AUTH_JWT_ISSUER, AUTH_BASIC_FILE or AUTH_OIDC_ISSUER is set. Secrets are never
  * environment values: the variables name files (mounted Secrets), read at start-up by
  * loadAuthSecrets (secrets.ts).

@@ -226,7 +226,7 @@ function describe(error: unknown): string {
 
 function unrefTimeout(task: () => void, ms: number): Timer {
   const handle = setTimeout(task, ms);
-  // Never keep a process alive just to refresh keys (as readiness.ts does for its probe).
+  // Never keep a process alive just to refresh keys (as src/admin/readiness.ts does for its probe).
   (handle as { unref?: () => void }).unref?.();
   return { cancel: () => clearTimeout(handle) };
 }

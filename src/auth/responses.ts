@@ -1,7 +1,7 @@
 /**
  * The sidecar's own answers when access control says no: 401 with its challenges (RFC 9110
  * §11.6.1), 403, and 503 while the issuer's keys were never fetched. Short plain text, never
- * cached, as errors.ts's answers are.
+ * cached, as src/errors.ts's answers are.
  */
 
 /** RFC 9110 §5.6.4 quoted-string; anything outside printable ASCII becomes `?` (a realm is a label, not data). */

@@ -1,7 +1,7 @@
 /**
  * The secret files AUTH_* variables name, read once at start-up through a capability the runtime
- * hands in (files are runtime APIs). Apart from config.ts because it throws the sidecar's
- * ConfigError: config.ts (which spreads authConfigShape into its schema) must not be imported
+ * hands in (files are runtime APIs). Apart from auth/config.ts because it throws the sidecar's
+ * ConfigError: src/config.ts (which will spread authConfigShape into its schema) must not be imported
  * from the module it imports.
  */
 import { ConfigError } from '../config.ts';
