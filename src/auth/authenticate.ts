@@ -21,50 +21,12 @@ import type { Schedule } from './jwks.ts';
 import { createJwtVerifier } from './jwt.ts';
 import type { BearerVerifier } from './jwt.ts';
 import { forbidden, unauthenticated, unavailable } from './responses.ts';
-import type { RequestInfo, SessionAuth } from './session-auth.ts';
+import type { AuthenticateInfo, AuthOutcome, AuthRefusal } from './outcome.ts';
+import type { SessionAuth } from './session-auth.ts';
 import { createSkipPaths, normalisePath, pathOfTarget } from './skip-paths.ts';
 import type { SkipPaths } from './skip-paths.ts';
 
-export interface AuthenticateInfo extends RequestInfo {
-  /**
-   * The request-target the app will receive (the handler's requestTarget()): skip paths are judged
-   * on exactly what the app is sent. Defaults to the path and query of request.url.
-   */
-  target?: string | undefined;
-  /** X-Request-Id for the sidecar's own answers. */
-  requestId?: string | undefined;
-}
-
-/** Let through: the identity (none for a skip path) and any Set-Cookie the session refresh made. */
-export interface AuthPass {
-  pass: true;
-  method: AuthMethod;
-  identity?: Identity;
-  setCookie?: string[];
-}
-
-/**
- * Not let through: `response` is the answer. `method` is the one that decided (undefined: no
- * credentials at all); `user` is set for a 403 only (the log's `user`). `unavailable` is a 503
- * (the IdP never reached): not a verdict on the user.
- */
-export interface AuthRefusal {
-  pass: false;
-  method: AuthMethod | undefined;
-  result: 'unauthenticated' | 'forbidden' | 'unavailable';
-  response: Response;
-  user?: string;
-}
-
-/** One of the login's own routes (AUTH_PATH_PREFIX), answered by the sidecar: neither a pass nor a refusal. */
-export interface AuthRoute {
-  pass: false;
-  method: 'session';
-  result: 'route';
-  response: Response;
-}
-
-export type AuthOutcome = AuthPass | AuthRefusal | AuthRoute;
+export type { AuthenticateInfo, AuthOutcome, AuthPass, AuthRefusal, AuthRoute } from './outcome.ts';
 
 export interface AuthDeps {
   /** For discovery and the JWKS (the runtime's fetch, or one with its own agent). */
@@ -133,6 +95,7 @@ export function createAuthenticator(
     htpasswd: parts.htpasswd,
     close() {
       parts.keys?.close();
+      parts.session?.close?.();
     },
   };
 }
@@ -206,8 +169,10 @@ async function judge(parts: Parts, request: Request, info: AuthenticateInfo): Pr
     if (found === 'unavailable') return unreachable('session', SESSION_RETRY_AFTER_S, id);
     if (found !== undefined) return admit(parts, 'session', found.identity, id, found.setCookie);
     const redirect = await session.challenge(request, info);
-    if (redirect !== undefined)
-      return { pass: false, method: 'session', result: 'unauthenticated', response: redirect };
+    if (redirect !== undefined) {
+      const result = redirect.status === 503 ? 'unavailable' : 'unauthenticated';
+      return { pass: false, method: 'session', result, response: redirect };
+    }
   }
   return refuse(parts, undefined, false, id);
 }

@@ -30,8 +30,11 @@ export interface SessionAuth {
   session(request: Request, info: RequestInfo): Promise<SessionResult>;
   /**
    * For a browser navigation without a session (GET or HEAD whose Accept names text/html; `*` + `/*`
-   * alone is not one): the 302 to the IdP, with the login's state cookie. Undefined otherwise: the
-   * request gets 401.
+   * alone is not one): the 302 to the IdP, with the login's state cookie, or the login's own
+   * refusal (400 over plain HTTP to a non-loopback client; 503 while the IdP was never
+   * discovered). Undefined otherwise: the request gets 401.
    */
   challenge(request: Request, info: RequestInfo): Promise<Response | undefined> | Response | undefined;
+  /** Stops the login's background work (discovery retries); called by the authenticator's close(). */
+  close?(): void;
 }

@@ -218,6 +218,22 @@ describe('authenticate: the session seam', () => {
     expect(apiOutcome.response.headers.get('www-authenticate')).toBeNull();
   });
 
+  it("counts the login's own 503 from challenge as unavailable, not as a refusal of the user", async () => {
+    const busy = new Response('identity provider not reachable yet\n', { status: 503 });
+    const { auth } = await setUp(oidcOn, { session: standInSession(undefined, busy).session });
+    const outcome = refusal(await auth.authenticate(get('/', { accept: 'text/html' }), info));
+    expect(outcome).toMatchObject({ method: 'session', result: 'unavailable' });
+    expect(outcome.response).toBe(busy);
+  });
+
+  it('stops the login with the authenticator', async () => {
+    const { session } = standInSession();
+    const close = vi.fn();
+    const { auth } = await setUp(oidcOn, { session: { ...session, close } });
+    auth.close();
+    expect(close).toHaveBeenCalledOnce();
+  });
+
   it('answers 503 while the IdP was never discovered', async () => {
     const { auth } = await setUp(oidcOn, { session: standInSession('unavailable').session });
     const outcome = refusal(await auth.authenticate(get('/'), info));
