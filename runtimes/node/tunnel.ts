@@ -15,27 +15,14 @@ import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Config } from '../../src/config.ts';
-import {
-  ClientAbortedError,
-  InternalError,
-  UpstreamTimeoutError,
-  classifyUpstreamFailure,
-  errorResponse,
-} from '../../src/errors.ts';
+import { ClientAbortedError, InternalError, UpstreamTimeoutError, classifyUpstreamFailure } from '../../src/errors.ts';
 import type { SidecarError } from '../../src/errors.ts';
-import { stripHopByHop } from '../../src/proxy/forward.ts';
 import { raw101Head } from '../../src/websocket/handshake-headers.ts';
 import { isWebSocketHandshake } from '../../src/websocket/upgrade.ts';
 import type { Handshake, Tunnels } from '../../src/websocket/upgrade.ts';
-
-/**
- * How long one direction may stay open after the other has ended (a FIN passed on, no answer):
- * long enough for a peer to finish what it was sending, short enough that a peer that never
- * closes cannot hold a socket forever (shaobeichen/dsh-pocket#56 leaked them).
- */
-const HALF_CLOSED_MS = 30_000;
+import { relayRefusal, writeError } from './tunnel-answers.ts';
+import { pipeTunnel } from './tunnel-sockets.ts';
 
 /** For the server's `shouldUpgradeCallback` (Node >= 24.9): only WebSocket handshakes become 'upgrade' events. */
 export function shouldTunnel(req: IncomingMessage): boolean {
@@ -191,106 +178,3 @@ export function attachTunnels(
     outgoing.end();
   }
 }
-
-/** Pipes both ways; a FIN is passed on per direction; both sockets end when both directions have. */
-function pipeTunnel(client: Socket, app: Socket, handshake: Handshake): void {
-  const tunnel = handshake.opened(() => {
-    client.destroy();
-    app.destroy();
-  });
-  for (const s of [client, app]) {
-    s.setTimeout(0);
-    s.setNoDelay(true);
-    // TCP keep-alive finds a peer that vanished without a FIN; it never cuts a live idle tunnel.
-    s.setKeepAlive(true, 30_000);
-  }
-  client.on('data', (chunk: Buffer) => tunnel.bytesIn(chunk.length));
-  app.on('data', (chunk: Buffer) => tunnel.bytesOut(chunk.length));
-  let halfClosed: ReturnType<typeof setTimeout> | undefined;
-  const onEnd = () => {
-    halfClosed ??= setTimeout(() => {
-      client.destroy();
-      app.destroy();
-    }, HALF_CLOSED_MS);
-  };
-  client.once('end', onEnd);
-  app.once('end', onEnd);
-  // pipe() ends the destination when the source ends: the FIN goes on, the other way stays open.
-  client.pipe(app);
-  app.pipe(client);
-
-  let open = 2;
-  let error: 'client_aborted' | 'upstream_reset' | undefined;
-  const onClose = (which: 'client' | 'app') => (hadError: boolean) => {
-    // A reset (or error) on one side ends the other at once (SPEC: within a second).
-    const ended = which === 'client' ? client.readableEnded : app.readableEnded;
-    if (hadError || !ended) {
-      error ??= which === 'client' ? 'client_aborted' : 'upstream_reset';
-      (which === 'client' ? app : client).destroy();
-    }
-    if (--open === 0) {
-      clearTimeout(halfClosed);
-      tunnel.closed(error);
-    }
-  };
-  client.once('close', onClose('client'));
-  app.once('close', onClose('app'));
-}
-
-/** The app answered the handshake with something else than 101: that answer, as it was, then close. */
-function relayRefusal(res: IncomingMessage, socket: Duplex, handshake: Handshake): void {
-  const headers = new Headers();
-  const raw = res.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
-  stripHopByHop(headers);
-  headers.set('x-request-id', handshake.requestId);
-  // The client's connection was handed over for the upgrade: it ends after this answer, which
-  // also delimits a body the app sent chunked (RFC 9112 §6.3).
-  headers.set('connection', 'close');
-  let head = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n`;
-  for (const [name, value] of headers) {
-    if (name === 'set-cookie') for (const cookie of headers.getSetCookie()) head += `set-cookie: ${cookie}\r\n`;
-    else head += `${name}: ${value}\r\n`;
-  }
-  socket.write(`${head}\r\n`);
-  let bytes = 0;
-  res.on('data', (chunk: Buffer) => (bytes += chunk.length));
-  res.pipe(socket);
-  const done = (error?: 'upstream_broken' | 'client_aborted') =>
-    handshake.answered(error === 'client_aborted' ? 499 : (res.statusCode ?? 502), error, bytes);
-  res.once('end', () => done());
-  res.once('error', () => {
-    socket.destroy();
-    done('upstream_broken');
-  });
-  socket.once('close', () => {
-    if (!res.readableEnded) {
-      res.destroy();
-      done('client_aborted');
-    }
-  });
-}
-
-/** The sidecar's own answer (502, 504, ...) on the raw socket, from the one place errors become responses. */
-async function writeError(
-  socket: Duplex,
-  error: SidecarError,
-  handshake: Handshake | undefined,
-  requestId = handshake?.requestId,
-): Promise<void> {
-  handshake?.answered(error.status, error.reason);
-  if (socket.destroyed) return;
-  const response = errorResponse(error.status, error.message, requestId ?? crypto.randomUUID(), true);
-  const body = await response.text();
-  let head = `HTTP/1.1 ${error.status} ${statusText[error.status] ?? ''}\r\n`;
-  for (const [name, value] of response.headers) head += `${name}: ${value}\r\n`;
-  socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-}
-
-const statusText: Record<number, string> = {
-  499: 'Client Closed Request',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
