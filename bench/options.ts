@@ -46,6 +46,26 @@ const HELP = `usage: node bench/run.ts [options]      (each option also as an en
 targets: ${'direct, node, node-otlp, bun, deno, http-proxy, fastify, nginx, deployed, ceiling'}
 `;
 
+const KNOWN_FLAGS = [
+  'quick',
+  'only',
+  'skip',
+  'duration',
+  'rounds',
+  'warmup',
+  'connections',
+  'threads',
+  'big-mib',
+  'big-targets',
+  'start-runs',
+  'load',
+  'nginx-workers',
+  'retries',
+  'noisy-cpu',
+  'budget',
+  'out',
+];
+
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -86,26 +106,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   if (load !== undefined && load !== 'wrk' && load !== 'autocannon')
     throw new Error(`--load: wrk or autocannon, got ${load}`);
   for (const f of flags.keys()) {
-    const known = [
-      'quick',
-      'only',
-      'skip',
-      'duration',
-      'rounds',
-      'warmup',
-      'connections',
-      'threads',
-      'big-mib',
-      'big-targets',
-      'start-runs',
-      'load',
-      'nginx-workers',
-      'retries',
-      'noisy-cpu',
-      'budget',
-      'out',
-    ];
-    if (!known.includes(f)) throw new Error(`unknown option --${f}\n${HELP}`);
+    if (!KNOWN_FLAGS.includes(f)) throw new Error(`unknown option --${f}\n${HELP}`);
   }
   return {
     only: list('only', 'BENCH_ONLY'),
