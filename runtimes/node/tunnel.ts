@@ -66,7 +66,7 @@ export function attachTunnels(
     }
     // What the client sends before the 101 belongs to the tunnel: kept here, in order.
     const early = [head];
-    admit(handshake, socket, early)
+    void admit(handshake, socket, early)
       .then((admitted) => {
         if (admitted) requestUpstream(app, handshake, socket, early);
       })
