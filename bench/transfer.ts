@@ -4,7 +4,9 @@
 //   node bench/transfer.ts download http://127.0.0.1:PORT/big <bytes> <timeoutMs>
 //   node bench/transfer.ts upload   http://127.0.0.1:PORT/upload <bytes> <timeoutMs>
 // Prints one line: TRANSFER_JSON {"ok":..,"bytes":..,"ms":..,"status":..,"error":..}
+import { spawn } from 'node:child_process';
 import http from 'node:http';
+import { fileURLToPath } from 'node:url';
 
 export interface TransferResult {
   ok: boolean;
@@ -90,6 +92,40 @@ function upload(url: string, total: number): Promise<TransferResult> {
       req.end();
     };
     pump();
+  });
+}
+
+/** This file run as the transfer client, in its own process; its one line read back. */
+export function runTransfer(
+  direction: 'download' | 'upload',
+  url: string,
+  bytes: number,
+  timeoutMs: number,
+): Promise<TransferResult> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(import.meta.url), direction, url, String(bytes), String(timeoutMs)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err = (err + s).slice(-2000)));
+    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs + 10_000);
+    child.on('close', (code) => {
+      clearTimeout(killer);
+      const line = /^TRANSFER_JSON (\{.*\})$/m.exec(out)?.[1];
+      if (line) resolvePromise(JSON.parse(line) as TransferResult);
+      else
+        resolvePromise({
+          ok: false,
+          bytes: 0,
+          ms: 0,
+          status: 0,
+          error: `transfer client exited ${code}: ${err.trim()}`,
+        });
+    });
   });
 }
 

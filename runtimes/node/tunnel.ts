@@ -11,32 +11,18 @@
  */
 import type { EventEmitter } from 'node:events';
 import { request as httpRequest } from 'node:http';
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Config } from '../../src/config.ts';
-import {
-  ClientAbortedError,
-  InternalError,
-  UpstreamTimeoutError,
-  classifyUpstreamFailure,
-  errorResponse,
-} from '../../src/errors.ts';
+import { ClientAbortedError, InternalError, UpstreamTimeoutError, classifyUpstreamFailure } from '../../src/errors.ts';
 import type { SidecarError } from '../../src/errors.ts';
-import { stripHopByHop } from '../../src/proxy/forward.ts';
-import { raw101Head } from '../../src/websocket/handshake-headers.ts';
 import { isWebSocketHandshake } from '../../src/websocket/upgrade.ts';
 import type { Handshake } from '../../src/websocket/upgrade.ts';
 import type { Tunnels } from '../../src/websocket/tunnels.ts';
-
-/**
- * How long one direction may stay open after the other has ended (a FIN passed on, no answer):
- * long enough for a peer to finish what it was sending, short enough that a peer that never
- * closes cannot hold a socket forever (shaobeichen/dsh-pocket#56 leaked them).
- */
-const HALF_CLOSED_MS = 30_000;
+import { relayRefusal, writeError } from './tunnel-answers.ts';
+import { switchProtocols } from './tunnel-sockets.ts';
 
 /** For the server's `shouldUpgradeCallback` (Node >= 24.9): only WebSocket handshakes become 'upgrade' events. */
 export function shouldTunnel(req: IncomingMessage): boolean {
@@ -51,247 +37,185 @@ function headerOf(req: IncomingMessage, name: string): string | null {
 /**
  * Listens for 'upgrade' on `server`: a node:http server, or the HTTP/1.1 side of an
  * http2.createSecureServer({ allowHTTP1: true }) (which emits 'upgrade' too: nodejs/node#59924).
+ * Each handshake runs these steps, in order:
+ *   checkHandshake    an 'error' handler first; anything but a WebSocket handshake refused
+ *   beginHandshake    the core's record of it, which builds the app's URL and headers
+ *   admit             MAX_CONCURRENT_REQUESTS: a slot, or the refusal written
+ *   requestUpstream   the handshake to the app, bounded by UPSTREAM_TIMEOUT_MS; its answer goes to
+ *     relayRefusal    (tunnel-answers.ts) anything but 101, relayed as it was, or to
+ *     switchProtocols (tunnel-sockets.ts) the 101 passed on, then the sockets piped into each other
  */
 export function attachTunnels(
   server: EventEmitter,
   options: { config: Config; tunnels: Tunnels; onInternalError(error: unknown): void },
 ): void {
-  const { config, tunnels, onInternalError } = options;
-  const { secure, hostname: host, port } = config.TARGET;
-  const send = secure ? httpsRequest : httpRequest;
-  // TLS names TARGET's host, never the client's Host; no SNI for an IP address (RFC 6066 §3).
-  const servername = secure && isIP(host) === 0 ? host : undefined;
-  const originLength = config.TARGET.origin.length;
+  const { tunnels, onInternalError } = options;
+  const app = appOf(options.config);
+  // A bug of the sidecar's own must not take the process down with it (SPEC: 500, keeps serving).
+  const internalError = (socket: Socket, handshake: Handshake | undefined) => (error: unknown) => {
+    onInternalError(error);
+    void writeError(socket, new InternalError(error), handshake);
+  };
 
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    // Before anything else: an unhandled 'error' on either socket ends the process
-    // (http-party/node-http-proxy#1468).
-    socket.on('error', () => {});
-    // Only a Node without shouldUpgradeCallback (< 24.9) hands over other Upgrades: it cannot give
-    // them back to the request handler, and forcing them into a WebSocket handshake would be
-    // wrong, so they are refused there (never on a supported Node).
-    if (!shouldTunnel(req))
-      return void socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    if (!checkHandshake(req, socket)) return;
+    let handshake: Handshake;
     try {
-      tunnel(req, socket, head);
+      handshake = beginHandshake(tunnels, req, socket);
     } catch (error) {
-      // A bug of the sidecar's own must not take the process down with it (SPEC: 500, keeps serving).
-      onInternalError(error);
-      void writeError(socket, new InternalError(error), undefined);
+      return internalError(socket, undefined)(error);
     }
-  });
-
-  function tunnel(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    const headers = new Headers();
-    const raw = req.rawHeaders;
-    for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
-    const handshake = tunnels.begin({
-      method: req.method ?? 'GET',
-      headers,
-      rawTarget: req.url,
-      url: req.url ?? '/',
-      remoteAddress: socket.remoteAddress,
-    });
-    // MAX_CONCURRENT_REQUESTS: a slot before the app is asked. Reading the socket meanwhile shows a
-    // client that leaves the queue (its FIN), and keeps, in order, what it sends before the 101.
-    const early: Buffer[] = [head];
-    const keep = (chunk: Buffer) => early.push(chunk);
-    const left = new AbortController();
-    const onLeft = () => left.abort();
-    socket.on('data', keep);
-    socket.once('end', onLeft);
-    socket.once('close', onLeft);
-    void handshake
-      .admit(left.signal)
-      .then((refused) => {
-        socket.off('data', keep);
-        socket.off('end', onLeft);
-        socket.off('close', onLeft);
-        if (refused) return void writeError(socket, refused, undefined, handshake.requestId);
-        if (left.signal.aborted) return void writeError(socket, new ClientAbortedError(), handshake);
-        ask(handshake, socket, early);
+    // What the client sends before the 101 belongs to the tunnel: kept here, in order.
+    const early = [head];
+    void admit(handshake, socket, early)
+      .then((admitted) => {
+        if (admitted) requestUpstream(app, handshake, socket, early);
       })
-      .catch((error: unknown) => {
-        // As in the 'upgrade' listener: a bug of the sidecar's own is a 500, never a crash.
-        onInternalError(error);
-        void writeError(socket, new InternalError(error), handshake);
-      });
-  }
-
-  /** The app's handshake, bounded by UPSTREAM_TIMEOUT_MS; then the tunnel, or the app's refusal relayed. */
-  function ask(handshake: Handshake, socket: Socket, early: Buffer[]): void {
-    const outgoing = send({
-      host,
-      port,
-      servername,
-      method: 'GET',
-      path: handshake.url.slice(originLength),
-      // The raw list form keeps repeated headers as they are.
-      headers: [...handshake.headers].flat(),
-      // A connection of its own: it becomes the tunnel's, it is never pooled.
-      agent: false,
-      // Passed to net.connect: the app's FIN must not end the client-to-app direction.
-      ...({ allowHalfOpen: true } as object),
-    });
-    outgoing.setNoDelay(true);
-    let settled = false;
-    const fail = (error: SidecarError) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      stopWatching();
-      outgoing.destroy();
-      void writeError(socket, error, handshake);
-    };
-    // Bounds the handshake only: once open, a tunnel is never cut by UPSTREAM_TIMEOUT_MS.
-    const timer = setTimeout(
-      () => fail(new UpstreamTimeoutError(config.UPSTREAM_TIMEOUT_MS)),
-      config.UPSTREAM_TIMEOUT_MS,
-    );
-    // A client that leaves before the answer must let the app go. Its FIN only shows if the
-    // socket is read: what it sends meanwhile (frames it did not wait to send) is kept, in order.
-    const keep = (chunk: Buffer) => early.push(chunk);
-    const onClientGone = () => fail(new ClientAbortedError());
-    socket.on('data', keep);
-    socket.once('end', onClientGone);
-    socket.once('close', onClientGone);
-    const stopWatching = () => {
-      socket.off('data', keep);
-      socket.off('end', onClientGone);
-      socket.off('close', onClientGone);
-      socket.pause();
-    };
-    outgoing.on('error', (error) => fail(classifyUpstreamFailure(error)));
-
-    outgoing.on('response', (res: IncomingMessage) => {
-      if (settled) return void res.destroy();
-      settled = true;
-      clearTimeout(timer);
-      stopWatching();
-      relayRefusal(res, socket, handshake);
-    });
-
-    outgoing.on('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
-      if (settled) return void upstream.destroy();
-      settled = true;
-      clearTimeout(timer);
-      stopWatching();
-      upstream.on('error', () => {});
-      if (socket.destroyed) {
-        upstream.destroy();
-        handshake.answered(499, 'client_aborted');
-        return;
-      }
-      socket.write(raw101Head(res.statusMessage ?? '', res.rawHeaders, handshake.requestId));
-      // Bytes that arrived with each head (or, from the client, since) belong to the tunnel.
-      const ahead = Buffer.concat(early);
-      if (ahead.length > 0) socket.unshift(ahead);
-      if (upstreamHead.length > 0) upstream.unshift(upstreamHead);
-      pipeTunnel(socket, upstream, handshake);
-    });
-    outgoing.end();
-  }
-}
-
-/** Pipes both ways; a FIN is passed on per direction; both sockets end when both directions have. */
-function pipeTunnel(client: Socket, app: Socket, handshake: Handshake): void {
-  const tunnel = handshake.opened(() => {
-    client.destroy();
-    app.destroy();
+      .catch(internalError(socket, handshake));
   });
-  for (const s of [client, app]) {
-    s.setTimeout(0);
-    s.setNoDelay(true);
-    // TCP keep-alive finds a peer that vanished without a FIN; it never cuts a live idle tunnel.
-    s.setKeepAlive(true, 30_000);
-  }
-  client.on('data', (chunk: Buffer) => tunnel.bytesIn(chunk.length));
-  app.on('data', (chunk: Buffer) => tunnel.bytesOut(chunk.length));
-  let halfClosed: ReturnType<typeof setTimeout> | undefined;
-  const onEnd = () => {
-    halfClosed ??= setTimeout(() => {
-      client.destroy();
-      app.destroy();
-    }, HALF_CLOSED_MS);
-  };
-  client.once('end', onEnd);
-  app.once('end', onEnd);
-  // pipe() ends the destination when the source ends: the FIN goes on, the other way stays open.
-  client.pipe(app);
-  app.pipe(client);
-
-  let open = 2;
-  let error: 'client_aborted' | 'upstream_reset' | undefined;
-  const onClose = (which: 'client' | 'app') => (hadError: boolean) => {
-    // A reset (or error) on one side ends the other at once (SPEC: within a second).
-    const ended = which === 'client' ? client.readableEnded : app.readableEnded;
-    if (hadError || !ended) {
-      error ??= which === 'client' ? 'client_aborted' : 'upstream_reset';
-      (which === 'client' ? app : client).destroy();
-    }
-    if (--open === 0) {
-      clearTimeout(halfClosed);
-      tunnel.closed(error);
-    }
-  };
-  client.once('close', onClose('client'));
-  app.once('close', onClose('app'));
 }
 
-/** The app answered the handshake with something else than 101: that answer, as it was, then close. */
-function relayRefusal(res: IncomingMessage, socket: Duplex, handshake: Handshake): void {
+/** Where the handshakes go: TARGET, over TLS when it is https. */
+function appOf(config: Config) {
+  const { secure, hostname: host, port } = config.TARGET;
+  return {
+    send: secure ? httpsRequest : httpRequest,
+    host,
+    port,
+    // TLS names TARGET's host, never the client's Host; no SNI for an IP address (RFC 6066 §3).
+    servername: secure && isIP(host) === 0 ? host : undefined,
+    originLength: config.TARGET.origin.length,
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+  };
+}
+type App = ReturnType<typeof appOf>;
+
+/** Step 1: false when the socket has been answered here and the handshake goes no further. */
+function checkHandshake(req: IncomingMessage, socket: Socket): boolean {
+  // Before anything else: an unhandled 'error' on either socket ends the process
+  // (http-party/node-http-proxy#1468).
+  socket.on('error', () => {});
+  // Only a Node without shouldUpgradeCallback (< 24.9) hands over other Upgrades: it cannot give
+  // them back to the request handler, and forcing them into a WebSocket handshake would be
+  // wrong, so they are refused there (never on a supported Node).
+  if (shouldTunnel(req)) return true;
+  socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+  return false;
+}
+
+/** Step 2: the core's record of the handshake (src/websocket/upgrade.ts), from the client's raw headers. */
+function beginHandshake(tunnels: Tunnels, req: IncomingMessage, socket: Socket): Handshake {
   const headers = new Headers();
-  const raw = res.rawHeaders;
+  const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
-  stripHopByHop(headers);
-  headers.set('x-request-id', handshake.requestId);
-  // The client's connection was handed over for the upgrade: it ends after this answer, which
-  // also delimits a body the app sent chunked (RFC 9112 §6.3).
-  headers.set('connection', 'close');
-  let head = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n`;
-  for (const [name, value] of headers) {
-    if (name === 'set-cookie') for (const cookie of headers.getSetCookie()) head += `set-cookie: ${cookie}\r\n`;
-    else head += `${name}: ${value}\r\n`;
+  return tunnels.begin({
+    method: req.method ?? 'GET',
+    headers,
+    rawTarget: req.url,
+    url: req.url ?? '/',
+    remoteAddress: socket.remoteAddress,
+  });
+}
+
+/**
+ * Step 3, MAX_CONCURRENT_REQUESTS: a slot before the app is asked. Reading the socket meanwhile
+ * shows a client that leaves the queue (its FIN), and keeps, in order, what it sends before the
+ * 101. False when the handshake ends here, its answer written.
+ */
+async function admit(handshake: Handshake, socket: Socket, early: Buffer[]): Promise<boolean> {
+  const left = new AbortController();
+  const stopReading = keepReading(socket, early, () => left.abort());
+  const refused = await handshake.admit(left.signal);
+  stopReading();
+  if (refused) {
+    void writeError(socket, refused, undefined, handshake.requestId);
+    return false;
   }
-  socket.write(`${head}\r\n`);
-  let bytes = 0;
-  res.on('data', (chunk: Buffer) => (bytes += chunk.length));
-  res.pipe(socket);
-  const done = (error?: 'upstream_broken' | 'client_aborted') =>
-    handshake.answered(error === 'client_aborted' ? 499 : (res.statusCode ?? 502), error, bytes);
-  res.once('end', () => done());
-  res.once('error', () => {
-    socket.destroy();
-    done('upstream_broken');
-  });
-  socket.once('close', () => {
-    if (!res.readableEnded) {
-      res.destroy();
-      done('client_aborted');
-    }
-  });
+  if (left.signal.aborted) {
+    void writeError(socket, new ClientAbortedError(), handshake);
+    return false;
+  }
+  return true;
 }
 
-/** The sidecar's own answer (502, 504, ...) on the raw socket, from the one place errors become responses. */
-async function writeError(
-  socket: Duplex,
-  error: SidecarError,
-  handshake: Handshake | undefined,
-  requestId = handshake?.requestId,
-): Promise<void> {
-  handshake?.answered(error.status, error.reason);
-  if (socket.destroyed) return;
-  const response = errorResponse(error.status, error.message, requestId ?? crypto.randomUUID(), true);
-  const body = await response.text();
-  let head = `HTTP/1.1 ${error.status} ${statusText[error.status] ?? ''}\r\n`;
-  for (const [name, value] of response.headers) head += `${name}: ${value}\r\n`;
-  socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+/** Step 4: the app's handshake; then the tunnel, or the app's refusal relayed, or the sidecar's error. */
+function requestUpstream(app: App, handshake: Handshake, socket: Socket, early: Buffer[]): void {
+  const outgoing = sendHandshake(app, handshake);
+  const wait = awaitAnswer(socket, early, app.timeoutMs, (error) => {
+    outgoing.destroy();
+    void writeError(socket, error, handshake);
+  });
+  outgoing.on('error', (error) => wait.fail(classifyUpstreamFailure(error)));
+  outgoing.on('response', (res: IncomingMessage) => {
+    if (!wait.settle()) return void res.destroy();
+    relayRefusal(res, socket, handshake);
+  });
+  outgoing.on('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
+    if (!wait.settle()) return void upstream.destroy();
+    switchProtocols(res, socket, upstream, upstreamHead, handshake, early);
+  });
+  outgoing.end();
 }
 
-const statusText: Record<number, string> = {
-  499: 'Client Closed Request',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
+function sendHandshake(app: App, handshake: Handshake): ClientRequest {
+  const outgoing = app.send({
+    host: app.host,
+    port: app.port,
+    servername: app.servername,
+    method: 'GET',
+    path: handshake.url.slice(app.originLength),
+    // The raw list form keeps repeated headers as they are.
+    headers: [...handshake.headers].flat(),
+    // A connection of its own: it becomes the tunnel's, it is never pooled.
+    agent: false,
+    // Passed to net.connect: the app's FIN must not end the client-to-app direction.
+    ...({ allowHalfOpen: true } as object),
+  });
+  outgoing.setNoDelay(true);
+  return outgoing;
+}
+
+/**
+ * The wait for the app's answer, ended once: by `settle()` (an answer came; false if the wait had
+ * already ended) or by `fail(error)`, which hands the error to `giveUp`. Bounds the handshake
+ * only: once open, a tunnel is never cut by UPSTREAM_TIMEOUT_MS. A client that leaves before the
+ * answer must let the app go.
+ */
+function awaitAnswer(
+  socket: Socket,
+  early: Buffer[],
+  timeoutMs: number,
+  giveUp: (error: SidecarError) => void,
+): { settle(): boolean; fail(error: SidecarError): void } {
+  let settled = false;
+  const settle = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    clearTimeout(timer);
+    stopReading();
+    socket.pause();
+    return true;
+  };
+  const fail = (error: SidecarError): void => {
+    if (settle()) giveUp(error);
+  };
+  const timer = setTimeout(() => fail(new UpstreamTimeoutError(timeoutMs)), timeoutMs);
+  const stopReading = keepReading(socket, early, () => fail(new ClientAbortedError()));
+  return { settle, fail };
+}
+
+/**
+ * Reads the client's socket while it waits: its FIN only shows if the socket is read, and what it
+ * sends meanwhile (frames it did not wait to send) is kept, in order. Returns the way to stop.
+ */
+function keepReading(socket: Socket, early: Buffer[], gone: () => void): () => void {
+  const keep = (chunk: Buffer) => early.push(chunk);
+  socket.on('data', keep);
+  socket.once('end', gone);
+  socket.once('close', gone);
+  return () => {
+    socket.off('data', keep);
+    socket.off('end', gone);
+    socket.off('close', gone);
+  };
+}

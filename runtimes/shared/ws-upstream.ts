@@ -47,11 +47,6 @@ export interface AppSocket {
   stopCollecting(): void;
 }
 
-/**
- * Opens the app's leg: resolves with the open socket, or with the Response the client must get
- * instead (the app's own refusal, relayed as any response; or the sidecar's 502/504), the
- * handshake's record then already finished.
- */
 export interface AppSocketOptions {
   /** Answer the app's pings here (the client's side cannot send pings). */
   answerPings?: boolean;
@@ -63,18 +58,43 @@ export interface AppSocketOptions {
   offerAsHeader?: boolean;
 }
 
+/**
+ * Opens the app's leg: resolves with the open socket, or with the Response the client must get
+ * instead (the app's own refusal, relayed as any response; or the sidecar's 502/504), the
+ * handshake's record then already finished. Steps: connectToApp, then, as ws reports them,
+ * readAppChoice (its 101's headers), holdEarlyMessages (open), or relayAppRefusal (not 101);
+ * awaitAnswer bounds the wait.
+ */
 export function openAppSocket(
   config: Config,
   handshake: Handshake,
   signal: AbortSignal,
   options: AppSocketOptions = {},
 ): Promise<AppSocket | Response> {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of handshake.headers) if (!ownHandshakeHeaders.has(name)) headers[name] = value;
   // The client's offer goes as a header, not as ws's `protocols`: ws would then refuse an app
   // that picks none (ws lib/websocket.js "Server sent no subprotocol"), which the client's own
-  // WebSocket must be the one to decide. The app's choice is read from its 101 below.
+  // WebSocket must be the one to decide. The app's choice is read from its 101 (readAppChoice).
   const asHeader = options.offerAsHeader === true && handshake.protocols.length > 0;
+  const socket = connectToApp(handshake, asHeader, options);
+  return new Promise<AppSocket | Response>((resolve) => {
+    const wait = awaitAnswer(socket, handshake, signal, config.UPSTREAM_TIMEOUT_MS, resolve);
+    socket.on('error', wait.fail);
+    const choice = readAppChoice(socket, asHeader);
+    socket.on('open', () => {
+      if (wait.settled) return void socket.terminate();
+      wait.settle(holdEarlyMessages(socket, choice));
+    });
+    socket.on('unexpected-response', (_request: unknown, res: IncomingMessage) => {
+      if (wait.settled) return void res.destroy();
+      relayAppRefusal(res, handshake).then(wait.settle, wait.fail);
+    });
+  });
+}
+
+/** The handshake to the app: the client's headers but those ws writes for its own leg. */
+function connectToApp(handshake: Handshake, asHeader: boolean, options: AppSocketOptions): WebSocket {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of handshake.headers) if (!ownHandshakeHeaders.has(name)) headers[name] = value;
   if (asHeader) headers['sec-websocket-protocol'] = handshake.protocols.join(', ');
   const socket = new WebSocket(handshake.url.replace(/^http/, 'ws'), asHeader ? [] : handshake.protocols, {
     headers,
@@ -88,73 +108,96 @@ export function openAppSocket(
     followRedirects: false,
   });
   socket.binaryType = 'nodebuffer';
-  return new Promise<AppSocket | Response>((resolve) => {
-    let appHeaders: Headers | undefined;
-    let settled = false;
-    const settle = (value: AppSocket | Response) => {
-      settled = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      resolve(value);
-    };
-    const fail = (error: unknown) => {
-      if (settled) return;
-      socket.terminate();
-      const failure = classifyUpstreamFailure(error);
-      handshake.answered(failure.status, failure.reason);
-      settle(errorResponse(failure.status, failure.message, handshake.requestId));
-    };
-    // Bounds the handshake only: once open, a tunnel is never cut by UPSTREAM_TIMEOUT_MS.
-    const timer = setTimeout(
-      () => fail(new UpstreamTimeoutError(config.UPSTREAM_TIMEOUT_MS)),
-      config.UPSTREAM_TIMEOUT_MS,
-    );
-    const onAbort = () => fail(new ClientAbortedError());
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.on('error', fail);
-    let protocol = '';
-    socket.on('upgrade', (res: IncomingMessage) => {
-      appHeaders = headersOf(res.rawHeaders);
-      protocol = appHeaders.get('sec-websocket-protocol') ?? '';
-      // ws checks the choice against its own (empty) offer after this event: hide it.
-      if (asHeader) delete res.headers['sec-websocket-protocol'];
-    });
-    socket.on('open', () => {
-      if (settled) return void socket.terminate();
-      // An app may speak first: Socket.IO's open packet, say, often in the same segment as its
-      // 101, which ws parses as soon as the socket is open, before the client's side is. Those
-      // messages wait here, in order, and nothing more is read until the relay starts.
-      const early: AppSocket['early'] = [];
-      const collect = (data: Buffer, binary: boolean) => early.push({ data, binary });
-      socket.on('message', collect);
-      socket.pause();
-      settle({
-        socket,
-        protocol,
-        headers: appHeaders ?? new Headers(),
-        early,
-        stopCollecting: () => socket.off('message', collect),
-      });
-    });
-    socket.on('unexpected-response', (_request: unknown, res: IncomingMessage) => {
-      if (settled) return void res.destroy();
-      const body = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
-      let bytes = 0;
-      relayResponse(
-        {
-          status: res.statusCode ?? 502,
-          statusText: res.statusMessage ?? '',
-          headers: headersOf(res.rawHeaders),
-          body,
-        },
-        handshake.requestId,
-        {
-          bytes: (n) => (bytes += n),
-          end: (status, error) => handshake.answered(status, error, bytes),
-        },
-      ).then(settle, fail);
-    });
+  return socket;
+}
+
+/**
+ * The wait for the app's answer: `settle` resolves it (a promise keeps its first value), `fail`
+ * answers instead with the sidecar's own error (502, 504, 499), the record finished, unless it
+ * has settled. Bounds the handshake only: once open, a tunnel is never cut by UPSTREAM_TIMEOUT_MS.
+ */
+function awaitAnswer(
+  socket: WebSocket,
+  handshake: Handshake,
+  signal: AbortSignal,
+  timeoutMs: number,
+  resolve: (value: AppSocket | Response) => void,
+): { readonly settled: boolean; settle(value: AppSocket | Response): void; fail(error: unknown): void } {
+  let settled = false;
+  const settle = (value: AppSocket | Response) => {
+    settled = true;
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+    resolve(value);
+  };
+  const fail = (error: unknown) => {
+    if (settled) return;
+    socket.terminate();
+    const failure = classifyUpstreamFailure(error);
+    handshake.answered(failure.status, failure.reason);
+    settle(errorResponse(failure.status, failure.message, handshake.requestId));
+  };
+  const timer = setTimeout(() => fail(new UpstreamTimeoutError(timeoutMs)), timeoutMs);
+  const onAbort = () => fail(new ClientAbortedError());
+  signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    get settled() {
+      return settled;
+    },
+    settle,
+    fail,
+  };
+}
+
+/** The app's 101, as ws's 'upgrade' event shows it: its headers, and the subprotocol it chose ('' for none). */
+type AppChoice = { headers: Headers | undefined; protocol: string };
+function readAppChoice(socket: WebSocket, asHeader: boolean): AppChoice {
+  const choice: AppChoice = { headers: undefined, protocol: '' };
+  socket.on('upgrade', (res: IncomingMessage) => {
+    choice.headers = headersOf(res.rawHeaders);
+    choice.protocol = choice.headers.get('sec-websocket-protocol') ?? '';
+    // ws checks the choice against its own (empty) offer after this event: hide it.
+    if (asHeader) delete res.headers['sec-websocket-protocol'];
   });
+  return choice;
+}
+
+/**
+ * Open. An app may speak first: Socket.IO's open packet, say, often in the same segment as its
+ * 101, which ws parses as soon as the socket is open, before the client's side is. Those
+ * messages wait here, in order, and nothing more is read until the relay starts.
+ */
+function holdEarlyMessages(socket: WebSocket, choice: AppChoice): AppSocket {
+  const early: AppSocket['early'] = [];
+  const collect = (data: Buffer, binary: boolean) => early.push({ data, binary });
+  socket.on('message', collect);
+  socket.pause();
+  return {
+    socket,
+    protocol: choice.protocol,
+    headers: choice.headers ?? new Headers(),
+    early,
+    stopCollecting: () => socket.off('message', collect),
+  };
+}
+
+/** Anything but 101: the app's answer relayed as any response (src/proxy/relay.ts), its record finished. */
+function relayAppRefusal(res: IncomingMessage, handshake: Handshake): Promise<Response> {
+  const body = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
+  let bytes = 0;
+  return relayResponse(
+    {
+      status: res.statusCode ?? 502,
+      statusText: res.statusMessage ?? '',
+      headers: headersOf(res.rawHeaders),
+      body,
+    },
+    handshake.requestId,
+    {
+      bytes: (n) => (bytes += n),
+      end: (status, error) => handshake.answered(status, error, bytes),
+    },
+  );
 }
 
 function headersOf(raw: string[]): Headers {

@@ -1,0 +1,180 @@
+// The rows of `npm run bench`: what each one runs (TARGETS: its command and extra environment,
+// what it needs), the state of each during a run, and the selection --only and --skip make.
+// bench/servers.ts starts and stops them.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, MiB, ROOT, log } from './context.ts';
+import type { Run } from './context.ts';
+import { prepareDeployed } from './deployed.ts';
+import type { LoadResult } from './load.ts';
+import type { NginxInfo } from './nginx.ts';
+import type { Server } from './proc.ts';
+
+export type Kind = 'direct' | 'sidecar' | 'peer';
+
+export interface TargetDef {
+  name: string;
+  kind: Kind;
+  label: string;
+  /** Files that must exist for the target to run (relative to the repository root). */
+  needs: string[];
+  argv: (run: Run) => string[];
+  /** Extra environment (the export-on row's OTLP endpoint). */
+  env?: (run: Run) => Record<string, string>;
+}
+
+export const TARGETS: TargetDef[] = [
+  { name: 'direct', kind: 'direct', label: 'upstream direct', needs: [], argv: () => [] },
+  {
+    name: 'node',
+    kind: 'sidecar',
+    label: 'sidecar on Node',
+    needs: ['runtimes/node.ts'],
+    argv: () => [process.execPath, 'runtimes/node.ts'],
+  },
+  // The same sidecar exporting a span per request to a sink that discards (bench/peers/otlp-sink.ts).
+  {
+    name: 'node-otlp',
+    kind: 'sidecar',
+    label: 'sidecar on Node, export on',
+    needs: ['runtimes/node.ts'],
+    argv: () => [process.execPath, 'runtimes/node.ts'],
+    env: (run) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${run.otlpSinkPort}` }),
+  },
+  {
+    name: 'bun',
+    kind: 'sidecar',
+    label: 'sidecar on Bun',
+    needs: ['runtimes/bun.ts', 'node_modules/.bin/bun'],
+    argv: () => [join(BIN, 'bun'), 'run', 'runtimes/bun.ts'],
+  },
+  {
+    name: 'deno',
+    kind: 'sidecar',
+    label: 'sidecar on Deno',
+    needs: ['runtimes/deno.ts', 'node_modules/.bin/deno'],
+    argv: () => [join(BIN, 'deno'), 'task', '--quiet', 'serve'],
+  },
+  {
+    name: 'http-proxy',
+    kind: 'peer',
+    label: 'http-proxy + keep-alive agent',
+    needs: [],
+    argv: () => [process.execPath, 'bench/peers/http-proxy.ts'],
+  },
+  {
+    name: 'fastify',
+    kind: 'peer',
+    label: '@fastify/http-proxy',
+    needs: [],
+    argv: () => [process.execPath, 'bench/peers/fastify.ts'],
+  },
+  { name: 'nginx', kind: 'peer', label: 'nginx (keepalive upstream)', needs: [], argv: () => [] },
+  // The image's bundle and command inside the manifest's memory limit (bench/deployed.ts).
+  {
+    name: 'deployed',
+    kind: 'sidecar',
+    label: 'sidecar as deployed (bundle, image flags, memory limit)',
+    needs: [],
+    argv: (run) => {
+      if (!run.deployed) throw new Error('the deployed row was not prepared');
+      return run.deployed.argv;
+    },
+  },
+  {
+    name: 'ceiling',
+    kind: 'peer',
+    label: 'node:http + undici pool.stream (the Node ceiling)',
+    needs: [],
+    argv: () => [process.execPath, 'bench/peers/ceiling.ts'],
+  },
+];
+export const NODE_PEERS = ['http-proxy', 'fastify'];
+
+export interface RunSample {
+  round: number;
+  rps: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  requests: number;
+  errors: number;
+  logLines: number | null;
+  maxRssKiB: number | null;
+  /** CPU share (0..1 of all cores) used by processes outside the benchmark during the run. */
+  otherCpu: number;
+}
+
+export interface Target {
+  def: TargetDef;
+  status: 'ok' | 'failed' | 'skipped';
+  reason?: string;
+  port: number;
+  adminPort: number;
+  server: Server | null;
+  command: string[];
+  servingPids: number[];
+  servingCommand: string[];
+  readyUrl?: string;
+  /** Spawn to first 200: admin /readyz (or /healthz) for sidecars, the proxy port for the rest. */
+  startMs: number[];
+  warmup?: LoadResult;
+  samples: RunSample[];
+  /** Runs thrown away and repeated because other processes were busy. */
+  noisy: RunSample[];
+  peakRssKiB: number | null;
+  treePeakRssKiB: number | null;
+  exit?: string;
+}
+
+export const running = (targets: Target[]): Target[] => targets.filter((t) => t.status === 'ok');
+
+/** The rows asked for (direct always), each checked for what it needs; the deployed row prepared. */
+export async function selectTargets(run: Run, nginx: NginxInfo | null): Promise<Target[]> {
+  const { only, skip } = run.opts;
+  const selected = TARGETS.filter(
+    (d) => d.name === 'direct' || ((only === null || only.includes(d.name)) && !skip.includes(d.name)),
+  );
+  const unknown = [...(only ?? []), ...skip].filter((n) => !TARGETS.some((d) => d.name === n));
+  if (unknown.length > 0) throw new Error(`unknown target(s): ${unknown.join(', ')}`);
+  const targets: Target[] = selected.map((def) => ({
+    def,
+    status: 'ok',
+    port: 0,
+    adminPort: 0,
+    server: null,
+    command: [],
+    servingPids: [],
+    servingCommand: [],
+    startMs: [],
+    samples: [],
+    noisy: [],
+    peakRssKiB: null,
+    treePeakRssKiB: null,
+  }));
+  for (const t of targets) {
+    const missing = t.def.needs.filter((f) => !existsSync(join(ROOT, f)));
+    if (missing.length > 0) {
+      t.status = 'failed';
+      t.reason = `not present: ${missing.join(', ')}`;
+    }
+    if (t.def.name === 'nginx' && !nginx) {
+      t.status = 'skipped';
+      t.reason = 'nginx not installed';
+    }
+    if (t.def.name === 'deployed' && t.status === 'ok') {
+      try {
+        const deployed = await prepareDeployed();
+        run.deployed = deployed;
+        log(
+          `deployed: ${deployed.imageCommand.join(' ')} (${(deployed.bundleBytes / MiB).toFixed(1)} MiB bundle) in a ${(deployed.limitBytes / MiB).toFixed(0)} MiB memory cgroup`,
+        );
+      } catch (err) {
+        t.status = 'failed';
+        t.reason = (err as Error).message;
+      }
+    }
+  }
+  return targets;
+}
