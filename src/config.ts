@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { otelConfigShape, secretVariables } from './tracing/config.ts';
 import { compressConfigShape } from './compress/config.ts';
+import { limitsConfigShape, limitsTogether } from './limits/config.ts';
+import { authConfigShape, authTogether } from './auth/config.ts';
 
 /**
  * The sidecar's whole configuration: one zod schema over environment variables. Types come from
@@ -160,6 +162,10 @@ export const configSchema = z
     ...otelConfigShape,
     /** Opt-in compression of responses the app sent uncompressed (compress/config.ts). */
     ...compressConfigShape,
+    /** Edge limits: body size, per-client rate, allow list, trusted proxies (limits/config.ts); all off by default. */
+    ...limitsConfigShape,
+    /** Access control: JWT, Basic, OIDC login (auth/config.ts); off unless a method is configured. */
+    ...authConfigShape,
   })
   .superRefine(tlsTogether);
 
@@ -169,6 +175,8 @@ export const configSchema = z
  * the one value they may share.
  */
 const checkedSchema = configSchema.superRefine((config, ctx) => {
+  limitsTogether(config, ctx);
+  authTogether(config, ctx);
   if (config.PORT !== 0 && config.ADMIN_PORT === config.PORT) {
     ctx.addIssue({
       code: 'custom',

@@ -15,7 +15,13 @@ export type ErrorReason =
   | 'bad_request'
   | 'overloaded'
   | 'request_timeout'
-  | 'internal';
+  | 'internal'
+  // Refused at the door (door.ts): ALLOW_CIDRS, RATE_LIMIT_RPS, access control, MAX_REQUEST_BODY_BYTES.
+  | 'forbidden'
+  | 'rate_limited'
+  | 'unauthenticated'
+  | 'auth_unavailable'
+  | 'body_too_large';
 
 export class SidecarError extends Error {
   override name = 'SidecarError';

@@ -26,7 +26,12 @@ export interface AccessRecord {
   requestId: string;
   traceId: string;
   spanId: string;
+  /** The client's address (limits/client-address.ts): the connection's peer unless TRUSTED_PROXIES says otherwise. */
   remoteAddr: string | undefined;
+  /** The connection's peer, when it differs from remoteAddr (a trusted proxy): spans' network.peer.address. */
+  peerAddr?: string | undefined;
+  /** Who access control let through (or refused with 403); never a token, never a cookie. */
+  user?: string | undefined;
   userAgent: string | null;
   error: ErrorReason | undefined;
   /** Time spent waiting for a slot (MAX_CONCURRENT_REQUESTS); undefined when no limit is set. */

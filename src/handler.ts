@@ -18,53 +18,28 @@ import { InternalError, SidecarError, errorResponse } from './errors.ts';
 import type { ErrorReason } from './errors.ts';
 import { finishRecord, startRecord } from './exchange.ts';
 import type { AccessRecord } from './exchange.ts';
-import type { Metrics } from './metrics.ts';
 import { createAdmission, releaseSlot } from './overload/admission.ts';
 import type { Admission, Release } from './overload/admission.ts';
 import { prepareForwardHeaders, requestIdFor, requestTarget, stripHopByHop, upstreamUrl } from './proxy/forward.ts';
 import { createCompression } from './compress/compress.ts';
-import type { Compressor, ResponseCompression } from './compress/compress.ts';
-import type { Refusal } from './proxy/refusal.ts';
+import type { Door } from './door.ts';
+import type { Identity } from './auth/identity.ts';
+import { checkDeclaredLength, limitBody } from './limits/body-limit.ts';
+import type { ResponseCompression } from './compress/compress.ts';
 import { relayResponse } from './proxy/relay.ts';
 import { copyHeaders, forwardedBody, refuseMalformed } from './proxy/request-checks.ts';
-import type { UpstreamClient, UpstreamResponse } from './proxy/upstream.ts';
+import type { UpstreamResponse } from './proxy/upstream.ts';
 import { createSend } from './proxy/upstream-call.ts';
 import { hsts } from './tls/https.ts';
 import { samplerFor } from './tracing/sampler.ts';
 import type { Sampler } from './tracing/sampler.ts';
 import { startSpan } from './tracing/trace-context.ts';
 import type { TraceContext } from './tracing/trace-context.ts';
-import { isWebSocketHandshake } from './websocket/upgrade.ts';
+import { isWebSocketHandshake } from './websocket/entry.ts';
 
-export interface ProxyDeps {
-  upstream: UpstreamClient;
-  /** The client's address as the runtime saw it (Hono's getConnInfo for that runtime). */
-  remoteAddress(c: Context): string | undefined;
-  /** The request-target exactly as received, where the runtime exposes it (Node does). */
-  rawTarget?(c: Context): string | undefined;
-  /** Receives one record per finished request. */
-  log(record: AccessRecord): void;
-  metrics: Metrics;
-  /**
-   * The authority of an HTTP/2 request (`:authority`), where the runtime hands it over without a
-   * Host header (Node's adapter and Deno do); the app speaks HTTP/1.1 and needs Host.
-   */
-  authority?(c: Context): string | undefined;
-  /** `http`, or `https` once the listener terminates TLS. */
-  proto?: 'http' | 'https';
-  /** Called with what the sidecar itself failed on (a bug, not an upstream failure). */
-  onInternalError?(error: unknown): void;
-  /** Told whenever the app answered, so readiness need not probe while traffic flows. */
-  onUpstreamAnswered?(): void;
-  /** Takes a WebSocket handshake (upgrade.ts) on runtimes whose server hands it to the fetch handler. */
-  tunnel?(c: Context): Promise<Response>;
-  /** MAX_CONCURRENT_REQUESTS' limiter, when it is shared with WebSocket handshakes; made here otherwise. */
-  admission?: Admission | undefined;
-  /** COMPRESS's compressor (node:zlib with a flush per chunk on every runtime); without it, nothing is compressed. */
-  compressor?: Compressor | undefined;
-  /** Whether the runtime's parser refused (and answered) the rest of this request (Node: `clientError`). */
-  refusal?(c: Context): Refusal | undefined;
-}
+import type { ProxyDeps } from './proxy/deps.ts';
+
+export type { ProxyDeps };
 
 /** One exchange as the handler sees it: its record, and the slot it holds until it finishes. */
 interface Exchange {
@@ -75,6 +50,13 @@ interface Exchange {
   done: boolean;
   /** The slot under MAX_CONCURRENT_REQUESTS this exchange holds, if any (given back by releaseSlot). */
   release: Release | undefined;
+  /** The connection's peer (the record's remoteAddr becomes the client once the door has decided). */
+  peer: string | undefined;
+  /** Who access control let through, and the Set-Cookie a refreshed session adds to the answer. */
+  identity?: Identity | undefined;
+  setCookie?: string[] | undefined;
+  /** The body passed MAX_REQUEST_BODY_BYTES while streaming: the answer is 413. */
+  bodyTooLarge?: boolean;
 }
 
 /** What every request's steps share: the config, the runtime's capabilities, and what was built once from them. */
@@ -87,6 +69,10 @@ interface Proxy {
   send: ReturnType<typeof createSend>;
   /** COMPRESS: the response step, with the runtime's compressor; undefined when off. */
   compress: ResponseCompression | undefined;
+  /** The edge limits and access control (door.ts); undefined when all are off. */
+  door: Door | undefined;
+  /** MAX_REQUEST_BODY_BYTES; 0: no limit. */
+  maxBody: number;
 }
 
 export function createProxy(config: Config, deps: ProxyDeps): Hono {
@@ -99,6 +85,8 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     sample: samplerFor(config),
     send: createSend(deps.upstream, config.UPSTREAM_TIMEOUT_MS),
     compress: deps.compressor ? createCompression(config, deps.compressor) : undefined,
+    door: deps.door,
+    maxBody: config.MAX_REQUEST_BODY_BYTES,
   };
   const app = new Hono();
   if (config.HSTS_MAX_AGE !== undefined) app.use(hsts(config.HSTS_MAX_AGE));
@@ -122,19 +110,30 @@ async function proxyRequest(proxy: Proxy, c: Context): Promise<Response> {
     const { headers, headerBytes } = copyHeaders(request, deps.authority, c);
     const malformed = refuseMalformed(headers, headerBytes);
     if (malformed) return refuse(proxy, exchange, malformed.status, 'bad_request', malformed.message, true);
+    const turned = proxy.door && (await enter(proxy, proxy.door, exchange, request));
+    if (turned) return turned;
+    if (proxy.maxBody > 0 && checkDeclaredLength(headers.get('content-length'), proxy.maxBody) === 'over')
+      return refuse(proxy, exchange, 413, 'body_too_large', 'request body too large', true);
     // Any Upgrade but a WebSocket handshake (h2c, a custom token, one Connection does not name)
     // is hop-by-hop: dropped here, and the request goes on as plain HTTP/1.1 (RFC 9110 §7.8).
+    // X-Forwarded-For records the hop: the connection's peer, whoever the client is.
     prepareForwardHeaders(headers, {
-      remoteAddress: record.remoteAddr,
+      remoteAddress: exchange.peer,
       proto: proxy.proto,
       requestId: record.requestId,
       trace: exchange.trace,
     });
+    proxy.door?.forwardHeaders(headers, exchange.identity);
     // Before the body is touched, so a queued upload is not read until it may go to the app.
     if (proxy.admission) exchange.release = await proxy.admission.admit(record, request.signal);
-    const body = forwardedBody(request, headers, (n) => (record.bytesIn += n));
+    const body = limited(
+      proxy,
+      exchange,
+      forwardedBody(request, headers, (n) => (record.bytesIn += n)),
+    );
     const response = await proxy.send(upstreamUrl(proxy.config.TARGET, record.path), request, headers, body);
     deps.onUpstreamAnswered?.();
+    for (const cookie of exchange.setCookie ?? []) response.headers.append('set-cookie', cookie);
     return await relay(proxy, exchange, proxy.compress ? compress(proxy, request, response) : response);
   } catch (error) {
     return fail(proxy, exchange, error);
@@ -158,7 +157,43 @@ function beginExchange(proxy: Proxy, c: Context): Exchange {
     context: c,
   });
   proxy.deps.metrics.requestStarted();
-  return { record, trace, context: c, startedAtPerf: performance.now(), done: false, release: undefined };
+  const peer = record.remoteAddr;
+  return { record, trace, context: c, startedAtPerf: performance.now(), done: false, release: undefined, peer };
+}
+
+/**
+ * The door (door.ts): the client's address decided, then the allow list, the rate limit and
+ * access control. A refusal (or one of the login's own routes) is the answer; otherwise the
+ * exchange learns who the client and the user are.
+ */
+async function enter(proxy: Proxy, door: Door, exchange: Exchange, request: Request): Promise<Response | undefined> {
+  const { record } = exchange;
+  const outcome = await door({ request, peer: exchange.peer, target: record.path, requestId: record.requestId });
+  record.remoteAddr = outcome.client;
+  if (outcome.client !== exchange.peer) record.peerAddr = exchange.peer;
+  if (outcome.pass) {
+    record.user = outcome.identity?.user;
+    exchange.identity = outcome.identity;
+    exchange.setCookie = outcome.setCookie;
+    return undefined;
+  }
+  record.user = outcome.user;
+  finish(proxy, exchange, outcome.response.status, outcome.error);
+  return outcome.response;
+}
+
+/**
+ * MAX_REQUEST_BODY_BYTES on a body whose length was not declared (or was, within the limit: the
+ * runtime's parser holds it to that): counted while it streams, and cut where it passes the
+ * limit, so the app never receives a complete body; fail() then answers 413.
+ */
+function limited(
+  proxy: Proxy,
+  exchange: Exchange,
+  body: ReadableStream<Uint8Array> | null,
+): ReadableStream<Uint8Array> | null {
+  if (body === null || proxy.maxBody === 0) return body;
+  return limitBody(body, proxy.maxBody, () => (exchange.bodyTooLarge = true));
 }
 
 /** The app's response to the client; the exchange finishes when its body has ended or broken. */
@@ -203,6 +238,7 @@ function refuse(
 
 /** send() and the relay name every upstream failure; anything else is the sidecar's own (500). */
 function fail(proxy: Proxy, exchange: Exchange, error: unknown): Response {
+  if (exchange.bodyTooLarge) return refuse(proxy, exchange, 413, 'body_too_large', 'request body too large', true);
   const failure = error instanceof SidecarError ? error : new InternalError(error);
   if (failure instanceof InternalError) proxy.deps.onInternalError?.(error);
   return refuse(proxy, exchange, failure.status, failure.reason, failure.message);

@@ -21,6 +21,7 @@ export function formatJson(r: AccessRecord): string {
     `,"duration_ms":${Math.round(r.durationMs * 1000) / 1000},"bytes_in":${r.bytesIn},"bytes_out":${r.bytesOut}` +
     `,"request_id":${q(r.requestId)},"trace_id":"${r.traceId}","span_id":"${r.spanId}"` +
     `,"remote_addr":${r.remoteAddr === undefined ? 'null' : q(r.remoteAddr)},"user_agent":${r.userAgent === null ? 'null' : q(r.userAgent)}` +
+    `${r.user === undefined ? '' : `,"user":${q(r.user)}`}` +
     `${r.queueMs === undefined ? '' : `,"queue_ms":${Math.round(r.queueMs * 1000) / 1000}`}` +
     `${r.error === undefined ? '' : `,"error":"${r.error}"`}${r.upgrade === undefined ? '' : `,"upgrade":"${r.upgrade}"`}}\n`
   );
@@ -39,14 +40,16 @@ function escapeText(value: string): string {
 
 /**
  * The seed's format first (`SRV_NAME - TARGET - PATH - EPOCH_MS - METHOD`), then the outcome:
- * ` STATUS DURATIONms`, plus ` error=REASON` when the sidecar answered itself and
- * ` upgrade=websocket` on a tunnel's line.
+ * ` STATUS DURATIONms`, plus ` error=REASON` when the sidecar answered itself,
+ * ` upgrade=websocket` on a tunnel's line and ` user=NAME` once access control knows the user
+ * (its spaces escaped too, so the field stays one word).
  */
 export function formatText(r: AccessRecord): string {
   const error = r.error === undefined ? '' : ` error=${r.error}`;
   const queue = r.queueMs === undefined ? '' : ` queue_ms=${Math.round(r.queueMs)}`;
   const upgrade = r.upgrade === undefined ? '' : ` upgrade=${r.upgrade}`;
-  return `${escapeText(r.service)} - ${r.target} - ${escapeText(r.path)} - ${r.startedAt} - ${escapeText(r.method)} ${r.status} ${Math.round(r.durationMs)}ms${queue}${error}${upgrade}\n`;
+  const user = r.user === undefined ? '' : ` user=${escapeText(r.user).replace(/ /g, '\\x20')}`;
+  return `${escapeText(r.service)} - ${r.target} - ${escapeText(r.path)} - ${r.startedAt} - ${escapeText(r.method)} ${r.status} ${Math.round(r.durationMs)}ms${queue}${error}${upgrade}${user}\n`;
 }
 
 export function formatterFor(format: LogFormat): (record: AccessRecord) => string {

@@ -50,7 +50,8 @@ export interface MetricsSnapshot {
 /** Requests the sidecar refused at its door (edge limits and access control), by the log line's `error`. */
 export type RefusalReason = 'forbidden' | 'rate_limited' | 'body_too_large' | 'unauthenticated';
 const refusalReasons: readonly RefusalReason[] = ['forbidden', 'rate_limited', 'body_too_large', 'unauthenticated'];
-const authMethods: readonly AuthMethod[] = ['jwt', 'basic', 'session', 'skip'];
+/** `none`: the request carried no credentials at all. */
+const authMethods: readonly (AuthMethod | 'none')[] = ['jwt', 'basic', 'session', 'skip', 'none'];
 const authResults: readonly AuthResult[] = ['ok', 'unauthenticated', 'forbidden'];
 
 export class Metrics {

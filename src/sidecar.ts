@@ -4,6 +4,9 @@
  */
 import type { Context, Hono } from 'hono';
 import type { Compressor } from './compress/compress.ts';
+import { createAccessControl } from './auth/access-control.ts';
+import type { AuthSecrets } from './auth/secrets.ts';
+import { createDoor } from './door.ts';
 import { createAdmin } from './admin/admin.ts';
 import { createAdmission } from './overload/admission.ts';
 import type { Config } from './config.ts';
@@ -24,7 +27,7 @@ import type { UpstreamProbe } from './admin/readiness.ts';
 import { tlsMetrics } from './tls/certificate.ts';
 import type { CertificateWatcher } from './tls/watcher.ts';
 import { Tunnels } from './websocket/tunnels.ts';
-import { tunnelThroughFetch } from './websocket/upgrade.ts';
+import { tunnelThroughFetch } from './websocket/entry.ts';
 import type { Handshake } from './websocket/upgrade.ts';
 import { samplerFor } from './tracing/sampler.ts';
 import { createTracing } from './tracing/tracing.ts';
@@ -56,6 +59,8 @@ export interface RuntimeCapabilities {
    * handshakes to its own 'upgrade' listener instead (runtimes/node/tunnel.ts).
    */
   webSocket?(c: Context, handshake: Handshake): Promise<Response>;
+  /** Access control's secret files, read at start-up (runtimes/shared/auth-files.ts); undefined when it is off. */
+  authSecrets?: AuthSecrets | undefined;
   /** COMPRESS's compressor (runtimes/shared/zlib-compressor.ts); undefined when COMPRESS is off. */
   compressor?: Compressor | undefined;
   /** Whether the runtime's parser refused (and answered) the rest of this request's connection. */
@@ -118,12 +123,20 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   const proto = runtime.tls ? 'https' : 'http';
   // One limiter for requests and WebSocket handshakes (MAX_CONCURRENT_REQUESTS; undefined: none).
   const admission = createAdmission(config, metrics);
+  const auth = createAccessControl(config, {
+    secrets: runtime.authSecrets ?? {},
+    fetch: globalThis.fetch.bind(globalThis),
+    say: runtime.say,
+  });
+  // The edge limits and access control: one door for requests and WebSocket handshakes alike.
+  const door = createDoor(config, { metrics, auth, tls: runtime.tls !== undefined });
   const tunnels = new Tunnels({
     config,
     metrics,
     log,
     proto,
     admission,
+    door,
     sample: samplerFor(config),
     onUpstreamAnswered: () => readiness.upstreamAnswered(),
   });
@@ -144,6 +157,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
       : undefined,
     refusal: runtime.refusal,
     compressor: runtime.compressor,
+    door,
     onUpstreamAnswered: () => readiness.upstreamAnswered(),
     onInternalError,
   });

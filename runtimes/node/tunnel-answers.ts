@@ -59,7 +59,26 @@ export async function writeError(
   socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
+/** An answer the core made (the door's refusal, a login redirect) on the raw socket, then close. */
+export async function writeResponse(socket: Duplex, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  if (socket.destroyed) return;
+  let head = `HTTP/1.1 ${response.status} ${statusText[response.status] ?? ''}\r\n`;
+  for (const [name, value] of response.headers) {
+    if (name === 'set-cookie')
+      for (const cookie of response.headers.getSetCookie()) head += `set-cookie: ${cookie}\r\n`;
+    else if (name !== 'connection' && name !== 'content-length') head += `${name}: ${value}\r\n`;
+  }
+  socket.end(Buffer.concat([Buffer.from(`${head}connection: close\r\ncontent-length: ${body.length}\r\n\r\n`), body]));
+}
+
 const statusText: Record<number, string> = {
+  302: 'Found',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  413: 'Content Too Large',
+  429: 'Too Many Requests',
   499: 'Client Closed Request',
   500: 'Internal Server Error',
   502: 'Bad Gateway',

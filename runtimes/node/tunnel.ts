@@ -18,10 +18,10 @@ import type { Socket } from 'node:net';
 import type { Config } from '../../src/config.ts';
 import { ClientAbortedError, InternalError, UpstreamTimeoutError, classifyUpstreamFailure } from '../../src/errors.ts';
 import type { SidecarError } from '../../src/errors.ts';
-import { isWebSocketHandshake } from '../../src/websocket/upgrade.ts';
+import { isWebSocketHandshake } from '../../src/websocket/entry.ts';
 import type { Handshake } from '../../src/websocket/upgrade.ts';
 import type { Tunnels } from '../../src/websocket/tunnels.ts';
-import { relayRefusal, writeError } from './tunnel-answers.ts';
+import { relayRefusal, writeError, writeResponse } from './tunnel-answers.ts';
 import { switchProtocols } from './tunnel-sockets.ts';
 
 /** For the server's `shouldUpgradeCallback` (Node >= 24.9): only WebSocket handshakes become 'upgrade' events. */
@@ -40,6 +40,7 @@ function headerOf(req: IncomingMessage, name: string): string | null {
  * Each handshake runs these steps, in order:
  *   checkHandshake    an 'error' handler first; anything but a WebSocket handshake refused
  *   beginHandshake    the core's record of it, which builds the app's URL and headers
+ *   enter             the door (src/door.ts): edge limits and access control, or the refusal written
  *   admit             MAX_CONCURRENT_REQUESTS: a slot, or the refusal written
  *   requestUpstream   the handshake to the app, bounded by UPSTREAM_TIMEOUT_MS; its answer goes to
  *     relayRefusal    (tunnel-answers.ts) anything but 101, relayed as it was, or to
@@ -67,7 +68,8 @@ export function attachTunnels(
     }
     // What the client sends before the 101 belongs to the tunnel: kept here, in order.
     const early = [head];
-    void admit(handshake, socket, early)
+    void enter(handshake, req, socket)
+      .then((entered) => entered && admit(handshake, socket, early))
       .then((admitted) => {
         if (admitted) requestUpstream(app, handshake, socket, early);
       })
@@ -118,7 +120,22 @@ function beginHandshake(tunnels: Tunnels, req: IncomingMessage, socket: Socket):
 }
 
 /**
- * Step 3, MAX_CONCURRENT_REQUESTS: a slot before the app is asked. Reading the socket meanwhile
+ * Step 3, the door: the handshake judged as any request is (the client's own headers, not the
+ * ones prepared for the app). False when it ends here, the door's answer written.
+ */
+async function enter(handshake: Handshake, req: IncomingMessage, socket: Socket): Promise<boolean> {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
+  const url = `http://${headers.get('host') ?? 'localhost'}${req.url?.startsWith('/') ? req.url : '/'}`;
+  const turned = await handshake.enter(new Request(url, { method: req.method ?? 'GET', headers }));
+  if (turned === undefined) return true;
+  await writeResponse(socket, turned);
+  return false;
+}
+
+/**
+ * Step 4, MAX_CONCURRENT_REQUESTS: a slot before the app is asked. Reading the socket meanwhile
  * shows a client that leaves the queue (its FIN), and keeps, in order, what it sends before the
  * 101. False when the handshake ends here, its answer written.
  */
@@ -138,7 +155,7 @@ async function admit(handshake: Handshake, socket: Socket, early: Buffer[]): Pro
   return true;
 }
 
-/** Step 4: the app's handshake; then the tunnel, or the app's refusal relayed, or the sidecar's error. */
+/** Step 5: the app's handshake; then the tunnel, or the app's refusal relayed, or the sidecar's error. */
 function requestUpstream(app: App, handshake: Handshake, socket: Socket, early: Buffer[]): void {
   const outgoing = sendHandshake(app, handshake);
   const wait = awaitAnswer(socket, early, app.timeoutMs, (error) => {

@@ -54,7 +54,7 @@ export interface KeySource {
   readonly ready: boolean;
   /** Changes whenever the fetched key set differs from the one before (a key added or removed). */
   readonly generation: number;
-  getKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey>;
+  getKey(header: JWSHeaderParameters, token: FlattenedJWSInput): ReturnType<LocalJWKSet>;
   /** Seconds until the next fetch attempt, for a 503's Retry-After. */
   retryAfterSeconds(): number;
 }
@@ -117,7 +117,7 @@ export class KeySet implements KeySource {
   }
 
   /** The resolver for jwtVerify: the cached key, or one refresh (rate-limited) for an unknown `kid`. */
-  getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
+  getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput): ReturnType<LocalJWKSet> => {
     const local = this.#local;
     if (local === undefined) throw new KeysUnavailableError('the issuer keys were never fetched');
     try {

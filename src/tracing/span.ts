@@ -73,10 +73,10 @@ export function spanFromRecord(record: AccessRecord, httpVersion?: HttpVersionOf
   const host = splitHost(headers?.get('host') ?? null);
   add('server.address', host?.address);
   add('server.port', host?.port);
-  // [11] client.address: the original client behind proxies if known (X-Forwarded-For), else the peer.
-  const forwardedFor = headers?.get('x-forwarded-for')?.split(',', 1)[0]?.trim();
-  add('client.address', forwardedFor || record.remoteAddr);
-  add('network.peer.address', record.remoteAddr);
+  // [11] client.address: the client as the sidecar decided it (limits/client-address.ts: the peer,
+  // or X-Forwarded-For from TRUSTED_PROXIES), never a header a client could forge.
+  add('client.address', record.remoteAddr);
+  add('network.peer.address', record.peerAddr ?? record.remoteAddr);
   add('user_agent.original', record.userAgent);
   const version = c && httpVersion ? httpVersion(c) : undefined;
   add('network.protocol.version', version === '2.0' ? '2' : version);

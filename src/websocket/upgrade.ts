@@ -25,31 +25,10 @@ import type { AccessRecord } from '../exchange.ts';
 import type { Metrics } from '../metrics.ts';
 import { Tunnel } from './tunnel.ts';
 import { errorResponse } from '../errors.ts';
+import type { Door } from '../door.ts';
+import { checkDeclaredLength } from '../limits/body-limit.ts';
 import { startSpan } from '../tracing/trace-context.ts';
 import type { Sampler } from '../tracing/sampler.ts';
-
-/** Whether a comma-separated header value lists `token` (case-insensitive, RFC 9110 §5.6.1). */
-function listsToken(value: string | null, token: string): boolean {
-  if (value === null) return false;
-  for (const item of value.split(',')) {
-    // An Upgrade item may carry a version (`name/version`, RFC 9110 §7.8); a WebSocket one has none.
-    if (item.trim().toLowerCase() === token) return true;
-  }
-  return false;
-}
-
-/**
- * RFC 6455 §4.1: a WebSocket handshake is a GET whose Connection names `upgrade` and whose Upgrade
- * lists `websocket`. Anything else carrying Upgrade (h2c, a custom token, another method, an
- * Upgrade that Connection does not name) is an ordinary request whose Upgrade is hop-by-hop.
- */
-export function isWebSocketHandshake(method: string | undefined, headers: Pick<Headers, 'get'>): boolean {
-  return (
-    method === 'GET' &&
-    listsToken(headers.get('upgrade'), 'websocket') &&
-    listsToken(headers.get('connection'), 'upgrade')
-  );
-}
 
 /** What the runtime saw of the handshake request. */
 export interface HandshakeRequest {
@@ -76,6 +55,8 @@ export interface TunnelDeps {
    * "Protecting the app"); the open tunnel does not, so the slot is given back at the app's answer.
    */
   admission?: Admission | undefined;
+  /** The edge limits and access control (door.ts): a handshake is judged as a request is, before the app sees it. */
+  door?: Door | undefined;
   /** OTEL_TRACES_SAMPLER's decision, as for requests: the sampled flag the app receives, and whether the tunnel's record becomes a span. */
   sample?: Sampler;
 }
@@ -146,6 +127,35 @@ export class Handshake {
   }
 
   /**
+   * The door, as for any request (door.ts): the client decided, the allow list, the rate limit
+   * and access control, and MAX_REQUEST_BODY_BYTES on a declared length (a handshake carries no
+   * body). Undefined when the handshake may go on (the app's headers then carry the identity);
+   * otherwise the answer to send, the handshake's record finished.
+   */
+  async enter(request: Request): Promise<Response | undefined> {
+    const { door, config } = this.#deps;
+    const maxBody = config.MAX_REQUEST_BODY_BYTES;
+    if (maxBody > 0 && checkDeclaredLength(request.headers.get('content-length'), maxBody) === 'over') {
+      this.#deps.metrics.refusals.inc({ reason: 'body_too_large' });
+      this.answered(413, 'body_too_large');
+      return errorResponse(413, 'request body too large', this.requestId, true);
+    }
+    if (door === undefined) return undefined;
+    const peer = this.record.remoteAddr;
+    const outcome = await door({ request, peer, target: this.record.path, requestId: this.requestId });
+    this.record.remoteAddr = outcome.client;
+    if (outcome.client !== peer) this.record.peerAddr = peer;
+    if (outcome.pass) {
+      this.record.user = outcome.identity?.user;
+      door.forwardHeaders(this.headers, outcome.identity);
+      return undefined;
+    }
+    this.record.user = outcome.user;
+    this.answered(outcome.response.status, outcome.error);
+    return outcome.response;
+  }
+
+  /**
    * Waits for a slot under MAX_CONCURRENT_REQUESTS before the app is asked (at once, and
    * undefined, without a limit). When no slot came, the handshake has been answered (503
    * `overloaded`, or 499 when `signal` says the client left the queue) and the error it resolves
@@ -213,37 +223,4 @@ export class Handshake {
     this.#registry.ended(undefined);
     return tunnel;
   }
-}
-
-/**
- * The handler's `tunnel` on runtimes whose server hands a handshake to the fetch handler (Bun,
- * Deno): the handshake begins here, `carry` answers it and runs the tunnel. A failure of the
- * sidecar's own is a 500, and the handshake still ends (drain must not wait on it).
- */
-export function tunnelThroughFetch(
-  begin: (request: HandshakeRequest) => Handshake,
-  carry: (c: Context, handshake: Handshake) => Promise<Response>,
-  seen: { rawTarget?(c: Context): string | undefined; remoteAddress(c: Context): string | undefined },
-  onInternalError: (error: unknown) => void,
-): (c: Context) => Promise<Response> {
-  return async (c) => {
-    const request = c.req.raw;
-    const handshake = begin({
-      method: request.method,
-      headers: new Headers(request.headers),
-      rawTarget: seen.rawTarget?.(c),
-      url: request.url,
-      remoteAddress: seen.remoteAddress(c),
-      context: c,
-    });
-    try {
-      const refused = await handshake.admit(request.signal);
-      if (refused) return errorResponse(refused.status, refused.message, handshake.requestId);
-      return await carry(c, handshake);
-    } catch (error) {
-      onInternalError(error);
-      handshake.answered(500, 'internal');
-      return errorResponse(500, 'internal proxy error', handshake.requestId);
-    }
-  };
 }

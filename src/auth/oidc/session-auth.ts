@@ -85,7 +85,7 @@ export function createSessionAuth(options: SessionAuthOptions): SessionAuth {
     issuer: options.issuer,
     clientId: options.clientId,
     clientSecret: options.clientSecret,
-    fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    fetch: options.fetch ?? (((input, init) => fetch(input, init)) as typeof fetch),
   });
   const keys = Promise.all([
     createSealer(options.cookieSecret, 'session', options.srvName),

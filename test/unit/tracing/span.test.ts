@@ -54,8 +54,18 @@ describe('spanFromRecord', () => {
     expect(span?.flags).toBe(0x301);
   });
 
+  it('takes client.address from the record (the client the sidecar decided), never from a forgeable X-Forwarded-For', () => {
+    // Behind a trusted proxy the record holds the client from X-Forwarded-For and the peer apart.
+    expect(attributes(record({ remoteAddr: '203.0.113.7', peerAddr: '10.0.0.9' }))).toMatchObject({
+      'client.address': '203.0.113.7',
+      'network.peer.address': '10.0.0.9',
+    });
+    // Without one the header above (203.0.113.7, first in X-Forwarded-For) is anyone's to write.
+    expect(attributes(record())).toMatchObject({ 'client.address': '10.0.0.9', 'network.peer.address': '10.0.0.9' });
+  });
+
   it('carries the HTTP server semantic-convention attributes, the query with signatures redacted', () => {
-    expect(attributes(record())).toEqual({
+    expect(attributes(record({ remoteAddr: '203.0.113.7', peerAddr: '10.0.0.9' }))).toEqual({
       'http.request.method': 'GET',
       'url.path': '/a/b',
       'url.query': 'q=1&sig=REDACTED',

@@ -7,7 +7,7 @@ import { loadConfig } from '../../../src/config.ts';
 import type { AccessRecord } from '../../../src/exchange.ts';
 import { Metrics } from '../../../src/metrics.ts';
 import { raw101Head, relayed101Headers } from '../../../src/websocket/handshake-headers.ts';
-import { isWebSocketHandshake } from '../../../src/websocket/upgrade.ts';
+import { isWebSocketHandshake } from '../../../src/websocket/entry.ts';
 import { Tunnels } from '../../../src/websocket/tunnels.ts';
 import { CLOSE_GRACE_MS, relayMessages, sendableCloseCode } from '../../../src/websocket/message-relay.ts';
 import type { Peer } from '../../../src/websocket/message-relay.ts';

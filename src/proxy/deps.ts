@@ -1,0 +1,41 @@
+/** What the proxy (src/handler.ts) is handed: the runtime's capabilities and what sidecar.ts shares with the tunnels. */
+import type { Context } from 'hono';
+import type { AccessRecord } from '../exchange.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Admission } from '../overload/admission.ts';
+import type { Compressor } from '../compress/compress.ts';
+import type { Door } from '../door.ts';
+import type { Refusal } from './refusal.ts';
+import type { UpstreamClient } from './upstream.ts';
+
+export interface ProxyDeps {
+  upstream: UpstreamClient;
+  /** The client's address as the runtime saw it (Hono's getConnInfo for that runtime). */
+  remoteAddress(c: Context): string | undefined;
+  /** The request-target exactly as received, where the runtime exposes it (Node does). */
+  rawTarget?(c: Context): string | undefined;
+  /** Receives one record per finished request. */
+  log(record: AccessRecord): void;
+  metrics: Metrics;
+  /**
+   * The authority of an HTTP/2 request (`:authority`), where the runtime hands it over without a
+   * Host header (Node's adapter and Deno do); the app speaks HTTP/1.1 and needs Host.
+   */
+  authority?(c: Context): string | undefined;
+  /** `http`, or `https` once the listener terminates TLS. */
+  proto?: 'http' | 'https';
+  /** Called with what the sidecar itself failed on (a bug, not an upstream failure). */
+  onInternalError?(error: unknown): void;
+  /** Told whenever the app answered, so readiness need not probe while traffic flows. */
+  onUpstreamAnswered?(): void;
+  /** Takes a WebSocket handshake (upgrade.ts) on runtimes whose server hands it to the fetch handler. */
+  tunnel?(c: Context): Promise<Response>;
+  /** MAX_CONCURRENT_REQUESTS' limiter, when it is shared with WebSocket handshakes; made here otherwise. */
+  admission?: Admission | undefined;
+  /** The edge limits and access control (door.ts), shared with WebSocket handshakes; none when all are off. */
+  door?: Door | undefined;
+  /** COMPRESS's compressor (node:zlib with a flush per chunk on every runtime); without it, nothing is compressed. */
+  compressor?: Compressor | undefined;
+  /** Whether the runtime's parser refused (and answered) the rest of this request (Node: `clientError`). */
+  refusal?(c: Context): Refusal | undefined;
+}
