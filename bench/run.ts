@@ -1,6 +1,6 @@
 // `npm run bench`: the sidecar on Node, Bun and Deno against the upstream direct, node
 // `http-proxy`, `@fastify/http-proxy` and nginx (when installed), all in front of one upstream
-// process, in one run, reported as medians of interleaved rounds and as ratios (SPEC.md,
+// process, in one run, reported as medians of interleaved rounds and as ratios (docs/behaviour.md,
 // Performance). The table goes to stdout, progress to stderr, everything to a JSON file.
 // Exits non-zero only when something failed to run, never because a figure missed a target.
 // Options: bench/README.md, or `node bench/run.ts --help`.

@@ -17,13 +17,10 @@ import type { Config } from './config.ts';
 import { InternalError, SidecarError, errorResponse } from './errors.ts';
 import type { ErrorReason } from './errors.ts';
 import { finishRecord, startRecord } from './exchange.ts';
-import type { AccessRecord } from './exchange.ts';
 import { createAdmission, releaseSlot } from './overload/admission.ts';
-import type { Admission, Release } from './overload/admission.ts';
 import { prepareForwardHeaders, requestIdFor, requestTarget, stripHopByHop, upstreamUrl } from './proxy/forward.ts';
 import { createCompression } from './compress/compress.ts';
 import type { Door } from './door.ts';
-import type { Identity } from './auth/identity.ts';
 import { checkDeclaredLength, limitBody } from './limits/body-limit.ts';
 import type { ResponseCompression } from './compress/compress.ts';
 import { relayResponse } from './proxy/relay.ts';
@@ -32,48 +29,12 @@ import type { UpstreamResponse } from './proxy/upstream.ts';
 import { createSend } from './proxy/upstream-call.ts';
 import { hsts } from './tls/https.ts';
 import { samplerFor } from './tracing/sampler.ts';
-import type { Sampler } from './tracing/sampler.ts';
 import { startSpan } from './tracing/trace-context.ts';
-import type { TraceContext } from './tracing/trace-context.ts';
 import { isWebSocketHandshake } from './websocket/entry.ts';
 
-import type { ProxyDeps } from './proxy/deps.ts';
+import type { Exchange, Proxy, ProxyDeps } from './proxy/deps.ts';
 
 export type { ProxyDeps };
-
-/** One exchange as the handler sees it: its record, and the slot it holds until it finishes. */
-interface Exchange {
-  record: AccessRecord;
-  trace: TraceContext;
-  context: Context;
-  startedAtPerf: number;
-  done: boolean;
-  /** The slot under MAX_CONCURRENT_REQUESTS this exchange holds, if any (given back by releaseSlot). */
-  release: Release | undefined;
-  /** The connection's peer (the record's remoteAddr becomes the client once the door has decided). */
-  peer: string | undefined;
-  /** Who access control let through, and the Set-Cookie a refreshed session adds to the answer. */
-  identity?: Identity | undefined;
-  setCookie?: string[] | undefined;
-  /** The body passed MAX_REQUEST_BODY_BYTES while streaming: the answer is 413. */
-  bodyTooLarge?: boolean;
-}
-
-/** What every request's steps share: the config, the runtime's capabilities, and what was built once from them. */
-interface Proxy {
-  config: Config;
-  deps: ProxyDeps;
-  proto: 'http' | 'https';
-  admission: Admission | undefined;
-  sample: Sampler;
-  send: ReturnType<typeof createSend>;
-  /** COMPRESS: the response step, with the runtime's compressor; undefined when off. */
-  compress: ResponseCompression | undefined;
-  /** The edge limits and access control (door.ts); undefined when all are off. */
-  door: Door | undefined;
-  /** MAX_REQUEST_BODY_BYTES; 0: no limit. */
-  maxBody: number;
-}
 
 export function createProxy(config: Config, deps: ProxyDeps): Hono {
   const proxy: Proxy = {

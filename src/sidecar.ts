@@ -90,13 +90,7 @@ export interface Sidecar {
 export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sidecar {
   const metrics = new Metrics([...(runtime.processMetrics ?? []), ...(runtime.tls ? tlsMetrics(runtime.tls) : [])]);
   const readiness = new Readiness({ probe: runtime.probe });
-  const accessLog = createLineWriter(runtime.stdout, {
-    // Up to 20 ms for lines to share a write: invisible to a person tailing the log, and one
-    // syscall per batch instead of one per request under load.
-    delayMs: 20,
-    onError: (error) => runtime.say(`access log write failed: ${String(error)}`),
-  });
-  metrics.countDroppedLogLines(() => accessLog.dropped);
+  const { accessLog, tracing, log } = exchangeLog(config, runtime, metrics);
   metrics.reportReadiness(() => readiness.ready);
   const stats = new StatsHistory({
     metrics,
@@ -106,20 +100,6 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     config: maskedConfig(config),
   });
   stats.start();
-  const format = formatterFor(config.LOG_FORMAT);
-  const tracing = createTracing(config, {
-    say: runtime.say,
-    httpVersion: runtime.httpVersion,
-    fetch: runtime.exportFetch,
-  });
-  metrics.countDroppedSpans(() => tracing?.dropped ?? 0);
-  // One record, one log line and, only when export is on, one span: requests, refusals and tunnels alike.
-  const log = tracing
-    ? (record: AccessRecord) => {
-        accessLog.write(format(record));
-        tracing.record(record);
-      }
-    : (record: AccessRecord) => accessLog.write(format(record));
   const proto = runtime.tls ? 'https' : 'http';
   // One limiter for requests and WebSocket handshakes (MAX_CONCURRENT_REQUESTS; undefined: none).
   const admission = createAdmission(config, metrics);
@@ -174,6 +154,34 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     refused: createRefusalLog(config, { log, metrics }),
     tracing,
   };
+}
+
+/**
+ * Where every finished exchange goes: one access-log line (batched, never blocking a request on
+ * stdout) and, only when export is on, one span; requests, refusals and tunnels alike.
+ */
+function exchangeLog(config: Config, runtime: RuntimeCapabilities, metrics: Metrics) {
+  const accessLog = createLineWriter(runtime.stdout, {
+    // Up to 20 ms for lines to share a write: invisible to a person tailing the log, and one
+    // syscall per batch instead of one per request under load.
+    delayMs: 20,
+    onError: (error) => runtime.say(`access log write failed: ${String(error)}`),
+  });
+  metrics.countDroppedLogLines(() => accessLog.dropped);
+  const format = formatterFor(config.LOG_FORMAT);
+  const tracing = createTracing(config, {
+    say: runtime.say,
+    httpVersion: runtime.httpVersion,
+    fetch: runtime.exportFetch,
+  });
+  metrics.countDroppedSpans(() => tracing?.dropped ?? 0);
+  const log = tracing
+    ? (record: AccessRecord) => {
+        accessLog.write(format(record));
+        tracing.record(record);
+      }
+    : (record: AccessRecord) => accessLog.write(format(record));
+  return { accessLog, tracing, log };
 }
 
 /** The line every runtime prints once both listeners are up; tests and tools wait for it. */

@@ -53,13 +53,6 @@ const headings = [...readFileSync(join(root, behaviourPage), 'utf8').matchAll(/^
 const anchors = new Set(headings.map(anchorOf));
 
 /**
- * Files another change of issue 17 is rewriting, which still cite the contract outside the
- * repository; each entry goes when that change lands (the test below fails while an entry is
- * stale, so the list only shrinks).
- */
-const pendingRewrite = ['bench/run.ts', 'runtimes/node/tunnel.ts', 'runtimes/node/upstream.ts'];
-
-/**
  * What cites a page outside the repository: the contract by its name (spelt with a class so that
  * this file does not match itself), or a `../shared/...` path that leads to no file of the
  * repository (runtimes/shared/ is one, and its imports resolve).
@@ -130,19 +123,11 @@ describe('docs/behaviour.md', () => {
 
 describe('the repository is self-contained', () => {
   it('no file cites a page outside the repository', () => {
-    const offenders = texts
-      .filter(({ path }) => !pendingRewrite.includes(path))
-      .flatMap(({ path, text }) => outsideCitations(path, text).map((cited) => `${path}: ${cited}`));
+    const offenders = texts.flatMap(({ path, text }) =>
+      outsideCitations(path, text).map((cited) => `${path}: ${cited}`),
+    );
     expect(offenders).toEqual([]);
   });
-
-  it.each(pendingRewrite)(
-    '%s, left to the change rewriting it, still cites one (else drop it from the list)',
-    (path) => {
-      const text = readFileSync(join(root, path), 'utf8');
-      expect(outsideCitations(path, text)).not.toEqual([]);
-    },
-  );
 
   it('catches a citation of the contract or the team notes, and lets imports of runtimes/shared through', () => {
     // Written in pieces, so that this file does not cite what it tests for.

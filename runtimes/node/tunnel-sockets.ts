@@ -93,7 +93,7 @@ function closeTogether(
   let open = 2;
   let error: 'client_aborted' | 'upstream_reset' | undefined;
   const onClose = (which: 'client' | 'app') => (hadError: boolean) => {
-    // A reset (or error) on one side ends the other at once (SPEC: within a second).
+    // A reset (or error) on one side ends the other at once (docs/behaviour.md, Upgrade and WebSocket: within a second).
     const ended = which === 'client' ? client.readableEnded : app.readableEnded;
     if (hadError || !ended) {
       error ??= which === 'client' ? 'client_aborted' : 'upstream_reset';

@@ -52,7 +52,7 @@ export function attachTunnels(
 ): void {
   const { tunnels, onInternalError } = options;
   const app = appOf(options.config);
-  // A bug of the sidecar's own must not take the process down with it (SPEC: 500, keeps serving).
+  // A bug of the sidecar's own must not take the process down with it (docs/behaviour.md, Proxying: 500, and the process keeps serving).
   const internalError = (socket: Socket, handshake: Handshake | undefined) => (error: unknown) => {
     onInternalError(error);
     void writeError(socket, new InternalError(error), handshake);

@@ -1,6 +1,6 @@
 /**
  * Node's upstream client: undici's dispatcher API (not its fetch), which keeps the client's
- * `Host`, never decompresses and never follows redirects (../shared/notes/runtimes.md), over a
+ * `Host`, never decompresses and never follows redirects (Node's fetch drops the Host it is given, nodejs/undici#2369, and decompresses, nodejs/undici#2514), over a
  * keep-alive pool to TARGET's origin.
  *
  * A response whose whole body arrives with its headers (most responses of a web app) is handed

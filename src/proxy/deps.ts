@@ -1,9 +1,17 @@
-/** What the proxy (src/handler.ts) is handed: the runtime's capabilities and what sidecar.ts shares with the tunnels. */
+/**
+ * What the proxy (src/handler.ts) is handed (the runtime's capabilities and what sidecar.ts shares
+ * with the tunnels), what it builds once from them, and what it knows of one exchange.
+ */
 import type { Context } from 'hono';
 import type { AccessRecord } from '../exchange.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Admission } from '../overload/admission.ts';
-import type { Compressor } from '../compress/compress.ts';
+import type { Admission, Release } from '../overload/admission.ts';
+import type { Config } from '../config.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { Compressor, ResponseCompression } from '../compress/compress.ts';
+import type { Sampler } from '../tracing/sampler.ts';
+import type { TraceContext } from '../tracing/trace-context.ts';
+import type { createSend } from './upstream-call.ts';
 import type { Door } from '../door.ts';
 import type { Refusal } from './refusal.ts';
 import type { UpstreamClient } from './upstream.ts';
@@ -38,4 +46,38 @@ export interface ProxyDeps {
   compressor?: Compressor | undefined;
   /** Whether the runtime's parser refused (and answered) the rest of this request (Node: `clientError`). */
   refusal?(c: Context): Refusal | undefined;
+}
+
+/** One exchange as the handler sees it: its record, and the slot it holds until it finishes. */
+export interface Exchange {
+  record: AccessRecord;
+  trace: TraceContext;
+  context: Context;
+  startedAtPerf: number;
+  done: boolean;
+  /** The slot under MAX_CONCURRENT_REQUESTS this exchange holds, if any (given back by releaseSlot). */
+  release: Release | undefined;
+  /** The connection's peer (the record's remoteAddr becomes the client once the door has decided). */
+  peer: string | undefined;
+  /** Who access control let through, and the Set-Cookie a refreshed session adds to the answer. */
+  identity?: Identity | undefined;
+  setCookie?: string[] | undefined;
+  /** The body passed MAX_REQUEST_BODY_BYTES while streaming: the answer is 413. */
+  bodyTooLarge?: boolean;
+}
+
+/** What every request's steps share: the config, the runtime's capabilities, and what was built once from them. */
+export interface Proxy {
+  config: Config;
+  deps: ProxyDeps;
+  proto: 'http' | 'https';
+  admission: Admission | undefined;
+  sample: Sampler;
+  send: ReturnType<typeof createSend>;
+  /** COMPRESS: the response step, with the runtime's compressor; undefined when off. */
+  compress: ResponseCompression | undefined;
+  /** The edge limits and access control (door.ts); undefined when all are off. */
+  door: Door | undefined;
+  /** MAX_REQUEST_BODY_BYTES; 0: no limit. */
+  maxBody: number;
 }

@@ -1,5 +1,5 @@
 /**
- * OIDC login for browsers (the SPEC's access-control rule 4): the one seam the authenticator
+ * OIDC login for browsers (docs/behaviour.md, Access control, rule 4): the one seam the authenticator
  * (../authenticate.ts) calls. A request either carries the sealed session cookie (`session`), is a
  * browser navigation to send to the IdP (`challenge`), or is one of the login's own routes under
  * AUTH_PATH_PREFIX (`handles`/`handle`: login, callback, logout).
