@@ -153,7 +153,9 @@ export function tracingTests(t: Conformance): void {
         'url.scheme': 'http',
         'server.address': '127.0.0.1',
         'server.port': s.port,
-        'client.address': '203.0.113.9',
+        // No TRUSTED_PROXIES: the X-Forwarded-For above is the client's own word, and the client
+        // is the connection's peer (docs/behaviour.md#edge-limits).
+        'client.address': '127.0.0.1',
         'network.peer.address': '127.0.0.1',
         'user_agent.original': 'conformance/1',
         'http.response.status_code': 200,
