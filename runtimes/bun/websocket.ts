@@ -12,20 +12,28 @@ import { errorResponse } from '../../src/errors.ts';
 import { relayed101Headers } from '../../src/websocket/handshake-headers.ts';
 import type { Handshake } from '../../src/websocket/upgrade.ts';
 import { relayMessages } from '../../src/websocket/message-relay.ts';
-import type { Peer, Relay } from '../../src/websocket/message-relay.ts';
-import { MAX_MESSAGE_BYTES, appPeer, openAppSocket } from '../shared/ws-upstream.ts';
+import type { Peer, Relay, RelayLimits } from '../../src/websocket/message-relay.ts';
+import { RelayBudget } from '../../src/websocket/relay-budget.ts';
+import { appPeer, openAppSocket } from '../shared/ws-upstream.ts';
 import type { AppSocket } from '../shared/ws-upstream.ts';
 
 interface Leg {
   app: AppSocket;
   handshake: Handshake;
   relay?: Relay;
+  /** Messages Bun buffered (send returned -1): written through at the next 'drain'. */
+  unwritten: (() => void)[];
 }
 
 export function createBunWebSocket(config: Config): {
   handshake(c: Context, handshake: Handshake): Promise<Response>;
   handlers: WebSocketHandler<Leg>;
 } {
+  // One budget for every tunnel of the process (src/websocket/relay-budget.ts).
+  const limits: RelayLimits = {
+    maxMessageBytes: config.WS_MAX_MESSAGE_BYTES,
+    budget: new RelayBudget(config.WS_RELAY_BUDGET_BYTES),
+  };
   return {
     async handshake(c, handshake) {
       const request = c.req.raw;
@@ -36,7 +44,7 @@ export function createBunWebSocket(config: Config): {
       // and say none (an empty value writes no header) when the app chose none.
       headers.set('sec-websocket-protocol', opened.protocol);
       const server = c.env as Server<Leg>;
-      if (!server.upgrade(request, { headers, data: { app: opened, handshake } })) {
+      if (!server.upgrade(request, { headers, data: { app: opened, handshake, unwritten: [] } })) {
         opened.socket.terminate();
         handshake.answered(500, 'internal');
         return errorResponse(500, 'internal proxy error', handshake.requestId);
@@ -45,8 +53,9 @@ export function createBunWebSocket(config: Config): {
       return new Response(null);
     },
     handlers: {
-      // The relay holds a message whole: bounded (1009 beyond), and the same bound as the app's leg.
-      maxPayloadLength: MAX_MESSAGE_BYTES,
+      // The relay holds a message whole: bounded (Bun closes with 1009 beyond, reading no more of
+      // it: uWebSockets checks the frame's length field), and the same bound as the app's leg.
+      maxPayloadLength: config.WS_MAX_MESSAGE_BYTES,
       // Never cut for idleness (docs/behaviour.md, Upgrade and WebSocket), and no pings of the
       // sidecar's own: the app's pass through.
       idleTimeout: 0,
@@ -59,7 +68,13 @@ export function createBunWebSocket(config: Config): {
       open(ws: ServerWebSocket<Leg>) {
         const leg = ws.data;
         const client: Peer = {
-          send: (data) => (typeof data === 'string' ? ws.sendText(data) : ws.sendBinary(data)) !== -1,
+          send(data, written) {
+            const sent = typeof data === 'string' ? ws.sendText(data) : ws.sendBinary(data);
+            // -1: Bun holds it (backpressure) until 'drain'; otherwise written, or dropped (0: closed).
+            if (sent === -1) leg.unwritten.push(written);
+            else written();
+            return sent !== -1;
+          },
           ping: (data) => void ws.ping(data),
           pong: (data) => void ws.pong(data),
           close: (code, reason) => ws.close(code, reason),
@@ -69,7 +84,7 @@ export function createBunWebSocket(config: Config): {
         };
         const app = appPeer(leg.app);
         const tunnel = leg.handshake.opened(() => leg.relay?.goAway());
-        leg.relay = relayMessages(client, app.peer, tunnel);
+        leg.relay = relayMessages(client, app.peer, tunnel, limits);
         app.listen(leg.relay.app);
       },
       message(ws, message) {
@@ -82,6 +97,7 @@ export function createBunWebSocket(config: Config): {
         ws.data.relay?.client.pong(data);
       },
       drain(ws) {
+        for (const written of ws.data.unwritten.splice(0)) written();
         ws.data.relay?.client.drained();
       },
       close(ws, code, reason) {
