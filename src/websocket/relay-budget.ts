@@ -8,7 +8,9 @@
  * received when it was spent (docs/behaviour.md, Upgrade and WebSocket).
  *
  * The budget is one for all, not one per tunnel: a pod's memory limit is one for all, and a fixed
- * per-tunnel share would either waste it or let enough tunnels exceed it.
+ * per-tunnel share would either waste it or let enough tunnels exceed it. The price: while peers
+ * that do not read keep it spent, every relay waits (each relay holds at most one message beyond
+ * its receiver's mark per direction, so that takes several such peers at once).
  */
 
 /** Told when the budget becomes spent (true) and available again (false). */

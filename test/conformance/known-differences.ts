@@ -93,8 +93,11 @@ export const knownDifferences = {
   webSocketResetBecomesClose: new Set<Runtime>(['deno']),
   /**
    * Deno's WebSocket has no pause() (WebSocketStream is unstable): the relay cannot stop reading
-   * a client that sends faster than the app reads, so it buffers those messages. The other way
-   * (app to client) has backpressure, through bufferedAmount.
+   * a client that sends faster than the app reads, so it buffers those messages, and the relays'
+   * budget (WS_RELAY_BUDGET_BYTES) cannot stop reading it either; nor does Deno.upgradeWebSocket
+   * take a message size (`deno types`: protocol, idleTimeout, socket, head), so its reader holds up
+   * to 64 MiB of a message before the relay can measure it. The other way (app to client) has
+   * backpressure, through bufferedAmount, and is paused by the budget.
    */
   webSocketNoReceiveBackpressure: new Set<Runtime>(['deno']),
   /**
