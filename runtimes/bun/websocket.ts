@@ -17,6 +17,9 @@ import { RelayBudget } from '../../src/websocket/relay-budget.ts';
 import { appPeer, openAppSocket } from '../shared/ws-upstream.ts';
 import type { AppSocket } from '../shared/ws-upstream.ts';
 
+/** The reason Bun's close handler gives for a message over maxPayloadLength (Bun 1.4; the conformance suite checks). */
+const BUN_TOO_BIG = 'Received too big message';
+
 interface Leg {
   app: AppSocket;
   handshake: Handshake;
@@ -102,6 +105,10 @@ export function createBunWebSocket(config: Config): {
       },
       close(ws, code, reason) {
         const leg = ws.data;
+        // Bun reports its own close for a message over maxPayloadLength (it sent the client 1009)
+        // as 1006 with this reason: the app's leg gets the 1009 too, and the record no abort.
+        if (leg.relay && code === 1006 && reason === BUN_TOO_BIG)
+          return leg.relay.client.closed(1009, 'message too big');
         if (leg.relay) return leg.relay.client.closed(code, reason);
         // Gone before its side opened: no tunnel; the app's leg goes too.
         leg.app.socket.terminate();

@@ -67,7 +67,8 @@ export function webSocketLimitTests(t: Conformance): void {
         return;
       }
       expect((await client.closed(END_WAIT_MS)).code).toBe(1009);
-      await t.upstream.waitForTunnel(id, (a) => a.closed, 'the app side closed', END_WAIT_MS);
+      const closed = await t.upstream.waitForTunnel(id, (a) => a.closed, 'the app side closed', END_WAIT_MS);
+      expect(closed.close?.code).toBe(1009);
       expect(app.bytesReceived).toBe(0);
       expect(app.messages).toEqual([]);
     });
