@@ -15,13 +15,10 @@ import type { Config } from '../../src/config.ts';
 import { relayed101Headers } from '../../src/websocket/handshake-headers.ts';
 import type { Handshake } from '../../src/websocket/upgrade.ts';
 import { relayMessages } from '../../src/websocket/message-relay.ts';
-import { messageSize } from '../../src/websocket/message-relay.ts';
-import type { Peer, Relay, RelayLimits } from '../../src/websocket/message-relay.ts';
+import type { Relay, RelayLimits } from '../../src/websocket/message-relay.ts';
 import { RelayBudget } from '../../src/websocket/relay-budget.ts';
-import { SEND_HIGH_WATER, appPeer, openAppSocket } from '../shared/ws-upstream.ts';
-
-/** How often a full send buffer is looked at again: Deno's WebSocket has no 'drain' event. */
-const DRAIN_POLL_MS = 5;
+import { appPeer, openAppSocket } from '../shared/ws-upstream.ts';
+import { clientPeer } from './client-peer.ts';
 
 export function createDenoWebSocket(config: Config): (c: Context, handshake: Handshake) => Promise<Response> {
   // One budget for every tunnel of the process (src/websocket/relay-budget.ts).
@@ -71,45 +68,5 @@ export function createDenoWebSocket(config: Config): (c: Context, handshake: Han
       app.listen(r.app);
     });
     return response;
-  };
-}
-
-/**
- * The client's leg as a relay Peer. Deno's WebSocket has no 'drain' event nor a send callback, so
- * while anything is queued its bufferedAmount is looked at every DRAIN_POLL_MS: what it no longer
- * holds has been written (`written`, oldest first), and below the mark the app may go on (`drained`).
- */
-function clientPeer(socket: WebSocket, drained: () => void): Peer & { stop(): void } {
-  let sent = 0;
-  let full = false;
-  const unwritten: { end: number; written: () => void }[] = [];
-  let poll: ReturnType<typeof setInterval> | undefined;
-  const look = () => {
-    const done = sent - socket.bufferedAmount;
-    while (unwritten.length > 0 && (unwritten[0] as { end: number }).end <= done) unwritten.shift()?.written();
-    if (full && socket.bufferedAmount < SEND_HIGH_WATER) {
-      full = false;
-      drained();
-    }
-    if (unwritten.length === 0 && !full) stop();
-  };
-  const stop = () => {
-    clearInterval(poll);
-    poll = undefined;
-  };
-  return {
-    send(data, written) {
-      socket.send(data as string | Uint8Array<ArrayBuffer>);
-      sent += messageSize(data);
-      unwritten.push({ end: sent, written });
-      full = socket.bufferedAmount >= SEND_HIGH_WATER;
-      look();
-      if (unwritten.length > 0 || full) poll ??= setInterval(look, DRAIN_POLL_MS);
-      // The relay pauses the app while full; `drained` says when to resume it.
-      return !full;
-    },
-    close: (code, reason) => (code === undefined ? socket.close() : socket.close(code, reason)),
-    terminate: () => socket.close(),
-    stop,
   };
 }
