@@ -28,6 +28,25 @@ interface Leg {
   unwritten: (() => void)[];
 }
 
+/** The client's leg as a relay Peer: Bun's send result says whether it was written or buffered. */
+function clientPeer(ws: ServerWebSocket<Leg>): Peer {
+  return {
+    send(data, written) {
+      const sent = typeof data === 'string' ? ws.sendText(data) : ws.sendBinary(data);
+      // -1: Bun holds it (backpressure) until 'drain'; otherwise written, or dropped (0: closed).
+      if (sent === -1) ws.data.unwritten.push(written);
+      else written();
+      return sent !== -1;
+    },
+    ping: (data) => void ws.ping(data),
+    pong: (data) => void ws.pong(data),
+    close: (code, reason) => ws.close(code, reason),
+    terminate: () => ws.terminate(),
+    pause: () => ws.pause(),
+    resume: () => ws.resume(),
+  };
+}
+
 export function createBunWebSocket(config: Config): {
   handshake(c: Context, handshake: Handshake): Promise<Response>;
   handlers: WebSocketHandler<Leg>;
@@ -70,21 +89,7 @@ export function createBunWebSocket(config: Config): {
       perMessageDeflate: false,
       open(ws: ServerWebSocket<Leg>) {
         const leg = ws.data;
-        const client: Peer = {
-          send(data, written) {
-            const sent = typeof data === 'string' ? ws.sendText(data) : ws.sendBinary(data);
-            // -1: Bun holds it (backpressure) until 'drain'; otherwise written, or dropped (0: closed).
-            if (sent === -1) leg.unwritten.push(written);
-            else written();
-            return sent !== -1;
-          },
-          ping: (data) => void ws.ping(data),
-          pong: (data) => void ws.pong(data),
-          close: (code, reason) => ws.close(code, reason),
-          terminate: () => ws.terminate(),
-          pause: () => ws.pause(),
-          resume: () => ws.resume(),
-        };
+        const client = clientPeer(ws);
         const app = appPeer(leg.app);
         const tunnel = leg.handshake.opened(() => leg.relay?.goAway());
         leg.relay = relayMessages(client, app.peer, tunnel, limits);

@@ -89,7 +89,7 @@ function connectToApp(
   handshake: Handshake,
   asHeader: boolean,
   options: AppSocketOptions,
-  maxMessageBytes: number,
+  maxPayload: number,
 ): WebSocket {
   const headers: Record<string, string> = {};
   for (const [name, value] of handshake.headers) if (!ownHandshakeHeaders.has(name)) headers[name] = value;
@@ -98,9 +98,8 @@ function connectToApp(
     headers,
     // Each leg negotiates its own extensions; the relay reads and writes whole messages.
     perMessageDeflate: false,
-    // A larger message from the app: ws closes the app's leg with 1009 and says so ('error',
-    // WS_ERR_UNSUPPORTED_MESSAGE_LENGTH); the relay closes the client's with 1009 too.
-    maxPayload: maxMessageBytes,
+    // Beyond it ws closes the app's leg with 1009 and says so in 'error' (appPeer passes it on).
+    maxPayload,
     // The app's pings go to the client, whose pongs come back: the sidecar answers none itself,
     // unless the client's side cannot send pings (Deno), where an unanswered ping could make
     // the app give the tunnel up.
@@ -222,10 +221,7 @@ export function appPeer(opened: AppSocket): { peer: Peer; listen(events: PeerEve
   const peer: Peer = {
     send(data, written) {
       // ws calls back once the frame is written to the socket, or with an error if it never will be.
-      socket.send(data, { binary: typeof data !== 'string' }, () => {
-        written();
-        afterWrite();
-      });
+      socket.send(data, { binary: typeof data !== 'string' }, () => (written(), afterWrite()));
       full = socket.bufferedAmount >= SEND_HIGH_WATER;
       return !full;
     },

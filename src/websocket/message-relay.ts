@@ -108,6 +108,39 @@ function gate(peer: Peer) {
   };
 }
 
+/**
+ * One relay's part in the budget: the messages it holds, each counted until written through
+ * (once), its gates stopped while the budget is spent; `end` lets go of all of it (writes that
+ * never completed, a leg cut with messages queued, hold nothing any more).
+ */
+function holdings(budget: RelayBudget, gates: ReturnType<typeof gate>[]) {
+  let held = 0;
+  const unlisten = budget.listen((spent) => {
+    for (const g of gates) {
+      if (spent) g.stop('budget');
+      else g.go('budget');
+    }
+  });
+  return {
+    hold(bytes: number): () => void {
+      held += bytes;
+      budget.take(bytes);
+      let done = false;
+      return () => {
+        if (done || held === 0) return;
+        done = true;
+        held -= bytes;
+        budget.release(bytes);
+      };
+    },
+    end() {
+      unlisten();
+      budget.release(held);
+      held = 0;
+    },
+  };
+}
+
 export function relayMessages(client: Peer, app: Peer, tunnel: Tunnel, limits: RelayLimits): Relay {
   const state = {
     client: { closed: false, closing: false, timer: undefined as ReturnType<typeof setTimeout> | undefined },
@@ -115,24 +148,13 @@ export function relayMessages(client: Peer, app: Peer, tunnel: Tunnel, limits: R
   };
   const gates = { client: gate(client), app: gate(app) };
   let error: 'client_aborted' | 'upstream_reset' | undefined;
-  /** Bytes this relay holds in the budget (received, not yet written through), released at the end. */
-  let held = 0;
-  const { budget } = limits;
-  const unlisten = budget.listen((spent) => {
-    for (const g of [gates.client, gates.app]) {
-      if (spent) g.stop('budget');
-      else g.go('budget');
-    }
-  });
+  const held = holdings(limits.budget, [gates.client, gates.app]);
 
   const finishIfDone = () => {
     if (!state.client.closed || !state.app.closed) return;
     clearTimeout(state.client.timer);
     clearTimeout(state.app.timer);
-    unlisten();
-    // Writes that never completed (a leg cut with messages queued) hold nothing any more.
-    budget.release(held);
-    held = 0;
+    held.end();
     tunnel.closed(error);
   };
 
@@ -152,19 +174,6 @@ export function relayMessages(client: Peer, app: Peer, tunnel: Tunnel, limits: R
     passClose(app, 'app', MESSAGE_TOO_BIG, 'message too big');
   };
 
-  /** Counts a message in the budget until `written` (once). */
-  const hold = (bytes: number): (() => void) => {
-    held += bytes;
-    budget.take(bytes);
-    let done = false;
-    return () => {
-      if (done || held === 0) return;
-      done = true;
-      held -= bytes;
-      budget.release(bytes);
-    };
-  };
-
   const events = (from: Peer, to: Peer, fromSide: 'client' | 'app'): PeerEvents => {
     const toSide = fromSide === 'client' ? 'app' : 'client';
     const count = fromSide === 'client' ? (n: number) => tunnel.bytesIn(n) : (n: number) => tunnel.bytesOut(n);
@@ -174,7 +183,7 @@ export function relayMessages(client: Peer, app: Peer, tunnel: Tunnel, limits: R
         const bytes = messageSize(data);
         if (bytes > limits.maxMessageBytes) return tooBig();
         count(bytes);
-        if (!to.send(data, hold(bytes))) gates[fromSide].stop('full');
+        if (!to.send(data, held.hold(bytes))) gates[fromSide].stop('full');
       },
       ping(data) {
         if (!state[toSide].closed) to.ping?.(data);
