@@ -85,12 +85,7 @@ export function openAppSocket(
 }
 
 /** The handshake to the app: the client's headers but those ws writes for its own leg. */
-function connectToApp(
-  handshake: Handshake,
-  asHeader: boolean,
-  options: AppSocketOptions,
-  maxPayload: number,
-): WebSocket {
+function connectToApp(handshake: Handshake, asHeader: boolean, options: AppSocketOptions, maxPayload: number) {
   const headers: Record<string, string> = {};
   for (const [name, value] of handshake.headers) if (!ownHandshakeHeaders.has(name)) headers[name] = value;
   if (asHeader) headers['sec-websocket-protocol'] = handshake.protocols.join(', ');
