@@ -95,6 +95,8 @@ async function measure(runtime: Runtime, limit: number): Promise<Outcome> {
     await sleep(500);
     clearInterval(sampler);
     peakKiB = Math.max(peakKiB, readMem(pid)?.hwmKiB ?? 0);
+    // The codes the sidecar closed with, before the bench ends the tunnels itself.
+    const codes = [...closeCodes].sort();
     for (const c of clients) c.ws.terminate();
     return {
       runtime,
@@ -102,7 +104,7 @@ async function measure(runtime: Runtime, limit: number): Promise<Outcome> {
       baseMiB: base / 1024,
       peakMiB: peakKiB / 1024,
       delivered: app.received(),
-      closeCodes: closeCodes.sort(),
+      closeCodes: codes,
       seconds,
     };
   } finally {
