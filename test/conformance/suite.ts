@@ -17,6 +17,7 @@ import { refusalTests } from './refusals.ts';
 import { routingTests } from './routing.ts';
 import { streamingTests } from './streaming.ts';
 import { webSocketFrameTests } from './websocket-frames.ts';
+import { webSocketLimitTests } from './websocket-limits.ts';
 import { webSocketMessageTests } from './websocket-messages.ts';
 import { webSocketTests } from './websocket.ts';
 import { socketIoTests } from './socket-io.ts';
@@ -40,6 +41,7 @@ export function addConformanceTests(runtime: Runtime): void {
     webSocketTests(t);
     webSocketMessageTests(t);
     webSocketFrameTests(t);
+    webSocketLimitTests(t);
     socketIoTests(t);
     refusalTests(t);
     tracingTests(t);
