@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../support/sidecar.ts';
+import { compressionTests } from './compression.ts';
 import { configurationTests } from './configuration.ts';
 import { Conformance } from './context.ts';
 import { failureTests } from './failures.ts';
@@ -46,6 +47,7 @@ export function addConformanceTests(runtime: Runtime): void {
     refusalTests(t);
     tracingTests(t);
     tracingConfigurationTests(t);
+    compressionTests(t);
 
     it('never contacted any host but TARGET during the whole suite', () => {
       expect(t.canary.requests).toEqual([]);
