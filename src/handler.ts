@@ -23,6 +23,7 @@ import { createCompression } from './compress/compress.ts';
 import type { Door } from './door.ts';
 import { checkDeclaredLength, limitBody } from './limits/body-limit.ts';
 import type { ResponseCompression } from './compress/compress.ts';
+import { closeWhileDraining } from './proxy/drain-close.ts';
 import { relayResponse } from './proxy/relay.ts';
 import { copyHeaders, forwardedBody, refuseMalformed } from './proxy/request-checks.ts';
 import type { UpstreamResponse } from './proxy/upstream.ts';
@@ -50,6 +51,7 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     maxBody: config.MAX_REQUEST_BODY_BYTES,
   };
   const app = new Hono();
+  if (deps.draining) app.use(closeWhileDraining(deps.draining, deps.httpVersion));
   if (config.HSTS_MAX_AGE !== undefined) app.use(hsts(config.HSTS_MAX_AGE));
   app.all('*', (c) => proxyRequest(proxy, c));
   app.onError((error, c) => {

@@ -131,6 +131,8 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
       ? tunnelThroughFetch((request) => tunnels.begin(request), webSocket, runtime, onInternalError)
       : undefined,
     refusal: runtime.refusal,
+    draining: () => readiness.draining,
+    httpVersion: runtime.httpVersion,
     compressor: runtime.compressor,
     door,
     onUpstreamAnswered: () => readiness.upstreamAnswered(),

@@ -46,6 +46,10 @@ export interface ProxyDeps {
   compressor?: Compressor | undefined;
   /** Whether the runtime's parser refused (and answered) the rest of this request (Node: `clientError`). */
   refusal?(c: Context): Refusal | undefined;
+  /** Whether the drain has begun: answers then carry `Connection: close` (proxy/drain-close.ts). */
+  draining?(): boolean;
+  /** The request's HTTP version where the runtime says (Node): an HTTP/2 answer gets no Connection header. */
+  httpVersion?(c: Context): string | undefined;
 }
 
 /** One exchange as the handler sees it: its record, and the slot it holds until it finishes. */

@@ -119,6 +119,13 @@ export const knownDifferences = {
    */
   listenerOpenWhileTunnelsDrain: new Set<Runtime>(['deno']),
   /**
+   * Deno.serve's shutdown() makes the body of every request in flight unreadable at once
+   * (`BadResource`; denoland/deno#36809, open, Deno 2.9; fix proposed in denoland/deno#36825): an
+   * upload still arriving when SIGTERM comes breaks off, the app never receives it whole, and the
+   * client gets 502 `upstream_reset`. Requests whose body had arrived, and every answer, finish.
+   */
+  uploadInFlightCutByDrain: new Set<Runtime>(['deno']),
+  /**
    * Bun.serve answers 400 itself, unlogged, to a WebSocket handshake whose first frame came in the
    * same write as the request (a client that did not wait for the 101, which RFC 6455 §4.1 forbids
    * it to do). The app sees nothing. Node tunnels those bytes; Deno relays the message.

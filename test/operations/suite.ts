@@ -248,6 +248,103 @@ export function addOperationsTests(runtime: Runtime): void {
       expect(entry?.status).toBe(200);
     });
 
+    it('on SIGTERM answers a keep-alive client that keeps sending with Connection: close, so it leaves and the process exits long before DRAIN_TIMEOUT_MS', async () => {
+      const sidecar = await startSidecar(runtime, { TARGET: upstream.url, DRAIN_TIMEOUT_MS: '20000' });
+      // One keep-alive connection, busy when the signal comes with a request the app answers only
+      // afterwards (abort-watch without headers: nothing until release), so the answer is made
+      // during the drain; then the client sends again at once on the same agent, as under load.
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const get = (path: string) =>
+        new Promise<http.IncomingMessage>((resolve, reject) => {
+          http.get({ host: '127.0.0.1', port: sidecar.port, path, agent }, resolve).once('error', reject);
+        });
+      try {
+        const held = get('/_/abort-watch?id=drain-keepalive&mode=none');
+        await upstream.waitFor('drain-keepalive', () => true, 'the request at the app');
+        sidecar.signal('SIGTERM');
+        await eventually(
+          async () => sidecar.stderr(),
+          (s) => /draining 1 in-flight/.test(s),
+          'the drain to start',
+        );
+        upstream.release('drain-keepalive');
+        const first = await held;
+        await readBody(first);
+        expect(first.statusCode).toBe(200);
+        // Then keep sending until the sidecar is gone: each answer says whether to stay.
+        const answered = [first.headers.connection];
+        let last = '';
+        for (let i = 0; answered.length < 1000; i++) {
+          try {
+            const res = await get(`/m?id=drain-keepalive-${i}`);
+            await readBody(res);
+            expect(res.statusCode).toBe(200);
+            answered.push(res.headers.connection);
+          } catch (error) {
+            last = (error as NodeJS.ErrnoException).code ?? String(error);
+            // Refused: the listener is closed and the client has nowhere left to send.
+            if (last === 'ECONNREFUSED') break;
+          }
+        }
+        // Every answer during the drain told the client to leave (RFC 9112 §9.6), and it did.
+        expect(new Set(answered)).toEqual(new Set(['close']));
+        expect(last).toBe('ECONNREFUSED');
+        const exit = await eventually(
+          async () => sidecar.exited(),
+          (e) => e !== undefined,
+          'the exit once nothing is in flight',
+          30_000,
+        );
+        expect(exit?.code).toBe(0);
+        expect(sidecar.stderr()).not.toMatch(/drain timeout reached/);
+      } finally {
+        agent.destroy();
+        await sidecar.stop();
+      }
+    });
+
+    it('on SIGTERM an upload still arriving reaches the app whole and is answered', async () => {
+      const sidecar = await startSidecar(runtime, { TARGET: upstream.url, DRAIN_TIMEOUT_MS: '20000' });
+      try {
+        const upload = http.request({
+          host: '127.0.0.1',
+          port: sidecar.port,
+          method: 'POST',
+          path: '/_/upload?id=drain-upload',
+          headers: { 'transfer-encoding': 'chunked' },
+        });
+        const answer = new Promise<http.IncomingMessage>((resolve, reject) => {
+          upload.once('response', resolve).once('error', reject);
+        });
+        upload.write('the first part, ');
+        await upstream.waitFor('drain-upload', (r) => r.bodyBytes > 0, 'the upload at the app');
+        sidecar.signal('SIGTERM');
+        await eventually(
+          async () => sidecar.stderr(),
+          (s) => /draining 1 in-flight/.test(s),
+          'the drain to start',
+        );
+        upload.end('and the rest');
+        const res = await answer;
+        const body = await readBody(res);
+        if (knownDifferences.uploadInFlightCutByDrain.has(runtime)) {
+          expect(res.statusCode).toBe(502);
+          expect(upstream.byId('drain-upload')[0]?.state).not.toBe('complete');
+        } else {
+          expect(res.statusCode).toBe(200);
+          expect(JSON.parse(body.body.toString())).toMatchObject({ bytes: 28 });
+        }
+        const exit = await eventually(
+          async () => sidecar.exited(),
+          (e) => e !== undefined,
+          'the exit once the upload was answered',
+        );
+        expect(exit?.code).toBe(0);
+      } finally {
+        await sidecar.stop();
+      }
+    });
+
     it('gives a request that never finishes DRAIN_TIMEOUT_MS, then cuts it and exits 0', async () => {
       const sidecar = await startSidecar(runtime, { TARGET: upstream.url, DRAIN_TIMEOUT_MS: '300' });
       const stuck = await open(sidecar.url, '/_/slow?id=drain-timeout');

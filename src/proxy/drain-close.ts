@@ -1,0 +1,27 @@
+/**
+ * During the drain every answer carries `Connection: close` (RFC 9112 §9.6), so a keep-alive
+ * client sends its next request elsewhere and the process exits as soon as nothing is in flight,
+ * not at DRAIN_TIMEOUT_MS. Without it a client under steady load keeps its connection busy, each
+ * answer inviting the next: Node's server.close() closes only the connections idle at that instant,
+ * and Bun and Deno close a busy one after its answer without saying so, which a client that has
+ * already sent its next request sees as a reset.
+ *
+ * Node and Bun close the connection after such an answer; Deno 2.9 sends the header and leaves the
+ * closing to the client (and to its server's shutdown()). HTTP/2 has no Connection header (RFC 9113
+ * §8.2.2): there the runtime's server sends GOAWAY when it stops listening (Node's
+ * Http2Server#close), and Node warns about the header, so it is not added to an HTTP/2 answer where
+ * the runtime says which version the request was; Bun and Deno drop it from HTTP/2 answers silently.
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+
+export function closeWhileDraining(
+  draining: () => boolean,
+  httpVersion?: (c: Context) => string | undefined,
+): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    // A 101 hands the connection to a tunnel, which the drain waits for on its own.
+    if (!draining() || c.res.status === 101 || httpVersion?.(c)?.startsWith('2')) return;
+    c.res.headers.set('connection', 'close');
+  };
+}
