@@ -21,8 +21,11 @@ export interface BatchOptions {
   exportTimeoutMs: number;
 }
 
-/** Sends one request body (a batch, encoded by the queue), giving up at `deadline` (performance.now() time). */
-export type ExportBodyFn = (body: Uint8Array | string, deadline: number) => Promise<ExportResult>;
+/**
+ * Sends one request body (a batch, encoded by the queue), giving up at `deadline` (performance.now()
+ * time), and retrying no more once `noRetry` is aborted (flush).
+ */
+export type ExportBodyFn = (body: Uint8Array | string, deadline: number, noRetry: AbortSignal) => Promise<ExportResult>;
 
 export class BatchSpanProcessor {
   readonly #export: ExportBodyFn;
@@ -32,6 +35,10 @@ export class BatchSpanProcessor {
   readonly #queue: SpanQueue;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #inFlight: Promise<void> | undefined;
+  /** Spans in the export in flight. */
+  #inFlightSpans = 0;
+  /** Aborted by flush(): the process is about to exit, so a failed export is not retried. */
+  readonly #noRetry = new AbortController();
   #dropped = 0;
   #exported = 0;
   /** performance.now() time by which a flush must be done; exports started during it end by then too. */
@@ -62,6 +69,11 @@ export class BatchSpanProcessor {
     return this.#queue.length;
   }
 
+  /** Spans not yet exported: queued, and in the export in flight. */
+  get pending(): number {
+    return this.#queue.length + this.#inFlightSpans;
+  }
+
   onEnd(span: SpanData): void {
     if (this.#queue.length >= this.#options.maxQueueSize) {
       this.#dropped++;
@@ -79,11 +91,13 @@ export class BatchSpanProcessor {
   }
 
   /**
-   * Sends everything queued, one batch after another, within `timeoutMs`; what is still queued
-   * then is dropped and counted. For drain: the process exits afterwards.
+   * Sends everything queued, one batch after another, within `timeoutMs`, one attempt each (an
+   * export already retrying stops at its next backoff); what is still queued then is dropped and
+   * counted. For drain: the process exits afterwards.
    */
   async flush(timeoutMs: number): Promise<void> {
     this.#flushDeadline = performance.now() + Math.max(0, timeoutMs);
+    this.#noRetry.abort();
     this.#clearTimer();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, timeoutMs))));
@@ -106,7 +120,8 @@ export class BatchSpanProcessor {
     const body = this.#queue.take(count);
     const limit = this.#options.exportTimeoutMs > 0 ? performance.now() + this.#options.exportTimeoutMs : Infinity;
     const deadline = Math.min(limit, this.#flushDeadline);
-    this.#inFlight = this.#export(body, deadline)
+    this.#inFlightSpans = count;
+    this.#inFlight = this.#export(body, deadline, this.#noRetry.signal)
       .catch((error: unknown): ExportResult => ({
         ok: false,
         attempts: 0,
@@ -121,6 +136,7 @@ export class BatchSpanProcessor {
       })
       .finally(() => {
         this.#inFlight = undefined;
+        this.#inFlightSpans = 0;
         this.#afterExport();
       });
   }

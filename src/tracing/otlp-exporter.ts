@@ -5,7 +5,8 @@
  * Responses", "OTLP/HTTP Connection") are retried with exponential backoff and jitter, or after
  * `Retry-After` when the server sends one ("OTLP/HTTP Throttling"); any other 4xx or 5xx MUST NOT
  * be retried. Each POST is bounded by OTEL_EXPORTER_OTLP(_TRACES)_TIMEOUT, all attempts together
- * by the batch processor's deadline (OTEL_BSP_EXPORT_TIMEOUT).
+ * by the batch processor's deadline (OTEL_BSP_EXPORT_TIMEOUT). The drain's flush stops retrying:
+ * a collector that fails now will not be back before the process exits, and must not hold it.
  */
 
 export interface OtlpTarget {
@@ -18,13 +19,24 @@ export interface OtlpTarget {
 
 export type ExportResult = { ok: true; attempts: number } | { ok: false; attempts: number; reason: string };
 
-/** Sends an encoded batch (otlp-protobuf.ts, otlp-json.ts), giving up at `deadline` (a performance.now() time). */
-export type SpanExporter = (body: Uint8Array | string, deadline: number) => Promise<ExportResult>;
+/**
+ * Sends an encoded batch (otlp-protobuf.ts, otlp-json.ts), giving up at `deadline` (a
+ * performance.now() time); once `noRetry` is aborted, a backoff under way ends and no attempt follows.
+ */
+export type SpanExporter = (
+  body: Uint8Array | string,
+  deadline: number,
+  noRetry?: AbortSignal,
+) => Promise<ExportResult>;
+
+/** One POST's outcome, told as it happens (tracing.ts says the first failure at once, with its cause). */
+export type AttemptOutcome = { ok: true } | { ok: false; reason: string; retry: boolean };
 
 export interface ExporterOptions {
   fetch?: typeof fetch;
   /** 0..1, for the jitter; tests make it fixed. */
   random?: () => number;
+  onAttempt?(outcome: AttemptOutcome): void;
 }
 
 const maxAttempts = 5;
@@ -42,7 +54,7 @@ export function createOtlpExporter(target: OtlpTarget, options: ExporterOptions 
   // exporter.md "User Agent": identify the exporter.
   if (!headers.has('user-agent')) headers.set('user-agent', 'sidecar-otlp-exporter/0.1.0');
 
-  return async (body, deadline) => {
+  return async (body, deadline, noRetry) => {
     let backoff = initialBackoffMs;
     let last = 'no attempt';
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -50,6 +62,7 @@ export function createOtlpExporter(target: OtlpTarget, options: ExporterOptions 
       if (left <= 0) return { ok: false, attempts: attempt - 1, reason: `${last}; export timeout reached` };
       const limit = target.timeoutMs > 0 ? Math.min(target.timeoutMs, left) : left;
       const outcome = await post(fetchImpl, target.url, headers, body, limit);
+      options.onAttempt?.(outcome.ok ? { ok: true } : { ok: false, reason: outcome.reason, retry: outcome.retry });
       if (outcome.ok) return { ok: true, attempts: attempt };
       last = outcome.reason;
       if (!outcome.retry) return { ok: false, attempts: attempt, reason: last };
@@ -59,10 +72,26 @@ export function createOtlpExporter(target: OtlpTarget, options: ExporterOptions 
       if (attempt === maxAttempts) break;
       if (performance.now() + wait >= deadline)
         return { ok: false, attempts: attempt, reason: `${last}; no time left to retry` };
-      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (!(await backoffUnlessStopped(wait, noRetry)))
+        return { ok: false, attempts: attempt, reason: `${last}; not retried: the process is exiting` };
     }
     return { ok: false, attempts: maxAttempts, reason: `${last}; gave up after ${maxAttempts} attempts` };
   };
+}
+
+/** Waits `ms`; resolves false at once, or as soon as `stop` is aborted. */
+function backoffUnlessStopped(ms: number, stop: AbortSignal | undefined): Promise<boolean> {
+  if (stop?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (waited: boolean) => {
+      clearTimeout(timer);
+      stop?.removeEventListener('abort', onAbort);
+      resolve(waited);
+    };
+    const onAbort = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    stop?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 type PostOutcome = { ok: true } | { ok: false; retry: boolean; reason: string; retryAfterMs?: number };
@@ -94,7 +123,7 @@ async function post(
       // A refused or reset connection, or our own timeout: the server may be back on the next try.
       const reason = controller.signal.aborted
         ? `no answer within ${Math.round(limitMs)} ms`
-        : `network error (${errorName(error)})`;
+        : `network error (${networkCause(error)})`;
       return { ok: false, retry: true, reason };
     }
     await discard(response, controller.signal);
@@ -133,8 +162,22 @@ async function discard(response: Response, signal: AbortSignal): Promise<void> {
   }
 }
 
-function errorName(error: unknown): string {
+/**
+ * What went wrong, as each runtime says it: a `code` on the error or its cause (undici's request:
+ * `ECONNREFUSED` on the error; Node's fetch: on its `cause`; Bun: `ConnectionRefused`), else the
+ * message (Deno's fetch: "... tcp connect error: Connection refused (os error 111)").
+ */
+export function networkCause(error: unknown): string {
+  for (
+    let e: unknown = error, depth = 0;
+    e instanceof Object && depth < 4;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
+    const { code } = e as { code?: unknown };
+    if (typeof code === 'string' && code !== '') return code;
+  }
   if (!(error instanceof Error)) return String(error);
-  const cause = (error as { cause?: { code?: unknown } }).cause;
-  return typeof cause?.code === 'string' ? cause.code : error.name;
+  const cause = (error as { cause?: unknown }).cause;
+  const message = cause instanceof Error && cause.message !== '' ? cause.message : error.message;
+  return (message === '' ? error.name : message).slice(0, 200);
 }

@@ -8,7 +8,7 @@ import type { BatchOptions } from './batch-span-processor.ts';
 import type { Config } from '../config.ts';
 import type { AccessRecord } from '../exchange.ts';
 import { createOtlpExporter } from './otlp-exporter.ts';
-import type { OtlpTarget } from './otlp-exporter.ts';
+import type { AttemptOutcome, ExportResult, OtlpTarget } from './otlp-exporter.ts';
 import { JsonSpanQueue } from './otlp-json.ts';
 import { ProtobufSpanQueue } from './otlp-protobuf.ts';
 import { spanFromRecord } from './span.ts';
@@ -74,30 +74,20 @@ export interface TracingDeps {
   fetch?: typeof fetch;
 }
 
-/** One stderr line per failure spell, then at most one a minute while it lasts. */
+/** Lines about dropped spans: at most one a minute while a failure lasts. */
 const failureLogIntervalMs = 60_000;
 
 export function createTracing(config: Config, deps: TracingDeps): Tracing | undefined {
   const settings = tracingSettings(config);
   if (!settings) return undefined;
-  const exporter = createOtlpExporter(settings.target, { fetch: deps.fetch });
-  const { url } = settings.target;
-  let lastFailureLog = -Infinity;
+  const { url, protocol, timeoutMs: postTimeoutMs } = settings.target;
+  const reports = failureReports(url, deps.say);
+  const exporter = createOtlpExporter(settings.target, { fetch: deps.fetch, onAttempt: reports.attempt });
   let reportedRecordError = false;
-  let droppedSinceLog = 0;
   const envelope = { resource: settings.resource, scope };
-  const queue =
-    settings.target.protocol === 'http/json' ? new JsonSpanQueue(envelope) : new ProtobufSpanQueue(envelope);
-  const processor = new BatchSpanProcessor(queue, exporter, settings.batch, (result, spans) => {
-    droppedSinceLog += spans;
-    const now = performance.now();
-    if (now - lastFailureLog < failureLogIntervalMs) return;
-    lastFailureLog = now;
-    deps.say(
-      `sidecar: trace export to ${url} failed (${result.reason}); ${droppedSinceLog} span(s) dropped (sidecar_spans_dropped_total)`,
-    );
-    droppedSinceLog = 0;
-  });
+  const queue = protocol === 'http/json' ? new JsonSpanQueue(envelope) : new ProtobufSpanQueue(envelope);
+  const processor = new BatchSpanProcessor(queue, exporter, settings.batch, reports.dropped);
+  deps.say(`sidecar: exporting spans to ${url} (OTLP ${protocol})`);
   return {
     url,
     record(record) {
@@ -113,9 +103,70 @@ export function createTracing(config: Config, deps: TracingDeps): Tracing | unde
         reportedRecordError = true;
       }
     },
-    flush: (timeoutMs) => processor.flush(timeoutMs),
+    async flush(timeoutMs) {
+      const pending = processor.pending;
+      if (pending === 0) return;
+      // A collector that is down must not hold the exit: one attempt per batch (no retries), within
+      // one POST's timeout (OTEL_EXPORTER_OTLP_TIMEOUT) or what is left of the drain, if shorter.
+      const budget = Math.max(0, Math.round(postTimeoutMs > 0 ? Math.min(postTimeoutMs, timeoutMs) : timeoutMs));
+      deps.say(`sidecar: flushing ${pending} span(s) to ${url}, up to ${budget} ms`);
+      const before = processor.dropped;
+      reports.flushing();
+      await processor.flush(budget);
+      const lost = processor.dropped - before;
+      if (lost > 0) deps.say(`sidecar: ${lost} span(s) not exported before exit (${reports.lastReason()})`);
+    },
     get dropped() {
       return processor.dropped;
     },
+  };
+}
+
+/**
+ * The stderr lines of a failing export: the first failed POST at once, with its cause; then spans
+ * dropped, at most once a minute; then one line when an export succeeds again. During the drain's
+ * flush these stay quiet: flush() says in one line what did not go out.
+ */
+function failureReports(url: string, say: (message: string) => void) {
+  let failing = false;
+  let quiet = false;
+  let last = '';
+  let lastLog = -Infinity;
+  let droppedSinceLog = 0;
+  return {
+    attempt(outcome: AttemptOutcome): void {
+      if (outcome.ok) {
+        if (failing && !quiet)
+          say(`sidecar: trace export to ${url} works again; ${droppedSinceLog} span(s) dropped meanwhile`);
+        failing = false;
+        droppedSinceLog = 0;
+        last = '';
+        return;
+      }
+      last = outcome.reason;
+      const first = !failing;
+      failing = true;
+      // Not retried (a 4xx): the batch is dropped at once, and dropped() says so.
+      if (!first || quiet || !outcome.retry) return;
+      lastLog = performance.now();
+      say(
+        `sidecar: trace export to ${url} failing: ${outcome.reason}; retrying with backoff, spans that cannot wait are dropped (sidecar_spans_dropped_total)`,
+      );
+    },
+    dropped(result: ExportResult & { ok: false }, spans: number): void {
+      droppedSinceLog += spans;
+      last = result.reason;
+      const now = performance.now();
+      if (quiet || now - lastLog < failureLogIntervalMs) return;
+      lastLog = now;
+      say(
+        `sidecar: trace export to ${url} failed (${result.reason}); ${droppedSinceLog} span(s) dropped (sidecar_spans_dropped_total)`,
+      );
+      droppedSinceLog = 0;
+    },
+    flushing(): void {
+      quiet = true;
+    },
+    lastReason: () => last || 'no time left',
   };
 }

@@ -407,6 +407,21 @@ export function tracingTests(t: Conformance): void {
       });
     }
 
+    it('a collector that is down: start-up says where spans go, the first failure says why, and SIGTERM says what it flushes and does not wait out retries', async () => {
+      const s = await started.down!();
+      expect(s.stderr()).toMatch(/exporting spans to http:\/\/127\.0\.0\.1:\d+\/v1\/traces \(OTLP http\/protobuf\)/);
+      await send(s.url, `/_/echo?id=${t.id('down-flush')}`);
+      // The cause as the runtime's client reports a refused connection.
+      expect(s.stderr()).toMatch(
+        /trace export to \S+ failing: network error \((ECONNREFUSED|ConnectionRefused|.*Connection refused)/,
+      );
+      const exit = await s.stop();
+      expect(exit.code, s.stderr()).toBe(0);
+      expect(s.stderr()).toMatch(/flushing \d+ span\(s\) to http:\/\/127\.0\.0\.1:\d+\/v1\/traces, up to \d+ ms/);
+      expect(s.stderr()).toMatch(/span\(s\) not exported before exit \(network error/);
+      expect(s.stderr()).not.toMatch(/drain timeout reached/);
+    });
+
     it('without an endpoint nothing is exported, and sidecar_spans_dropped_total is 0', async () => {
       expect(await metric(await t.main(), 'sidecar_spans_dropped_total')).toBe(0);
     });

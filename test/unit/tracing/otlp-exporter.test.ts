@@ -119,6 +119,25 @@ describe('OTLP/HTTP exporter', () => {
     expect(result.ok === false && result.reason).toMatch(/network error.*no time left to retry/);
   });
 
+  it('tells each failed POST as it happens, and stops retrying once told to (the drain): no attempt after the backoff', async () => {
+    const port = await closedPort();
+    const stop = new AbortController();
+    const told: unknown[] = [];
+    const send = createOtlpExporter(target(`http://127.0.0.1:${port}/v1/traces`), {
+      ...fixed,
+      onAttempt: (outcome) => (told.push(outcome), stop.abort()),
+    });
+    const result = await send(body, soon(10_000), stop.signal);
+    expect(told).toEqual([
+      { ok: false, retry: true, reason: expect.stringMatching(/^network error \(ECONNREFUSED\)$/) },
+    ]);
+    expect(result).toEqual({
+      ok: false,
+      attempts: 1,
+      reason: expect.stringMatching(/not retried: the process is exiting/),
+    });
+  });
+
   it('bounds each POST by the exporter timeout, and retries a collector that does not answer', async () => {
     receiver = await startOtlpReceiver();
     receiver.answer((n) => (n === 1 ? 'hang' : { status: 200 }));

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../../../src/config.ts';
 import type { AccessRecord } from '../../../src/exchange.ts';
 import { createTracing, tracingSettings } from '../../../src/tracing/tracing.ts';
 import { decodeProtobufRequest, spansOf } from '../../support/otlp-decode.ts';
+import { withTimeout } from '../../support/wait.ts';
 
 const settings = (env: Record<string, string>) => tracingSettings(loadConfig(env));
 
@@ -174,7 +175,117 @@ describe('createTracing', () => {
     } as unknown as Context;
     expect(() => tracing.record(record({ context: broken }))).not.toThrow();
     expect(() => tracing.record(record({ context: broken }))).not.toThrow();
-    expect(said).toHaveLength(1);
-    expect(said[0]).toMatch(/could not make a span: Error: boom/);
+    const complaints = said.filter((m) => /could not make a span/.test(m));
+    expect(complaints).toHaveLength(1);
+    expect(complaints[0]).toMatch(/could not make a span: Error: boom/);
+  });
+
+  /** A collector that cannot be reached, as each runtime's fetch reports it; the calls counted. */
+  const refusingFetch = (error: () => unknown) => {
+    const calls: number[] = [];
+    const fakeFetch = (async () => {
+      calls.push(performance.now());
+      throw error();
+    }) as unknown as typeof fetch;
+    return { calls, fakeFetch };
+  };
+  /** A `say` whose lines the test can wait for (no sleeps: each line is an event). */
+  const lines = () => {
+    const said: string[] = [];
+    const waiters: (() => void)[] = [];
+    return {
+      said,
+      say: (m: string) => (said.push(m), waiters.splice(0).forEach((w) => w())),
+      line: (match: RegExp): Promise<string> =>
+        withTimeout(
+          (async () => {
+            for (;;) {
+              const found = said.find((m) => match.test(m));
+              if (found !== undefined) return found;
+              await new Promise<void>((resolve) => waiters.push(resolve));
+            }
+          })(),
+          `a stderr line matching ${match}`,
+        ),
+    };
+  };
+  const undiciRefused = () => Object.assign(new Error('connect ECONNREFUSED 10.0.0.9:4318'), { code: 'ECONNREFUSED' });
+
+  it('says at start-up where spans go: the endpoint and the protocol, in one stderr line', () => {
+    const out = lines();
+    createTracing(config({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), { say: out.say });
+    expect(out.said).toEqual(['sidecar: exporting spans to http://collector:4318/v1/traces (OTLP http/json)']);
+  });
+
+  it.each([
+    ['an undici request (Node)', undiciRefused, /ECONNREFUSED/],
+    ["Node's fetch", () => new TypeError('fetch failed', { cause: undiciRefused() }), /ECONNREFUSED/],
+    [
+      "Bun's fetch",
+      () => Object.assign(new Error('Unable to connect'), { code: 'ConnectionRefused' }),
+      /ConnectionRefused/,
+    ],
+    [
+      "Deno's fetch",
+      () =>
+        new TypeError(
+          'error sending request for url: client error (Connect): tcp connect error: Connection refused (os error 111)',
+        ),
+      /Connection refused/,
+    ],
+  ])(
+    'a refused export is said at its first failed POST, with its cause (%s), before any retry',
+    async (_, error, cause) => {
+      const out = lines();
+      const collector = refusingFetch(error);
+      const tracing = createTracing(config({ OTEL_BSP_SCHEDULE_DELAY: '1' }), {
+        say: out.say,
+        fetch: collector.fakeFetch,
+      })!;
+      tracing.record(record());
+      const line = await out.line(/failing/);
+      expect(line).toMatch(cause);
+      expect(line).toMatch(/^sidecar: trace export to http:\/\/collector:4318\/v1\/traces failing: network error/);
+      expect(collector.calls).toHaveLength(1);
+      await tracing.flush(0);
+    },
+  );
+
+  it('on flush says what the drain waits for, and a collector that refuses costs one attempt, not retries until the deadline', async () => {
+    const out = lines();
+    const collector = refusingFetch(undiciRefused);
+    const tracing = createTracing(config({ OTEL_EXPORTER_OTLP_TIMEOUT: '4000' }), {
+      say: out.say,
+      fetch: collector.fakeFetch,
+    })!;
+    for (let i = 0; i < 3; i++) tracing.record(record({ spanId: `${i}`.padStart(16, '0') }));
+    await tracing.flush(10_000);
+    expect(out.said).toContain('sidecar: flushing 3 span(s) to http://collector:4318/v1/traces, up to 4000 ms');
+    expect(collector.calls).toHaveLength(1);
+    expect(tracing.dropped).toBe(3);
+    expect(out.said.at(-1)).toMatch(/^sidecar: 3 span\(s\) not exported before exit \(network error \(ECONNREFUSED\)/);
+  });
+
+  it('an export waiting to retry when the drain flushes stops retrying: the flush does not wait out its backoff', async () => {
+    const out = lines();
+    const collector = refusingFetch(undiciRefused);
+    const tracing = createTracing(config({ OTEL_BSP_SCHEDULE_DELAY: '1' }), {
+      say: out.say,
+      fetch: collector.fakeFetch,
+    })!;
+    tracing.record(record());
+    // The first POST failed: the export now waits about a second before its next attempt.
+    await out.line(/failing/);
+    await tracing.flush(10_000);
+    expect(out.said).toContain('sidecar: flushing 1 span(s) to http://collector:4318/v1/traces, up to 10000 ms');
+    expect(collector.calls).toHaveLength(1);
+    expect(tracing.dropped).toBe(1);
+  });
+
+  it('says nothing on flush when nothing waits', async () => {
+    const out = lines();
+    const tracing = createTracing(config(), { say: out.say })!;
+    await tracing.flush(1000);
+    expect(out.said.filter((m) => /flush|export/.test(m) && !/exporting spans to/.test(m))).toEqual([]);
   });
 });
