@@ -40,7 +40,35 @@ const context = (pair: CertificatePair): SecureContextOptions => ({
 
 type Listener = (req: Http2ServerRequest, res: never) => void;
 
-export function createTlsProxyServer(pair: CertificatePair, http1: Http1Settings, listener: Listener): TlsProxyServer {
+/**
+ * An HTTP/2 session with no open stream for `idleMs` is closed: GOAWAY (NO_ERROR), then the
+ * connection once nothing is left on it, as keepAliveTimeout ends an idle HTTP/1.1 connection.
+ * Only streams count, not bytes: a response that is open but quiet (waiting on the app) is never
+ * cut, which is why neither Http2Session#setTimeout nor the server's timeout (socket inactivity,
+ * then destroy(): nodejs.org/api/http2.html#http2sessionsettimeoutmsecs-callback) is used.
+ */
+function closeWhenIdle(session: Http2Session, idleMs: number): void {
+  let open = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // close() sends GOAWAY and lets streams already begun finish (nodejs.org/api/http2.html#http2sessionclosecallback).
+  const arm = () => (timer = setTimeout(() => session.close(), idleMs));
+  session.on('stream', (stream) => {
+    open++;
+    clearTimeout(timer);
+    stream.once('close', () => {
+      if (--open === 0 && !session.closed) arm();
+    });
+  });
+  session.once('close', () => clearTimeout(timer));
+  arm();
+}
+
+export function createTlsProxyServer(
+  pair: CertificatePair,
+  http1: Http1Settings,
+  listener: Listener,
+  idleMs: number,
+): TlsProxyServer {
   const server = createSecureServer(
     { ...context(pair), allowHTTP1: true, ALPNProtocols: ['h2', 'http/1.1'] },
     listener as never,
@@ -52,6 +80,7 @@ export function createTlsProxyServer(pair: CertificatePair, http1: Http1Settings
   server.on('session', (session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
+    closeWhenIdle(session, idleMs);
   });
   server.on('secureConnection', (socket: Socket) => {
     sockets.add(socket);
@@ -86,7 +115,7 @@ export async function startTls(config: Config, say: (message: string) => void) {
     watcher && {
       watcher,
       serve(http1: Http1Settings, listener: (req: never, res: never) => void): TlsProxyServer {
-        server = createTlsProxyServer(watcher.current, http1, listener as Listener);
+        server = createTlsProxyServer(watcher.current, http1, listener as Listener, config.CLIENT_IDLE_TIMEOUT_MS);
         return server;
       },
     }

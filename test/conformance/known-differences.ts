@@ -183,6 +183,13 @@ export const knownDifferences = {
    */
   silentResponseCutAtIdleTimeout: new Set<Runtime>(['bun']),
   /**
+   * The same over HTTP/2 (test/tls/h2-idle.ts): Deno.serve never sends GOAWAY to a session that
+   * has had no open stream for CLIENT_IDLE_TIMEOUT_MS (Deno.ServeTcpOptions has no idle option);
+   * the session stays open and usable. Bun sends GOAWAY to idle sessions, and, as over HTTP/1.1,
+   * also cuts a stream that is quiet that long (silentResponseCutAtIdleTimeout).
+   */
+  idleH2SessionsUnbounded: new Set<Runtime>(['deno']),
+  /**
    * Spans carry `network.protocol.version` only where the runtime says which HTTP version its
    * parser read: Node's IncomingMessage.httpVersion. Bun.serve exposes no version (bun-types
    * serve.d.ts: the Server has requestIP() and nothing per request besides), nor does Deno.serve

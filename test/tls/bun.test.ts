@@ -1,4 +1,5 @@
 import { addH2Tests } from './h2.ts';
+import { addH2IdleTests } from './h2-idle.ts';
 import { addSwapLoadTest } from './swap-load.ts';
 import { addTlsStartupTests } from './startup.ts';
 import { addTlsTests } from './suite.ts';
@@ -6,4 +7,5 @@ import { addTlsTests } from './suite.ts';
 addTlsTests('bun');
 addTlsStartupTests('bun');
 addH2Tests('bun');
+addH2IdleTests('bun');
 addSwapLoadTest('bun');

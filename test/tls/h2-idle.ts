@@ -1,0 +1,123 @@
+/**
+ * Idle HTTP/2 connections (CLIENT_IDLE_TIMEOUT_MS), on each runtime: a session with no open
+ * stream for that long gets GOAWAY and closes, as an idle HTTP/1.1 keep-alive connection does; a
+ * stream that is open but quiet (a response waiting on the app) is never cut for it. The test's
+ * clock is the idle session's own GOAWAY: no sleeps.
+ */
+import { once } from 'node:events';
+import http2 from 'node:http2';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { knownDifferences } from '../conformance/known-differences.ts';
+import { makePki, SecretVolume } from '../support/certificates.ts';
+import type { TestPki } from '../support/certificates.ts';
+import { startSidecar } from '../support/sidecar.ts';
+import type { Runtime, Sidecar } from '../support/sidecar.ts';
+import { startUpstream } from '../support/upstream.ts';
+import type { Upstream } from '../support/upstream.ts';
+import { withTimeout } from '../support/wait.ts';
+
+/** A client session and how it ended: the GOAWAY's code if one came, and whether it closed. */
+function watched(session: http2.ClientHttp2Session) {
+  const goaway = new Promise<number>((resolve) => session.once('goaway', (code: number) => resolve(code)));
+  const closed = new Promise<void>((resolve) => session.once('close', () => resolve()));
+  session.on('error', () => undefined);
+  let goawayCode: number | undefined;
+  void goaway.then((code) => (goawayCode = code));
+  return { session, goaway, closed, goawayCode: () => goawayCode };
+}
+
+export function addH2IdleTests(runtime: Runtime): void {
+  describe(`idle HTTP/2 sessions on ${runtime}`, () => {
+    let pki: TestPki;
+    let work: string;
+    let upstream: Upstream;
+    let sidecar: Sidecar;
+    const connect = async () => {
+      const session = http2.connect(`https://localhost:${sidecar.port}`, {
+        ca: pki.ca,
+        host: '127.0.0.1',
+      } as http2.SecureClientSessionOptions);
+      await once(session, 'connect');
+      return watched(session);
+    };
+
+    beforeAll(async () => {
+      [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
+      work = mkdtempSync(join(tmpdir(), 'sidecar-h2-idle-'));
+      const volume = new SecretVolume(work, 'h2', pki.first);
+      sidecar = await startSidecar(runtime, {
+        TARGET: upstream.url,
+        TLS_CERT_FILE: volume.certFile,
+        TLS_KEY_FILE: volume.keyFile,
+        CLIENT_IDLE_TIMEOUT_MS: '1000',
+      });
+    });
+    afterAll(async () => {
+      await sidecar?.stop();
+      await upstream?.close();
+      pki?.remove();
+      if (work) rmSync(work, { recursive: true, force: true });
+    });
+
+    it('closes a session with no open stream after CLIENT_IDLE_TIMEOUT_MS (GOAWAY), never one whose stream waits on the app', async () => {
+      // Busy: a response whose headers and first chunk came, the rest waiting on the app.
+      const busy = await connect();
+      const stream = busy.session.request({ ':path': '/_/abort-watch?id=h2-idle-busy&mode=headers' });
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const ended = new Promise<void>((resolve) => stream.once('end', () => resolve()));
+      const streamError = new Promise<unknown>((resolve) => stream.once('error', resolve));
+      await once(stream, 'response');
+      // Idle: one exchange, then nothing. Its GOAWAY comes after CLIENT_IDLE_TIMEOUT_MS of idleness,
+      // so by then the busy stream has been quiet at least that long too.
+      const idle = await connect();
+      const answer = idle.session.request({ ':path': '/_/echo?id=h2-idle-once' });
+      answer.resume();
+      await once(answer, 'end');
+
+      if (knownDifferences.idleH2SessionsUnbounded.has(runtime)) {
+        // Nothing bounds it: the session is still usable however long it waited (asserted after
+        // the busy stream's quiet second below, which the idle one shared).
+      } else {
+        expect(await withTimeout(idle.goaway, 'GOAWAY on the idle session', 10_000)).toBe(
+          http2.constants.NGHTTP2_NO_ERROR,
+        );
+        await withTimeout(idle.closed, 'the idle session to close');
+      }
+
+      if (knownDifferences.silentResponseCutAtIdleTimeout.has(runtime)) {
+        // Bun's idleTimeout counts silence on the connection, the quiet stream's included.
+        const outcome = await withTimeout(
+          Promise.race([busy.closed.then(() => 'closed'), streamError.then(() => 'stream error')]),
+          'the quiet stream to be cut',
+        );
+        expect(outcome).toMatch(/closed|stream error/);
+        return;
+      }
+      // The quiet stream, idle as long as the other session, is open and still carries its answer.
+      expect(busy.goawayCode()).toBeUndefined();
+      expect(busy.session.closed).toBe(false);
+      upstream.release('h2-idle-busy');
+      await withTimeout(ended, 'the rest of the quiet stream');
+      expect(Buffer.concat(chunks).toString()).toBe('started\nreleased\n');
+      if (knownDifferences.idleH2SessionsUnbounded.has(runtime)) {
+        // Still open after a quiet second longer than CLIENT_IDLE_TIMEOUT_MS.
+        expect(idle.goawayCode()).toBeUndefined();
+        const again = idle.session.request({ ':path': '/_/echo?id=h2-idle-again' });
+        again.resume();
+        await withTimeout(once(again, 'end'), 'an answer on the session left open');
+        idle.session.close();
+        busy.session.close();
+        return;
+      }
+      // Now the busy session has no open stream: it goes the same way.
+      expect(await withTimeout(busy.goaway, 'GOAWAY on the session once its stream ended', 10_000)).toBe(
+        http2.constants.NGHTTP2_NO_ERROR,
+      );
+      await withTimeout(busy.closed, 'the formerly busy session to close');
+    });
+  });
+}
