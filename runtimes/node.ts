@@ -69,9 +69,10 @@ const http1Options = {
 };
 const proxyListener = getRequestListener(sidecar.proxy.fetch, { errorHandler: clientErrors.requestError }) as Listener;
 // With TLS: HTTP/2 and HTTP/1.1 on one port (runtimes/node/tls.ts); the same listener and timeouts.
-const proxyServer = tls
-  ? tls.serve(http1Options, proxyListener)
-  : createServer(http1Options as Parameters<typeof createServer>[0], proxyListener);
+// PORT is then its front door (runtimes/node/plain-http.ts): plain HTTP sent there gets 400, logged.
+const tlsServer = tls?.serve(http1Options, proxyListener, (refusal) => sidecar.refused(refusal));
+const proxyServer = tlsServer ?? createServer(http1Options as Parameters<typeof createServer>[0], proxyListener);
+const proxyPort: NetServer = tlsServer?.front.server ?? proxyServer;
 attachTunnels(proxyServer, {
   config,
   tunnels: sidecar.tunnels,
@@ -91,7 +92,7 @@ const listen = (server: NetServer, port: number) =>
 
 try {
   const [proxyAddress, adminAddress] = await Promise.all([
-    listen(proxyServer, config.PORT),
+    listen(proxyPort, config.PORT),
     listen(adminServer, config.ADMIN_PORT),
   ]);
   if (redirectServer)
@@ -117,7 +118,12 @@ const stop = stopOnSignal({
   exit: (code) => process.exit(code),
   stopListening: () =>
     new Promise<void>((resolve) => {
-      proxyServer.close(() => resolve());
+      proxyPort.close(() => resolve());
+      // With TLS: GOAWAY to HTTP/2 sessions, and connections that never said a word closed.
+      if (tlsServer) {
+        tlsServer.close();
+        tlsServer.front.closeSilent();
+      }
       proxyServer.closeIdleConnections();
     }),
   forceClose: () => proxyServer.closeAllConnections(),

@@ -33,7 +33,7 @@ function refusalFor(code: string | undefined): Pick<Refusal, 'status' | 'reason'
 }
 
 /** The request line at the start of what the parser was reading, if it is there and looks like one. */
-function requestLine(raw: Buffer | undefined): { method?: string; path?: string } {
+export function requestLine(raw: Buffer | undefined): { method?: string; path?: string } {
   const match =
     raw && /^([A-Z][A-Z-]{0,19}) (\S{1,8192}) HTTP\/\d\.\d\r?\n/.exec(raw.subarray(0, 8300).toString('latin1'));
   return match ? { method: match[1], path: match[2] } : {};

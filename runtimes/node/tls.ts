@@ -16,12 +16,16 @@ import type { Config } from '../../src/config.ts';
 import { startCertificates } from '../../src/tls/watcher.ts';
 import type { CertificatePair } from '../../src/tls/certificate.ts';
 import { tls12Ciphers, tlsFiles } from '../shared/tls-files.ts';
+import { createFrontDoor } from './plain-http.ts';
+import type { FrontDoor, PlainHttpRefused } from './plain-http.ts';
 
 /** What node.ts needs of either kind of proxy server, beyond net.Server's listen and close. */
 export interface TlsProxyServer extends Http2SecureServer {
   closeIdleConnections(): void;
   closeAllConnections(): void;
   setPair(pair: CertificatePair): void;
+  /** What listens on PORT: TLS connections go on to this server, plain HTTP gets 400 (plain-http.ts). */
+  front: FrontDoor;
 }
 
 /** node:http's server options (timeouts, maxHeaderSize, requireHostHeader, shouldUpgradeCallback), for the HTTP/1.1 fallback. */
@@ -68,6 +72,7 @@ export function createTlsProxyServer(
   http1: Http1Settings,
   listener: Listener,
   idleMs: number,
+  plainRefused: PlainHttpRefused,
 ): TlsProxyServer {
   const server = createSecureServer(
     { ...context(pair), allowHTTP1: true, ALPNProtocols: ['h2', 'http/1.1'] },
@@ -93,6 +98,7 @@ export function createTlsProxyServer(
     for (const socket of sockets) socket.destroy();
   };
   server.setPair = (next) => server.setSecureContext(context(next));
+  server.front = createFrontDoor(server, plainRefused);
   return server;
 }
 
@@ -114,8 +120,18 @@ export async function startTls(config: Config, say: (message: string) => void) {
   return (
     watcher && {
       watcher,
-      serve(http1: Http1Settings, listener: (req: never, res: never) => void): TlsProxyServer {
-        server = createTlsProxyServer(watcher.current, http1, listener as Listener, config.CLIENT_IDLE_TIMEOUT_MS);
+      serve(
+        http1: Http1Settings,
+        listener: (req: never, res: never) => void,
+        plainRefused: PlainHttpRefused,
+      ): TlsProxyServer {
+        server = createTlsProxyServer(
+          watcher.current,
+          http1,
+          listener as Listener,
+          config.CLIENT_IDLE_TIMEOUT_MS,
+          plainRefused,
+        );
         return server;
       },
     }

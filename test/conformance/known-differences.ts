@@ -190,6 +190,18 @@ export const knownDifferences = {
    */
   idleH2SessionsUnbounded: new Set<Runtime>(['deno']),
   /**
+   * Plain HTTP sent to the HTTPS port: Node looks at the first byte before its TLS server does
+   * (runtimes/node/plain-http.ts) and answers 400 saying the port speaks HTTPS. Bun.serve and
+   * Deno.serve take the connection straight into their TLS stack, with no hook before the
+   * handshake and no way to be handed a connection peeked at elsewhere (no `emit('connection')`;
+   * oven-sh/bun#35972, denoland/deno#21856 for the reverse): Bun closes the connection without a
+   * byte, Deno (rustls) sends a TLS alert record (decode_error). Doing it anyway would mean
+   * carrying every HTTPS byte through a JavaScript TCP proxy.
+   */
+  plainHttpOnTlsPortUnanswered: { bun: 'closed', deno: 'tls alert' } as Partial<
+    Record<Runtime, 'closed' | 'tls alert'>
+  >,
+  /**
    * Spans carry `network.protocol.version` only where the runtime says which HTTP version its
    * parser read: Node's IncomingMessage.httpVersion. Bun.serve exposes no version (bun-types
    * serve.d.ts: the Server has requestIP() and nothing per request besides), nor does Deno.serve

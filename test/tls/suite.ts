@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { knownDifferences } from '../conformance/known-differences.ts';
-import { rawExchange, rawRequest } from '../support/http-client.ts';
+import { rawExchange, rawExchangeUntilClose, rawRequest } from '../support/http-client.ts';
 import { startSidecar } from '../support/sidecar.ts';
 import type { Runtime, Sidecar } from '../support/sidecar.ts';
 import { INSTALL_TIMEOUT_MS, requireTool, systemTools } from '../support/system-tool.ts';
@@ -75,13 +75,29 @@ export function addTlsTests(runtime: Runtime): void {
       const [received] = upstream.byId('tls-basic');
       expect(received?.headers['x-forwarded-proto']).toBe('https');
       expect(received?.headers.host).toBe(`localhost:${sidecar.port}`);
-      // HTTPS only: plain HTTP on the same port gets no HTTP answer.
-      const plain = await rawExchange(
+    });
+
+    it('answers plain HTTP sent to the HTTPS port with 400 saying the port speaks HTTPS, closes, logs it, and the app sees nothing', async () => {
+      const { response, closed } = await rawExchangeUntilClose(
         `http://127.0.0.1:${sidecar.port}`,
         rawRequest('GET /_/echo?id=tls-plain HTTP/1.1', [['Host', 'localhost']]),
-      ).catch(() => undefined);
-      expect(plain?.status).not.toBe(200);
+      ).catch(() => ({ response: undefined, closed: true }));
       expect(upstream.byId('tls-plain')).toEqual([]);
+      expect(closed).toBe(true);
+      const unanswered = knownDifferences.plainHttpOnTlsPortUnanswered[runtime];
+      if (unanswered === 'closed') return expect(response).toBeUndefined();
+      // A TLS alert record (content type 21, RFC 8446 §6), not an HTTP answer.
+      if (unanswered === 'tls alert') return expect(response?.raw[0]).toBe(0x15);
+      expect(response?.status).toBe(400);
+      expect(response?.get('content-type')).toBe('text/plain; charset=utf-8');
+      expect(response?.get('connection')).toBe('close');
+      expect(response?.body.toString()).toMatch(/plain HTTP request was sent to the HTTPS port/);
+      await sidecar.waitForLog(
+        (e) => e.path === '/_/echo?id=tls-plain' && e.status === 400 && e.error === 'bad_request',
+        'the refusal logged',
+      );
+      // The port still speaks HTTPS.
+      expect((await httpsRequest(sidecar.port, '/_/echo?id=tls-after-plain', { ca: pki.ca })).status).toBe(200);
     });
 
     it('tunnels a wss:// WebSocket like ws://: the app gets the handshake with X-Forwarded-Proto https, messages pass both ways', async () => {
