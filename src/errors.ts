@@ -161,6 +161,13 @@ export function classifyUpstreamFailure(error: unknown): SidecarError {
   return new UpstreamResetError(error);
 }
 
+const encoder = new TextEncoder();
+
+/** The size of errorResponse's body for `message`: the access log's bytes_out when the sidecar answers itself. */
+export function errorBodyBytes(message: string): number {
+  return encoder.encode(`${message}\n`).byteLength;
+}
+
 /** The sidecar's own answer for a failure: short, plain text, never cached. */
 export function errorResponse(status: number, message: string, requestId: string, close = false): Response {
   const headers: Record<string, string> = {

@@ -14,7 +14,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import type { Config } from './config.ts';
-import { InternalError, SidecarError, errorResponse } from './errors.ts';
+import { InternalError, SidecarError, errorBodyBytes, errorResponse } from './errors.ts';
 import type { ErrorReason } from './errors.ts';
 import { finishRecord, startRecord } from './exchange.ts';
 import { createAdmission, releaseSlot } from './overload/admission.ts';
@@ -195,6 +195,8 @@ function refuse(
   message: string,
   close = false,
 ): Response {
+  // What the client is sent is this body (none to a HEAD), and the log says so.
+  exchange.record.bytesOut = exchange.record.method === 'HEAD' ? 0 : errorBodyBytes(message);
   finish(proxy, exchange, status, reason);
   return errorResponse(status, message, exchange.record.requestId, close);
 }

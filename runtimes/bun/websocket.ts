@@ -8,7 +8,7 @@
 import type { Server, ServerWebSocket, WebSocketHandler } from 'bun';
 import type { Context } from 'hono';
 import type { Config } from '../../src/config.ts';
-import { errorResponse } from '../../src/errors.ts';
+import { InternalError } from '../../src/errors.ts';
 import { relayed101Headers } from '../../src/websocket/handshake-headers.ts';
 import type { Handshake } from '../../src/websocket/upgrade.ts';
 import { relayMessages } from '../../src/websocket/message-relay.ts';
@@ -68,8 +68,7 @@ export function createBunWebSocket(config: Config): {
       const server = c.env as Server<Leg>;
       if (!server.upgrade(request, { headers, data: { app: opened, handshake, unwritten: [] } })) {
         opened.socket.terminate();
-        handshake.answered(500, 'internal');
-        return errorResponse(500, 'internal proxy error', handshake.requestId);
+        return handshake.refuse(new InternalError());
       }
       // Bun ignores the response of an upgraded request; Hono needs one.
       return new Response(null);

@@ -59,14 +59,16 @@ export function createClientErrors(): ClientErrors {
     refusal: (incoming) => refused.get(incoming.socket),
     requestError(error) {
       if (!(error instanceof RequestError)) return new Response('internal proxy error\n', { status: 500 });
+      const body = 'bad request\n';
       log({
         status: 400,
         reason: 'bad_request',
         method: current?.method,
         path: current?.url,
         remoteAddress: current?.socket.remoteAddress,
+        bytesOut: current?.method === 'HEAD' ? 0 : Buffer.byteLength(body),
       });
-      return new Response('bad request\n', {
+      return new Response(body, {
         status: 400,
         headers: { 'content-type': 'text/plain; charset=utf-8', connection: 'close' },
       });

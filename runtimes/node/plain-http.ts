@@ -67,7 +67,13 @@ function refusePlain(socket: Socket, refused: PlainHttpRefused): void {
     if (answered) return;
     answered = true;
     socket.off('data', onData);
-    refused({ status: 400, reason: 'bad_request', ...requestLine(head), remoteAddress: socket.remoteAddress });
+    refused({
+      status: 400,
+      reason: 'bad_request',
+      ...requestLine(head),
+      remoteAddress: socket.remoteAddress,
+      bytesOut: Buffer.byteLength(body),
+    });
     // The rest (a body) is read and dropped until the client closes, so that closing does not
     // reset the connection under the answer (RFC 9112 §9.6), for at most a few seconds.
     socket.end(answer);

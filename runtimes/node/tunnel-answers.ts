@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { errorResponse } from '../../src/errors.ts';
+import { errorBodyBytes, errorResponse } from '../../src/errors.ts';
 import type { SidecarError } from '../../src/errors.ts';
 import { stripHopByHop } from '../../src/proxy/forward.ts';
 import type { Handshake } from '../../src/websocket/upgrade.ts';
@@ -50,7 +50,7 @@ export async function writeError(
   handshake: Handshake | undefined,
   requestId = handshake?.requestId,
 ): Promise<void> {
-  handshake?.answered(error.status, error.reason);
+  handshake?.answered(error.status, error.reason, errorBodyBytes(error.message));
   if (socket.destroyed) return;
   const response = errorResponse(error.status, error.message, requestId ?? crypto.randomUUID(), true);
   const body = await response.text();

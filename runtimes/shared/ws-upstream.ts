@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { WebSocket } from 'ws';
 import type { Config } from '../../src/config.ts';
-import { ClientAbortedError, UpstreamTimeoutError, classifyUpstreamFailure, errorResponse } from '../../src/errors.ts';
+import { ClientAbortedError, UpstreamTimeoutError, classifyUpstreamFailure } from '../../src/errors.ts';
 import { relayResponse } from '../../src/proxy/relay.ts';
 import type { Handshake } from '../../src/websocket/upgrade.ts';
 import type { Peer, PeerEvents } from '../../src/websocket/message-relay.ts';
@@ -128,8 +128,7 @@ function awaitAnswer(
     if (settled) return;
     socket.terminate();
     const failure = classifyUpstreamFailure(error);
-    handshake.answered(failure.status, failure.reason);
-    settle(errorResponse(failure.status, failure.message, handshake.requestId));
+    settle(handshake.refuse(failure));
   };
   const timer = setTimeout(() => fail(new UpstreamTimeoutError(timeoutMs)), timeoutMs);
   const onAbort = () => fail(new ClientAbortedError());

@@ -22,6 +22,8 @@ export interface Refusal {
   method?: string;
   path?: string;
   remoteAddress?: string;
+  /** The body of the runtime's answer, in bytes (its bytes_out); none when it sent only a status line and headers. */
+  bytesOut?: number;
 }
 
 /** Logs and counts one refused request that never became an exchange of the handler's. */
@@ -37,6 +39,7 @@ export function createRefusalLog(config: Config, sink: ExchangeSink): RefusalLog
       remoteAddr: refusal.remoteAddress,
       userAgent: null,
     });
+    record.bytesOut = refusal.bytesOut ?? 0;
     // Counted as a request that started and ended at once: the active gauge is left unchanged.
     sink.metrics.requestStarted();
     finishRecord(record, { status: refusal.status, error: refusal.reason, durationMs: 0 }, sink);

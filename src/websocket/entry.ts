@@ -4,7 +4,7 @@
  * its own 'upgrade' listener instead (runtimes/node/tunnel.ts).
  */
 import type { Context } from 'hono';
-import { errorResponse } from '../errors.ts';
+import { InternalError, errorResponse } from '../errors.ts';
 import type { Handshake, HandshakeRequest } from './upgrade.ts';
 
 /** Whether a comma-separated header value lists `token` (case-insensitive, RFC 9110 §5.6.1). */
@@ -59,8 +59,7 @@ export function tunnelThroughFetch(
       return await carry(c, handshake);
     } catch (error) {
       onInternalError(error);
-      handshake.answered(500, 'internal');
-      return errorResponse(500, 'internal proxy error', handshake.requestId);
+      return handshake.refuse(new InternalError());
     }
   };
 }

@@ -16,8 +16,7 @@
 import type { Context } from 'hono';
 import type { Config } from '../config.ts';
 import type { Admission, Release } from '../overload/admission.ts';
-import { ClientAbortedError, OverloadedError } from '../errors.ts';
-import type { SidecarError } from '../errors.ts';
+import { ClientAbortedError, OverloadedError, SidecarError, errorBodyBytes } from '../errors.ts';
 import type { ErrorReason } from '../errors.ts';
 import { prepareForwardHeaders, requestIdFor, requestTarget, upstreamUrl } from '../proxy/forward.ts';
 import { finishRecord, startRecord } from '../exchange.ts';
@@ -137,8 +136,7 @@ export class Handshake {
     const maxBody = config.MAX_REQUEST_BODY_BYTES;
     if (maxBody > 0 && checkDeclaredLength(request.headers.get('content-length'), maxBody) === 'over') {
       this.#deps.metrics.refusals.inc({ reason: 'body_too_large' });
-      this.answered(413, 'body_too_large');
-      return errorResponse(413, 'request body too large', this.requestId, true);
+      return this.refuse(new SidecarError('body_too_large', 413, 'request body too large'), true);
     }
     if (door === undefined) return undefined;
     const peer = this.record.remoteAddr;
@@ -169,7 +167,7 @@ export class Handshake {
       return undefined;
     } catch (error) {
       if (!(error instanceof OverloadedError || error instanceof ClientAbortedError)) throw error;
-      this.answered(error.status, error.reason);
+      this.answered(error.status, error.reason, errorBodyBytes(error.message));
       return error;
     }
   }
@@ -183,6 +181,12 @@ export class Handshake {
   /** Milliseconds since the handshake began. */
   get elapsedMs(): number {
     return performance.now() - this.#startedAtPerf;
+  }
+
+  /** The sidecar answers the handshake itself (errors.ts): the record finished with that answer's body size. */
+  refuse(error: SidecarError, close = false): Response {
+    this.answered(error.status, error.reason, errorBodyBytes(error.message));
+    return errorResponse(error.status, error.message, this.requestId, close);
   }
 
   /**
