@@ -96,7 +96,7 @@ const serveProxy = (pair: CertificatePair | undefined, port: number) =>
   });
 const exit = { say, exit: (code: number) => process.exit(code) };
 const listeners = listenOrExit(
-  { host: config.HOST, port: config.PORT },
+  { host: config.HOST, port: config.PORT, variable: 'PORT' },
   () =>
     new ListenerSwap(
       {
@@ -114,14 +114,19 @@ proxyListeners = listeners;
 const redirect = sidecar.redirect;
 const redirectServer =
   redirect &&
-  Bun.serve({
-    hostname: config.HOST,
-    port: config.HTTP_REDIRECT_PORT,
-    fetch: (request, server) => redirect.fetch(request, server),
-  });
+  listenOrExit(
+    { host: config.HOST, port: config.HTTP_REDIRECT_PORT ?? 0, variable: 'HTTP_REDIRECT_PORT' },
+    () =>
+      Bun.serve({
+        hostname: config.HOST,
+        port: config.HTTP_REDIRECT_PORT,
+        fetch: (request, server) => redirect.fetch(request, server),
+      }),
+    exit,
+  );
 if (redirectServer) say(redirectMessage(config.HOST, redirectServer.port ?? 0));
 const adminServer = listenOrExit(
-  { host: config.HOST, port: config.ADMIN_PORT },
+  { host: config.HOST, port: config.ADMIN_PORT, variable: 'ADMIN_PORT' },
   () =>
     Bun.serve({
       hostname: config.HOST,

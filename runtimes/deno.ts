@@ -78,7 +78,7 @@ const exit = { say, exit: (code: number) => Deno.exit(code) };
 // Deno.serve has no bound for idle keep-alive connections and CLIENT_IDLE_TIMEOUT_MS cannot apply
 // (denoland/deno#32497; its option, denoland/deno#34172, is not in Deno 2.9): known differences.
 const listeners = listenOrExit(
-  { host: config.HOST, port: config.PORT },
+  { host: config.HOST, port: config.PORT, variable: 'PORT' },
   () =>
     new ListenerSwap(
       { start: serveProxy, port: (server) => server.addr.port, drain: (server) => server.shutdown(), kill: () => {} },
@@ -91,12 +91,17 @@ proxyListeners = listeners;
 const redirect = sidecar.redirect;
 const redirectServer =
   redirect &&
-  Deno.serve({ hostname: config.HOST, port: config.HTTP_REDIRECT_PORT, onListen: () => {} }, (request, info) =>
-    redirect.fetch(request, info),
+  listenOrExit(
+    { host: config.HOST, port: config.HTTP_REDIRECT_PORT ?? 0, variable: 'HTTP_REDIRECT_PORT' },
+    () =>
+      Deno.serve({ hostname: config.HOST, port: config.HTTP_REDIRECT_PORT, onListen: () => {} }, (request, info) =>
+        redirect.fetch(request, info),
+      ),
+    exit,
   );
 if (redirectServer) say(redirectMessage(config.HOST, redirectServer.addr.port));
 const adminServer = listenOrExit(
-  { host: config.HOST, port: config.ADMIN_PORT },
+  { host: config.HOST, port: config.ADMIN_PORT, variable: 'ADMIN_PORT' },
   () =>
     Deno.serve({ hostname: config.HOST, port: config.ADMIN_PORT, onListen: () => {} }, (request, info) =>
       sidecar.admin.fetch(request, info),

@@ -9,7 +9,8 @@ import { getRequestListener } from '@hono/node-server';
 import type { HttpBindings } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { createSidecar, listeningMessage } from '../src/sidecar.ts';
-import { configOrExit, stopOnSignal } from '../src/lifecycle.ts';
+import { cannotListenMessage, configOrExit, stopOnSignal } from '../src/lifecycle.ts';
+import type { ListenAddress } from '../src/lifecycle.ts';
 import { createClientErrors } from './node/client-error.ts';
 import { fdStdout } from './shared/fd-stdout.ts';
 import { attachTunnels, shouldTunnel } from './node/tunnel.ts';
@@ -84,32 +85,40 @@ const adminServer = createServer(getRequestListener(sidecar.admin.fetch) as List
 
 const redirectServer = sidecar.redirect && createServer(getRequestListener(sidecar.redirect.fetch) as Listener);
 
-const listen = (server: NetServer, port: number) =>
-  new Promise<AddressInfo>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, config.HOST, () => resolve(server.address() as AddressInfo));
+/** Listens, or exits 1 with one line naming the variable whose port could not be had (as on Bun and Deno). */
+const listen = (server: NetServer, variable: ListenAddress['variable'], port: number) =>
+  new Promise<AddressInfo>((resolve) => {
+    const cannot = (error: Error) => {
+      say(cannotListenMessage({ host: config.HOST, port, variable }, error));
+      process.exit(1);
+    };
+    server.once('error', cannot);
+    server.listen(port, config.HOST, () => {
+      server.off('error', cannot);
+      resolve(server.address() as AddressInfo);
+    });
   });
 
-try {
-  const [proxyAddress, adminAddress] = await Promise.all([
-    listen(proxyPort, config.PORT),
-    listen(adminServer, config.ADMIN_PORT),
-  ]);
-  if (redirectServer)
-    say(redirectMessage(config.HOST, (await listen(redirectServer, config.HTTP_REDIRECT_PORT ?? 0)).port));
-  void sidecar.readiness.start();
+const [proxyAddress, adminAddress] = await Promise.all([
+  listen(proxyPort, 'PORT', config.PORT),
+  listen(adminServer, 'ADMIN_PORT', config.ADMIN_PORT),
+]);
+if (redirectServer)
   say(
-    listeningMessage(
-      `node ${process.versions.node}`,
-      { host: config.HOST, port: proxyAddress.port },
-      { host: config.HOST, port: adminAddress.port },
-      config,
+    redirectMessage(
+      config.HOST,
+      (await listen(redirectServer, 'HTTP_REDIRECT_PORT', config.HTTP_REDIRECT_PORT ?? 0)).port,
     ),
   );
-} catch (error) {
-  say(`sidecar: cannot listen: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
-}
+void sidecar.readiness.start();
+say(
+  listeningMessage(
+    `node ${process.versions.node}`,
+    { host: config.HOST, port: proxyAddress.port },
+    { host: config.HOST, port: adminAddress.port },
+    config,
+  ),
+);
 
 const stop = stopOnSignal({
   sidecar,

@@ -101,14 +101,25 @@ export function stopOnSignal(
  * line, as for a bad configuration, on every runtime. Bun and Deno would otherwise die on an
  * uncaught error, with a stack trace (Deno's in colour, even into a file).
  */
-export function listenOrExit<T>(address: { host: string; port: number }, listen: () => T, process: ProcessControl): T {
+export function listenOrExit<T>(address: ListenAddress, listen: () => T, process: ProcessControl): T {
   try {
     return listen();
   } catch (error) {
-    process.say(
-      `sidecar: cannot listen on ${address.host}:${address.port}: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    process.say(cannotListenMessage(address, error));
     process.exit(1);
     throw error;
   }
+}
+
+/** A listener's address, and the variable its port comes from (PORT, ADMIN_PORT or HTTP_REDIRECT_PORT). */
+export interface ListenAddress {
+  host: string;
+  port: number;
+  variable: 'PORT' | 'ADMIN_PORT' | 'HTTP_REDIRECT_PORT';
+}
+
+/** The one stderr line for a listener that cannot start: which variable's port, and why (in use, no permission). */
+export function cannotListenMessage(address: ListenAddress, error: unknown): string {
+  const why = error instanceof Error ? error.message : String(error);
+  return `sidecar: cannot listen on ${address.host}:${address.port} (${address.variable}): ${why}`;
 }

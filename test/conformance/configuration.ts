@@ -8,7 +8,8 @@ import { send } from '../support/http-client.ts';
 import { once } from 'node:events';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { listeningLine, runUntilExit } from '../support/sidecar.ts';
+import path from 'node:path';
+import { listeningLine, repoRoot, runUntilExit } from '../support/sidecar.ts';
 import type { Conformance } from './context.ts';
 
 const badValues: [variable: string, value: string][] = [
@@ -66,18 +67,28 @@ export function configurationTests(t: Conformance): void {
       });
     }
 
-    for (const variable of ['PORT', 'ADMIN_PORT']) {
-      it(`${variable} already in use stops it: exit 1, one plain stderr line naming the port (no stack trace, no colour)`, async () => {
+    // HTTP_REDIRECT_PORT needs TLS on: the test fixtures' pair (valid until 2126) serves.
+    const tls = {
+      TLS_CERT_FILE: path.join(repoRoot, 'test/fixtures/upstream-cert.pem'),
+      TLS_KEY_FILE: path.join(repoRoot, 'test/fixtures/upstream-key.pem'),
+    };
+    for (const variable of ['PORT', 'ADMIN_PORT', 'HTTP_REDIRECT_PORT']) {
+      it(`${variable} already in use stops it: exit 1, one plain stderr line naming the variable and the port (no stack trace, no colour)`, async () => {
         const taken = net.createServer().listen(0, '127.0.0.1');
         await once(taken, 'listening');
         const { port } = taken.address() as AddressInfo;
         try {
-          const exit = await runUntilExit(t.runtime, { TARGET: 'http://127.0.0.1:9', [variable]: String(port) });
+          const exit = await runUntilExit(t.runtime, {
+            TARGET: 'http://127.0.0.1:9',
+            ...(variable === 'HTTP_REDIRECT_PORT' ? tls : {}),
+            [variable]: String(port),
+          });
           expect(exit.timedOut, `still running; stderr:\n${exit.stderr}`).toBe(false);
           expect(exit.code, `stderr:\n${exit.stderr}`).toBe(1);
-          const lines = ownLines(exit.stderr);
-          expect(lines, 'stderr lines').toHaveLength(1);
-          expect(lines[0]).toContain(`127.0.0.1:${port}`);
+          // With TLS on, the certificate's line comes first, as at every start.
+          const lines = ownLines(exit.stderr).filter((line) => !line.startsWith('sidecar: serving HTTPS'));
+          expect(lines, 'stderr lines').toEqual([expect.stringMatching(/in use/i)]);
+          expect(lines[0]).toContain(`127.0.0.1:${port} (${variable})`);
           expect(lines[0]).toMatch(/in use/i);
           expect(exit.stderr).not.toContain('\x1b');
           expect(exit.stdout, 'stdout is for access-log lines only').toBe('');
