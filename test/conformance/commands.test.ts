@@ -252,8 +252,8 @@ describe('commands', () => {
   }
 
   /**
-   * A Node older than 22.18 with its own npm: the system's if it has them (this machine's is 20),
-   * else this Node (and npm) told to report version 20.
+   * A Node older than package.json's engines (24.9) with its own npm: the system's if it has them
+   * (this machine's is 20), else this Node (and npm) told to report version 20.
    */
   function oldNode(): { path: string; env: Record<string, string> } {
     for (const candidate of ['/usr/bin/node', '/usr/local/bin/node']) {
@@ -261,7 +261,7 @@ describe('commands', () => {
       try {
         const version = execFileSync(candidate, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
         const [major = 0, minor = 0] = version.split('.').map(Number);
-        if (major < 22 || (major === 22 && minor < 18)) return { path: `${path.dirname(candidate)}:/bin`, env: {} };
+        if (major < 24 || (major === 24 && minor < 9)) return { path: `${path.dirname(candidate)}:/bin`, env: {} };
       } catch {
         // Not there: try the next.
       }
@@ -275,16 +275,39 @@ describe('commands', () => {
     };
   }
 
-  it('`npm start` on a Node older than 22.18 says in one stderr line which Node is needed, and exits 1', async () => {
-    const old = oldNode();
-    const pod = run('npm', ['start'], { PATH: old.path, ...old.env });
-    const [code] = await withTimeout(pod.exit, '`npm start` on an old Node to exit', 15_000);
-    expect(code).toBe(1);
-    const lines = pod
-      .output()
-      .stderr.split('\n')
-      .filter((line) => line.trim() !== '');
-    expect(lines, 'stderr lines').toEqual([expect.stringMatching(/Node 22\.18 or later is needed/)]);
-    expect(pod.output().stderr).not.toMatch(/ERR_UNKNOWN_FILE_EXTENSION|\n\s+at /);
+  // package.json's engines, `npm start`'s and `npm test`'s line and the README name the same Node.
+  const engines = (
+    JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { engines: { node: string } }
+  ).engines.node;
+  const needed = engines.replace(/^>=/, '');
+
+  it('package.json engines and the README name the same Node', () => {
+    expect(engines).toMatch(/^>=\d+\.\d+$/);
+    expect(readFileSync(path.join(repoRoot, 'README.md'), 'utf8')).toContain(`Node ${needed} or later`);
   });
+
+  for (const script of ['start', 'test']) {
+    it(`\`npm ${script}\` on a Node older than package.json's engines says in one stderr line which Node is needed, and exits 1`, async () => {
+      const old = oldNode();
+      const command = run('npm', [script], { PATH: old.path, ...old.env });
+      try {
+        const [code] = await withTimeout(command.exit, `\`npm ${script}\` on an old Node to exit`, 15_000);
+        expect(code).toBe(1);
+        const lines = command
+          .output()
+          .stderr.split('\n')
+          .filter((line) => line.trim() !== '');
+        expect(lines, 'stderr lines').toEqual([expect.stringContaining(`Node ${needed} or later is needed`)]);
+        expect(command.output().stderr).not.toMatch(/ERR_UNKNOWN_FILE_EXTENSION|groupBy|\n\s+at /);
+      } finally {
+        // Whatever an unchecked `npm test` would have started (lint, vitest) goes with its group.
+        if (command.child.exitCode === null && command.child.pid !== undefined)
+          try {
+            process.kill(-command.child.pid, 'SIGKILL');
+          } catch {
+            // Already gone.
+          }
+      }
+    });
+  }
 });
