@@ -62,7 +62,7 @@ const scheme = process.env.TLS_CERT_FILE && process.env.TLS_KEY_FILE ? 'https' :
 process.stderr.write(
   `\ndemo: legacy app  http://localhost:${appPort}/\n` +
     `demo: sidecar     ${scheme}://localhost:${sidecarEnv.PORT}/   <- open this one\n` +
-    `demo: admin       http://localhost:${sidecarEnv.ADMIN_PORT}/metrics  /healthz  /readyz\n` +
+    `demo: status page http://localhost:${sidecarEnv.ADMIN_PORT}/   (admin port: also /metrics /healthz /readyz)\n` +
     `demo: access log below (stdout); Ctrl-C stops both\n\n`,
 );
 

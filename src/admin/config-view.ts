@@ -15,6 +15,11 @@ function asText(value: unknown): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   if (value === undefined || value === null) return '';
+  // A list as the operator writes it, comma-separated: COMPRESS_TYPES, and ALLOW_CIDRS' and
+  // TRUSTED_PROXIES' parsed sets, which give back their entries as JSON (limits/cidr.ts).
+  const json: unknown =
+    typeof value === 'object' && 'toJSON' in value && typeof value.toJSON === 'function' ? value.toJSON() : value;
+  if (Array.isArray(json) && json.every((item) => typeof item === 'string')) return json.join(',');
   // TARGET after parsing: its origin and prefix, as the operator wrote it.
   if (typeof value === 'object' && 'href' in value && typeof value.href === 'string') return value.href;
   return JSON.stringify(value);

@@ -24,9 +24,13 @@ header{display:flex;flex-wrap:wrap;gap:6px 18px;align-items:baseline;margin-bott
 .tile b{display:block;font-size:20px;white-space:nowrap;font-variant-numeric:tabular-nums}.tile span{color:var(--muted);font-size:12px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:10px;margin-bottom:12px;align-items:start}
 h2{font-size:13px;margin:0 0 6px;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.04em}
-svg{width:100%;height:120px;display:block}svg text{font-size:10px;fill:var(--muted)}
+svg{width:100%;height:120px;display:block}svg.empty{height:28px}svg text{font-size:10px;fill:var(--muted)}
 table{border-collapse:collapse;width:100%}td{padding:2px 8px 2px 0;border-bottom:1px solid var(--line);vertical-align:top}td:last-child{text-align:right;font-variant-numeric:tabular-nums}
-#config td:last-child{text-align:left;font-family:ui-monospace,monospace;word-break:break-all}
+#config{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));column-gap:24px}
+#config tr{display:flex;flex-wrap:wrap;align-content:flex-start;column-gap:12px;border-bottom:1px solid var(--line)}#config td{border:0}
+#config td:first-child{white-space:nowrap}
+#config td:last-child{margin-left:auto;min-width:0;text-align:right;font-family:ui-monospace,monospace;overflow-wrap:anywhere}
+.card.wide{grid-column:1/-1}
 .key span{display:inline-block;width:10px;height:3px;margin:0 4px 3px 10px;vertical-align:middle}
 `;
 
@@ -42,23 +46,37 @@ function duration(seconds) {
 function rows(table, entries, empty) {
   const body = $(table);
   body.replaceChildren();
-  if (entries.length === 0) entries = [[empty, '']];
-  for (const [name, value] of entries) {
+  for (const [name, value] of entries.length === 0 ? [[empty, '']] : entries) {
     const tr = body.insertRow();
     tr.dataset.name = name;
     tr.insertCell().textContent = name;
-    tr.insertCell().textContent = String(value);
+    const cell = tr.insertCell();
+    for (const [i, part] of breakable(String(value)).entries()) {
+      if (i > 0) cell.append(document.createElement('wbr'));
+      cell.append(part);
+    }
   }
 }
+// A configuration value too long for the rest of its row takes a line of its own (flex-wrap);
+// there a list may break after its commas, else a URL or path after its slashes (<wbr>), and a
+// word is cut only when nothing else fits (overflow-wrap).
+const breakable = (text) => text.split(text.includes(',') ? /(?<=,)/ : /(?<=\\/)/);
 const svgNs = 'http://www.w3.org/2000/svg';
-function chart(id, history, series, format) {
-  const svg = $(id), w = 600, h = 120, top = 12, bottom = 16;
+/** The top of a chart's scale: the first of 1, 2, 5 times a power of ten at or above the highest value. */
+function roundUp(v) {
+  if (!(v > 0)) return 1;
+  const power = Math.pow(10, Math.floor(Math.log10(v)));
+  return [1, 2, 5, 10].map((m) => m * power).find((n) => n >= v * (1 - 1e-9));
+}
+const short = (n) => String(Number(n.toPrecision(3)));
+// Before the first point (a point every 5 s) a line of text, not an empty frame; from the first
+// point on, the figures with a scale: 0, half and a round maximum, the maximum with its unit.
+function chart(id, history, series, unit) {
+  const svg = $(id), w = 600, left = 52, top = 8, bottom = 16, empty = history.length === 0, h = empty ? 28 : 120;
   svg.replaceChildren();
   svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
-  const values = history.flatMap((p) => series.map((s) => p[s.key] ?? 0));
-  const max = Math.max(...values, 1e-9);
-  const x = (i) => (history.length < 2 ? w : (i / (history.length - 1)) * w);
-  const y = (v) => top + (1 - v / max) * (h - top - bottom);
+  svg.classList.toggle('empty', empty);
+  svg.dataset.points = String(history.length);
   const add = (name, attrs, text) => {
     const el = document.createElementNS(svgNs, name);
     for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
@@ -66,12 +84,27 @@ function chart(id, history, series, format) {
     svg.append(el);
     return el;
   };
-  add('line', { x1: 0, x2: w, y1: y(0), y2: y(0), stroke: 'var(--line)' });
-  add('text', { x: 2, y: 10 }, 'max ' + format(max));
-  const minutes = history.length ? (history[history.length - 1].time - history[0].time) / 60000 : 0;
-  add('text', { x: 2, y: h - 3 }, history.length < 2 ? 'collecting…' : 'last ' + minutes.toFixed(1) + ' min');
+  if (empty) return void add('text', { x: 2, y: 18 }, 'the first point comes within 5 s (one every 5 s, the last 10 min kept)');
+  const values = history.flatMap((p) => series.map((s) => unit.scale * (p[s.key] ?? 0)));
+  const max = roundUp(Math.max(...values));
+  const x = (i) => (history.length < 2 ? w - 4 : left + (i / (history.length - 1)) * (w - left));
+  const y = (v) => top + (1 - v / max) * (h - top - bottom);
+  for (const [v, label] of [[max, short(max) + ' ' + unit.name], [max / 2, short(max / 2)], [0, '0']]) {
+    add('line', { x1: left, x2: w, y1: y(v), y2: y(v), stroke: 'var(--line)', 'stroke-dasharray': v ? '2 3' : '' });
+    add('text', { x: left - 4, y: y(v) + 3, 'text-anchor': 'end', class: 'tick' }, label);
+  }
+  const span = Math.round((history[history.length - 1].time - history[0].time) / 1000);
+  const since = span < 120 ? span + ' s' : Math.round(span / 60) + ' min';
+  add('text', { x: left, y: h - 3 }, history.length < 2 ? 'first point' : '−' + since);
+  add('text', { x: w, y: h - 3, 'text-anchor': 'end' }, 'now');
   for (const s of series) {
-    const points = history.map((p, i) => x(i).toFixed(1) + ',' + y(p[s.key] ?? 0).toFixed(1)).join(' ');
+    const at = (p, i) => [x(i), y(unit.scale * (p[s.key] ?? 0))];
+    if (history.length === 1) {
+      const [cx, cy] = at(history[0], 0);
+      add('circle', { cx, cy, r: 3, fill: s.color, 'data-series': s.key });
+      continue;
+    }
+    const points = history.map((p, i) => at(p, i).map((n) => n.toFixed(1)).join(',')).join(' ');
     add('polyline', { points, fill: 'none', stroke: s.color, 'stroke-width': 1.5, 'data-series': s.key });
   }
 }
@@ -92,9 +125,10 @@ function render(stats) {
   $('log-lines-dropped').textContent = String(stats.totals.logLinesDropped);
   rows('status-classes', Object.entries(stats.totals.byStatusClass).sort(), 'no requests yet');
   rows('upstream-errors', Object.entries(stats.totals.upstreamErrors).sort(), 'none');
-  rows('config', Object.entries(stats.config), 'none');
-  chart('rate-chart', stats.history, [{ key: 'requestsPerSecond', color: 'var(--rate)' }], (v) => v.toFixed(1) + ' req/s');
-  chart('latency-chart', stats.history, [{ key: 'p50Seconds', color: 'var(--p50)' }, { key: 'p99Seconds', color: 'var(--p99)' }], ms);
+  rows('config', Object.entries(stats.config).map(([name, value]) => [name, value === '' ? '–' : value]), 'none');
+  chart('rate-chart', stats.history, [{ key: 'requestsPerSecond', color: 'var(--rate)' }], { name: 'req/s', scale: 1 });
+  const latency = [{ key: 'p50Seconds', color: 'var(--p50)' }, { key: 'p99Seconds', color: 'var(--p99)' }];
+  chart('latency-chart', stats.history, latency, { name: 'ms', scale: 1000 });
   $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   document.body.dataset.loaded = 'true';
 }
@@ -149,7 +183,7 @@ ${tile('log-lines-dropped', 'log lines dropped')}
 <div class="grid">
 <div class="card"><h2>Responses since start</h2><table><tbody id="status-classes"></tbody></table></div>
 <div class="card"><h2>Upstream errors since start</h2><table><tbody id="upstream-errors"></tbody></table></div>
-<div class="card"><h2>Configuration</h2><table><tbody id="config"></tbody></table></div>
+<div class="card wide"><h2>Configuration</h2><table><tbody id="config"></tbody></table></div>
 </div>
 <script>${script}</script>
 </body>

@@ -157,12 +157,13 @@ describe('commands', () => {
     expect(await withTimeout(app.exit, 'the legacy app to exit')).toEqual([0, null]);
   });
 
-  it('`npm start` runs the demo pod: the app behind the Node sidecar, both URLs printed, the access log on stdout; Ctrl-C stops both', async () => {
+  it('`npm start` runs the demo pod: the app behind the Node sidecar, its URLs printed (app, sidecar, status page), the access log on stdout; Ctrl-C stops both', async () => {
     // The spec's 8080/8000/9901, moved to free ports so a test never collides with a running pod.
     const [appPort, port, adminPort] = await Promise.all([closedPort(), closedPort(), closedPort()]);
     const pod = run('npm', ['start'], { APP_PORT: String(appPort), PORT: String(port), ADMIN_PORT: String(adminPort) });
     await pod.waitFor(new RegExp(`http://localhost:${port}\\b`), 'the sidecar URL');
     await pod.waitFor(new RegExp(`http://localhost:${appPort}\\b`), 'the app URL');
+    await pod.waitFor(new RegExp(`status page +http://localhost:${adminPort}/ `), 'the status page URL');
     if (pod.child.pid !== undefined) for (const pid of descendants(pod.child.pid)) family.add(pid);
 
     const res = await send(`http://127.0.0.1:${port}`, '/', { headers: [['X-Request-Id', 'npm-start-demo']] });

@@ -4,7 +4,8 @@
  * numbers in the DOM must be those of /stats.json and of the traffic; the page must load nothing
  * from elsewhere and log no error (a CSP violation included). On Node (the pod's runtime) it must
  * also draw its chart and update itself as traffic comes. Screenshots are saved in the test's
- * temporary folder (docs/status-page.png is one of these).
+ * temporary folder; STATUS_PAGE_SCREENSHOT=docs/status-page.png makes the README's picture (the
+ * chart after a minute of traffic).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { startUpstream } from '../support/upstream.ts';
 import type { Upstream } from '../support/upstream.ts';
 import { INSTALL_TIMEOUT_MS, requireTool, systemTools } from '../support/system-tool.ts';
 import { fetchStats } from './status.ts';
+import type { Stats } from '../../src/admin/stats.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sidecar-status-page-'));
 let upstream: Upstream;
@@ -121,10 +123,14 @@ describe.each(runtimes)('the status page of the sidecar on %s, in headless Chrom
           '#rate-chart polyline',
           (lines) => (lines[0]?.getAttribute('points') ?? '').split(' ').filter(Boolean).length,
         );
-      const deadline = Date.now() + 30_000;
-      for (let round = 0; (await chartPoints()) < 2; round++) {
-        if (Date.now() > deadline) throw new Error('the chart never got 2 points');
-        await traffic(3, round % 2, `chart-${round}`);
+      // STATUS_PAGE_SCREENSHOT=docs/status-page.png: a minute of uneven traffic, then the page is
+      // saved there (how the README's picture is made).
+      const screenshot = process.env.STATUS_PAGE_SCREENSHOT;
+      const wanted = screenshot ? 12 : 2;
+      const deadline = Date.now() + (screenshot ? 120_000 : 30_000);
+      for (let round = 0; (await chartPoints()) < wanted; round++) {
+        if (Date.now() > deadline) throw new Error(`the chart never got ${wanted} points`);
+        await traffic(screenshot ? 3 + ((round * 7) % 11) : 3, round % 2, `chart-${round}`);
         const updated = await text('#updated');
         await page.waitForFunction((before) => document.getElementById('updated')?.textContent !== before, updated, {
           timeout: 10_000,
@@ -142,6 +148,113 @@ describe.each(runtimes)('the status page of the sidecar on %s, in headless Chrom
       expect(series).toEqual(['p50Seconds', 'p99Seconds']);
       await page.screenshot({ path: join(dir, 'status-page-chart.png'), fullPage: true });
       expect(statSync(join(dir, 'status-page-chart.png')).size).toBeGreaterThan(10_000);
+      if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
+    }, 180_000);
+  }
+
+  // On Node only, as above: the page is the same string everywhere. Each case is a page of its own
+  // whose /stats.json is answered with the figures the case needs (the page draws them as it
+  // draws live ones), so no case waits for the history to grow.
+  if (runtime === 'node') {
+    const drawn = async (history: Stats['history'], config?: Record<string, string>) => {
+      const stats = await fetchStats(sidecar);
+      const own = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+      await own.route('**/stats.json', (route) =>
+        route.fulfill({ json: { ...stats, history, config: config ?? stats.config } }),
+      );
+      await own.goto(`${sidecar.adminUrl}/`);
+      await own.waitForSelector('body[data-loaded="true"]', { timeout: 10_000 });
+      return own;
+    };
+    const point = (i: number, rate: number, p50: number | null, p99: number | null) => ({
+      time: Date.now() - (30 - i) * 5000,
+      requestsPerSecond: rate,
+      errorRatio: 0,
+      p50Seconds: p50,
+      p99Seconds: p99,
+    });
+    const labels = (p: Page, chart: string) =>
+      p.$$eval(`#${chart} text.tick`, (texts) => texts.map((t) => t.textContent ?? ''));
+
+    it('draws its charts from the first point, and before it takes little room and says when it comes', async () => {
+      const before = await drawn([]);
+      try {
+        const box = await before.locator('#rate-chart').boundingBox();
+        expect(box?.height).toBeLessThanOrEqual(40);
+        expect(await before.locator('#rate-chart').textContent()).toMatch(/every 5 s/);
+        expect(await before.locator('#latency-chart').textContent()).not.toMatch(/collecting/);
+      } finally {
+        await before.close();
+      }
+      const first = await drawn([point(29, 12.5, 0.002, 0.03)]);
+      try {
+        expect((await first.locator('#rate-chart').boundingBox())?.height).toBeGreaterThanOrEqual(100);
+        expect(await first.$$eval('#rate-chart circle', (c) => c.map((e) => e.getAttribute('data-series')))).toEqual([
+          'requestsPerSecond',
+        ]);
+        expect(await first.$$eval('#latency-chart circle', (c) => c.map((e) => e.getAttribute('data-series')))).toEqual(
+          ['p50Seconds', 'p99Seconds'],
+        );
+        expect(await first.locator('#rate-chart').textContent()).not.toMatch(/collecting/);
+      } finally {
+        await first.close();
+      }
+    });
+
+    it('gives each chart a scale: y-axis labels from 0 to a round maximum above the highest value, with its unit', async () => {
+      const history = Array.from({ length: 30 }, (_, i) =>
+        point(i, 10 + (i % 7) * 4.5, 0.0011 + i / 1e5, 0.012 + (i % 5) / 200),
+      );
+      const p = await drawn(history);
+      try {
+        const rate = await labels(p, 'rate-chart');
+        expect(rate.at(-1)).toBe('0');
+        expect(rate[0]).toMatch(/^\d+(\.\d+)? req\/s$/);
+        // The highest rate drawn is 37: the top of the scale is a round number at or above it.
+        expect(Number.parseFloat(rate[0] ?? '')).toBeGreaterThanOrEqual(37);
+        expect(Number.parseFloat(rate[0] ?? '')).toBeLessThanOrEqual(50);
+        const latency = await labels(p, 'latency-chart');
+        expect(latency.at(-1)).toBe('0');
+        expect(latency[0]).toMatch(/^\d+(\.\d+)? ms$/);
+        expect(Number.parseFloat(latency[0] ?? '')).toBeGreaterThanOrEqual(32);
+        await p.screenshot({ path: join(dir, 'status-page-scale.png'), fullPage: true });
+      } finally {
+        await p.close();
+      }
+    });
+
+    it('never breaks a configuration value inside a word: values that fit a line keep to one, longer ones stay in their cell', async () => {
+      const config = {
+        ...(await fetchStats(sidecar)).config,
+        TARGET: 'http://localhost:8080/',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://otel-collector.observability.svc.cluster.local:4318/v1/traces',
+        COMPRESS_TYPES: 'text/html,text/css,text/plain,text/javascript,application/javascript,application/json',
+      };
+      const p = await drawn([], config);
+      try {
+        const cells = await p.$$eval('#config tr', (trs) =>
+          (trs as HTMLTableRowElement[]).map((tr) => {
+            const cell = tr.cells[1] as HTMLTableCellElement;
+            const range = document.createRange();
+            range.selectNodeContents(cell);
+            return {
+              name: tr.cells[0]?.textContent ?? '',
+              value: cell.textContent ?? '',
+              // One rect per piece of text per line: the lines are the distinct tops.
+              lines: new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size,
+              overflows: cell.scrollWidth > cell.clientWidth + 1,
+            };
+          }),
+        );
+        for (const cell of cells) {
+          if (cell.value.length <= 30) expect(cell, 'a short value on one line').toMatchObject({ lines: 1 });
+          expect(cell.overflows, `${cell.name} inside its cell`).toBe(false);
+        }
+        expect(cells.find((c) => c.name === 'TARGET')).toMatchObject({ lines: 1 });
+        await p.screenshot({ path: join(dir, 'status-page-config.png'), fullPage: true });
+      } finally {
+        await p.close();
+      }
     });
   }
 
