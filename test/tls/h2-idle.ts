@@ -1,8 +1,9 @@
 /**
- * Idle HTTP/2 connections (CLIENT_IDLE_TIMEOUT_MS), on each runtime: a session with no open
- * stream for that long gets GOAWAY and closes, as an idle HTTP/1.1 keep-alive connection does; a
+ * Idle and draining HTTP/2 connections, on each runtime: a session with no open stream for
+ * CLIENT_IDLE_TIMEOUT_MS gets GOAWAY and closes, as an idle HTTP/1.1 keep-alive connection does; a
  * stream that is open but quiet (a response waiting on the app) is never cut for it. The test's
- * clock is the idle session's own GOAWAY: no sleeps.
+ * clock is the idle session's own GOAWAY: no sleeps. On SIGTERM, GOAWAY (HTTP/2's Connection:
+ * close) and the stream in flight finishes.
  */
 import { once } from 'node:events';
 import http2 from 'node:http2';
@@ -17,7 +18,7 @@ import { startSidecar } from '../support/sidecar.ts';
 import type { Runtime, Sidecar } from '../support/sidecar.ts';
 import { startUpstream } from '../support/upstream.ts';
 import type { Upstream } from '../support/upstream.ts';
-import { withTimeout } from '../support/wait.ts';
+import { eventually, withTimeout } from '../support/wait.ts';
 
 /** A client session and how it ended: the GOAWAY's code if one came, and whether it closed. */
 function watched(session: http2.ClientHttp2Session) {
@@ -35,6 +36,7 @@ export function addH2IdleTests(runtime: Runtime): void {
     let work: string;
     let upstream: Upstream;
     let sidecar: Sidecar;
+    let volume: SecretVolume;
     const connect = async () => {
       const session = http2.connect(`https://localhost:${sidecar.port}`, {
         ca: pki.ca,
@@ -47,7 +49,7 @@ export function addH2IdleTests(runtime: Runtime): void {
     beforeAll(async () => {
       [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
       work = mkdtempSync(join(tmpdir(), 'sidecar-h2-idle-'));
-      const volume = new SecretVolume(work, 'h2', pki.first);
+      volume = new SecretVolume(work, 'h2', pki.first);
       sidecar = await startSidecar(runtime, {
         TARGET: upstream.url,
         TLS_CERT_FILE: volume.certFile,
@@ -118,6 +120,48 @@ export function addH2IdleTests(runtime: Runtime): void {
         http2.constants.NGHTTP2_NO_ERROR,
       );
       await withTimeout(busy.closed, 'the formerly busy session to close');
+    });
+
+    it('on SIGTERM sends GOAWAY to a session with a stream in flight, lets that stream finish, and exits long before DRAIN_TIMEOUT_MS', async () => {
+      const draining = await startSidecar(runtime, {
+        TARGET: upstream.url,
+        TLS_CERT_FILE: volume.certFile,
+        TLS_KEY_FILE: volume.keyFile,
+        DRAIN_TIMEOUT_MS: '20000',
+      });
+      try {
+        const session = http2.connect(`https://localhost:${draining.port}`, {
+          ca: pki.ca,
+          host: '127.0.0.1',
+        } as http2.SecureClientSessionOptions);
+        await once(session, 'connect');
+        const client = watched(session);
+        // Held at the app until released: its answer is made during the drain.
+        const stream = session.request({ ':path': '/_/abort-watch?id=h2-drain&mode=none' });
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        const ended = new Promise<string>((resolve) => {
+          stream.once('end', () => resolve('ended'));
+          stream.once('close', () => resolve(`closed (RST_STREAM ${stream.rstCode})`));
+        });
+        await upstream.waitFor('h2-drain', () => true, 'the request at the app');
+        draining.signal('SIGTERM');
+        expect(await withTimeout(client.goaway, 'GOAWAY once the drain begins')).toBe(http2.constants.NGHTTP2_NO_ERROR);
+        upstream.release('h2-drain');
+        const outcome = await withTimeout(ended, 'the stream in flight to end');
+        expect(outcome).toBe('ended');
+        expect(Buffer.concat(chunks).toString()).toBe('released\n');
+        const exit = await eventually(
+          async () => draining.exited(),
+          (e) => e !== undefined,
+          'the exit once the stream ended',
+          30_000,
+        );
+        expect(exit?.code).toBe(0);
+        expect(draining.stderr()).not.toMatch(/drain timeout reached/);
+      } finally {
+        await draining.stop();
+      }
     });
   });
 }
