@@ -61,6 +61,16 @@ export class Metrics {
     'Access-control outcomes, by how the request was judged and the result.',
     authMethods.flatMap((method) => authResults.map((result) => ({ method, result }))),
   );
+  /** sidecar_auth_total's series that are not 0, as `method result` -> count (the status page's table). */
+  authOutcomes(): Record<string, number> {
+    const outcomes: Record<string, number> = {};
+    for (const method of authMethods)
+      for (const result of authResults) {
+        const value = this.auth.get({ method, result });
+        if (value > 0) outcomes[`${method} ${result}`] = value;
+      }
+    return outcomes;
+  }
   /** sidecar_refusals_total{reason}: every refusal at the door, one counter the dashboard and status page show. */
   readonly refusals = new LabeledCounter<'reason'>(
     'sidecar_refusals_total',

@@ -37,9 +37,22 @@ export interface Stats {
   activeRequests: number;
   tunnelsActive: number;
   ready: boolean;
+  /** With access control on: its outcomes since start, and whether the JWT issuer's keys were ever fetched. */
+  auth?: AuthStats;
   /** Oldest first, one point per interval. */
   history: StatsPoint[];
   config: Record<string, string>;
+}
+
+export interface AuthStats {
+  /**
+   * False while AUTH_JWT_ISSUER's keys were never fetched (bearer tokens get 503 meanwhile). Not part
+   * of /readyz: an IdP outage would otherwise take every replica out of the Service at once, also
+   * for skip paths, Basic users and open sessions, which still work.
+   */
+  ready: boolean;
+  /** sidecar_auth_total's non-zero series, `method result` -> count. */
+  outcomes: Record<string, number>;
 }
 
 interface Sample {
@@ -98,6 +111,8 @@ export interface StatsOptions {
   runtime: string;
   ready: () => boolean;
   config: Record<string, string>;
+  /** Access control's readiness (undefined: access control off). */
+  authReady?: (() => boolean) | undefined;
   intervalMs?: number;
   keep?: number;
   now?: () => number;
@@ -105,7 +120,7 @@ export interface StatsOptions {
 
 export class StatsHistory {
   readonly #samples: Sample[] = [];
-  readonly #options: Required<StatsOptions>;
+  readonly #options: Required<Omit<StatsOptions, 'authReady'>> & Pick<StatsOptions, 'authReady'>;
   readonly #startedAt: number;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -154,6 +169,9 @@ export class StatsHistory {
       activeRequests: latest.snapshot.activeRequests,
       tunnelsActive: latest.snapshot.tunnelsActive,
       ready: this.#options.ready(),
+      ...(this.#options.authReady && {
+        auth: { ready: this.#options.authReady(), outcomes: metrics.authOutcomes() },
+      }),
       history,
       config,
     };
