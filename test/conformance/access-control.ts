@@ -96,6 +96,8 @@ export function accessControlTests(t: Conformance): void {
     let door: () => Promise<Sidecar>;
     let allowLists: () => Promise<Sidecar>;
     let idpDown: () => Promise<Sidecar>;
+    let oidcDown: () => Promise<Sidecar>;
+    let behindProxy: () => Promise<Sidecar>;
     let secrets: { client: string; cookie: string };
 
     const launch = (env: Record<string, string>) => {
@@ -130,6 +132,21 @@ export function accessControlTests(t: Conformance): void {
         AUTH_JWT_AUDIENCE: AUDIENCE,
         AUTH_ALLOWED_GROUPS: 'admins,ops',
         AUTH_ALLOWED_EMAIL_DOMAINS: 'example.com',
+      });
+      const oidc = {
+        AUTH_OIDC_CLIENT_ID: idp.clientId,
+        AUTH_OIDC_CLIENT_SECRET_FILE: secrets.client,
+        AUTH_COOKIE_SECRET_FILE: secrets.cookie,
+      };
+      oidcDown = launch({
+        ...oidc,
+        AUTH_OIDC_ISSUER: `http://127.0.0.1:${await closedPort()}`,
+        AUTH_BASIC_FILE: htpasswd.path,
+      });
+      behindProxy = launch({
+        ...oidc,
+        AUTH_OIDC_ISSUER: idp.issuer.href.replace(/\/$/, ''),
+        TRUSTED_PROXIES: '127.0.0.1',
       });
       idpDown = launch({
         AUTH_JWT_ISSUER: `http://127.0.0.1:${await closedPort()}`,
@@ -412,6 +429,35 @@ export function accessControlTests(t: Conformance): void {
         await t.echo(s, `/public/x?id=${t.id('idp-down-skip')}`);
         const stats = (await (await fetch(`${s.adminUrl}/stats.json`)).json()) as { auth?: { ready?: boolean } };
         expect(stats.auth?.ready).toBe(false);
+      });
+
+      it('an OpenID provider down at start-up: the sidecar serves, a browser navigation gets 503, Basic still decides', async () => {
+        const s = await oidcDown();
+        const id = t.id('oidc-down');
+        const res = await send(s.url, `/app?id=${id}`, { headers: [['Accept', 'text/html']] });
+        expect(res.status).toBe(503);
+        expect(res.headers['retry-after']).toMatch(/^\d+$/);
+        expect(appGot(id)).toEqual([]);
+        const { echo } = await t.echo(s, `/_/echo?id=${t.id('oidc-down-basic')}`, {
+          headers: [['Authorization', basic('bob', 'bob-password')]],
+        });
+        expect(one(echo.headers['x-forwarded-user'])).toBe('bob');
+      });
+
+      it('the login is refused (400) to a remote client over plain http, and offered once a trusted proxy says https', async () => {
+        const s = await behindProxy();
+        // The peer (127.0.0.1) is a trusted proxy: the client is the remote address it names.
+        const remote: [string, string] = ['X-Forwarded-For', '203.0.113.7'];
+        const plain = await send(s.url, `/app?id=${t.id('login-http')}`, {
+          headers: [['Accept', 'text/html'], remote],
+        });
+        expect(plain.status).toBe(400);
+        expect(plain.headers['set-cookie']).toBeUndefined();
+        const https = await send(s.url, `/app?id=${t.id('login-https')}`, {
+          headers: [['Accept', 'text/html'], remote, ['X-Forwarded-Proto', 'https']],
+        });
+        expect(https.status).toBe(302);
+        expect(String(https.headers['set-cookie'])).toMatch(/^__Host-sidecar_login=[^;]+;.*Secure/);
       });
 
       it.each([
