@@ -142,6 +142,18 @@ describe.each(runtimes)('browser login through the sidecar on %s, in headless Ch
     expect(JSON.stringify(sidecar.logs())).not.toContain(session?.value);
   }, 60_000);
 
+  it("the status page shows access control's outcomes: the login's session passes and the anonymous first visit", async () => {
+    const status = await context.newPage();
+    await status.goto(`${sidecar.adminUrl}/`);
+    await status.waitForSelector('body[data-loaded=true]');
+    expect(await status.locator('#auth-card').isVisible()).toBe(true);
+    const outcomes = await status.$$eval('#auth-outcomes tr', (trs) =>
+      (trs as HTMLTableRowElement[]).map((tr) => tr.cells[0]?.textContent ?? ''),
+    );
+    expect(outcomes).toEqual(expect.arrayContaining(['session ok', 'session unauthenticated']));
+    await status.close();
+  }, 60_000);
+
   it('logs out: the session cookie is cleared, the IdP session ends, and the next visit asks for the login again', async () => {
     await page.goto(`${sidecar.url}/.sidecar/auth/logout`);
     expect(new URL(page.url()).origin, "the IdP's end_session_endpoint").toBe(idp.issuer.origin);
