@@ -142,6 +142,22 @@ describe.each(runtimes)('browser login through the sidecar on %s, in headless Ch
     expect(JSON.stringify(sidecar.logs())).not.toContain(session?.value);
   }, 60_000);
 
+  it("opens a WebSocket to the app with the session cookie alone (the demo app's /ws echo)", async () => {
+    const echoed = await page.evaluate(
+      (url) =>
+        new Promise<string>((resolve, reject) => {
+          const ws = new WebSocket(url);
+          ws.onopen = () => ws.send('hello through the door');
+          ws.onmessage = (event) => (resolve(String(event.data)), ws.close());
+          ws.onerror = () => reject(new Error('the WebSocket failed'));
+        }),
+      `${sidecar.url.replace(/^http/, 'ws')}/ws`,
+    );
+    expect(echoed).toBe('hello through the door');
+    const line = await sidecar.waitForLog((e) => e.path === '/ws' && e.upgrade === 'websocket', "the tunnel's line");
+    expect(line.user).toBe('alice');
+  }, 60_000);
+
   it("the status page shows access control's outcomes: the login's session passes and the anonymous first visit", async () => {
     const status = await context.newPage();
     await status.goto(`${sidecar.adminUrl}/`);
