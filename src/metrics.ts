@@ -51,8 +51,8 @@ export interface MetricsSnapshot {
 export type RefusalReason = 'forbidden' | 'rate_limited' | 'body_too_large' | 'unauthenticated';
 const refusalReasons: readonly RefusalReason[] = ['forbidden', 'rate_limited', 'body_too_large', 'unauthenticated'];
 /** `none`: the request carried no credentials at all. */
-const authMethods: readonly (AuthMethod | 'none')[] = ['jwt', 'basic', 'session', 'skip', 'none'];
-const authResults: readonly AuthResult[] = ['ok', 'unauthenticated', 'forbidden'];
+export const authMethods: readonly (AuthMethod | 'none')[] = ['jwt', 'basic', 'session', 'skip', 'none'];
+export const authResults: readonly AuthResult[] = ['ok', 'unauthenticated', 'forbidden'];
 
 export class Metrics {
   /** sidecar_auth_total{method,result}: access control's outcomes. */
@@ -61,16 +61,6 @@ export class Metrics {
     'Access-control outcomes, by how the request was judged and the result.',
     authMethods.flatMap((method) => authResults.map((result) => ({ method, result }))),
   );
-  /** sidecar_auth_total's series that are not 0, as `method result` -> count (the status page's table). */
-  authOutcomes(): Record<string, number> {
-    const outcomes: Record<string, number> = {};
-    for (const method of authMethods)
-      for (const result of authResults) {
-        const value = this.auth.get({ method, result });
-        if (value > 0) outcomes[`${method} ${result}`] = value;
-      }
-    return outcomes;
-  }
   /** sidecar_refusals_total{reason}: every refusal at the door, one counter the dashboard and status page show. */
   readonly refusals = new LabeledCounter<'reason'>(
     'sidecar_refusals_total',

@@ -7,7 +7,7 @@
  * rather than accumulated by the browser: an operator who opens the page during an incident sees
  * the minutes before it, and every viewer sees the same chart.
  */
-import { durationBuckets } from '../metrics.ts';
+import { authMethods, authResults, durationBuckets } from '../metrics.ts';
 import type { Metrics, MetricsSnapshot } from '../metrics.ts';
 
 export interface StatsPoint {
@@ -170,10 +170,21 @@ export class StatsHistory {
       tunnelsActive: latest.snapshot.tunnelsActive,
       ready: this.#options.ready(),
       ...(this.#options.authReady && {
-        auth: { ready: this.#options.authReady(), outcomes: metrics.authOutcomes() },
+        auth: { ready: this.#options.authReady(), outcomes: authOutcomes(metrics) },
       }),
       history,
       config,
     };
   }
+}
+
+/** sidecar_auth_total's series that are not 0, as `method result` -> count (the status page's table). */
+function authOutcomes(metrics: Metrics): Record<string, number> {
+  const outcomes: Record<string, number> = {};
+  for (const method of authMethods)
+    for (const result of authResults) {
+      const value = metrics.auth.get({ method, result });
+      if (value > 0) outcomes[`${method} ${result}`] = value;
+    }
+  return outcomes;
 }
