@@ -1,6 +1,7 @@
 /**
  * The demo legacy app: the thing the sidecar stands in front of. It answers "Hello you!" on
- * GET / and 404 elsewhere, on PORT (default 8080), and echoes WebSocket messages on /ws, so a
+ * GET / ("Hello alice!" when the sidecar's access control says who the user is, in
+ * X-Forwarded-User) and 404 elsewhere, on PORT (default 8080), and echoes WebSocket messages on /ws, so a
  * user can see a tunnel work. Kept deliberately plain: it is the app nobody may change, it reads
  * only PORT, and it imports only Node's own modules (its image holds this one file).
  */
@@ -16,8 +17,11 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 
 const server = createServer((req, res) => {
   if (req.url === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end('Hello you!');
+    // Trusted only because the sidecar strips a client's own X-Forwarded-User (README, Access control).
+    const user = req.headers['x-forwarded-user'];
+    // Plain text and nosniff: a user name is shown, never interpreted as markup.
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
+    res.end(typeof user === 'string' && user !== '' ? `Hello ${user}!` : 'Hello you!');
     return;
   }
   res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });

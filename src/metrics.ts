@@ -51,8 +51,8 @@ export interface MetricsSnapshot {
 export type RefusalReason = 'forbidden' | 'rate_limited' | 'body_too_large' | 'unauthenticated';
 const refusalReasons: readonly RefusalReason[] = ['forbidden', 'rate_limited', 'body_too_large', 'unauthenticated'];
 /** `none`: the request carried no credentials at all. */
-const authMethods: readonly (AuthMethod | 'none')[] = ['jwt', 'basic', 'session', 'skip', 'none'];
-const authResults: readonly AuthResult[] = ['ok', 'unauthenticated', 'forbidden'];
+export const authMethods: readonly (AuthMethod | 'none')[] = ['jwt', 'basic', 'session', 'skip', 'none'];
+export const authResults: readonly AuthResult[] = ['ok', 'unauthenticated', 'forbidden'];
 
 export class Metrics {
   /** sidecar_auth_total{method,result}: access control's outcomes. */

@@ -97,6 +97,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     runtime: runtime.runtimeName ?? 'unknown',
     ready: () => readiness.ready,
     config: maskedConfig(config),
+    authReady: runtime.auth && (() => runtime.auth?.ready ?? true),
   });
   stats.start();
   const proto = runtime.tls ? 'https' : 'http';

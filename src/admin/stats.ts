@@ -7,7 +7,7 @@
  * rather than accumulated by the browser: an operator who opens the page during an incident sees
  * the minutes before it, and every viewer sees the same chart.
  */
-import { durationBuckets } from '../metrics.ts';
+import { authMethods, authResults, durationBuckets } from '../metrics.ts';
 import type { Metrics, MetricsSnapshot } from '../metrics.ts';
 
 export interface StatsPoint {
@@ -37,9 +37,22 @@ export interface Stats {
   activeRequests: number;
   tunnelsActive: number;
   ready: boolean;
+  /** With access control on: its outcomes since start, and whether the JWT issuer's keys were ever fetched. */
+  auth?: AuthStats;
   /** Oldest first, one point per interval. */
   history: StatsPoint[];
   config: Record<string, string>;
+}
+
+export interface AuthStats {
+  /**
+   * False while AUTH_JWT_ISSUER's keys were never fetched (bearer tokens get 503 meanwhile). Not part
+   * of /readyz: an IdP outage would otherwise take every replica out of the Service at once, also
+   * for skip paths, Basic users and open sessions, which still work.
+   */
+  ready: boolean;
+  /** sidecar_auth_total's non-zero series, `method result` -> count. */
+  outcomes: Record<string, number>;
 }
 
 interface Sample {
@@ -98,6 +111,8 @@ export interface StatsOptions {
   runtime: string;
   ready: () => boolean;
   config: Record<string, string>;
+  /** Access control's readiness (undefined: access control off). */
+  authReady?: (() => boolean) | undefined;
   intervalMs?: number;
   keep?: number;
   now?: () => number;
@@ -105,7 +120,7 @@ export interface StatsOptions {
 
 export class StatsHistory {
   readonly #samples: Sample[] = [];
-  readonly #options: Required<StatsOptions>;
+  readonly #options: Required<Omit<StatsOptions, 'authReady'>> & Pick<StatsOptions, 'authReady'>;
   readonly #startedAt: number;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -154,8 +169,22 @@ export class StatsHistory {
       activeRequests: latest.snapshot.activeRequests,
       tunnelsActive: latest.snapshot.tunnelsActive,
       ready: this.#options.ready(),
+      ...(this.#options.authReady && {
+        auth: { ready: this.#options.authReady(), outcomes: authOutcomes(metrics) },
+      }),
       history,
       config,
     };
   }
+}
+
+/** sidecar_auth_total's series that are not 0, as `method result` -> count (the status page's table). */
+function authOutcomes(metrics: Metrics): Record<string, number> {
+  const outcomes: Record<string, number> = {};
+  for (const method of authMethods)
+    for (const result of authResults) {
+      const value = metrics.auth.get({ method, result });
+      if (value > 0) outcomes[`${method} ${result}`] = value;
+    }
+  return outcomes;
 }

@@ -126,6 +126,11 @@ function render(stats) {
   rows('status-classes', Object.entries(stats.totals.byStatusClass).sort(), 'no requests yet');
   rows('upstream-errors', Object.entries(stats.totals.upstreamErrors).sort(), 'none');
   rows('config', Object.entries(stats.config).map(([name, value]) => [name, value === '' ? '–' : value]), 'none');
+  $('auth-card').hidden = !stats.auth;
+  if (stats.auth) {
+    $('auth-ready').textContent = stats.auth.ready ? '' : 'waiting for the JWT issuer keys: bearer tokens get 503';
+    rows('auth-outcomes', Object.entries(stats.auth.outcomes).sort(), 'none yet');
+  }
   chart('rate-chart', stats.history, [{ key: 'requestsPerSecond', color: 'var(--rate)' }], { name: 'req/s', scale: 1 });
   const latency = [{ key: 'p50Seconds', color: 'var(--p50)' }, { key: 'p99Seconds', color: 'var(--p99)' }];
   chart('latency-chart', stats.history, latency, { name: 'ms', scale: 1000 });
@@ -183,6 +188,7 @@ ${tile('log-lines-dropped', 'log lines dropped')}
 <div class="grid">
 <div class="card"><h2>Responses since start</h2><table><tbody id="status-classes"></tbody></table></div>
 <div class="card"><h2>Upstream errors since start</h2><table><tbody id="upstream-errors"></tbody></table></div>
+<div class="card" id="auth-card" hidden><h2>Access control since start</h2><p class="muted" id="auth-ready"></p><table><tbody id="auth-outcomes"></tbody></table></div>
 <div class="card wide"><h2>Configuration</h2><table><tbody id="config"></tbody></table></div>
 </div>
 <script>${script}</script>

@@ -57,6 +57,11 @@ export interface KeySource {
   getKey(header: JWSHeaderParameters, token: FlattenedJWSInput): ReturnType<LocalJWKSet>;
   /** Seconds until the next fetch attempt, for a 503's Retry-After. */
   retryAfterSeconds(): number;
+  /**
+   * Settles when the fetch under way (if any) is done, starting none: a token that arrives while
+   * the very first fetch is on its way waits for it instead of getting a 503.
+   */
+  fetching?(): Promise<unknown>;
 }
 
 export class KeySet implements KeySource {
@@ -108,6 +113,10 @@ export class KeySet implements KeySource {
 
   retryAfterSeconds(): number {
     return Math.min(60, Math.max(1, Math.ceil((this.#nextAttemptAt - this.#o.now()) / 1000)));
+  }
+
+  fetching(): Promise<unknown> {
+    return this.#inFlight ?? Promise.resolve();
   }
 
   /** One fetch (shared with any already under way); resolves true when the keys are fresh. */

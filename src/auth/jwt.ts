@@ -74,6 +74,8 @@ export function createJwtVerifier(options: JwtVerifierOptions): BearerVerifier {
       return { ok: true, identity: hit.identity };
     if (hit !== undefined) cache.delete(token);
     if (!compactJws.test(token)) return { ok: false, reason: 'invalid_token' };
+    // The start-up's first fetch may still be on its way (a request right after the listening line).
+    if (!options.keys.ready) await options.keys.fetching?.();
     if (!options.keys.ready) return { ok: false, reason: 'unavailable' };
     const generation = options.keys.generation;
     let payload: JWTPayload;

@@ -145,13 +145,16 @@ const refusesConnections = (port: number) =>
   });
 
 describe('commands', () => {
-  it('`node src/legacy.ts` serves "Hello you!" on GET / and 404 elsewhere on PORT, and stops on SIGTERM', async () => {
+  it('`node src/legacy.ts` serves "Hello you!" on GET / ("Hello alice!" for X-Forwarded-User: alice) and 404 elsewhere on PORT, and stops on SIGTERM', async () => {
     const app = run(process.execPath, ['src/legacy.ts'], { PORT: '0' });
     const [, port] = await app.waitFor(/listening on http:\/\/localhost:(\d+)/, 'the legacy app to listen');
     const url = `http://127.0.0.1:${port}`;
     const hello = await send(url, '/');
     expect(hello.status).toBe(200);
     expect(hello.body.toString()).toBe('Hello you!');
+    const greeting = await send(url, '/', { headers: [['X-Forwarded-User', 'alice']] });
+    expect(greeting.body.toString()).toBe('Hello alice!');
+    expect(greeting.headers['content-type']).toBe('text/plain; charset=utf-8');
     expect((await send(url, '/elsewhere')).status).toBe(404);
     app.child.kill('SIGTERM');
     expect(await withTimeout(app.exit, 'the legacy app to exit')).toEqual([0, null]);

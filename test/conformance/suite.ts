@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../support/sidecar.ts';
+import { accessControlTests } from './access-control.ts';
 import { compressionTests } from './compression.ts';
 import { configurationTests } from './configuration.ts';
 import { Conformance } from './context.ts';
@@ -48,6 +49,7 @@ export function addConformanceTests(runtime: Runtime): void {
     tracingTests(t);
     tracingConfigurationTests(t);
     compressionTests(t);
+    accessControlTests(t);
 
     it('never contacted any host but TARGET during the whole suite', () => {
       expect(t.canary.requests).toEqual([]);

@@ -26,6 +26,7 @@ import {
   servicesOf,
   shutdownProblems,
   tlsProblems,
+  authProblems,
   sidecarConfig,
 } from './pod.ts';
 import { repoRoot } from './project.ts';
@@ -35,11 +36,13 @@ const facts = projectFacts();
 const base = renderKustomization(join(repoRoot, 'deploy/k8s'));
 const native = renderKustomization(join(repoRoot, 'deploy/k8s/overlays/native-sidecar'));
 const tls = renderKustomization(join(repoRoot, 'deploy/k8s/overlays/tls'));
+const auth = renderKustomization(join(repoRoot, 'deploy/k8s/overlays/auth'));
 
 const variants = [
   { name: 'deploy/k8s', manifests: base, native: false },
   { name: 'deploy/k8s/overlays/native-sidecar', manifests: native, native: true },
   { name: 'deploy/k8s/overlays/tls', manifests: tls, native: false },
+  { name: 'deploy/k8s/overlays/auth', manifests: auth, native: false },
 ];
 
 describe.each(variants)('$name', ({ manifests, native: isNative }) => {
@@ -104,6 +107,10 @@ describe.each(variants)('$name', ({ manifests, native: isNative }) => {
 
   it('mounts the TLS Secret as a read-only directory where TLS_CERT_FILE and TLS_KEY_FILE point (when TLS is on)', () => {
     expect(tlsProblems(pod)).toEqual([]);
+  });
+
+  it("mounts access control's Secret as a read-only directory where the AUTH_*_FILE variables point (when it is on)", () => {
+    expect(authProblems(pod)).toEqual([]);
   });
 
   it('asks Prometheus to scrape /metrics on the admin port', () => {
@@ -269,6 +276,24 @@ describe('the checks catch the mistakes they exist for', () => {
     expect(problemsOf(copy, (pod, m) => serviceProblems(m, pod))).toEqual([
       expect.stringMatching(/port 80 goes to "https", not to the sidecar's HTTP_REDIRECT_PORT 8001/),
     ]);
+  });
+
+  it('an auth Secret mounted with subPath, readable by everyone; OIDC login without TLS', () => {
+    const copy = structuredClone(auth);
+    const spec = (copy.find((m) => m.kind === 'Deployment') as unknown as Deployment).spec?.template.spec as PodSpec;
+    const sidecar = spec.containers.find((container) => container.name === 'sidecar') as Container;
+    const mount = sidecar.volumeMounts?.find((m) => m.name === 'auth');
+    if (mount) Object.assign(mount, { subPath: 'htpasswd' });
+    const volume = spec.volumes?.find((v) => v.name === 'auth');
+    if (volume?.secret) volume.secret.defaultMode = 0o444;
+    sidecar.env = sidecar.env?.filter((v) => !v.name.startsWith('TLS_') && v.name !== 'HTTP_REDIRECT_PORT');
+    expect(problemsOf(copy, authProblems)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/AUTH_BASIC_FILE: volume auth is mounted with subPath/),
+        expect.stringMatching(/AUTH_COOKIE_SECRET_FILE: the Secret's files \(mode 444\) are readable by everyone/),
+        'AUTH_OIDC_ISSUER without TLS or TRUSTED_PROXIES: the session cookie could never be set',
+      ]),
+    );
   });
 
   it('a scrape annotation on the wrong port', () => {

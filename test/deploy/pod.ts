@@ -333,38 +333,56 @@ export function serviceProblems(manifests: Manifest[], pod: Pod): string[] {
 export function tlsProblems(pod: Pod): string[] {
   const config = configOrThrow(pod);
   if (config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined) return [];
-  const problems: string[] = [];
-  for (const [variable, file] of [
-    ['TLS_CERT_FILE', config.TLS_CERT_FILE],
-    ['TLS_KEY_FILE', config.TLS_KEY_FILE],
-  ] as const) {
-    const mount = (pod.sidecar.volumeMounts ?? []).find((m) => file.startsWith(`${m.mountPath.replace(/\/$/, '')}/`));
-    const volume = pod.spec.volumes?.find((v) => v.name === mount?.name);
-    if (!mount || !volume) problems.push(`${variable} ${file} is not inside a volume mount of the sidecar`);
-    else {
-      if (!volume.secret) problems.push(`${variable}: volume ${volume.name} is not a Secret`);
-      if (mount.subPath !== undefined || mount.subPathExpr !== undefined)
-        problems.push(
-          `${variable}: volume ${volume.name} is mounted with subPath, which never receives the Secret's updates`,
-        );
-      if (mount.readOnly !== true) problems.push(`${variable}: volume ${volume.name} is not mounted readOnly`);
-      const mode = volume.secret?.defaultMode ?? 0o644;
-      const { fsGroup, runAsGroup } = pod.spec.securityContext ?? {};
-      if ((mode & 0o004) !== 0)
-        problems.push(`${variable}: the Secret's files (mode ${mode.toString(8)}) are readable by everyone`);
-      else if ((mode & 0o040) === 0 || fsGroup === undefined || fsGroup !== runAsGroup) {
-        problems.push(
-          `${variable}: the Secret's files (mode ${mode.toString(8)}, fsGroup ${fsGroup}) are not readable by the sidecar's group ${runAsGroup}`,
-        );
-      }
-    }
-  }
+  const problems = [
+    ...secretFileProblems(pod, 'TLS_CERT_FILE', config.TLS_CERT_FILE),
+    ...secretFileProblems(pod, 'TLS_KEY_FILE', config.TLS_KEY_FILE),
+  ];
   if (
     config.HTTP_REDIRECT_PORT !== undefined &&
     !(pod.sidecar.ports ?? []).some((port) => port.containerPort === config.HTTP_REDIRECT_PORT)
   ) {
     problems.push(
       `container ${pod.sidecar.name}: listens on HTTP_REDIRECT_PORT ${config.HTTP_REDIRECT_PORT}, but declares no such containerPort`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Access control's secret files (AUTH_*_FILE) are in a Secret mounted as the TLS files are; an
+ * OIDC login needs HTTPS for its `__Host-` session cookie, so TLS (or a trusted proxy) must be on.
+ */
+export function authProblems(pod: Pod): string[] {
+  const config = configOrThrow(pod);
+  const problems: string[] = [];
+  for (const variable of ['AUTH_BASIC_FILE', 'AUTH_OIDC_CLIENT_SECRET_FILE', 'AUTH_COOKIE_SECRET_FILE'] as const) {
+    const file = config[variable];
+    if (file !== undefined) problems.push(...secretFileProblems(pod, variable, file));
+  }
+  if (config.AUTH_OIDC_ISSUER !== undefined && config.TLS_CERT_FILE === undefined && config.TRUSTED_PROXIES.size === 0)
+    problems.push('AUTH_OIDC_ISSUER without TLS or TRUSTED_PROXIES: the session cookie could never be set');
+  return problems;
+}
+
+/** A file the sidecar reads from a mounted Secret: a read-only directory mount (no subPath) readable by its group only. */
+function secretFileProblems(pod: Pod, variable: string, file: string): string[] {
+  const problems: string[] = [];
+  const mount = (pod.sidecar.volumeMounts ?? []).find((m) => file.startsWith(`${m.mountPath.replace(/\/$/, '')}/`));
+  const volume = pod.spec.volumes?.find((v) => v.name === mount?.name);
+  if (!mount || !volume) return [`${variable} ${file} is not inside a volume mount of the sidecar`];
+  if (!volume.secret) problems.push(`${variable}: volume ${volume.name} is not a Secret`);
+  if (mount.subPath !== undefined || mount.subPathExpr !== undefined)
+    problems.push(
+      `${variable}: volume ${volume.name} is mounted with subPath, which never receives the Secret's updates`,
+    );
+  if (mount.readOnly !== true) problems.push(`${variable}: volume ${volume.name} is not mounted readOnly`);
+  const mode = volume.secret?.defaultMode ?? 0o644;
+  const { fsGroup, runAsGroup } = pod.spec.securityContext ?? {};
+  if ((mode & 0o004) !== 0)
+    problems.push(`${variable}: the Secret's files (mode ${mode.toString(8)}) are readable by everyone`);
+  else if ((mode & 0o040) === 0 || fsGroup === undefined || fsGroup !== runAsGroup) {
+    problems.push(
+      `${variable}: the Secret's files (mode ${mode.toString(8)}, fsGroup ${fsGroup}) are not readable by the sidecar's group ${runAsGroup}`,
     );
   }
   return problems;

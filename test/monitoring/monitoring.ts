@@ -28,6 +28,7 @@ export const sidecarMetrics = [
   'sidecar_queued_requests',
   'sidecar_overload_rejections_total',
   'sidecar_spans_dropped_total',
+  'sidecar_auth_total',
   'sidecar_tls_certificate_expiry_timestamp_seconds',
   'sidecar_tls_reload_errors_total',
   'sidecar_compressed_bytes_total',

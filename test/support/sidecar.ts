@@ -130,6 +130,8 @@ export interface Sidecar {
   waitForLogLines(n: number): Promise<string[]>;
   /** The first stdout line satisfying `match`; bounded. */
   waitForLine(match: (line: string) => boolean, what: string): Promise<string>;
+  /** Resolves once stderr holds a line matching `pattern` (the sidecar's own messages); bounded. */
+  waitForStderr(pattern: RegExp, what: string): Promise<string>;
   /** The first JSON access-log entry satisfying `match`; bounded. */
   waitForLog(match: (entry: LogEntry) => boolean, what: string): Promise<LogEntry>;
   /** Stops reading the sidecar's stdout (its pipe fills up, as with a stuck log shipper), and starts again. */
@@ -242,6 +244,14 @@ export async function startSidecar(runtime: Runtime, env: Record<string, string>
         `stdout line: ${what}`,
         LOG_TIMEOUT,
         () => `stdout so far:\n${stdoutLines.slice(-20).join('\n')}`,
+      ),
+    waitForStderr: (pattern, what) =>
+      waitUntil(
+        events,
+        () => stderr.split('\n').find((line) => pattern.test(line)),
+        `stderr line: ${what}`,
+        LOG_TIMEOUT,
+        () => `stderr so far:\n${stderr.slice(-2000)}`,
       ),
     waitForLog: (matchEntry, what) =>
       waitUntil(

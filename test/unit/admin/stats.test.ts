@@ -22,7 +22,7 @@ function finish(metrics: Metrics, method: string, status: number, seconds: numbe
   metrics.requestFinished(method, status, seconds);
 }
 
-function history(metrics: Metrics, time: ReturnType<typeof clock>, keep = 120) {
+function history(metrics: Metrics, time: ReturnType<typeof clock>, keep = 120, authReady?: () => boolean) {
   return new StatsHistory({
     metrics,
     version: '9.9.9',
@@ -31,6 +31,7 @@ function history(metrics: Metrics, time: ReturnType<typeof clock>, keep = 120) {
     config: {},
     now: time.now,
     keep,
+    authReady,
   });
 }
 
@@ -146,7 +147,22 @@ describe('the status page figures', () => {
     const documented = [...section.matchAll(/^\| (`[^|]+`) \|/gm)].flatMap((m) =>
       [...(m[1] as string).matchAll(/`(\w+)`/g)].map((n) => n[1]),
     );
-    expect(documented.sort()).toEqual(Object.keys(history(new Metrics(), clock()).stats()).sort());
+    // With access control on, so its `auth` field is there too.
+    const stats = history(new Metrics(), clock(), 120, () => true).stats();
+    expect(documented.sort()).toEqual(Object.keys(stats).sort());
+  });
+
+  it("gives access control's readiness and its non-zero outcomes only when access control is on", () => {
+    const metrics = new Metrics();
+    metrics.auth.inc({ method: 'jwt', result: 'ok' });
+    metrics.auth.inc({ method: 'jwt', result: 'ok' });
+    metrics.auth.inc({ method: 'none', result: 'unauthenticated' });
+    let ready = false;
+    const on = history(metrics, clock(), 120, () => ready);
+    expect(on.stats().auth).toEqual({ ready: false, outcomes: { 'jwt ok': 2, 'none unauthenticated': 1 } });
+    ready = true;
+    expect(on.stats().auth?.ready).toBe(true);
+    expect(history(metrics, clock()).stats().auth).toBeUndefined();
   });
 
   it("shows the package's version", () => {

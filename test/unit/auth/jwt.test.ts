@@ -196,3 +196,41 @@ describe('bearer JWT: the verified-token cache', () => {
     expect(await verify(tampered)).toEqual({ ok: false, reason: 'invalid_token' });
   });
 });
+
+describe('bearer JWT: the first key fetch', () => {
+  it('a token that arrives while the first fetch is on its way waits for it instead of getting 503', async () => {
+    const key = await signingKey('ES256');
+    const time = clock();
+    const issuer = fakeIssuer([key]);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slowFetch = (async (input: RequestInfo | URL) => {
+      await gate;
+      return issuer.fetch(input);
+    }) as typeof fetch;
+    const keySet = new KeySet({ issuer: ISSUER, fetch: slowFetch, now: time.now, schedule: manualTimers().schedule });
+    const verify = createJwtVerifier({ issuer: ISSUER, audience: [AUDIENCE], keys: keySet, now: time.now });
+    keySet.start();
+    const verdict = verify(await sign(key));
+    release();
+    expect(await verdict).toMatchObject({ ok: true, identity: { user: 'alice' } });
+  });
+
+  it('without a fetch under way, a token gets unavailable at once and starts no fetch of its own', async () => {
+    const key = await signingKey('ES256');
+    const time = clock();
+    const issuer = fakeIssuer([key]);
+    issuer.state.down = true;
+    const keySet = new KeySet({
+      issuer: ISSUER,
+      fetch: issuer.fetch,
+      now: time.now,
+      schedule: manualTimers().schedule,
+    });
+    expect(await keySet.refresh()).toBe(false);
+    const verify = createJwtVerifier({ issuer: ISSUER, audience: [AUDIENCE], keys: keySet, now: time.now });
+    const before = issuer.state.requests.length;
+    expect(await verify(await sign(key))).toEqual({ ok: false, reason: 'unavailable' });
+    expect(issuer.state.requests.length).toBe(before);
+  });
+});
