@@ -8,7 +8,7 @@ import process from 'node:process';
 import { getConnInfo } from 'hono/bun';
 import { createSidecar, listeningMessage } from '../src/sidecar.ts';
 import { configOrExit, listenOrExit, stopOnSignal } from '../src/lifecycle.ts';
-import type { UpstreamClient } from '../src/proxy/upstream.ts';
+import { bunFetchUpstream as upstream } from './bun/fetch-upstream.ts';
 import { createBunWebSocket } from './bun/websocket.ts';
 import { fdStdout } from './shared/fd-stdout.ts';
 import { bunHeadFraming } from './shared/head-framing.ts';
@@ -25,27 +25,6 @@ import { tls12Ciphers, tlsFiles } from './shared/tls-files.ts';
 const say = (message: string) => console.error(message);
 
 const config = configOrExit(Bun.env, { say, exit: (code) => process.exit(code) });
-
-// Bun's fetch has no per-origin connection limit to set from here (only BUN_CONFIG_MAX_HTTP_REQUESTS,
-// process-wide and read at start-up): under MAX_CONCURRENT_REQUESTS the cap on requests in flight
-// bounds the connections in use, and Bun reuses an idle pooled one before opening another
-// (test/protection/ counts the app's connections on every runtime).
-// Known difference (oven-sh/bun#17012): Bun's fetch adds `User-Agent: Bun/x` and `Accept: */*`
-// when the client sent none; everything else the client sent reaches the app unchanged.
-const upstream: UpstreamClient = async (request) => {
-  const response = await fetch(request.url, {
-    method: request.method,
-    headers: request.headers,
-    body: request.body,
-    signal: request.signal,
-    redirect: 'manual',
-    decompress: false,
-  });
-  // The core strips hop-by-hop headers in place. The fetch standard makes a Response's headers
-  // immutable, but Bun 1.4 does not, which spares a copy per request; if a Bun release enforces
-  // it, every proxied request fails (loudly: the conformance suite), and a copy goes back here.
-  return response;
-};
 
 // TLS: rotation by a listener swap, since Bun.serve ignores reload({ tls }) (listener-swap.ts).
 // eslint-disable-next-line prefer-const -- assigned once the sidecar exists; the watcher's callback is made before

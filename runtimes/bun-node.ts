@@ -1,0 +1,52 @@
+/**
+ * The sidecar on Bun, served by Bun's `node:http` server instead of Bun.serve (the listener
+ * runtimes/shared/node-listener.ts sets up, as on Node): WebSocket tunnels pass bytes, the
+ * parser's refusals are logged, a streamed response keeps its Content-Length. The upstream client
+ * is still Bun's fetch. Plain HTTP only: with TLS, run runtimes/bun.ts.
+ */
+import process from 'node:process';
+import { createSidecar } from '../src/sidecar.ts';
+import { configOrExit, stopOnSignal } from '../src/lifecycle.ts';
+import { createClientErrors } from './node/client-error.ts';
+import { bunFetchUpstream } from './bun/fetch-upstream.ts';
+import { fdStdout } from './shared/fd-stdout.ts';
+import { nodeHttpCapabilities, serveOnNodeHttp } from './shared/node-listener.ts';
+import { processMetrics } from './shared/process-metrics.ts';
+import { createTcpProbe } from './shared/tcp-probe.ts';
+import { zlibCompressorFor } from './shared/zlib-compressor.ts';
+import { authSecretsOrExit } from './shared/auth-files.ts';
+
+const say = (message: string) => console.error(message);
+const exit = (code: number) => process.exit(code);
+const config = configOrExit(Bun.env, { say, exit });
+if (config.TLS_CERT_FILE) {
+  say('sidecar: runtimes/bun-node.ts serves plain HTTP only; with TLS, run runtimes/bun.ts');
+  exit(2);
+}
+
+const runtimeName = `bun ${Bun.version} (node:http)`;
+const clientErrors = createClientErrors();
+const sidecar = createSidecar(config, {
+  authSecrets: authSecretsOrExit(config, { say, exit }),
+  compressor: zlibCompressorFor(config, runtimeName, { say, exit }),
+  upstream: bunFetchUpstream,
+  probe: createTcpProbe(config.TARGET),
+  ...nodeHttpCapabilities(clientErrors),
+  stdout: fdStdout(),
+  say,
+  processMetrics,
+  runtimeName,
+});
+const listeners = await serveOnNodeHttp(config, sidecar, { clientErrors, runtimeName, say, exit });
+
+const stop = stopOnSignal({
+  sidecar,
+  timeoutMs: config.DRAIN_TIMEOUT_MS,
+  say,
+  exit,
+  stopListening: () => listeners.stopListening(),
+  forceClose: () => listeners.forceClose(),
+  release: () => listeners.release(),
+});
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));
