@@ -1,7 +1,7 @@
 // The rows of `npm run bench`: what each one runs (TARGETS: its command and extra environment,
 // what it needs), the state of each during a run, and the selection --only and --skip make.
 // bench/servers.ts starts and stops them.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, MiB, ROOT, log } from './context.ts';
 import type { Run } from './context.ts';
@@ -55,6 +55,21 @@ export const TARGETS: TargetDef[] = [
     needs: ['runtimes/deno.ts', 'node_modules/.bin/deno'],
     argv: () => [join(BIN, 'deno'), 'task', '--quiet', 'serve'],
   },
+  // The same adapters served by the runtime's node:http server (runtimes/bun-node.ts, deno-node.ts), the measured alternative.
+  {
+    name: 'bun-node',
+    kind: 'sidecar',
+    label: 'sidecar on Bun, node:http listener',
+    needs: ['runtimes/bun-node.ts', 'node_modules/.bin/bun'],
+    argv: () => [join(BIN, 'bun'), 'run', 'runtimes/bun-node.ts'],
+  },
+  {
+    name: 'deno-node',
+    kind: 'sidecar',
+    label: 'sidecar on Deno, node:http listener',
+    needs: ['runtimes/deno-node.ts', 'node_modules/.bin/deno'],
+    argv: () => ['/bin/sh', '-c', denoServeCommand('runtimes/deno-node.ts')],
+  },
   {
     name: 'http-proxy',
     kind: 'peer',
@@ -89,6 +104,12 @@ export const TARGETS: TargetDef[] = [
     argv: () => [process.execPath, 'bench/peers/ceiling.ts'],
   },
 ];
+/** `deno task serve`'s command line (deno.json) with another entry: the same permissions, exec'd so signals reach Deno. */
+export function denoServeCommand(entry: string): string {
+  const tasks = (JSON.parse(readFileSync(join(ROOT, 'deno.json'), 'utf8')) as { tasks: { serve: string } }).tasks;
+  return tasks.serve.replace('OTEL_DENO=false ', 'export OTEL_DENO=false; exec ').replace('runtimes/deno.ts', entry);
+}
+
 export const NODE_PEERS = ['http-proxy', 'fastify'];
 
 export interface RunSample {

@@ -54,9 +54,12 @@ function http1Options(config: Config) {
   };
 }
 
+/** Rejects naming the address: Bun's node:http says only "Failed to start server. Is port N in use?". */
 const listen = (server: NetServer, port: number, host: string) =>
   new Promise<AddressInfo>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error) =>
+      reject(new Error(`cannot listen on ${host}:${port}: ${error instanceof Error ? error.message : String(error)}`)),
+    );
     server.listen(port, host, () => resolve(server.address() as AddressInfo));
   });
 
@@ -99,7 +102,7 @@ export async function serveOnNodeHttp(
       ),
     );
   } catch (error) {
-    say(`sidecar: cannot listen: ${error instanceof Error ? error.message : String(error)}`);
+    say(`sidecar: ${error instanceof Error ? error.message : String(error)}`);
     options.exit(1);
   }
   return {

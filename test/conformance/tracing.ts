@@ -153,7 +153,8 @@ export function tracingTests(t: Conformance): void {
         'url.scheme': 'http',
         'server.address': '127.0.0.1',
         'server.port': s.port,
-        'client.address': '203.0.113.9',
+        // The door's client address (docs/behaviour.md#edge-limits): the peer, whose X-Forwarded-For is not trusted here.
+        'client.address': '127.0.0.1',
         'network.peer.address': '127.0.0.1',
         'user_agent.original': 'conformance/1',
         'http.response.status_code': 200,
