@@ -5,7 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // The node:http listener variants of Bun and Deno (runtimes/bun-node.ts, runtimes/deno-node.ts)
     // are the measured alternative (README, Runtimes), run on demand: LISTENER_VARIANTS=1.
-    exclude: [...configDefaults.exclude, ...(process.env.LISTENER_VARIANTS ? [] : ['test/conformance/*-node.test.ts'])],
+    exclude: [...configDefaults.exclude, ...(process.env.LISTENER_VARIANTS ? [] : ['test/**/*-node.test.ts'])],
     // Conformance tests start real Node, Bun and Deno processes and move hundreds of MiB over
     // loopback: give them room, but keep every test bounded.
     testTimeout: 60_000,

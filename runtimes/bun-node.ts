@@ -2,12 +2,13 @@
  * The sidecar on Bun, served by Bun's `node:http` server instead of Bun.serve (the listener
  * runtimes/shared/node-listener.ts sets up, as on Node): WebSocket tunnels pass bytes, the
  * parser's refusals are logged, a streamed response keeps its Content-Length. The upstream client
- * is still Bun's fetch. Plain HTTP only: with TLS, run runtimes/bun.ts.
+ * is still Bun's fetch.
  */
 import process from 'node:process';
 import { createSidecar } from '../src/sidecar.ts';
 import { configOrExit, stopOnSignal } from '../src/lifecycle.ts';
 import { createClientErrors } from './node/client-error.ts';
+import { startTls } from './node/tls.ts';
 import { bunFetchUpstream } from './bun/fetch-upstream.ts';
 import { fdStdout } from './shared/fd-stdout.ts';
 import { nodeHttpCapabilities, serveOnNodeHttp } from './shared/node-listener.ts';
@@ -19,10 +20,7 @@ import { authSecretsOrExit } from './shared/auth-files.ts';
 const say = (message: string) => console.error(message);
 const exit = (code: number) => process.exit(code);
 const config = configOrExit(Bun.env, { say, exit });
-if (config.TLS_CERT_FILE) {
-  say('sidecar: runtimes/bun-node.ts serves plain HTTP only; with TLS, run runtimes/bun.ts');
-  exit(2);
-}
+const tls = await startTls(config, say);
 
 const runtimeName = `bun ${Bun.version} (node:http)`;
 const clientErrors = createClientErrors();
@@ -31,13 +29,13 @@ const sidecar = createSidecar(config, {
   compressor: zlibCompressorFor(config, runtimeName, { say, exit }),
   upstream: bunFetchUpstream,
   probe: createTcpProbe(config.TARGET),
-  ...nodeHttpCapabilities(clientErrors),
+  ...nodeHttpCapabilities(clientErrors, tls),
   stdout: fdStdout(),
   say,
   processMetrics,
   runtimeName,
 });
-const listeners = await serveOnNodeHttp(config, sidecar, { clientErrors, runtimeName, say, exit });
+const listeners = await serveOnNodeHttp(config, sidecar, { clientErrors, tls, runtimeName, say, exit });
 
 const stop = stopOnSignal({
   sidecar,

@@ -2,13 +2,13 @@
  * The sidecar on Deno, served by Deno's `node:http` server instead of Deno.serve (the listener
  * runtimes/shared/node-listener.ts sets up, as on Node): WebSocket tunnels pass bytes, the
  * parser's refusals are logged, idle client connections are bounded. The upstream client is still
- * Deno's node:http client (runtimes/deno/node-http-upstream.ts). Plain HTTP only: with TLS, run
- * runtimes/deno.ts. Started with `deno task serve`'s permissions, this file in place of deno.ts.
+ * Deno's node:http client (runtimes/deno/node-http-upstream.ts). Started with `deno task serve`'s permissions, this file in place of deno.ts.
  */
 import { configVariables } from '../src/config.ts';
 import { createSidecar } from '../src/sidecar.ts';
 import { configOrExit, stopOnSignal } from '../src/lifecycle.ts';
 import { createClientErrors } from './node/client-error.ts';
+import { startTls } from './node/tls.ts';
 import { createNodeHttpUpstream } from './deno/node-http-upstream.ts';
 import { nodeHttpCapabilities, serveOnNodeHttp } from './shared/node-listener.ts';
 import { processMetrics } from './shared/process-metrics.ts';
@@ -20,10 +20,7 @@ const say = (message: string) => console.error(message);
 const exit = (code: number) => Deno.exit(code);
 const env = Object.fromEntries(configVariables.map((name) => [name, Deno.env.get(name)]));
 const config = configOrExit(env, { say, exit });
-if (config.TLS_CERT_FILE) {
-  say('sidecar: runtimes/deno-node.ts serves plain HTTP only; with TLS, run runtimes/deno.ts');
-  exit(2);
-}
+const tls = await startTls(config, say);
 
 const encoder = new TextEncoder();
 /** Deno.stdout.write is asynchronous; node:fs writes to stdout block Deno's event loop on a full pipe. */
@@ -40,13 +37,13 @@ const sidecar = createSidecar(config, {
   compressor: zlibCompressorFor(config, runtimeName, { say, exit }),
   upstream: upstream.client,
   probe: createTcpProbe(config.TARGET),
-  ...nodeHttpCapabilities(clientErrors),
+  ...nodeHttpCapabilities(clientErrors, tls),
   stdout,
   say,
   processMetrics,
   runtimeName,
 });
-const listeners = await serveOnNodeHttp(config, sidecar, { clientErrors, runtimeName, say, exit });
+const listeners = await serveOnNodeHttp(config, sidecar, { clientErrors, tls, runtimeName, say, exit });
 
 const stop = stopOnSignal({
   sidecar,

@@ -19,6 +19,10 @@ import type { RuntimeCapabilities, Sidecar } from '../../src/sidecar.ts';
 import { redirectMessage } from '../../src/tls/https.ts';
 import type { ClientErrors } from '../node/client-error.ts';
 import { attachTunnels, shouldTunnel } from '../node/tunnel.ts';
+import { http2Authority } from '../node/tls.ts';
+import type { startTls } from '../node/tls.ts';
+
+type Tls = Awaited<ReturnType<typeof startTls>>;
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -27,8 +31,11 @@ const incoming = (c: Context) => (c.env as HttpBindings).incoming;
 /** What the core reads from a `node:http` request: the peer, the raw target, the version, a parser refusal. */
 export function nodeHttpCapabilities(
   clientErrors: ClientErrors,
-): Pick<RuntimeCapabilities, 'remoteAddress' | 'rawTarget' | 'httpVersion' | 'refusal'> {
+  tls: Tls,
+): Pick<RuntimeCapabilities, 'remoteAddress' | 'rawTarget' | 'httpVersion' | 'refusal' | 'tls' | 'authority'> {
   return {
+    tls: tls?.watcher,
+    authority: (c) => tls && http2Authority(incoming(c)),
     remoteAddress: (c) => getConnInfo(c).remote.address,
     rawTarget: (c) => incoming(c).url,
     httpVersion: (c) => incoming(c).httpVersion,
@@ -63,17 +70,28 @@ const listen = (server: NetServer, port: number, host: string) =>
     server.listen(port, host, () => resolve(server.address() as AddressInfo));
   });
 
-/** Serves the sidecar's listeners on node:http (plain HTTP only), says where, and returns what a drain needs. */
+/**
+ * Serves the sidecar's listeners on node:http (with TLS, runtimes/node/tls.ts's HTTP/2 and
+ * HTTP/1.1 server, rotated by setSecureContext), says where, and returns what a drain needs.
+ */
 export async function serveOnNodeHttp(
   config: Config,
   sidecar: Sidecar,
-  options: { clientErrors: ClientErrors; runtimeName: string; say(message: string): void; exit(code: number): void },
+  options: {
+    clientErrors: ClientErrors;
+    tls: Tls;
+    runtimeName: string;
+    say(message: string): void;
+    exit(code: number): void;
+  },
 ): Promise<NodeListeners> {
-  const { clientErrors, say } = options;
+  const { clientErrors, tls, say } = options;
   const proxyListener = getRequestListener(sidecar.proxy.fetch, {
     errorHandler: clientErrors.requestError,
   }) as Listener;
-  const proxyServer = createServer(http1Options(config) as Parameters<typeof createServer>[0], proxyListener);
+  const proxyServer = tls
+    ? tls.serve(http1Options(config), proxyListener)
+    : createServer(http1Options(config) as Parameters<typeof createServer>[0], proxyListener);
   attachTunnels(proxyServer, {
     config,
     tunnels: sidecar.tunnels,
@@ -113,6 +131,7 @@ export async function serveOnNodeHttp(
       }),
     forceClose: () => proxyServer.closeAllConnections(),
     release: () => {
+      tls?.watcher.close();
       adminServer.closeAllConnections();
       adminServer.close();
       redirectServer?.closeAllConnections();
