@@ -57,9 +57,9 @@ export const knownDifferences = {
    * option to change that (its TLS options are cert, key and alpnProtocols: `deno types`). Every
    * suite offered is forward-secret AEAD, but testssl.sh 3.0.8 rates "NOT a cipher order
    * configured" HIGH (later releases check it per protocol and rate it LOW). Node and Bun use the
-   * server's order.
+   * server's order. Deno's node:tls server (deno-node) ignores honorCipherOrder the same way.
    */
-  tlsClientChoosesSuite: new Set<Runtime>(['deno']),
+  tlsClientChoosesSuite: new Set<Runtime>(['deno', 'deno-node']),
   /**
    * Bun.serve and Deno.serve cannot hand over a raw connection (oven-sh/bun#35972;
    * denoland/deno#21856, #36528), so a WebSocket tunnel there is a message relay: each leg has its
