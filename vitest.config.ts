@@ -3,9 +3,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // The node:http listener variants of Bun and Deno (runtimes/bun-node.ts, runtimes/deno-node.ts)
-    // are the measured alternative (README, Runtimes), run on demand: LISTENER_VARIANTS=1.
-    exclude: [...configDefaults.exclude, ...(process.env.LISTENER_VARIANTS ? [] : ['test/**/*-node.test.ts'])],
+    // Bun and Deno on Bun.serve and Deno.serve (runtimes/bun-native.ts, runtimes/deno-native.ts) are
+    // the measured alternative (README, "Which listener on Bun and Deno"), run on demand: NATIVE_LISTENERS=1.
+    exclude: [...configDefaults.exclude, ...(process.env.NATIVE_LISTENERS ? [] : ['test/**/*-native.test.ts'])],
     // Conformance tests start real Node, Bun and Deno processes and move hundreds of MiB over
     // loopback: give them room, but keep every test bounded.
     testTimeout: 60_000,

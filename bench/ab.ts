@@ -8,7 +8,7 @@
 //                    --variant 'free=node dist/sidecar.mjs' [--memory-limit 256] [--rounds 5]
 //
 // `node` in a variant is this Node binary; `row:NAME` is the command of bench/targets.ts's row NAME
-// (`--variant 'native=row:bun' --variant 'node-http=row:bun-node'`); `name@MiB` runs that variant in a memory cgroup of its
+// (`--variant 'node-http=row:bun' --variant 'native=row:bun-native'`); `name@MiB` runs that variant in a memory cgroup of its
 // own limited to MiB (as bench/deployed.ts does; needs root), --memory-limit gives every variant
 // without one that limit. Output: a table on stdout, JSON with --out.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';

@@ -44,31 +44,31 @@ export const TARGETS: TargetDef[] = [
   {
     name: 'bun',
     kind: 'sidecar',
-    label: 'sidecar on Bun',
+    label: 'sidecar on Bun (node:http)',
     needs: ['runtimes/bun.ts', 'node_modules/.bin/bun'],
     argv: () => [join(BIN, 'bun'), 'run', 'runtimes/bun.ts'],
   },
   {
     name: 'deno',
     kind: 'sidecar',
-    label: 'sidecar on Deno',
+    label: 'sidecar on Deno (node:http)',
     needs: ['runtimes/deno.ts', 'node_modules/.bin/deno'],
     argv: () => [join(BIN, 'deno'), 'task', '--quiet', 'serve'],
   },
-  // The same adapters served by the runtime's node:http server (runtimes/bun-node.ts, deno-node.ts), the measured alternative.
+  // Bun and Deno on their native servers, Bun.serve and Deno.serve (runtimes/bun-native.ts, deno-native.ts): the measured alternative.
   {
-    name: 'bun-node',
+    name: 'bun-native',
     kind: 'sidecar',
-    label: 'sidecar on Bun, node:http listener',
-    needs: ['runtimes/bun-node.ts', 'node_modules/.bin/bun'],
-    argv: () => [join(BIN, 'bun'), 'run', 'runtimes/bun-node.ts'],
+    label: 'sidecar on Bun, Bun.serve listener',
+    needs: ['runtimes/bun-native.ts', 'node_modules/.bin/bun'],
+    argv: () => [join(BIN, 'bun'), 'run', 'runtimes/bun-native.ts'],
   },
   {
-    name: 'deno-node',
+    name: 'deno-native',
     kind: 'sidecar',
-    label: 'sidecar on Deno, node:http listener',
-    needs: ['runtimes/deno-node.ts', 'node_modules/.bin/deno'],
-    argv: () => ['/bin/sh', '-c', denoServeCommand('runtimes/deno-node.ts')],
+    label: 'sidecar on Deno, Deno.serve listener',
+    needs: ['runtimes/deno-native.ts', 'node_modules/.bin/deno'],
+    argv: () => ['/bin/sh', '-c', denoServeCommand('runtimes/deno-native.ts')],
   },
   {
     name: 'http-proxy',

@@ -24,7 +24,7 @@ import type { ImageFacts } from '../deploy/project.ts';
 import { waitUntil } from './wait.ts';
 
 /** `node-bundle`: the Node sidecar as the image runs it, dist/sidecar.mjs with the image's V8 flags (scripts/build.ts builds it). */
-export type Runtime = 'node' | 'bun' | 'deno' | 'node-bundle' | 'bun-node' | 'deno-node';
+export type Runtime = 'node' | 'bun' | 'deno' | 'node-bundle' | 'bun-native' | 'deno-native';
 export const runtimes: readonly Runtime[] = ['node', 'bun', 'deno'];
 
 export const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -44,17 +44,17 @@ export function commandFor(runtime: Runtime): { command: string; args: string[];
     case 'deno':
       // --quiet: without it `deno task` writes its own coloured "Task serve ..." line to the sidecar's stderr.
       return { command: path.join(repoRoot, 'node_modules/.bin/deno'), args: ['task', '--quiet', 'serve'] };
-    // The measured alternatives (runtimes/bun-node.ts, runtimes/deno-node.ts): node:http as the listener.
-    case 'bun-node':
-      return { command: path.join(repoRoot, 'node_modules/.bin/bun'), args: ['run', 'runtimes/bun-node.ts'] };
-    case 'deno-node':
+    // The measured alternatives (runtimes/bun-native.ts, runtimes/deno-native.ts): Bun.serve and Deno.serve as the listener.
+    case 'bun-native':
+      return { command: path.join(repoRoot, 'node_modules/.bin/bun'), args: ['run', 'runtimes/bun-native.ts'] };
+    case 'deno-native':
       return {
         command: '/bin/sh',
         args: [
           '-c',
           denoServeTask()
             .replace('OTEL_DENO=false ', 'export OTEL_DENO=false; exec ')
-            .replace('runtimes/deno.ts', 'runtimes/deno-node.ts'),
+            .replace('runtimes/deno.ts', 'runtimes/deno-native.ts'),
         ],
       };
     case 'node-bundle': {

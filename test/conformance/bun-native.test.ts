@@ -1,3 +1,3 @@
 import { addConformanceTests } from './suite.ts';
 
-addConformanceTests('deno-node');
+addConformanceTests('bun-native');

@@ -1,5 +1,5 @@
 import { addProtectionTests } from './suite.ts';
 import { addTunnelProtectionTests } from './tunnels.ts';
 
-addProtectionTests('deno-node');
-addTunnelProtectionTests('deno-node');
+addProtectionTests('bun-native');
+addTunnelProtectionTests('bun-native');

@@ -1,3 +1,3 @@
 import { addConformanceTests } from './suite.ts';
 
-addConformanceTests('bun-node');
+addConformanceTests('deno-native');

@@ -3,7 +3,7 @@ import { addSwapLoadTest } from './swap-load.ts';
 import { addTlsStartupTests } from './startup.ts';
 import { addTlsTests } from './suite.ts';
 
-addTlsTests('deno-node');
-addTlsStartupTests('deno-node');
-addH2Tests('deno-node');
-addSwapLoadTest('deno-node');
+addTlsTests('deno-native');
+addTlsStartupTests('deno-native');
+addH2Tests('deno-native');
+addSwapLoadTest('deno-native');

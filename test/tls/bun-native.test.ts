@@ -3,7 +3,7 @@ import { addSwapLoadTest } from './swap-load.ts';
 import { addTlsStartupTests } from './startup.ts';
 import { addTlsTests } from './suite.ts';
 
-addTlsTests('bun-node');
-addTlsStartupTests('bun-node');
-addH2Tests('bun-node');
-addSwapLoadTest('bun-node');
+addTlsTests('bun-native');
+addTlsStartupTests('bun-native');
+addH2Tests('bun-native');
+addSwapLoadTest('bun-native');

@@ -1,3 +1,3 @@
 import { addOperationsTests } from './suite.ts';
 
-addOperationsTests('bun-node');
+addOperationsTests('deno-native');

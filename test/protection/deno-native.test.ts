@@ -1,5 +1,5 @@
 import { addProtectionTests } from './suite.ts';
 import { addTunnelProtectionTests } from './tunnels.ts';
 
-addProtectionTests('bun-node');
-addTunnelProtectionTests('bun-node');
+addProtectionTests('deno-native');
+addTunnelProtectionTests('deno-native');

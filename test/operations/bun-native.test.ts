@@ -1,3 +1,3 @@
 import { addOperationsTests } from './suite.ts';
 
-addOperationsTests('deno-node');
+addOperationsTests('bun-native');
