@@ -1,6 +1,6 @@
 /**
  * The proxy, admin and redirect listeners on `node:http`, as runtimes/node.ts serves them, for the
- * runtimes that also ship `node:http` (Bun and Deno: their `bun-node.ts` / `deno-node.ts` entries).
+ * runtimes that also ship `node:http` (Bun and Deno: runtimes/bun.ts and runtimes/deno.ts).
  * On that server the 'upgrade' event hands over the raw socket, so WebSocket handshakes take Node's
  * byte tunnel (runtimes/node/tunnel.ts); the parser's refusals reach `clientError`
  * (runtimes/node/client-error.ts); and a streamed response keeps the app's Content-Length.
