@@ -13,6 +13,8 @@ export interface LoadOptions {
   connections: number;
   durationS: number;
   threads: number;
+  /** Extra request headers (Accept-Encoding on the compression rows). */
+  headers?: Record<string, string>;
 }
 
 export interface LoadResult {
@@ -24,6 +26,8 @@ export interface LoadResult {
   p90Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** Bytes read from the sockets, headers included. */
+  bytes: number;
   /** Socket errors (connect/read/write/timeout) plus responses that were not 2xx/3xx. */
   errors: { connect: number; read: number; write: number; timeout: number; status: number };
 }
@@ -46,8 +50,8 @@ export function findWrk(): { bin: string; version: string } | null {
 const WRK_LUA = `
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format('WRK_JSON {"requests":%.0f,"duration_us":%.0f,"connect":%.0f,"read":%.0f,"write":%.0f,"status":%.0f,"timeout":%.0f,"p50_us":%.0f,"p90_us":%.0f,"p99_us":%.0f,"max_us":%.0f}\\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+  io.write(string.format('WRK_JSON {"requests":%.0f,"bytes":%.0f,"duration_us":%.0f,"connect":%.0f,"read":%.0f,"write":%.0f,"status":%.0f,"timeout":%.0f,"p50_us":%.0f,"p90_us":%.0f,"p99_us":%.0f,"max_us":%.0f}\\n',
+    summary.requests, summary.bytes, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
 `;
@@ -98,6 +102,7 @@ export function parseWrk(out: string): LoadResult {
       p90Ms: n('p90_us') / 1000,
       p99Ms: n('p99_us') / 1000,
       maxMs: n('max_us') / 1000,
+      bytes: n('bytes'),
       errors: { connect: n('connect'), read: n('read'), write: n('write'), timeout: n('timeout'), status: n('status') },
     };
   }
@@ -116,6 +121,7 @@ export function parseWrk(out: string): LoadResult {
     p90Ms: pct('90'),
     p99Ms: pct('99'),
     maxMs: durationMs(/^\s*Latency\s+\S+\s+\S+\s+(\S+)/m.exec(out)?.[1]),
+    bytes: NaN,
     errors: {
       connect: Number(sock?.[1] ?? 0),
       read: Number(sock?.[2] ?? 0),
@@ -151,6 +157,7 @@ export function wrkGenerator(tmpDir: string, version: string): LoadGenerator {
         '--latency',
         '-s',
         script,
+        ...Object.entries(o.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
         o.url,
       ];
       const r = await run('wrk', args, o.durationS * 1000 + 20_000);
@@ -164,6 +171,7 @@ export function wrkGenerator(tmpDir: string, version: string): LoadGenerator {
 
 interface AutocannonChildOptions {
   url: string;
+  headers?: Record<string, string>;
   connections: number;
   durationS: number;
 }
@@ -174,7 +182,12 @@ export function autocannonGenerator(version: string): LoadGenerator {
     tool: 'autocannon',
     version,
     run: async (o) => {
-      const arg: AutocannonChildOptions = { url: o.url, connections: o.connections, durationS: o.durationS };
+      const arg: AutocannonChildOptions = {
+        url: o.url,
+        headers: o.headers,
+        connections: o.connections,
+        durationS: o.durationS,
+      };
       const r = await run(process.execPath, [self, '--autocannon', JSON.stringify(arg)], o.durationS * 1000 + 20_000);
       const line = /^AC_JSON (\{.*\})$/m.exec(r.stdout)?.[1];
       if (r.code !== 0 || line === undefined) throw new Error(`autocannon exited ${r.code}: ${r.stderr.trim()}`);
@@ -188,6 +201,7 @@ async function autocannonChild(arg: AutocannonChildOptions): Promise<void> {
   const { default: autocannon } = await import('autocannon');
   const r = await autocannon({
     url: arg.url,
+    ...(arg.headers && { headers: arg.headers }),
     connections: arg.connections,
     duration: arg.durationS,
     pipelining: 1,
@@ -202,6 +216,7 @@ async function autocannonChild(arg: AutocannonChildOptions): Promise<void> {
     p90Ms: r.latency.p90,
     p99Ms: r.latency.p99,
     maxMs: r.latency.max,
+    bytes: r.throughput.total,
     // autocannon counts timeouts inside `errors`; the socket error kinds are not split further.
     errors: { connect: 0, read: r.errors - r.timeouts, write: 0, timeout: r.timeouts, status: r.non2xx - r['3xx'] },
   };

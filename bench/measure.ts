@@ -36,7 +36,8 @@ async function loadOnce(
   const sampler = rssSampler(t.servingPids, 250);
   const cpu0 = cpuSnapshot();
   const res = await gen.run({
-    url: `http://127.0.0.1:${t.port}/`,
+    url: `http://127.0.0.1:${t.port}${t.def.request?.path ?? '/'}`,
+    ...(t.def.request && { headers: { 'Accept-Encoding': t.def.request.acceptEncoding } }),
     connections: run.opts.connections,
     durationS,
     threads: run.opts.threads,
@@ -118,6 +119,7 @@ async function runRound(
         logLines,
         maxRssKiB,
         otherCpu,
+        bytesPerResponse: res.bytes / res.requests,
       };
       const projectedS = run.elapsedS() + runCostS * (remainingRuns + 1) + bigCostS + 5;
       const retry = otherCpu > opts.noisyCpu && attempt < opts.retries && projectedS < opts.budgetS;

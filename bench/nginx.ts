@@ -27,6 +27,8 @@ export interface NginxConfig {
   port: number;
   upstreamPort: number;
   workers: number;
+  /** `gzip on` at this level for text/html (the nginx-gzip row); undefined: no gzip. */
+  gzipLevel?: number;
 }
 
 /** Writes nginx.conf into `dir` and returns the argv that runs it in the foreground. */
@@ -45,6 +47,12 @@ export function writeNginxConfig(nginx: NginxInfo, cfg: NginxConfig): string[] {
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Forwarded-Host $http_host;`;
+  // As the sidecar's COMPRESS: text/html (always on in gzip_types), 1024 bytes and up, whatever
+  // the request's Via, with Vary: Accept-Encoding.
+  const gzip =
+    cfg.gzipLevel === undefined
+      ? ''
+      : `  gzip on;\n  gzip_comp_level ${cfg.gzipLevel};\n  gzip_min_length 1024;\n  gzip_proxied any;\n  gzip_vary on;\n`;
   const conf = `# written by bench/nginx.ts
 daemon off;
 master_process on;
@@ -80,6 +88,7 @@ http {
     keepalive_timeout 60s;
   }
 
+${gzip}
   server {
     listen 127.0.0.1:${cfg.port};
     client_max_body_size 0;

@@ -6,6 +6,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BIN, MiB, toolVersion } from './context.ts';
 import type { Run } from './context.ts';
+import { compressionTable } from './compression-rows.ts';
 import type { LoadGenerator } from './load.ts';
 import type { TransferRow } from './measure.ts';
 import type { NginxInfo } from './nginx.ts';
@@ -24,7 +25,15 @@ export interface Measured {
 
 /** The Markdown report on stdout, then the JSON file; returns the run's duration in seconds. */
 export function writeReport(run: Run, rows: Row[], baseline: Baseline, measured: Measured): number {
-  const tables = [mainTable(rows, baseline, measured.nginx), bigTable(measured.transfers)] as const;
+  const tables = [
+    mainTable(
+      rows.filter((r) => r.t.def.request === undefined),
+      baseline,
+      measured.nginx,
+    ),
+    bigTable(measured.transfers),
+    compressionTable(rows, table),
+  ] as const;
   const durationS = run.elapsedS();
   const versions = {
     node: process.version,
@@ -47,7 +56,7 @@ function markdown(
   rows: Row[],
   baseline: Baseline,
   measured: Measured,
-  [mainTable, bigTable]: readonly [string, string],
+  [mainTable, bigTable, compressed]: readonly [string, string, string],
   versions: Versions,
   durationS: number,
 ): string[] {
@@ -80,6 +89,13 @@ function markdown(
     out.push('');
     out.push(bigTable);
   }
+  if (compressed)
+    out.push(
+      '',
+      'The 16 KiB HTML page (16384 bytes uncompressed) with Accept-Encoding, compressed by each (bytes/response: on the wire, headers included):',
+      '',
+      compressed,
+    );
   if (measured.overload) out.push('', overloadTable(measured.overload));
   out.push('');
   const allNotes = [...run.failures.map((f) => `FAILED ${f}`), ...run.notes];

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { BENCH_DIR, ROOT, log } from './context.ts';
 import type { Run } from './context.ts';
+import { NGINX_GZIP_LEVEL, checkCompressed } from './compression-rows.ts';
 import { writeNginxConfig } from './nginx.ts';
 import type { NginxInfo } from './nginx.ts';
 import { commandLine, freePort, httpGet, servingPids, spawnServer, stopServer, waitReady } from './proc.ts';
@@ -125,10 +126,11 @@ async function startTarget(run: Run, t: Target, upstreamPort: number, nginx: Ngi
   t.port = await freePort();
   t.adminPort = await freePort();
   let argv = def.argv(run);
-  if (def.name === 'nginx') {
+  if (def.name === 'nginx' || def.name === 'nginx-gzip') {
     if (!nginx) throw new Error('nginx not installed');
-    const dir = join(run.tmpDir, 'nginx');
-    argv = writeNginxConfig(nginx, { dir, port: t.port, upstreamPort, workers: run.opts.nginxWorkers });
+    const dir = join(run.tmpDir, def.name);
+    const gzipLevel = def.name === 'nginx-gzip' ? NGINX_GZIP_LEVEL : undefined;
+    argv = writeNginxConfig(nginx, { dir, port: t.port, upstreamPort, workers: run.opts.nginxWorkers, gzipLevel });
   }
   t.command = argv;
   const env: NodeJS.ProcessEnv = {
@@ -156,6 +158,7 @@ async function startTarget(run: Run, t: Target, upstreamPort: number, nginx: Ngi
     throw new Error(
       `GET / through it answered ${hello.status} ${JSON.stringify(hello.body.slice(0, 80))}, expected 200 "Hello you!"`,
     );
+  await checkCompressed(t.port, def);
   t.servingPids = servingPids(server.pid, t.port);
   t.servingCommand = t.servingPids.map(commandLine);
   return ready.ms;

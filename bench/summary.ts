@@ -19,6 +19,7 @@ export interface Row {
   logLinesPerRequest: number | null;
   otherCpu: number;
   startMs: number;
+  bytesPerResponse: number;
 }
 
 /** What the ratios divide by. */
@@ -58,6 +59,7 @@ function rowOf(t: Target): Row {
     logLinesPerRequest: lines === null || requests === 0 ? null : lines / requests,
     otherCpu: median(s.map((x) => x.otherCpu)),
     startMs: median(t.startMs),
+    bytesPerResponse: median(s.map((x) => x.bytesPerResponse)),
   };
 }
 

@@ -9,6 +9,7 @@ import { prepareDeployed } from './deployed.ts';
 import type { LoadResult } from './load.ts';
 import type { NginxInfo } from './nginx.ts';
 import type { Server } from './proc.ts';
+import { COMPRESSION_TARGETS } from './compression-rows.ts';
 
 export type Kind = 'direct' | 'sidecar' | 'peer';
 
@@ -21,6 +22,8 @@ export interface TargetDef {
   argv: (run: Run) => string[];
   /** Extra environment (the export-on row's OTLP endpoint). */
   env?: (run: Run) => Record<string, string>;
+  /** What its load asks for, when not `GET /` (the compression rows: bench/compression-rows.ts). */
+  request?: { path: string; acceptEncoding: string };
 }
 
 export const TARGETS: TargetDef[] = [
@@ -103,6 +106,7 @@ export const TARGETS: TargetDef[] = [
     needs: [],
     argv: () => [process.execPath, 'bench/peers/ceiling.ts'],
   },
+  ...COMPRESSION_TARGETS,
 ];
 /** `deno task serve`'s command line (deno.json) with another entry: the same permissions, exec'd so signals reach Deno. */
 export function denoServeCommand(entry: string): string {
@@ -125,6 +129,8 @@ export interface RunSample {
   maxRssKiB: number | null;
   /** CPU share (0..1 of all cores) used by processes outside the benchmark during the run. */
   otherCpu: number;
+  /** Bytes read per response, headers included (the load generator's count). */
+  bytesPerResponse: number;
 }
 
 export interface Target {
@@ -180,7 +186,7 @@ export async function selectTargets(run: Run, nginx: NginxInfo | null): Promise<
       t.status = 'failed';
       t.reason = `not present: ${missing.join(', ')}`;
     }
-    if (t.def.name === 'nginx' && !nginx) {
+    if (t.def.name.startsWith('nginx') && !nginx) {
       t.status = 'skipped';
       t.reason = 'nginx not installed';
     }

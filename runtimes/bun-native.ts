@@ -17,7 +17,7 @@ import { bunHeadFraming } from './shared/head-framing.ts';
 import { processMetrics } from './shared/process-metrics.ts';
 import { createTcpProbe } from './shared/tcp-probe.ts';
 import { zlibCompressorFor } from './shared/zlib-compressor.ts';
-import { authSecretsOrExit } from './shared/auth-files.ts';
+import { accessControlOrExit } from './shared/auth-files.ts';
 import { redirectMessage } from '../src/tls/https.ts';
 import { startCertificates } from '../src/tls/watcher.ts';
 import type { CertificatePair } from '../src/tls/certificate.ts';
@@ -37,7 +37,7 @@ const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => pro
 
 const webSocket = createBunWebSocket(config);
 const sidecar = createSidecar(config, {
-  authSecrets: authSecretsOrExit(config, { say, exit: (code) => process.exit(code) }),
+  auth: await accessControlOrExit(config, { say, exit: (code) => process.exit(code) }),
   compressor: zlibCompressorFor(config, `bun ${Bun.version}`, { say, exit: (code) => process.exit(code) }),
   upstream,
   webSocket: webSocket.handshake,

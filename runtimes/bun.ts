@@ -16,7 +16,7 @@ import { nodeHttpCapabilities, serveOnNodeHttp } from './shared/node-listener.ts
 import { processMetrics } from './shared/process-metrics.ts';
 import { createTcpProbe } from './shared/tcp-probe.ts';
 import { zlibCompressorFor } from './shared/zlib-compressor.ts';
-import { authSecretsOrExit } from './shared/auth-files.ts';
+import { accessControlOrExit } from './shared/auth-files.ts';
 
 const say = (message: string) => console.error(message);
 const exit = (code: number) => process.exit(code);
@@ -26,7 +26,7 @@ const tls = await startTls(config, say);
 const runtimeName = `bun ${Bun.version}`;
 const clientErrors = createClientErrors();
 const sidecar = createSidecar(config, {
-  authSecrets: authSecretsOrExit(config, { say, exit }),
+  auth: await accessControlOrExit(config, { say, exit }),
   compressor: zlibCompressorFor(config, runtimeName, { say, exit }),
   upstream: bunFetchUpstream,
   probe: createTcpProbe(config.TARGET),

@@ -14,7 +14,7 @@ import { createNodeHttpUpstream } from './deno/node-http-upstream.ts';
 import { processMetrics } from './shared/process-metrics.ts';
 import { createTcpProbe } from './shared/tcp-probe.ts';
 import { zlibCompressorFor } from './shared/zlib-compressor.ts';
-import { authSecretsOrExit } from './shared/auth-files.ts';
+import { accessControlOrExit } from './shared/auth-files.ts';
 import { redirectMessage } from '../src/tls/https.ts';
 import { startCertificates } from '../src/tls/watcher.ts';
 import type { CertificatePair } from '../src/tls/certificate.ts';
@@ -43,7 +43,7 @@ const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => Den
 
 const upstream = createNodeHttpUpstream(config.TARGET, config.MAX_CONCURRENT_REQUESTS);
 const sidecar = createSidecar(config, {
-  authSecrets: authSecretsOrExit(config, { say, exit: (code) => Deno.exit(code) }),
+  auth: await accessControlOrExit(config, { say, exit: (code) => Deno.exit(code) }),
   compressor: zlibCompressorFor(config, `deno ${Deno.version.deno}`, { say, exit: (code) => Deno.exit(code) }),
   upstream: upstream.client,
   webSocket: createDenoWebSocket(config),

@@ -16,7 +16,7 @@ import { nodeHttpCapabilities, serveOnNodeHttp } from './shared/node-listener.ts
 import { processMetrics } from './shared/process-metrics.ts';
 import { createTcpProbe } from './shared/tcp-probe.ts';
 import { zlibCompressorFor } from './shared/zlib-compressor.ts';
-import { authSecretsOrExit } from './shared/auth-files.ts';
+import { accessControlOrExit } from './shared/auth-files.ts';
 
 const say = (message: string) => console.error(message);
 const exit = (code: number) => Deno.exit(code);
@@ -35,7 +35,7 @@ const runtimeName = `deno ${Deno.version.deno}`;
 const upstream = createNodeHttpUpstream(config.TARGET, config.MAX_CONCURRENT_REQUESTS);
 const clientErrors = createClientErrors();
 const sidecar = createSidecar(config, {
-  authSecrets: authSecretsOrExit(config, { say, exit }),
+  auth: await accessControlOrExit(config, { say, exit }),
   compressor: zlibCompressorFor(config, runtimeName, { say, exit }),
   upstream: upstream.client,
   probe: createTcpProbe(config.TARGET),

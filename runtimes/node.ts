@@ -18,7 +18,7 @@ import { createOtlpPost } from './node/otlp-post.ts';
 import { processMetrics } from './shared/process-metrics.ts';
 import { createTcpProbe } from './shared/tcp-probe.ts';
 import { zlibCompressorFor } from './shared/zlib-compressor.ts';
-import { authSecretsOrExit } from './shared/auth-files.ts';
+import { accessControlOrExit } from './shared/auth-files.ts';
 import { http2Authority, startTls } from './node/tls.ts';
 import { redirectMessage } from '../src/tls/https.ts';
 
@@ -32,7 +32,7 @@ const upstream = createNodeUpstream(config.TARGET, config.MAX_CONCURRENT_REQUEST
 const otlpPost = createOtlpPost();
 const clientErrors = createClientErrors();
 const sidecar = createSidecar(config, {
-  authSecrets: authSecretsOrExit(config, { say, exit: (code) => process.exit(code) }),
+  auth: await accessControlOrExit(config, { say, exit: (code) => process.exit(code) }),
   compressor: zlibCompressorFor(config, `node ${process.versions.node}`, { say, exit: (code) => process.exit(code) }),
   upstream: upstream.client,
   probe: createTcpProbe(config.TARGET),

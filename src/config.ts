@@ -3,6 +3,7 @@ import { otelConfigShape, secretVariables } from './tracing/config.ts';
 import { compressConfigShape } from './compress/config.ts';
 import { limitsConfigShape, limitsTogether } from './limits/config.ts';
 import { authConfigShape, authTogether } from './auth/config.ts';
+import { webSocketConfigShape } from './websocket/config.ts';
 
 /**
  * The sidecar's whole configuration: one zod schema over environment variables. Types come from
@@ -166,6 +167,8 @@ export const configSchema = z
     ...limitsConfigShape,
     /** Access control: JWT, Basic, OIDC login (auth/config.ts); off unless a method is configured. */
     ...authConfigShape,
+    /** The WebSocket relays' memory bounds (websocket/config.ts). */
+    ...webSocketConfigShape,
   })
   .superRefine(tlsTogether);
 

@@ -4,8 +4,7 @@
  */
 import type { Context, Hono } from 'hono';
 import type { Compressor } from './compress/compress.ts';
-import { createAccessControl } from './auth/access-control.ts';
-import type { AuthSecrets } from './auth/secrets.ts';
+import type { Authenticator } from './auth/authenticate.ts';
 import { createDoor } from './door.ts';
 import { createAdmin } from './admin/admin.ts';
 import { createAdmission } from './overload/admission.ts';
@@ -59,8 +58,8 @@ export interface RuntimeCapabilities {
    * handshakes to its own 'upgrade' listener instead (runtimes/node/tunnel.ts).
    */
   webSocket?(c: Context, handshake: Handshake): Promise<Response>;
-  /** Access control's secret files, read at start-up (runtimes/shared/auth-files.ts); undefined when it is off. */
-  authSecrets?: AuthSecrets | undefined;
+  /** Access control, built at start-up with its secret files (runtimes/shared/auth-files.ts); undefined when it is off. */
+  auth?: Authenticator | undefined;
   /** COMPRESS's compressor (runtimes/shared/zlib-compressor.ts); undefined when COMPRESS is off. */
   compressor?: Compressor | undefined;
   /** Whether the runtime's parser refused (and answered) the rest of this request's connection. */
@@ -103,11 +102,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
   const proto = runtime.tls ? 'https' : 'http';
   // One limiter for requests and WebSocket handshakes (MAX_CONCURRENT_REQUESTS; undefined: none).
   const admission = createAdmission(config, metrics);
-  const auth = createAccessControl(config, {
-    secrets: runtime.authSecrets ?? {},
-    fetch: globalThis.fetch.bind(globalThis),
-    say: runtime.say,
-  });
+  const { auth } = runtime;
   // The edge limits and access control: one door for requests and WebSocket handshakes alike.
   const door = createDoor(config, { metrics, auth, tls: runtime.tls !== undefined });
   const tunnels = new Tunnels({

@@ -5,20 +5,27 @@
  * (./ws-upstream.ts), then the client's upgrade with the app's subprotocol and 101 headers, then
  * src/websocket/message-relay.ts between the two. What Deno's WebSocket lacks is in the README's known
  * differences: no ping/pong API (Deno answers pings itself), no pause() (no receive
- * backpressure from the client), no abrupt close (a cut leg is closed without a code: 1005).
+ * backpressure from the client, so the relays' budget cannot pause the client's leg either), no
+ * abrupt close (a cut leg is closed without a code: 1005), and no message size option (Deno's
+ * reader takes up to 64 MiB; the relay measures each message as received and closes with 1009
+ * beyond WS_MAX_MESSAGE_BYTES).
  */
 import type { Context } from 'hono';
 import type { Config } from '../../src/config.ts';
 import { relayed101Headers } from '../../src/websocket/handshake-headers.ts';
 import type { Handshake } from '../../src/websocket/upgrade.ts';
 import { relayMessages } from '../../src/websocket/message-relay.ts';
-import type { Peer, Relay } from '../../src/websocket/message-relay.ts';
-import { SEND_HIGH_WATER, appPeer, openAppSocket } from '../shared/ws-upstream.ts';
-
-/** How often a full send buffer is looked at again: Deno's WebSocket has no 'drain' event. */
-const DRAIN_POLL_MS = 5;
+import type { Relay, RelayLimits } from '../../src/websocket/message-relay.ts';
+import { RelayBudget } from '../../src/websocket/relay-budget.ts';
+import { appPeer, openAppSocket } from '../shared/ws-upstream.ts';
+import { clientPeer } from './client-peer.ts';
 
 export function createDenoWebSocket(config: Config): (c: Context, handshake: Handshake) => Promise<Response> {
+  // One budget for every tunnel of the process (src/websocket/relay-budget.ts).
+  const limits: RelayLimits = {
+    maxMessageBytes: config.WS_MAX_MESSAGE_BYTES,
+    budget: new RelayBudget(config.WS_RELAY_BUDGET_BYTES),
+  };
   return async (c, handshake) => {
     const request = c.req.raw;
     const opened = await openAppSocket(config, handshake, request.signal, { answerPings: true, offerAsHeader: true });
@@ -36,24 +43,8 @@ export function createDenoWebSocket(config: Config): (c: Context, handshake: Han
     socket.binaryType = 'arraybuffer';
 
     let relay: Relay | undefined;
-    let poll: ReturnType<typeof setInterval> | undefined;
     const app = appPeer(opened);
-    const client: Peer = {
-      send(data) {
-        socket.send(data as string | Uint8Array<ArrayBuffer>);
-        if (socket.bufferedAmount < SEND_HIGH_WATER) return true;
-        // The relay pauses the app; this says when to resume it.
-        poll ??= setInterval(() => {
-          if (socket.bufferedAmount >= SEND_HIGH_WATER) return;
-          clearInterval(poll);
-          poll = undefined;
-          relay?.client.drained();
-        }, DRAIN_POLL_MS);
-        return false;
-      },
-      close: (code, reason) => (code === undefined ? socket.close() : socket.close(code, reason)),
-      terminate: () => socket.close(),
-    };
+    const client = clientPeer(socket, () => relay?.client.drained());
     let open = false;
     socket.addEventListener('close', () => {
       if (open) return;
@@ -64,14 +55,14 @@ export function createDenoWebSocket(config: Config): (c: Context, handshake: Han
     socket.addEventListener('open', () => {
       open = true;
       const tunnel = handshake.opened(() => relay?.goAway());
-      const r = relayMessages(client, app.peer, tunnel);
+      const r = relayMessages(client, app.peer, tunnel, limits);
       relay = r;
       socket.addEventListener('message', (event: MessageEvent) => {
         const data = event.data as string | ArrayBuffer;
         r.client.message(typeof data === 'string' ? data : new Uint8Array(data));
       });
       socket.addEventListener('close', (event: CloseEvent) => {
-        clearInterval(poll);
+        client.stop();
         r.client.closed(event.code, event.reason);
       });
       app.listen(r.app);

@@ -15,13 +15,6 @@ import { relayResponse } from '../../src/proxy/relay.ts';
 import type { Handshake } from '../../src/websocket/upgrade.ts';
 import type { Peer, PeerEvents } from '../../src/websocket/message-relay.ts';
 
-/**
- * The largest message a relay carries (it holds a message whole): far above what web apps send
- * (the suite sends 16 MiB), bounded so one client cannot make the sidecar hold gigabytes. A larger
- * one closes the tunnel with 1009 "message too big" (RFC 6455 §7.4.1).
- */
-export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-
 /** Bytes queued for one peer before the other is paused. */
 export const SEND_HIGH_WATER = 1024 * 1024;
 
@@ -75,7 +68,7 @@ export function openAppSocket(
   // that picks none (ws lib/websocket.js "Server sent no subprotocol"), which the client's own
   // WebSocket must be the one to decide. The app's choice is read from its 101 (readAppChoice).
   const asHeader = options.offerAsHeader === true && handshake.protocols.length > 0;
-  const socket = connectToApp(handshake, asHeader, options);
+  const socket = connectToApp(handshake, asHeader, options, config.WS_MAX_MESSAGE_BYTES);
   return new Promise<AppSocket | Response>((resolve) => {
     const wait = awaitAnswer(socket, handshake, signal, config.UPSTREAM_TIMEOUT_MS, resolve);
     socket.on('error', wait.fail);
@@ -92,7 +85,7 @@ export function openAppSocket(
 }
 
 /** The handshake to the app: the client's headers but those ws writes for its own leg. */
-function connectToApp(handshake: Handshake, asHeader: boolean, options: AppSocketOptions): WebSocket {
+function connectToApp(handshake: Handshake, asHeader: boolean, options: AppSocketOptions, maxPayload: number) {
   const headers: Record<string, string> = {};
   for (const [name, value] of handshake.headers) if (!ownHandshakeHeaders.has(name)) headers[name] = value;
   if (asHeader) headers['sec-websocket-protocol'] = handshake.protocols.join(', ');
@@ -100,7 +93,8 @@ function connectToApp(handshake: Handshake, asHeader: boolean, options: AppSocke
     headers,
     // Each leg negotiates its own extensions; the relay reads and writes whole messages.
     perMessageDeflate: false,
-    maxPayload: MAX_MESSAGE_BYTES,
+    // Beyond it ws closes the app's leg with 1009 and says so in 'error' (appPeer passes it on).
+    maxPayload,
     // The app's pings go to the client, whose pongs come back: the sidecar answers none itself,
     // unless the client's side cannot send pings (Deno), where an unanswered ping could make
     // the app give the tunnel up.
@@ -220,8 +214,9 @@ export function appPeer(opened: AppSocket): { peer: Peer; listen(events: PeerEve
   // Until the client's side is open, nothing is read from the app (its messages wait in the kernel).
   socket.pause();
   const peer: Peer = {
-    send(data) {
-      socket.send(data, { binary: typeof data !== 'string' }, afterWrite);
+    send(data, written) {
+      // ws calls back once the frame is written to the socket, or with an error if it never will be.
+      socket.send(data, { binary: typeof data !== 'string' }, () => (written(), afterWrite()));
       full = socket.bufferedAmount >= SEND_HIGH_WATER;
       return !full;
     },
@@ -241,6 +236,9 @@ export function appPeer(opened: AppSocket): { peer: Peer; listen(events: PeerEve
       socket.on('message', (data: Buffer, binary: boolean) => e.message(binary ? data : data.toString()));
       socket.on('ping', (data: Buffer) => e.ping(data));
       socket.on('pong', (data: Buffer) => e.pong(data));
+      socket.on('error', (error: Error & { code?: string }) => {
+        if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') e.tooBig();
+      });
       socket.on('close', (code: number, reason: Buffer) => e.closed(code, reason.toString()));
       // The app's connection may have failed while the client's side was opening.
       if (socket.readyState === socket.CLOSED) e.closed(1006, '');

@@ -7,18 +7,26 @@
  *   split or dropped (docs/behaviour.md, Upgrade and WebSocket);
  * - backpressure: a send that leaves the receiving peer's buffer above its mark pauses the
  *   sending peer until the receiving one drains;
+ * - bounded memory: a message over the limit (WS_MAX_MESSAGE_BYTES) closes the tunnel with 1009
+ *   "message too big" (RFC 6455 §7.4.1) on both legs, none of it passed on; a message is counted
+ *   in the one budget of all relays (./relay-budget.ts) until it has been written through, and
+ *   while that budget is spent no relay reads;
  * - a close goes on with its code and reason; the codes that may not be sent (1005 "no status",
  *   1006 "abnormal", 1015 "TLS", RFC 6455 §7.4.1) become a close without a code, and an abrupt
  *   end of the connection;
  * - once one side has closed, the other gets a second to finish its closing handshake, then is
  *   cut (docs/behaviour.md, Upgrade and WebSocket: a close or reset on one side ends the other within a second).
  */
+import type { RelayBudget } from './relay-budget.ts';
 import type { Tunnel } from './tunnel.ts';
 
 /** One leg of the relay, as the runtime's WebSocket lets the relay drive it. */
 export interface Peer {
-  /** Sends one whole message; false when the peer's send buffer is above its mark (drained() follows). */
-  send(data: string | Uint8Array): boolean;
+  /**
+   * Sends one whole message; false when the peer's send buffer is above its mark (drained()
+   * follows). `written` is called once the message has left the sidecar's buffers (or failed to).
+   */
+  send(data: string | Uint8Array, written: () => void): boolean;
   /** Control frames, where the runtime exposes them. */
   ping?(data: Uint8Array): void;
   pong?(data: Uint8Array): void;
@@ -40,7 +48,18 @@ export interface PeerEvents {
   closed(code: number, reason: string): void;
   /** The peer's send buffer went below its mark again. */
   drained(): void;
+  /** The peer sent a message over the limit, found by the runtime's own reader (Bun, the ws package). */
+  tooBig(): void;
 }
+
+/** What bounds a relay's memory (WS_MAX_MESSAGE_BYTES, and the budget of all relays). */
+export interface RelayLimits {
+  maxMessageBytes: number;
+  budget: RelayBudget;
+}
+
+/** RFC 6455 §7.4.1: "a message that is too big for it to process". */
+export const MESSAGE_TOO_BIG = 1009;
 
 export interface Relay {
   client: PeerEvents;
@@ -72,29 +91,87 @@ function utf8Length(text: string): number {
   return bytes;
 }
 
-const size = (data: string | Uint8Array) => (typeof data === 'string' ? utf8Length(data) : data.byteLength);
+export const messageSize = (data: string | Uint8Array): number =>
+  typeof data === 'string' ? utf8Length(data) : data.byteLength;
 
-export function relayMessages(client: Peer, app: Peer, tunnel: Tunnel): Relay {
-  const state = {
-    client: { closed: false, timer: undefined as ReturnType<typeof setTimeout> | undefined },
-    app: { closed: false, timer: undefined as ReturnType<typeof setTimeout> | undefined },
+/** Pauses a peer while any reason holds (its receiver is full, the budget is spent), resumes it when none does. */
+function gate(peer: Peer) {
+  const reasons = new Set<'full' | 'budget'>();
+  return {
+    stop(reason: 'full' | 'budget') {
+      if (reasons.size === 0) peer.pause?.();
+      reasons.add(reason);
+    },
+    go(reason: 'full' | 'budget') {
+      if (reasons.delete(reason) && reasons.size === 0) peer.resume?.();
+    },
   };
+}
+
+/**
+ * One relay's part in the budget: the messages it holds, each counted until written through
+ * (once), its gates stopped while the budget is spent; `end` lets go of all of it (writes that
+ * never completed, a leg cut with messages queued, hold nothing any more).
+ */
+function holdings(budget: RelayBudget, gates: ReturnType<typeof gate>[]) {
+  let held = 0;
+  const unlisten = budget.listen((spent) => {
+    for (const g of gates) {
+      if (spent) g.stop('budget');
+      else g.go('budget');
+    }
+  });
+  return {
+    hold(bytes: number): () => void {
+      held += bytes;
+      budget.take(bytes);
+      let done = false;
+      return () => {
+        if (done || held === 0) return;
+        done = true;
+        held -= bytes;
+        budget.release(bytes);
+      };
+    },
+    end() {
+      unlisten();
+      budget.release(held);
+      held = 0;
+    },
+  };
+}
+
+export function relayMessages(client: Peer, app: Peer, tunnel: Tunnel, limits: RelayLimits): Relay {
+  const state = {
+    client: { closed: false, closing: false, timer: undefined as ReturnType<typeof setTimeout> | undefined },
+    app: { closed: false, closing: false, timer: undefined as ReturnType<typeof setTimeout> | undefined },
+  };
+  const gates = { client: gate(client), app: gate(app) };
   let error: 'client_aborted' | 'upstream_reset' | undefined;
+  const held = holdings(limits.budget, [gates.client, gates.app]);
 
   const finishIfDone = () => {
     if (!state.client.closed || !state.app.closed) return;
     clearTimeout(state.client.timer);
     clearTimeout(state.app.timer);
+    held.end();
     tunnel.closed(error);
   };
 
   /** Sends `to` a close (as `from` closed), then cuts it if it has not finished within the grace. */
   const passClose = (to: Peer, side: 'client' | 'app', code: number, reason: string) => {
-    if (state[side].closed) return;
+    if (state[side].closed || state[side].closing) return;
+    state[side].closing = true;
     if (sendableCloseCode(code)) to.close(code, reason);
     else if (code === 1005) to.close(undefined, '');
     else to.terminate();
     state[side].timer ??= setTimeout(() => to.terminate(), CLOSE_GRACE_MS);
+  };
+
+  /** A message over the limit: both legs closed with 1009, nothing of it passed on. */
+  const tooBig = () => {
+    passClose(client, 'client', MESSAGE_TOO_BIG, 'message too big');
+    passClose(app, 'app', MESSAGE_TOO_BIG, 'message too big');
   };
 
   const events = (from: Peer, to: Peer, fromSide: 'client' | 'app'): PeerEvents => {
@@ -102,9 +179,11 @@ export function relayMessages(client: Peer, app: Peer, tunnel: Tunnel): Relay {
     const count = fromSide === 'client' ? (n: number) => tunnel.bytesIn(n) : (n: number) => tunnel.bytesOut(n);
     return {
       message(data) {
-        if (state[toSide].closed) return;
-        count(size(data));
-        if (!to.send(data)) from.pause?.();
+        if (state[toSide].closed || state[toSide].closing) return;
+        const bytes = messageSize(data);
+        if (bytes > limits.maxMessageBytes) return tooBig();
+        count(bytes);
+        if (!to.send(data, held.hold(bytes))) gates[fromSide].stop('full');
       },
       ping(data) {
         if (!state[toSide].closed) to.ping?.(data);
@@ -121,8 +200,9 @@ export function relayMessages(client: Peer, app: Peer, tunnel: Tunnel): Relay {
       },
       drained() {
         // `from`'s buffer drained: the peer sending into it may go on.
-        to.resume?.();
+        gates[toSide].go('full');
       },
+      tooBig,
     };
   };
 

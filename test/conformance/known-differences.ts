@@ -74,13 +74,21 @@ export const knownDifferences = {
    * own handshake (the app sees the sidecar's Sec-WebSocket-Key and no extension offer), its own
    * framing (fragment boundaries and masking are the relay's; a message is never altered, merged,
    * split or dropped) and no compression (permessage-deflate negotiated on neither leg). Messages
-   * are held whole: up to 64 MiB (1009 beyond). Node tunnels the bytes.
+   * are held whole: up to WS_MAX_MESSAGE_BYTES (1009 beyond). Node tunnels the bytes.
    */
   webSocketRelayed: new Set<Runtime>(['bun-native', 'deno-native']),
   /**
-   * A relay holds a message whole, so it has a limit: 64 MiB. Beyond it Bun closes the client's
-   * leg with 1009 "message too big" (maxPayloadLength); Deno's WebSocket drops the connection
-   * (1006). Nothing of the message reaches the app, whose leg is cut. Node passes any size.
+   * A relay holds a message whole, so WS_MAX_MESSAGE_BYTES (16 MiB by default) bounds it: a
+   * larger message, either way, closes the tunnel with 1009 on both legs and none of it is passed
+   * on (Bun: maxPayloadLength; Deno: measured as received; the app's leg: the ws package's
+   * maxPayload). Node's tunnel parses no message: the bytes pass unchanged, whatever their size.
+   */
+  webSocketMessageLimited: new Set<Runtime>(['bun-native', 'deno-native']),
+  /**
+   * Beyond 64 MiB Deno's own WebSocket reader (fastwebsockets' default, which Deno.upgradeWebSocket
+   * cannot change) drops the connection (1006) before the relay sees the message, whatever
+   * WS_MAX_MESSAGE_BYTES says; Bun closes with 1009 (maxPayloadLength). Nothing of the message
+   * reaches the app, whose leg is cut. Node passes any size.
    */
   webSocketMessageLimitClose: { 'bun-native': 1009, 'deno-native': 1006 } as Partial<Record<Runtime, number>>,
   /**
@@ -96,8 +104,11 @@ export const knownDifferences = {
   webSocketResetBecomesClose: new Set<Runtime>(['deno-native']),
   /**
    * Deno's WebSocket has no pause() (WebSocketStream is unstable): the relay cannot stop reading
-   * a client that sends faster than the app reads, so it buffers those messages. The other way
-   * (app to client) has backpressure, through bufferedAmount.
+   * a client that sends faster than the app reads, so it buffers those messages, and the relays'
+   * budget (WS_RELAY_BUDGET_BYTES) cannot stop reading it either; nor does Deno.upgradeWebSocket
+   * take a message size (`deno types`: protocol, idleTimeout, socket, head), so its reader holds up
+   * to 64 MiB of a message before the relay can measure it. The other way (app to client) has
+   * backpressure, through bufferedAmount, and is paused by the budget.
    */
   webSocketNoReceiveBackpressure: new Set<Runtime>(['deno-native']),
   /**

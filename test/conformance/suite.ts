@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../support/sidecar.ts';
+import { compressionTests } from './compression.ts';
 import { configurationTests } from './configuration.ts';
 import { Conformance } from './context.ts';
 import { failureTests } from './failures.ts';
@@ -17,6 +18,7 @@ import { refusalTests } from './refusals.ts';
 import { routingTests } from './routing.ts';
 import { streamingTests } from './streaming.ts';
 import { webSocketFrameTests } from './websocket-frames.ts';
+import { webSocketLimitTests } from './websocket-limits.ts';
 import { webSocketMessageTests } from './websocket-messages.ts';
 import { webSocketTests } from './websocket.ts';
 import { socketIoTests } from './socket-io.ts';
@@ -40,10 +42,12 @@ export function addConformanceTests(runtime: Runtime): void {
     webSocketTests(t);
     webSocketMessageTests(t);
     webSocketFrameTests(t);
+    webSocketLimitTests(t);
     socketIoTests(t);
     refusalTests(t);
     tracingTests(t);
     tracingConfigurationTests(t);
+    compressionTests(t);
 
     it('never contacted any host but TARGET during the whole suite', () => {
       expect(t.canary.requests).toEqual([]);

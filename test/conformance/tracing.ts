@@ -153,7 +153,8 @@ export function tracingTests(t: Conformance): void {
         'url.scheme': 'http',
         'server.address': '127.0.0.1',
         'server.port': s.port,
-        // The door's client address (docs/behaviour.md#edge-limits): the peer, whose X-Forwarded-For is not trusted here.
+        // No TRUSTED_PROXIES: the X-Forwarded-For above is the client's own word, and the client
+        // is the connection's peer (docs/behaviour.md#edge-limits).
         'client.address': '127.0.0.1',
         'network.peer.address': '127.0.0.1',
         'user_agent.original': 'conformance/1',

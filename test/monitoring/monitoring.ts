@@ -30,6 +30,7 @@ export const sidecarMetrics = [
   'sidecar_spans_dropped_total',
   'sidecar_tls_certificate_expiry_timestamp_seconds',
   'sidecar_tls_reload_errors_total',
+  'sidecar_compressed_bytes_total',
   'process_resident_memory_bytes',
   'process_cpu_seconds_total',
   'process_start_time_seconds',

@@ -72,7 +72,9 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'sidecar-monitoring-'));
   const volume = new SecretVolume(work, 'tls', pki.first);
   [sidecar, secure] = await Promise.all([
-    startSidecar('node', { TARGET: upstream.url, SRV_NAME: 'legacy-app' }),
+    // COMPRESS, so the compression-ratio panel has data: the GETs below ask for gzip, and the
+    // app's small echo answers qualify with COMPRESS_MIN_BYTES=0.
+    startSidecar('node', { TARGET: upstream.url, SRV_NAME: 'legacy-app', COMPRESS: 'gzip', COMPRESS_MIN_BYTES: '0' }),
     startSidecar('node', {
       TARGET: upstream.url,
       SRV_NAME: 'legacy-app',
@@ -90,7 +92,8 @@ beforeAll(async () => {
   });
   for (let r = 1; r <= rounds; r++) {
     const sends: Promise<{ status: number }>[] = [];
-    for (let i = 0; i < round.get200; i++) sends.push(send(sidecar.url, `/page?id=r${r}-get-${i}`));
+    for (let i = 0; i < round.get200; i++)
+      sends.push(send(sidecar.url, `/page?id=r${r}-get-${i}`, { headers: [['Accept-Encoding', 'gzip']] }));
     for (let i = 0; i < round.post200; i++)
       sends.push(send(sidecar.url, `/form?id=r${r}-post-${i}`, { method: 'POST', body: 'x=1' }));
     for (let i = 0; i < round.other200; i++)

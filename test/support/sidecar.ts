@@ -131,6 +131,8 @@ export type LogEntry = Record<string, unknown>;
 
 export interface Sidecar {
   runtime: Runtime;
+  /** The spawned process (for `deno task`, the wrapper: its child serves; bench/proc.ts servingPids finds it). */
+  pid: number | undefined;
   env: Record<string, string>;
   /** http://host:port of the proxied listener, and of the admin listener. */
   url: string;
@@ -236,6 +238,7 @@ export async function startSidecar(runtime: Runtime, env: Record<string, string>
 
   const sidecar: Sidecar = {
     runtime,
+    pid: child.pid,
     env,
     url: `http://${host}:${port}`,
     host,

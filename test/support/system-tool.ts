@@ -1,5 +1,5 @@
 /**
- * The system tools some tests need (Prometheus and promtool, Chromium, openssl, htpasswd, and the
+ * The system tools some tests need (Prometheus and promtool, Chromium, openssl, htpasswd, nginx, and the
  * pod test's podman), from Debian. A test that needs one calls `requireTool` (or `requireTools`)
  * in its beforeAll, with INSTALL_TIMEOUT_MS as the hook's timeout. On a fresh machine, as root, the
  * tool's package is installed with apt-get and one stderr line says so; not root, or when apt-get
@@ -31,6 +31,7 @@ export const systemTools = {
   chromium: { command: 'chromium', package: 'chromium' },
   openssl: { command: 'openssl', package: 'openssl' },
   htpasswd: { command: 'htpasswd', package: 'apache2-utils' },
+  nginx: { command: 'nginx', package: 'nginx' },
 } as const satisfies Record<string, SystemTool>;
 
 /** Long enough for apt-get update and Chromium's download on a slow mirror, and for a wait behind it. */

@@ -21,6 +21,8 @@
  *   /_/firehose?id=&total=N writes N bytes in 64 KiB chunks, honouring backpressure
  *   (an Upgrade: websocket handshake) the WebSocket app of ./ws-app.ts
  *   /_/unsized              a gzip body without Content-Length (chunked), as nginx sends a compressed answer
+ *   /_/page?n=&type=&status=&length=none&h=Name:Value   n bytes of compressible HTML (pageBody), with
+ *                           that status, Content-Type and extra headers (h repeated); length=none: chunked
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
@@ -39,6 +41,11 @@ export const encodedBodies = {
   zstd: zlib.zstdCompressSync(plainText),
 } as const;
 export type Encoding = keyof typeof encodedBodies;
+
+/** /_/page's body: n bytes of an HTML page that compresses well. */
+export function pageBody(n: number): Buffer {
+  return Buffer.alloc(n, '<tr><td class="name">row</td><td class="value">compressible</td></tr>\n');
+}
 
 export const setCookies = [
   'session=abc123; Path=/; HttpOnly',
@@ -217,6 +224,29 @@ export async function startUpstream(): Promise<Upstream> {
         res.write('first chunk\n');
         await gate(id).promise;
         res.end('the rest\n');
+      },
+      '/_/page': async () => {
+        await ended();
+        const status = Number(query.get('status') ?? '200');
+        const fields = new Map<string, string[]>([['Content-Type', [query.get('type') ?? 'text/html; charset=utf-8']]]);
+        for (const field of query.getAll('h')) {
+          const colon = field.indexOf(':');
+          const name = field.slice(0, colon);
+          fields.set(name, [...(fields.get(name) ?? []), field.slice(colon + 1)]);
+        }
+        for (const [name, values] of fields) res.setHeader(name, values.length === 1 ? (values[0] as string) : values);
+        if (status === 204 || status === 304) {
+          res.writeHead(status);
+          res.end();
+          return;
+        }
+        const body = pageBody(Number(query.get('n') ?? '4096'));
+        const sized = query.get('length') !== 'none';
+        if (sized) res.setHeader('Content-Length', body.length);
+        res.writeHead(status);
+        // Headers first: Node then frames the body chunked instead of counting it.
+        if (!sized) res.flushHeaders();
+        res.end(body);
       },
       '/_/hop-response': async () => {
         await ended();

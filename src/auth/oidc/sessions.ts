@@ -13,7 +13,7 @@
  * they share the one refresh (one in flight per session) instead of each spending the refresh
  * token again, which an IdP that rotates refresh tokens would treat as a replay (RFC 9700 §4.14.2).
  */
-import { Lru } from './lru.ts';
+import { LruCache } from '../lru.ts';
 import { identityOf, needsRefresh } from './session.ts';
 import type { Identity } from '../identity.ts';
 import type { Session } from './session.ts';
@@ -40,13 +40,13 @@ export interface SessionsOptions {
 export const SESSION_CACHE_ENTRIES = 4096;
 
 export class Sessions {
-  readonly #cache: Lru<string, Entry>;
+  readonly #cache: LruCache<string, Entry>;
   readonly #refreshing = new Map<string, Promise<SessionResult>>();
   readonly #options: SessionsOptions;
 
   constructor(options: SessionsOptions) {
     this.#options = options;
-    this.#cache = new Lru(options.capacity ?? SESSION_CACHE_ENTRIES);
+    this.#cache = new LruCache(options.capacity ?? SESSION_CACHE_ENTRIES);
   }
 
   async resolve(value: string): Promise<SessionResult> {

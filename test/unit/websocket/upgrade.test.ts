@@ -11,6 +11,7 @@ import { isWebSocketHandshake } from '../../../src/websocket/entry.ts';
 import { Tunnels } from '../../../src/websocket/tunnels.ts';
 import { CLOSE_GRACE_MS, relayMessages, sendableCloseCode } from '../../../src/websocket/message-relay.ts';
 import type { Peer } from '../../../src/websocket/message-relay.ts';
+import { RelayBudget } from '../../../src/websocket/relay-budget.ts';
 
 const config = loadConfig({ TARGET: 'http://app.internal:8080/base', SRV_NAME: 'svc' });
 
@@ -199,9 +200,11 @@ describe('the message relay', () => {
 
   function peer(sendResult = true) {
     const calls: unknown[][] = [];
-    const p: Peer & { calls: unknown[][] } = {
+    const unwritten: (() => void)[] = [];
+    const p: Peer & { calls: unknown[][]; unwritten: (() => void)[] } = {
       calls,
-      send: (data) => (calls.push(['send', data]), sendResult),
+      unwritten,
+      send: (data, written) => (calls.push(['send', data]), unwritten.push(written), sendResult),
       ping: (data) => void calls.push(['ping', data]),
       pong: (data) => void calls.push(['pong', data]),
       close: (code, reason) => void calls.push(['close', code, reason]),
@@ -212,7 +215,11 @@ describe('the message relay', () => {
     return p;
   }
 
-  function relay(clientSends = true, appSends = true) {
+  function relay(
+    clientSends = true,
+    appSends = true,
+    limits = { maxMessageBytes: 100, budget: new RelayBudget(1000) },
+  ) {
     const { begin, records } = setup();
     const client = peer(clientSends);
     const app = peer(appSends);
@@ -220,9 +227,68 @@ describe('the message relay', () => {
       client,
       app,
       begin(handshakeHeaders).opened(() => r.goAway()),
+      limits,
     );
     return { client, app, r, records };
   }
+
+  it('passes a message exactly at the limit; one byte over closes both legs with 1009 and passes none of it', () => {
+    const { client, app, r } = relay();
+    r.client.message(new Uint8Array(100));
+    r.app.message('é'.repeat(50));
+    expect(app.calls).toEqual([['send', new Uint8Array(100)]]);
+    expect(client.calls).toEqual([['send', 'é'.repeat(50)]]);
+    r.client.message(new Uint8Array(101));
+    expect(app.calls.slice(1)).toEqual([['close', 1009, 'message too big']]);
+    expect(client.calls.slice(1)).toEqual([['close', 1009, 'message too big']]);
+    // UTF-8 length counts: 51 two-byte characters are 102 bytes.
+    const other = relay();
+    other.r.app.message('é'.repeat(51));
+    expect(other.client.calls).toEqual([['close', 1009, 'message too big']]);
+  });
+
+  it("closes both legs with 1009 when a runtime's reader finds a message over the limit", () => {
+    const { client, app, r } = relay();
+    r.app.tooBig();
+    expect(client.calls).toEqual([['close', 1009, 'message too big']]);
+    expect(app.calls).toEqual([['close', 1009, 'message too big']]);
+  });
+
+  it('pauses every relay while the budget is spent, and resumes them once written messages bring it back under', () => {
+    const budget = new RelayBudget(150);
+    const one = relay(true, true, { maxMessageBytes: 100, budget });
+    const two = relay(true, true, { maxMessageBytes: 100, budget });
+    one.r.client.message(new Uint8Array(100));
+    expect(budget.held).toBe(100);
+    expect(two.client.calls).toEqual([]);
+    two.r.app.message(new Uint8Array(60));
+    expect(budget.held).toBe(160);
+    for (const p of [one.client, one.app, two.client, two.app]) expect(p.calls).toContainEqual(['pause']);
+    // A relay that starts while it is spent starts paused.
+    const three = relay(true, true, { maxMessageBytes: 100, budget });
+    expect(three.client.calls).toEqual([['pause']]);
+    one.app.unwritten[0]?.();
+    one.app.unwritten[0]?.(); // written once only
+    expect(budget.held).toBe(60);
+    for (const p of [one.client, one.app, two.client, two.app, three.app]) expect(p.calls.at(-1)).toEqual(['resume']);
+  });
+
+  it('keeps a relay paused by its full receiver when the budget frees, and releases what an ended relay held', () => {
+    const budget = new RelayBudget(100);
+    const { client, app, r } = relay(true, false, { maxMessageBytes: 100, budget });
+    r.client.message(new Uint8Array(100));
+    expect(client.calls).toEqual([['pause']]);
+    const other = relay(true, true, { maxMessageBytes: 100, budget });
+    other.r.app.message(new Uint8Array(10));
+    other.client.unwritten[0]?.();
+    expect(budget.held).toBe(100);
+    r.client.closed(1000, '');
+    r.app.closed(1000, '');
+    // The ended relay's unwritten message no longer counts; the other relay reads again.
+    expect(budget.held).toBe(0);
+    expect(other.client.calls.at(-1)).toEqual(['resume']);
+    expect(app.calls.filter((c) => c[0] === 'resume')).toEqual([]);
+  });
 
   it('passes messages whole, text as text, and counts payload bytes (UTF-8)', () => {
     const { client, app, r, records } = relay();
