@@ -7,13 +7,16 @@
 //   node bench/ab.ts --variant 'semi8@256=node --max-semi-space-size=8 dist/sidecar.mjs' \
 //                    --variant 'free=node dist/sidecar.mjs' [--memory-limit 256] [--rounds 5]
 //
-// `node` in a variant is this Node binary; `name@MiB` runs that variant in a memory cgroup of its
+// `node` in a variant is this Node binary; `row:NAME` is the command of bench/targets.ts's row NAME
+// (`--variant 'node-http=row:bun' --variant 'native=row:bun-native'`); `name@MiB` runs that variant in a memory cgroup of its
 // own limited to MiB (as bench/deployed.ts does; needs root), --memory-limit gives every variant
 // without one that limit. Output: a table on stdout, JSON with --out.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Run } from './context.ts';
 import { findWrk, wrkGenerator } from './load.ts';
+import { TARGETS, denoServeCommand } from './targets.ts';
 import { freePort, httpGet, readMem, spawnServer, stopServer, waitReady } from './proc.ts';
 import type { Server } from './proc.ts';
 
@@ -38,10 +41,17 @@ const variants: Variant[] = process.argv.flatMap((arg, i) => {
   if (arg !== '--variant') return [];
   const spec = process.argv[i + 1] ?? '';
   const eq = spec.indexOf('=');
-  const argv = spec
-    .slice(eq + 1)
-    .trim()
-    .split(/\s+/);
+  const command = spec.slice(eq + 1).trim();
+  // `name=row:bun` runs the command of a row of `npm run bench` (bench/targets.ts).
+  const row = command.startsWith('row:') ? TARGETS.find((t) => t.name === command.slice(4)) : undefined;
+  if (command.startsWith('row:') && !row) throw new Error(`no bench row named ${command.slice(4)}`);
+  // `name=deno-serve:FILE` runs FILE with `deno task serve`'s permissions in one process (the
+  // task runner would be the process measured otherwise).
+  const argv = row
+    ? row.argv({} as Run)
+    : command.startsWith('deno-serve:')
+      ? ['/bin/sh', '-c', denoServeCommand(command.slice('deno-serve:'.length))]
+      : command.split(/\s+/);
   if (argv[0] === 'node') argv[0] = process.execPath;
   const [name = '', limit] = spec.slice(0, eq).split('@');
   return [{ name, argv, limitMiB: limit === undefined ? memoryLimitMiB : Number(limit), runs: [] }];

@@ -1,7 +1,7 @@
 // The rows of `npm run bench`: what each one runs (TARGETS: its command and extra environment,
 // what it needs), the state of each during a run, and the selection --only and --skip make.
 // bench/servers.ts starts and stops them.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, MiB, ROOT, log } from './context.ts';
 import type { Run } from './context.ts';
@@ -47,16 +47,31 @@ export const TARGETS: TargetDef[] = [
   {
     name: 'bun',
     kind: 'sidecar',
-    label: 'sidecar on Bun',
+    label: 'sidecar on Bun (node:http)',
     needs: ['runtimes/bun.ts', 'node_modules/.bin/bun'],
     argv: () => [join(BIN, 'bun'), 'run', 'runtimes/bun.ts'],
   },
   {
     name: 'deno',
     kind: 'sidecar',
-    label: 'sidecar on Deno',
+    label: 'sidecar on Deno (node:http)',
     needs: ['runtimes/deno.ts', 'node_modules/.bin/deno'],
     argv: () => [join(BIN, 'deno'), 'task', '--quiet', 'serve'],
+  },
+  // Bun and Deno on their native servers, Bun.serve and Deno.serve (runtimes/bun-native.ts, deno-native.ts): the measured alternative.
+  {
+    name: 'bun-native',
+    kind: 'sidecar',
+    label: 'sidecar on Bun, Bun.serve listener',
+    needs: ['runtimes/bun-native.ts', 'node_modules/.bin/bun'],
+    argv: () => [join(BIN, 'bun'), 'run', 'runtimes/bun-native.ts'],
+  },
+  {
+    name: 'deno-native',
+    kind: 'sidecar',
+    label: 'sidecar on Deno, Deno.serve listener',
+    needs: ['runtimes/deno-native.ts', 'node_modules/.bin/deno'],
+    argv: () => ['/bin/sh', '-c', denoServeCommand('runtimes/deno-native.ts')],
   },
   {
     name: 'http-proxy',
@@ -93,6 +108,12 @@ export const TARGETS: TargetDef[] = [
   },
   ...COMPRESSION_TARGETS,
 ];
+/** `deno task serve`'s command line (deno.json) with another entry: the same permissions, exec'd so signals reach Deno. */
+export function denoServeCommand(entry: string): string {
+  const tasks = (JSON.parse(readFileSync(join(ROOT, 'deno.json'), 'utf8')) as { tasks: { serve: string } }).tasks;
+  return tasks.serve.replace('OTEL_DENO=false ', 'export OTEL_DENO=false; exec ').replace('runtimes/deno.ts', entry);
+}
+
 export const NODE_PEERS = ['http-proxy', 'fastify'];
 
 export interface RunSample {

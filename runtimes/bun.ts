@@ -1,162 +1,51 @@
 /**
- * The sidecar on Bun: read env, validate config, build the handler, serve, drain on signal.
- * The upstream client is Bun's own fetch, which keeps the client's Host and, with
- * `decompress: false`, passes compressed bodies through untouched.
+ * The sidecar on Bun: read env, validate config, build the handler, serve on Bun's `node:http`
+ * server as on Node (runtimes/shared/node-listener.ts: WebSocket tunnels pass bytes, the parser's
+ * refusals are logged, a streamed response keeps its Content-Length; README, "Which listener on
+ * Bun and Deno"), drain on signal. The upstream client is Bun's fetch. Bun.serve is the measured
+ * alternative, runtimes/bun-native.ts.
  */
-import { constants } from 'node:crypto';
 import process from 'node:process';
-import { getConnInfo } from 'hono/bun';
-import { createSidecar, listeningMessage } from '../src/sidecar.ts';
-import { configOrExit, listenOrExit, stopOnSignal } from '../src/lifecycle.ts';
-import type { UpstreamClient } from '../src/proxy/upstream.ts';
-import { createBunWebSocket } from './bun/websocket.ts';
+import { createSidecar } from '../src/sidecar.ts';
+import { configOrExit, stopOnSignal } from '../src/lifecycle.ts';
+import { createClientErrors } from './node/client-error.ts';
+import { startTls } from './node/tls.ts';
+import { bunFetchUpstream } from './bun/fetch-upstream.ts';
 import { fdStdout } from './shared/fd-stdout.ts';
-import { bunHeadFraming } from './shared/head-framing.ts';
+import { nodeHttpCapabilities, serveOnNodeHttp } from './shared/node-listener.ts';
 import { processMetrics } from './shared/process-metrics.ts';
 import { createTcpProbe } from './shared/tcp-probe.ts';
 import { zlibCompressorFor } from './shared/zlib-compressor.ts';
 import { accessControlOrExit } from './shared/auth-files.ts';
-import { redirectMessage } from '../src/tls/https.ts';
-import { startCertificates } from '../src/tls/watcher.ts';
-import type { CertificatePair } from '../src/tls/certificate.ts';
-import { ListenerSwap } from './shared/listener-swap.ts';
-import { tls12Ciphers, tlsFiles } from './shared/tls-files.ts';
 
 const say = (message: string) => console.error(message);
+const exit = (code: number) => process.exit(code);
+const config = configOrExit(Bun.env, { say, exit });
+const tls = await startTls(config, say);
 
-const config = configOrExit(Bun.env, { say, exit: (code) => process.exit(code) });
-
-// Bun's fetch has no per-origin connection limit to set from here (only BUN_CONFIG_MAX_HTTP_REQUESTS,
-// process-wide and read at start-up): under MAX_CONCURRENT_REQUESTS the cap on requests in flight
-// bounds the connections in use, and Bun reuses an idle pooled one before opening another
-// (test/protection/ counts the app's connections on every runtime).
-// Known difference (oven-sh/bun#17012): Bun's fetch adds `User-Agent: Bun/x` and `Accept: */*`
-// when the client sent none; everything else the client sent reaches the app unchanged.
-const upstream: UpstreamClient = async (request) => {
-  const response = await fetch(request.url, {
-    method: request.method,
-    headers: request.headers,
-    body: request.body,
-    signal: request.signal,
-    redirect: 'manual',
-    decompress: false,
-  });
-  // The core strips hop-by-hop headers in place. The fetch standard makes a Response's headers
-  // immutable, but Bun 1.4 does not, which spares a copy per request; if a Bun release enforces
-  // it, every proxied request fails (loudly: the conformance suite), and a copy goes back here.
-  return response;
-};
-
-// TLS: rotation by a listener swap, since Bun.serve ignores reload({ tls }) (listener-swap.ts).
-// eslint-disable-next-line prefer-const -- assigned once the sidecar exists; the watcher's callback is made before
-let proxyListeners: Pick<ListenerSwap<unknown>, 'swap'> | undefined;
-const tls = await startCertificates(config, tlsFiles, { say, exit: (code) => process.exit(code) }, (pair) =>
-  proxyListeners?.swap(pair),
-);
-
-const webSocket = createBunWebSocket(config);
+const runtimeName = `bun ${Bun.version}`;
+const clientErrors = createClientErrors();
 const sidecar = createSidecar(config, {
-  auth: await accessControlOrExit(config, { say, exit: (code) => process.exit(code) }),
-  compressor: zlibCompressorFor(config, `bun ${Bun.version}`, { say, exit: (code) => process.exit(code) }),
-  upstream,
-  webSocket: webSocket.handshake,
+  auth: await accessControlOrExit(config, { say, exit }),
+  compressor: zlibCompressorFor(config, runtimeName, { say, exit }),
+  upstream: bunFetchUpstream,
   probe: createTcpProbe(config.TARGET),
-  remoteAddress: (c) => getConnInfo(c).remote.address,
+  ...nodeHttpCapabilities(clientErrors, tls),
   stdout: fdStdout(),
   say,
   processMetrics,
-  runtimeName: `bun ${Bun.version}`,
-  tls,
+  runtimeName,
 });
-
-const serveProxy = (pair: CertificatePair | undefined, port: number) =>
-  Bun.serve({
-    hostname: config.HOST,
-    port,
-    fetch: (request, server) => bunHeadFraming(request, sidecar.proxy.fetch(request, server)),
-    // With TLS: h2 and HTTP/1.1 by ALPN. `http2: true` is marked experimental (oven-sh/bun#40137);
-    // it is on because the conformance suite, test/tls and test/tls/h2.ts pass with it. BoringSSL
-    // refuses TLS 1.0/1.1 by itself; the suites are Mozilla's intermediate ones (tls-files.ts), in
-    // the server's order, as on Node (runtimes/node/tls.ts: testssl.sh rates the client's order HIGH).
-    ...(pair && {
-      reusePort: true,
-      http2: true,
-      tls: {
-        cert: pair.cert,
-        key: pair.key,
-        ciphers: tls12Ciphers,
-        secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE,
-      },
-    }),
-    // CLIENT_IDLE_TIMEOUT_MS (config.ts says why 75 s), in the whole seconds Bun counts, at most its 255.
-    idleTimeout: Math.min(255, Math.ceil(config.CLIENT_IDLE_TIMEOUT_MS / 1000)),
-    // Bodies stream through: no size limit of the sidecar's own (Bun's default is 128 MiB).
-    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-    websocket: webSocket.handlers,
-  });
-const exit = { say, exit: (code: number) => process.exit(code) };
-const listeners = listenOrExit(
-  { host: config.HOST, port: config.PORT, variable: 'PORT' },
-  () =>
-    new ListenerSwap(
-      {
-        start: serveProxy,
-        port: (server) => server.port ?? 0,
-        drain: (server) => server.stop(false),
-        kill: (server) => void server.stop(true),
-      },
-      tls?.current,
-      config.PORT,
-    ),
-  exit,
-);
-proxyListeners = listeners;
-const redirect = sidecar.redirect;
-const redirectServer =
-  redirect &&
-  listenOrExit(
-    { host: config.HOST, port: config.HTTP_REDIRECT_PORT ?? 0, variable: 'HTTP_REDIRECT_PORT' },
-    () =>
-      Bun.serve({
-        hostname: config.HOST,
-        port: config.HTTP_REDIRECT_PORT,
-        fetch: (request, server) => redirect.fetch(request, server),
-      }),
-    exit,
-  );
-if (redirectServer) say(redirectMessage(config.HOST, redirectServer.port ?? 0));
-const adminServer = listenOrExit(
-  { host: config.HOST, port: config.ADMIN_PORT, variable: 'ADMIN_PORT' },
-  () =>
-    Bun.serve({
-      hostname: config.HOST,
-      port: config.ADMIN_PORT,
-      fetch: (request, server) => sidecar.admin.fetch(request, server),
-    }),
-  exit,
-);
-void sidecar.readiness.start();
-say(
-  listeningMessage(
-    `bun ${Bun.version}`,
-    { host: config.HOST, port: listeners.port },
-    { host: config.HOST, port: adminServer.port ?? config.ADMIN_PORT },
-    config,
-  ),
-);
+const listeners = await serveOnNodeHttp(config, sidecar, { clientErrors, tls, runtimeName, say, exit });
 
 const stop = stopOnSignal({
   sidecar,
   timeoutMs: config.DRAIN_TIMEOUT_MS,
   say,
-  exit: (code) => process.exit(code),
+  exit,
   stopListening: () => listeners.stopListening(),
   forceClose: () => listeners.forceClose(),
-  release: () => {
-    void adminServer.stop(true);
-    void redirectServer?.stop(true);
-    tls?.close();
-  },
+  release: () => listeners.release(),
 });
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));

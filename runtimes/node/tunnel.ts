@@ -157,7 +157,14 @@ async function admit(handshake: Handshake, socket: Socket, early: Buffer[]): Pro
 
 /** Step 5: the app's handshake; then the tunnel, or the app's refusal relayed, or the sidecar's error. */
 function requestUpstream(app: App, handshake: Handshake, socket: Socket, early: Buffer[]): void {
-  const outgoing = sendHandshake(app, handshake);
+  let outgoing: ClientRequest;
+  try {
+    outgoing = sendHandshake(app, handshake);
+  } catch (error) {
+    // Deno's node:https throws here, before any 'error' event, when it may not read the CA file
+    // NODE_EXTRA_CA_CERTS names (README, known differences): the app was never asked.
+    return void writeError(socket, classifyUpstreamFailure(error), handshake);
+  }
   const wait = awaitAnswer(socket, early, app.timeoutMs, (error) => {
     outgoing.destroy();
     void writeError(socket, error, handshake);

@@ -31,8 +31,8 @@ export function configurationTests(t: Conformance): void {
     it(`runs on ${t.runtime} and says so in its listening line on stderr`, async () => {
       const s = await t.main();
       expect(s.listening).toMatch(listeningLine);
-      // The bundle is Node too: its line names node.
-      expect(s.listening).toMatch(new RegExp(`\\b${t.runtime.replace(/-bundle$/, '')}\\b`, 'i'));
+      // The bundle is Node too: its line names node; bun-native and deno-native name Bun and Deno.
+      expect(s.listening).toMatch(new RegExp(`\\b${t.runtime.replace(/-(bundle|native)$/, '')}\\b`, 'i'));
     });
 
     it('starts with unknown variables in its environment, and answers GET /healthz with 200 on the admin port', async () => {

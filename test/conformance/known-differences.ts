@@ -2,7 +2,10 @@
  * Holds docs/behaviour.md#runtimes: where a runtime cannot keep a promise of that page, and why.
  * Each entry is asserted as it stands (the test expects the runtime's actual behaviour, and still
  * the safety part of the promise), so a runtime release that changes it fails the suite and the
- * entry is revisited. Nothing is skipped.
+ * entry is revisited. Nothing is skipped. Bun and Deno serve on their node:http server (README,
+ * "Which listener on Bun and Deno"); `bun-native` and `deno-native` are the measured alternative,
+ * Bun.serve and Deno.serve (runtimes/bun-native.ts, runtimes/deno-native.ts), run with
+ * NATIVE_LISTENERS=1. An entry naming only those is the native listener's.
  */
 import type { Runtime } from '../support/sidecar.ts';
 
@@ -10,21 +13,22 @@ export const knownDifferences = {
   /**
    * Bun.serve hands the handler only a WHATWG-normalised request.url: a `'` in the query arrives
    * as `%27`. No raw request-target is exposed (Node's is, and is forwarded byte for byte).
-   * Equivalent to a URL parser, not to a byte-comparing app.
+   * Equivalent to a URL parser, not to a byte-comparing app. Bun's node:http server
+   * (runtimes/bun.ts) normalises IncomingMessage.url the same way: it is Bun's parser.
    */
-  queryApostropheEncoded: new Set<Runtime>(['bun']),
+  queryApostropheEncoded: new Set<Runtime>(['bun', 'bun-native']),
   /**
    * Deno.serve (hyper) drops the connection on a malformed chunk without writing a 400; the
    * handler never sees the error. The app still never receives a complete request, nothing
    * smuggled reaches it, and the sidecar keeps serving.
    */
-  malformedChunkClosedWithoutAnswer: new Set<Runtime>(['deno']),
+  malformedChunkClosedWithoutAnswer: new Set<Runtime>(['deno-native']),
   /**
    * Bun's fetch, the Bun adapter's upstream client, adds `User-Agent: Bun/x` and `Accept: *\/*`
    * when the client sent neither, and cannot be told not to (oven-sh/bun#17012). Everything the
-   * client did send reaches the app unchanged.
+   * client did send reaches the app unchanged. The client, not the listener: on both of Bun's.
    */
-  fetchAddsDefaultHeaders: new Set<Runtime>(['bun']),
+  fetchAddsDefaultHeaders: new Set<Runtime>(['bun', 'bun-native']),
   /**
    * An https TARGET signed by a private CA: Deno's node:http client (the Deno adapter's upstream
    * client) ignores DENO_CERT, and honours NODE_EXTRA_CA_CERTS only with read permission for the
@@ -32,7 +36,14 @@ export const knownDifferences = {
    * with a publicly trusted certificate works as on the other runtimes. (WebSocket tunnels to
    * such a TARGET work: the relay's client, the ws package, does trust DENO_CERT.)
    */
-  privateCaTargetRefused: new Set<Runtime>(['deno']),
+  privateCaTargetRefused: new Set<Runtime>(['deno', 'deno-native']),
+  /**
+   * The same for a WebSocket tunnel to such a TARGET on Deno's node:http server: the byte tunnel's
+   * handshake to the app goes through Deno's node:https client, which may not read the CA file
+   * (runtimes/node/tunnel.ts): 502, nothing sent. Deno.serve's relay used the ws package, which
+   * trusts DENO_CERT.
+   */
+  privateCaTunnelRefused: new Set<Runtime>(['deno']),
   /**
    * Deno.serve gives no Host header for an HTTP/2 request (the authority is only in the URL) and
    * does not say which version a request came in: over TLS the Deno adapter takes Host from the
@@ -40,7 +51,7 @@ export const knownDifferences = {
    * authority Deno put in its URL (`localhost:PORT`) instead of getting 400. Plain HTTP keeps
    * the 400.
    */
-  tlsHttp11WithoutHostForwarded: new Set<Runtime>(['deno']),
+  tlsHttp11WithoutHostForwarded: new Set<Runtime>(['deno-native']),
   /**
    * Certificate rotation on Bun and Deno swaps listeners (runtimes/shared/listener-swap.ts): the old one
    * is drained, so requests in flight finish, but its idle keep-alive connections are closed
@@ -48,15 +59,15 @@ export const knownDifferences = {
    * Neither Bun.serve nor Deno.serve can stop accepting and leave idle connections open, nor
    * change a listener's certificate (oven-sh/bun#43815; Deno.serve has no reload). Node keeps them.
    */
-  tlsRotationClosesIdleConnections: new Set<Runtime>(['bun', 'deno']),
+  tlsRotationClosesIdleConnections: new Set<Runtime>(['bun-native', 'deno-native']),
   /**
    * Deno's TLS (rustls) lets the client choose among the offered suites, and Deno.serve has no
    * option to change that (its TLS options are cert, key and alpnProtocols: `deno types`). Every
    * suite offered is forward-secret AEAD, but testssl.sh 3.0.8 rates "NOT a cipher order
    * configured" HIGH (later releases check it per protocol and rate it LOW). Node and Bun use the
-   * server's order.
+   * server's order. Deno's node:tls server (runtimes/deno.ts) ignores honorCipherOrder the same way.
    */
-  tlsClientChoosesSuite: new Set<Runtime>(['deno']),
+  tlsClientChoosesSuite: new Set<Runtime>(['deno', 'deno-native']),
   /**
    * Bun.serve and Deno.serve cannot hand over a raw connection (oven-sh/bun#35972;
    * denoland/deno#21856, #36528), so a WebSocket tunnel there is a message relay: each leg has its
@@ -65,32 +76,32 @@ export const knownDifferences = {
    * split or dropped) and no compression (permessage-deflate negotiated on neither leg). Messages
    * are held whole: up to WS_MAX_MESSAGE_BYTES (1009 beyond). Node tunnels the bytes.
    */
-  webSocketRelayed: new Set<Runtime>(['bun', 'deno']),
+  webSocketRelayed: new Set<Runtime>(['bun-native', 'deno-native']),
   /**
    * A relay holds a message whole, so WS_MAX_MESSAGE_BYTES (16 MiB by default) bounds it: a
    * larger message, either way, closes the tunnel with 1009 on both legs and none of it is passed
    * on (Bun: maxPayloadLength; Deno: measured as received; the app's leg: the ws package's
    * maxPayload). Node's tunnel parses no message: the bytes pass unchanged, whatever their size.
    */
-  webSocketMessageLimited: new Set<Runtime>(['bun', 'deno']),
+  webSocketMessageLimited: new Set<Runtime>(['bun-native', 'deno-native']),
   /**
    * Beyond 64 MiB Deno's own WebSocket reader (fastwebsockets' default, which Deno.upgradeWebSocket
    * cannot change) drops the connection (1006) before the relay sees the message, whatever
    * WS_MAX_MESSAGE_BYTES says; Bun closes with 1009 (maxPayloadLength). Nothing of the message
    * reaches the app, whose leg is cut. Node passes any size.
    */
-  webSocketMessageLimitClose: { bun: 1009, deno: 1006 } as Partial<Record<Runtime, number>>,
+  webSocketMessageLimitClose: { 'bun-native': 1009, 'deno-native': 1006 } as Partial<Record<Runtime, number>>,
   /**
    * Deno's WebSocket has no ping or pong API: Deno answers a client's ping itself (the app never
    * sees it), and the app's pings never reach the client (ws answers them, as the sidecar's
    * client to the app).
    */
-  webSocketPingsAnsweredBySidecar: new Set<Runtime>(['deno']),
+  webSocketPingsAnsweredBySidecar: new Set<Runtime>(['deno-native']),
   /**
    * Deno's WebSocket cannot end a connection abruptly: when the app's connection resets, the
    * client gets a close frame without a code (1005) instead of a dropped connection (1006).
    */
-  webSocketResetBecomesClose: new Set<Runtime>(['deno']),
+  webSocketResetBecomesClose: new Set<Runtime>(['deno-native']),
   /**
    * Deno's WebSocket has no pause() (WebSocketStream is unstable): the relay cannot stop reading
    * a client that sends faster than the app reads, so it buffers those messages, and the relays'
@@ -99,25 +110,25 @@ export const knownDifferences = {
    * to 64 MiB of a message before the relay can measure it. The other way (app to client) has
    * backpressure, through bufferedAmount, and is paused by the budget.
    */
-  webSocketNoReceiveBackpressure: new Set<Runtime>(['deno']),
+  webSocketNoReceiveBackpressure: new Set<Runtime>(['deno-native']),
   /**
    * Deno.serve (hyper) answers 400 itself to a request carrying both an Upgrade header and a
    * Content-Length (a POST "upgrading" to websocket, say), before the handler sees it. Nothing
    * reaches the app; Node and Bun forward such a request as plain HTTP.
    */
-  upgradeWithBodyRefusedByServer: new Set<Runtime>(['deno']),
+  upgradeWithBodyRefusedByServer: new Set<Runtime>(['deno-native']),
   /**
    * Bun's built-in WebSocket client (what `import 'ws'` is on Bun) fails a handshake whose 101
    * names none of the offered subprotocols, and refuses to send the offer any other way: when the
    * app accepts without choosing one (RFC 6455 §4.2.2 allows it), the client gets 502.
    */
-  webSocketNoSubprotocolRefused: new Set<Runtime>(['bun']),
+  webSocketNoSubprotocolRefused: new Set<Runtime>(['bun-native']),
   /**
    * Deno.serve's shutdown() closes every open WebSocket at once, so on SIGTERM the Deno sidecar
    * stops listening only once its tunnels have closed (or the drain deadline closed them): until
    * then a new connection is still accepted (/readyz is 503 from the start, as everywhere).
    */
-  listenerOpenWhileTunnelsDrain: new Set<Runtime>(['deno']),
+  listenerOpenWhileTunnelsDrain: new Set<Runtime>(['deno-native']),
   /**
    * Deno.serve's shutdown() makes the body of every request in flight unreadable at once
    * (`BadResource`; denoland/deno#36809, open, Deno 2.9; fix proposed in denoland/deno#36825): an
@@ -130,7 +141,7 @@ export const knownDifferences = {
    * same write as the request (a client that did not wait for the 101, which RFC 6455 §4.1 forbids
    * it to do). The app sees nothing. Node tunnels those bytes; Deno relays the message.
    */
-  webSocketEarlyFrameRefused: new Set<Runtime>(['bun']),
+  webSocketEarlyFrameRefused: new Set<Runtime>(['bun-native']),
   /**
    * Bun.serve (uWebSockets) and Deno.serve (hyper) answer the requests their HTTP parser refuses
    * (an ambiguous length, a malformed header line or chunk, `Transfer-Encoding: xchunked`) without
@@ -138,15 +149,15 @@ export const knownDifferences = {
    * `clientError`): no access-log line, no metric. Refusals the handler makes (no Host; on Deno,
    * headers over 16 KiB) are logged on every runtime.
    */
-  parserRefusalsUnlogged: new Set<Runtime>(['bun', 'deno']),
+  parserRefusalsUnlogged: new Set<Runtime>(['bun-native', 'deno-native']),
   /** Bun's parser answers an HTTP/1.1 request without Host with 400 itself (so it is unlogged, as above). */
-  missingHostRefusedByParser: new Set<Runtime>(['bun']),
+  missingHostRefusedByParser: new Set<Runtime>(['bun-native']),
   /**
    * A malformed chunk in a body Bun had already handed to the handler: Bun answers 400 and ends
    * the request as if the client had gone, and nothing tells the two apart, so the line says 499
    * `client_aborted`. The app still never receives a complete request.
    */
-  midBodyRefusalLoggedAsClientAbort: new Set<Runtime>(['bun']),
+  midBodyRefusalLoggedAsClientAbort: new Set<Runtime>(['bun-native']),
   /**
    * Bun.serve drops the handler's Content-Length from a Response whose body is a stream and sends
    * it chunked (oven-sh/bun#10507, open; the fixes oven-sh/bun#27262 and #35682 were closed
@@ -158,13 +169,13 @@ export const knownDifferences = {
    * 15% slower than Bun.serve here), a change of adapter left for its own decision. The body is
    * unchanged and complete; a client loses the size ahead (progress bars, resumable downloads).
    */
-  streamedContentLengthDropped: new Set<Runtime>(['bun']),
+  streamedContentLengthDropped: new Set<Runtime>(['bun-native']),
   /**
    * A HEAD answer the app sent without Content-Length: Bun.serve would write `content-length: 0`
    * (oven-sh/bun#15355), so the Bun adapter names the framing instead, `Transfer-Encoding:
    * chunked`, which is how Bun sends that body to a GET (RFC 9112 §6.1 allows it in a HEAD answer).
    */
-  headWithoutLengthSaysChunked: new Set<Runtime>(['bun']),
+  headWithoutLengthSaysChunked: new Set<Runtime>(['bun-native']),
   /**
    * Deno.serve has no bound for idle keep-alive client connections and no option to set one
    * (denoland/deno#32497, open; the `keepAliveTimeout` option of denoland/deno#34172 is not in
@@ -174,14 +185,14 @@ export const knownDifferences = {
    * way out is to run the Deno adapter on it, at a cost (a hello-world server measured 10-50%
    * slower than Deno.serve here, on a noisy machine), a change of adapter left for its own decision.
    */
-  idleClientConnectionsUnbounded: new Set<Runtime>(['deno']),
+  idleClientConnectionsUnbounded: new Set<Runtime>(['deno-native']),
   /**
    * Bun.serve's idleTimeout (CLIENT_IDLE_TIMEOUT_MS there) counts silence on the connection, a
    * response in progress included: a streamed response that sends nothing for that long (a quiet
    * event stream, a slow app between chunks) is cut. Bun.serve has no separate idle-connection
    * bound. Node bounds only connections with no request in flight.
    */
-  silentResponseCutAtIdleTimeout: new Set<Runtime>(['bun']),
+  silentResponseCutAtIdleTimeout: new Set<Runtime>(['bun-native']),
   /**
    * The same over HTTP/2 (test/tls/h2-idle.ts): Deno.serve never sends GOAWAY to a session that
    * has had no open stream for CLIENT_IDLE_TIMEOUT_MS (Deno.ServeTcpOptions has no idle option);
@@ -208,5 +219,5 @@ export const knownDifferences = {
    * (Deno.ServeHandlerInfo: remoteAddr and completed only). Semconv says to leave the attribute
    * out when the version is not known (http-spans.md [12]), so it is left out there.
    */
-  httpVersionNotExposed: new Set<Runtime>(['bun', 'deno']),
+  httpVersionNotExposed: new Set<Runtime>(['bun-native', 'deno-native']),
 } as const;

@@ -76,7 +76,7 @@ const cases: Case[] = [
   {
     name: 'a request line and headers over 16 KiB',
     // Deno's parser takes larger headers; the handler enforces the limit there (handler.ts).
-    by: (t) => (t.runtime === 'deno' ? 'handler' : 'parser'),
+    by: (t) => (t.runtime === 'deno-native' ? 'handler' : 'parser'),
     status: 431,
     request: (id) =>
       rawRequest(

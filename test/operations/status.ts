@@ -82,8 +82,8 @@ export function addStatusPageTests(runtime: Runtime): void {
     it('names the runtime and version, counts uptime, and says whether it is ready', async () => {
       const stats = await fetchStats(sidecar);
       const [name, runtimeVersion] = stats.runtime.split(' ');
-      // The bundle is Node running the image's artifact: it names itself node.
-      expect(name).toBe(runtime === 'node-bundle' ? 'node' : runtime);
+      // The bundle is Node running the image's artifact: it names itself node; bun-native and deno-native name Bun and Deno.
+      expect(name).toBe(runtime.replace(/-(bundle|native)$/, ''));
       expect(sidecar.listening).toContain(`[${stats.runtime}]`);
       expect(runtimeVersion).toMatch(/^\d+\.\d+\.\d+/);
       expect(stats.version).toMatch(/^\d+\.\d+\.\d+$/);

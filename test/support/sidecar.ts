@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -23,7 +24,7 @@ import type { ImageFacts } from '../deploy/project.ts';
 import { waitUntil } from './wait.ts';
 
 /** `node-bundle`: the Node sidecar as the image runs it, dist/sidecar.mjs with the image's V8 flags (scripts/build.ts builds it). */
-export type Runtime = 'node' | 'bun' | 'deno' | 'node-bundle';
+export type Runtime = 'node' | 'bun' | 'deno' | 'node-bundle' | 'bun-native' | 'deno-native';
 export const runtimes: readonly Runtime[] = ['node', 'bun', 'deno'];
 
 export const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -43,11 +44,31 @@ export function commandFor(runtime: Runtime): { command: string; args: string[];
     case 'deno':
       // --quiet: without it `deno task` writes its own coloured "Task serve ..." line to the sidecar's stderr.
       return { command: path.join(repoRoot, 'node_modules/.bin/deno'), args: ['task', '--quiet', 'serve'] };
+    // The measured alternatives (runtimes/bun-native.ts, runtimes/deno-native.ts): Bun.serve and Deno.serve as the listener.
+    case 'bun-native':
+      return { command: path.join(repoRoot, 'node_modules/.bin/bun'), args: ['run', 'runtimes/bun-native.ts'] };
+    case 'deno-native':
+      return {
+        command: '/bin/sh',
+        args: [
+          '-c',
+          denoServeTask()
+            .replace('OTEL_DENO=false ', 'export OTEL_DENO=false; exec ')
+            .replace('runtimes/deno.ts', 'runtimes/deno-native.ts'),
+        ],
+      };
     case 'node-bundle': {
       const image = readImage('deploy/sidecar.Dockerfile');
       return { command: process.execPath, args: imageCommand(image).slice(1), env: image.env };
     }
   }
+}
+
+/** `deno task serve`'s command line (deno.json), for a variant that runs another entry with the same permissions. */
+export function denoServeTask(): string {
+  const tasks = (JSON.parse(readFileSync(path.join(repoRoot, 'deno.json'), 'utf8')) as { tasks: { serve: string } })
+    .tasks;
+  return tasks.serve;
 }
 
 /** The sidecar image's command (`node [flags] dist/sidecar.mjs`), read from its Dockerfile. */

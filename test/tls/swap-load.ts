@@ -100,7 +100,8 @@ export function addSwapLoadTest(runtime: Runtime): void {
       );
       expect(sent).toBeLessThan(MAX_REQUESTS);
       expect(serials).toEqual(new Set([pki.first.serial, pki.second.serial]));
-      if (runtime === 'node') expect(failures).toEqual([]);
+      // Node's server (on Node, Bun and Deno) changes its certificate in place: nothing fails.
+      if (!runtime.endsWith('-native')) expect(failures).toEqual([]);
       // Each client has one connection at a time, so a closing accept queue holds at most CLIENTS of them.
       else expect(failures.length).toBeLessThanOrEqual(CLIENTS * SWAPS);
       expect(sidecar.exited()).toBeUndefined();

@@ -1,0 +1,3 @@
+import { addConformanceTests } from './suite.ts';
+
+addConformanceTests('bun-native');

@@ -1,0 +1,3 @@
+import { addOperationsTests } from './suite.ts';
+
+addOperationsTests('bun-native');
