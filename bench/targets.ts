@@ -44,6 +44,17 @@ export const TARGETS: TargetDef[] = [
     argv: () => [process.execPath, 'runtimes/node.ts'],
     env: (run) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${run.otlpSinkPort}` }),
   },
+  // The edge limits' cost (README "Edge limits"): every request goes through the door (client
+  // address, the rate limiter's table and bucket) and the body limit's checks, and none is
+  // refused: the rate is the most RATE_LIMIT_RPS allows, the body limit above any --big-mib.
+  {
+    name: 'node-limits',
+    kind: 'sidecar',
+    label: 'sidecar on Node, rate limit on (no client limited) and body limit on',
+    needs: ['runtimes/node.ts'],
+    argv: () => [process.execPath, 'runtimes/node.ts'],
+    env: () => ({ RATE_LIMIT_RPS: '1000000', MAX_REQUEST_BODY_BYTES: String(64 * 1024 * MiB) }),
+  },
   {
     name: 'bun',
     kind: 'sidecar',

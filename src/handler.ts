@@ -4,9 +4,12 @@
  *   a WebSocket handshake goes to the tunnel (websocket/upgrade.ts)
  *   -> beginExchange: the exchange's record (exchange.ts) and its trace context (tracing/)
  *   -> copyHeaders, refuseMalformed: 400/431 for what the runtime's parser let through (proxy/request-checks.ts)
+ *   -> enter: the door: client address, allow list 403, rate limit 429, access control (door.ts)
+ *   -> checkDeclaredLength: a Content-Length over MAX_REQUEST_BODY_BYTES, 413 (limits/body-limit.ts)
  *   -> prepareForwardHeaders: hop-by-hop dropped, X-Forwarded-*, X-Request-Id, traceparent (proxy/forward.ts)
  *   -> admit: a slot under MAX_CONCURRENT_REQUESTS, or 503 (overload/admission.ts)
- *   -> send: bounded by UPSTREAM_TIMEOUT_MS and the client's abort, one retry (proxy/upstream-call.ts)
+ *   -> limited, send: the body cut past MAX_REQUEST_BODY_BYTES (413, or a cut answer); bounded by
+ *      UPSTREAM_TIMEOUT_MS and the client's abort, one retry (proxy/upstream-call.ts)
  *   -> relayResponse: the app's response to the client, bytes counted (proxy/relay.ts)
  *   -> finish: when the body ends or breaks, the record finished once: metrics and log line (exchange.ts)
  * and anything that fails on the way is answered by the sidecar itself (errors.ts: 502, 504, 500).
@@ -217,6 +220,10 @@ function finish(proxy: Proxy, exchange: Exchange, status: number, error?: ErrorR
   // A body the parser refused midway (a malformed chunk, `Transfer-Encoding: xchunked`) looks
   // to the handler like a client gone away; the client was in fact sent the parser's 400.
   const refusal = proxy.deps.refusal?.(exchange.context);
-  const outcome = refusal ? { status: refusal.status, error: refusal.reason } : { status, error };
+  // An upload over MAX_REQUEST_BODY_BYTES cut after the app's answer had started: the cut is the limit's.
+  const reason = exchange.bodyTooLarge && error !== undefined ? 'body_too_large' : error;
+  const outcome = refusal ? { status: refusal.status, error: refusal.reason } : { status, error: reason };
+  // Counted with the door's refusals (door.ts counts its own).
+  if (outcome.error === 'body_too_large') proxy.deps.metrics.refusals.inc({ reason: 'body_too_large' });
   finishRecord(exchange.record, { ...outcome, durationMs: performance.now() - exchange.startedAtPerf }, proxy.deps);
 }

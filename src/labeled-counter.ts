@@ -7,7 +7,7 @@
 export class LabeledCounter<Label extends string> {
   readonly #name: string;
   readonly #help: string;
-  readonly #series: Map<string, { labels: string; value: number }>;
+  readonly #series: Map<string, { values: Readonly<Record<Label, string>>; labels: string; value: number }>;
 
   /** `series`: every allowed combination of label values, each as `{ label: value }`. */
   constructor(name: string, help: string, series: readonly Readonly<Record<Label, string>>[]) {
@@ -18,7 +18,7 @@ export class LabeledCounter<Label extends string> {
         const labels = Object.entries(values)
           .map(([label, value]) => `${label}="${String(value)}"`)
           .join(',');
-        return [keyOf(values), { labels, value: 0 }];
+        return [keyOf(values), { values, labels, value: 0 }];
       }),
     );
   }
@@ -32,6 +32,13 @@ export class LabeledCounter<Label extends string> {
   /** The value of one series (the status page reads these). */
   get(values: Readonly<Record<Label, string>>): number {
     return this.#series.get(keyOf(values))?.value ?? 0;
+  }
+
+  /** Each series' value under its value of `label` (for a family with that one label: the status page's refusals). */
+  byValue(label: Label): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const { values, value } of this.#series.values()) out[values[label]] = (out[values[label]] ?? 0) + value;
+    return out;
   }
 
   render(): string[] {

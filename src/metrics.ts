@@ -45,6 +45,8 @@ export interface MetricsSnapshot {
   logLinesDropped: number;
   /** Open tunnels (sidecar_tunnels_active), once the tunnel metrics are in this registry. */
   tunnelsActive: number;
+  /** sidecar_refusals_total by reason. */
+  refusals: Record<RefusalReason, number>;
 }
 
 /** Requests the sidecar refused at its door (edge limits and access control), by the log line's `error`. */
@@ -162,6 +164,7 @@ export class Metrics {
       upstreamErrors: Object.fromEntries(this.#errors),
       logLinesDropped: this.#droppedLogLines(),
       tunnelsActive: this.#tunnelsActive,
+      refusals: this.refusals.byValue('reason') as Record<RefusalReason, number>,
     };
   }
 

@@ -35,9 +35,11 @@ export function createNodeHttpUpstream(
     new Promise<UpstreamResponse>((resolve, reject) => {
       const headers: OutgoingHttpHeaders = {};
       for (const [name, value] of request.headers) headers[name] = value;
+      let response: IncomingMessage | undefined;
       const outgoing = send(
         { ...base, method: request.method, path: request.url.slice(origin.length), headers },
         (res: IncomingMessage) => {
+          response = res;
           const out = new Headers();
           const raw = res.rawHeaders;
           for (let i = 0; i + 1 < raw.length; i += 2) out.append(raw[i] as string, raw[i + 1] as string);
@@ -66,7 +68,12 @@ export function createNodeHttpUpstream(
       if (request.body === null) outgoing.end();
       else
         Readable.fromWeb(request.body as NodeReadableStream)
-          .once('error', (e) => outgoing.destroy(e))
+          // A body cut by MAX_REQUEST_BODY_BYTES after the app answered: Deno's node:http does not
+          // end the response when the request is destroyed, so the client's answer would hang.
+          .once('error', (e) => {
+            outgoing.destroy(e);
+            response?.destroy(e);
+          })
           .pipe(outgoing);
     });
 

@@ -33,6 +33,8 @@ export interface Stats {
     byStatusClass: Record<string, number>;
     upstreamErrors: Record<string, number>;
     logLinesDropped: number;
+    /** Refused at the door (sidecar_refusals_total), by reason. */
+    refusals: MetricsSnapshot['refusals'];
   };
   activeRequests: number;
   tunnelsActive: number;
@@ -165,6 +167,7 @@ export class StatsHistory {
         byStatusClass: byStatusClass(latest.snapshot.requestsByStatus),
         upstreamErrors: latest.snapshot.upstreamErrors,
         logLinesDropped: latest.snapshot.logLinesDropped,
+        refusals: latest.snapshot.refusals,
       },
       activeRequests: latest.snapshot.activeRequests,
       tunnelsActive: latest.snapshot.tunnelsActive,

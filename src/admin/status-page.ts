@@ -131,6 +131,9 @@ function render(stats) {
     $('auth-ready').textContent = stats.auth.ready ? '' : 'waiting for the JWT issuer keys: bearer tokens get 503';
     rows('auth-outcomes', Object.entries(stats.auth.outcomes).sort(), 'none yet');
   }
+  const r = stats.totals.refusals;
+  $('refusals').textContent = (r.forbidden + r.rate_limited + r.body_too_large + r.unauthenticated) + ' (forbidden ' + r.forbidden +
+    ', rate limited ' + r.rate_limited + ', too large ' + r.body_too_large + ', unauthenticated ' + r.unauthenticated + ')';
   chart('rate-chart', stats.history, [{ key: 'requestsPerSecond', color: 'var(--rate)' }], { name: 'req/s', scale: 1 });
   const latency = [{ key: 'p50Seconds', color: 'var(--p50)' }, { key: 'p99Seconds', color: 'var(--p99)' }];
   chart('latency-chart', stats.history, latency, { name: 'ms', scale: 1000 });
@@ -179,6 +182,7 @@ ${tile('total-requests', 'requests since start')}
 ${tile('log-lines-dropped', 'log lines dropped')}
 </div>
 <p class="muted">Rates, error ratio and latency over the last <span id="window">–</span>; the same registry as <a href="metrics">/metrics</a>.</p>
+<p class="muted">refused at the door: <span id="refusals">–</span></p>
 <div class="grid">
 <div class="card"><h2>Request rate</h2><svg id="rate-chart" role="img" aria-label="request rate"></svg>
 <div class="key muted"><span style="background:var(--rate)"></span>requests / s</div></div>

@@ -133,12 +133,18 @@ export class Handshake {
    */
   async enter(request: Request): Promise<Response | undefined> {
     const { door, config } = this.#deps;
+    // The door first, as for requests (handler.ts): the body limit comes after access control.
+    const turned = door && (await this.#door(door, request));
+    if (turned) return turned;
     const maxBody = config.MAX_REQUEST_BODY_BYTES;
     if (maxBody > 0 && checkDeclaredLength(request.headers.get('content-length'), maxBody) === 'over') {
       this.#deps.metrics.refusals.inc({ reason: 'body_too_large' });
       return this.refuse(new SidecarError('body_too_large', 413, 'request body too large'), true);
     }
-    if (door === undefined) return undefined;
+    return undefined;
+  }
+
+  async #door(door: Door, request: Request): Promise<Response | undefined> {
     const peer = this.record.remoteAddr;
     const outcome = await door({ request, peer, target: this.record.path, requestId: this.requestId });
     this.record.remoteAddr = outcome.client;

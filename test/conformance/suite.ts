@@ -10,6 +10,7 @@ import { accessControlTests } from './access-control.ts';
 import { compressionTests } from './compression.ts';
 import { configurationTests } from './configuration.ts';
 import { Conformance } from './context.ts';
+import { edgeLimitTests } from './edge-limits.ts';
 import { failureTests } from './failures.ts';
 import { framingTests } from './framing.ts';
 import { headerTests } from './headers.ts';
@@ -50,6 +51,7 @@ export function addConformanceTests(runtime: Runtime): void {
     tracingConfigurationTests(t);
     compressionTests(t);
     accessControlTests(t);
+    edgeLimitTests(t);
 
     it('never contacted any host but TARGET during the whole suite', () => {
       expect(t.canary.requests).toEqual([]);

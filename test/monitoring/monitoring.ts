@@ -27,6 +27,7 @@ export const sidecarMetrics = [
   'sidecar_tunnels_total',
   'sidecar_queued_requests',
   'sidecar_overload_rejections_total',
+  'sidecar_refusals_total',
   'sidecar_spans_dropped_total',
   'sidecar_auth_total',
   'sidecar_tls_certificate_expiry_timestamp_seconds',

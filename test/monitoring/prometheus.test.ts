@@ -2,7 +2,7 @@
  * Holds docs/behaviour.md#dashboards-and-status-page: every panel's and every rule's query runs
  * against a real Prometheus scraping real sidecars (Node, the pod's runtime) under traffic that
  * includes 502s (pod legacy-app-0) and, on a second pod with TLS and MAX_CONCURRENT_REQUESTS=1, a
- * WebSocket tunnel and an overload 503 (legacy-app-1). Each must parse and return data. The rules
+ * WebSocket tunnel, an overload 503 and a 413 over MAX_REQUEST_BODY_BYTES (legacy-app-1). Each must parse and return data. The rules
  * are loaded into that Prometheus too: every one evaluates without error, and the alerts this
  * traffic should trip (5xx ratio, upstream errors) are pending, the others not. The
  * prometheus-adapter rule behind the HPA's requests-per-second metric runs here too, as the
@@ -36,7 +36,7 @@ import type { Prometheus, QueryResult } from './prometheus.ts';
 /** What Grafana puts for `$namespace`/`$pod` with "All" selected: the variables' allValue. */
 const allValue = readDashboard().templating.list.find((v) => v.name === 'pod')?.allValue ?? '';
 const labels = { namespace: 'shop', pod: 'legacy-app-0', app_kubernetes_io_name: 'legacy-app' };
-/** The second pod: TLS on (the certificate metrics), MAX_CONCURRENT_REQUESTS=1 with no queue (an overload), and a tunnel. */
+/** The second pod: TLS on (the certificate metrics), MAX_CONCURRENT_REQUESTS=1 with no queue (an overload), a tunnel, a body refused. */
 const labels1 = { ...labels, pod: 'legacy-app-1' };
 /** Each round, per method and outcome; three rounds, each after Prometheus saw the one before, so every counter increases between scrapes. */
 const round = { get200: 8, post200: 2, other200: 1, get502: 3 };
@@ -82,6 +82,7 @@ beforeAll(async () => {
       TLS_KEY_FILE: volume.keyFile,
       MAX_CONCURRENT_REQUESTS: '1',
       MAX_QUEUED_REQUESTS: '0',
+      MAX_REQUEST_BODY_BYTES: '10',
     }),
   ]);
   prometheus = await startPrometheus({
@@ -121,10 +122,22 @@ beforeAll(async () => {
   expect(refused.statusCode).toBe(503);
   upstream.release('monitoring-hold');
   held.resume();
+  // A refusal at the door (sidecar_refusals_total{reason="body_too_large"}): a body over the limit.
+  const tooLarge = await new Promise<IncomingMessage>((resolve, reject) =>
+    https
+      .request(
+        { host: 'localhost', port: secure.port, path: '/_/echo?id=monitoring-too-large', method: 'POST', ca: pki.ca },
+        resolve,
+      )
+      .on('error', reject)
+      .end('more than ten bytes'),
+  );
+  tooLarge.resume();
+  expect(tooLarge.statusCode).toBe(413);
   await prometheus.until(
-    'sum(sidecar_overload_rejections_total{pod="legacy-app-1"}) + sum(sidecar_tunnels_active{pod="legacy-app-1"})',
-    (result) => valueOf(result) === 2,
-    'a scrape showing the tunnel and the overload',
+    'sum(sidecar_overload_rejections_total{pod="legacy-app-1"}) + sum(sidecar_tunnels_active{pod="legacy-app-1"}) + sum(sidecar_refusals_total{pod="legacy-app-1"})',
+    (result) => valueOf(result) === 3,
+    'a scrape showing the tunnel, the overload and the refusal',
   );
   // The recording rules ran after the last round.
   await prometheus.until(

@@ -106,6 +106,7 @@ describe.each(runtimes)('the status page of the sidecar on %s, in headless Chrom
     expect(Number(await text('#requests-per-second'))).toBeGreaterThan(0);
     expect(await text('#p99')).toMatch(/^\d+(\.\d+)? ms$/);
     expect(await text('#uptime')).toMatch(/^(\d+m )?\d+s$/);
+    expect(await text('#refusals')).toBe('0 (forbidden 0, rate limited 0, too large 0, unauthenticated 0)');
     const config = await rows('config');
     expect(config).toMatchObject({ TARGET: upstream.url, LOG_FORMAT: 'json' });
     expect(Object.keys(config)).toEqual(Object.keys(stats.config));

@@ -18,6 +18,8 @@ export interface SendOptions {
   headers?: HeaderList;
   body?: Buffer | string | AsyncIterable<Buffer>;
   agent?: http.Agent | false;
+  /** The client's source address (e.g. 127.0.0.2: another loopback client). */
+  localAddress?: string;
 }
 
 export interface HttpResponse {
@@ -62,6 +64,7 @@ export function start(
     headers: flat,
     agent: options.agent ?? false,
     setHost: false,
+    ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
   });
   const response = new Promise<http.IncomingMessage>((resolve, reject) => {
     req.once('response', resolve);
@@ -188,9 +191,10 @@ export class RawConnection {
     socket.on('error', end);
   }
 
-  static async open(url: string): Promise<RawConnection> {
+  /** `localAddress`: the client's source address (e.g. 127.0.0.2: another loopback client). */
+  static async open(url: string, localAddress?: string): Promise<RawConnection> {
     const { hostname, port } = new URL(url);
-    const socket = net.connect(Number(port), hostname);
+    const socket = net.connect({ port: Number(port), host: hostname, ...(localAddress ? { localAddress } : {}) });
     await withTimeout(once(socket, 'connect'), `a connection to ${url}`);
     return new RawConnection(socket);
   }

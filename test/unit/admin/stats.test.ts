@@ -66,6 +66,19 @@ describe('the status page figures', () => {
     expect(metrics.snapshot().durationBuckets).toEqual(renderedBuckets);
   });
 
+  it('counts the refusals at the door by reason, as sidecar_refusals_total renders them', () => {
+    const metrics = new Metrics();
+    metrics.refusals.inc({ reason: 'forbidden' });
+    metrics.refusals.inc({ reason: 'rate_limited' });
+    metrics.refusals.inc({ reason: 'rate_limited' });
+    metrics.refusals.inc({ reason: 'body_too_large' });
+    const { refusals } = history(metrics, clock()).stats().totals;
+    expect(refusals).toEqual({ forbidden: 1, rate_limited: 2, body_too_large: 1, unauthenticated: 0 });
+    const rendered = parsePrometheusText(metrics.render());
+    for (const [reason, n] of Object.entries(refusals))
+      expect(sampleValue(rendered, 'sidecar_refusals_total', { reason }), reason).toBe(n);
+  });
+
   it('gives the rate, error ratio and quantiles of the last minute, not of all time', () => {
     const metrics = new Metrics();
     const time = clock();
