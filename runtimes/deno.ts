@@ -22,7 +22,9 @@ const say = (message: string) => console.error(message);
 const exit = (code: number) => Deno.exit(code);
 const env = Object.fromEntries(configVariables.map((name) => [name, Deno.env.get(name)]));
 const config = configOrExit(env, { say, exit });
-const tls = await startTls(config, say);
+// No front door for plain HTTP on the HTTPS port: Deno's TLS server drops a keep-alive connection
+// handed to it after its first answer (known differences, plainHttpOnTlsPortUnanswered).
+const tls = await startTls(config, say, { frontDoor: false });
 
 const encoder = new TextEncoder();
 /** Deno.stdout.write is asynchronous; node:fs writes to stdout block Deno's event loop on a full pipe. */

@@ -24,8 +24,12 @@ export interface TlsProxyServer extends Http2SecureServer {
   closeIdleConnections(): void;
   closeAllConnections(): void;
   setPair(pair: CertificatePair): void;
-  /** What listens on PORT: TLS connections go on to this server, plain HTTP gets 400 (plain-http.ts). */
-  front: FrontDoor;
+  /**
+   * What listens on PORT: TLS connections go on to this server, plain HTTP gets 400 (plain-http.ts).
+   * None on Deno, whose TLS server loses keep-alive on a connection handed to it
+   * (test/conformance/known-differences.ts, plainHttpOnTlsPortUnanswered): it listens itself.
+   */
+  front?: FrontDoor;
 }
 
 /** node:http's server options (timeouts, maxHeaderSize, requireHostHeader, shouldUpgradeCallback), for the HTTP/1.1 fallback. */
@@ -72,7 +76,7 @@ export function createTlsProxyServer(
   http1: Http1Settings,
   listener: Listener,
   idleMs: number,
-  plainRefused: PlainHttpRefused,
+  plainRefused: PlainHttpRefused | undefined,
 ): TlsProxyServer {
   const server = createSecureServer(
     { ...context(pair), allowHTTP1: true, ALPNProtocols: ['h2', 'http/1.1'] },
@@ -98,7 +102,7 @@ export function createTlsProxyServer(
     for (const socket of sockets) socket.destroy();
   };
   server.setPair = (next) => server.setSecureContext(context(next));
-  server.front = createFrontDoor(server, plainRefused);
+  if (plainRefused) server.front = createFrontDoor(server, plainRefused);
   return server;
 }
 
@@ -112,7 +116,7 @@ export function http2Authority(incoming: unknown): string | undefined {
  * With TLS_CERT_FILE and TLS_KEY_FILE: the pair (or exit 1), its watcher, and the server to build
  * once the request listener exists. Without them: undefined, and node.ts serves plain HTTP.
  */
-export async function startTls(config: Config, say: (message: string) => void) {
+export async function startTls(config: Config, say: (message: string) => void, { frontDoor = true } = {}) {
   let server: TlsProxyServer | undefined;
   const watcher = await startCertificates(config, tlsFiles, { say, exit: (code) => process.exit(code) }, (pair) =>
     server?.setPair(pair),
@@ -130,7 +134,7 @@ export async function startTls(config: Config, say: (message: string) => void) {
           http1,
           listener as Listener,
           config.CLIENT_IDLE_TIMEOUT_MS,
-          plainRefused,
+          frontDoor ? plainRefused : undefined,
         );
         return server;
       },

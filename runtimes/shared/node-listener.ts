@@ -113,7 +113,7 @@ export async function serveOnNodeHttp(
   const tlsServer = tls?.serve(http1Options(config), proxyListener, (refusal) => sidecar.refused(refusal));
   const proxyServer =
     tlsServer ?? createServer(http1Options(config) as Parameters<typeof createServer>[0], proxyListener);
-  const proxyPort: NetServer = tlsServer?.front.server ?? proxyServer;
+  const proxyPort: NetServer = tlsServer?.front?.server ?? proxyServer;
   attachTunnels(proxyServer, {
     config,
     tunnels: sidecar.tunnels,
@@ -142,7 +142,7 @@ export async function serveOnNodeHttp(
         // With TLS: GOAWAY to HTTP/2 sessions, and connections that never said a word closed.
         if (tlsServer) {
           tlsServer.close();
-          tlsServer.front.closeSilent();
+          tlsServer.front?.closeSilent();
         }
         proxyServer.closeIdleConnections();
       }),

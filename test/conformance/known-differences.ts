@@ -143,7 +143,7 @@ export const knownDifferences = {
    * upload still arriving when SIGTERM comes breaks off, the app never receives it whole, and the
    * client gets 502 `upstream_reset`. Requests whose body had arrived, and every answer, finish.
    */
-  uploadInFlightCutByDrain: new Set<Runtime>(['deno']),
+  uploadInFlightCutByDrain: new Set<Runtime>(['deno-native']),
   /**
    * Bun.serve answers 400 itself, unlogged, to a WebSocket handshake whose first frame came in the
    * same write as the request (a client that did not wait for the 101, which RFC 6455 §4.1 forbids
@@ -204,20 +204,25 @@ export const knownDifferences = {
   /**
    * The same over HTTP/2 (test/tls/h2-idle.ts): Deno.serve never sends GOAWAY to a session that
    * has had no open stream for CLIENT_IDLE_TIMEOUT_MS (Deno.ServeTcpOptions has no idle option);
-   * the session stays open and usable. Bun sends GOAWAY to idle sessions, and, as over HTTP/1.1,
-   * also cuts a stream that is quiet that long (silentResponseCutAtIdleTimeout).
+   * the session stays open and usable. Bun.serve sends GOAWAY to idle sessions, and, as over
+   * HTTP/1.1, also cuts a stream that is quiet that long (silentResponseCutAtIdleTimeout). Both
+   * node:http2 servers (the default listeners) bound idle sessions as Node's does.
    */
-  idleH2SessionsUnbounded: new Set<Runtime>(['deno']),
+  idleH2SessionsUnbounded: new Set<Runtime>(['deno-native']),
   /**
-   * Plain HTTP sent to the HTTPS port: Node looks at the first byte before its TLS server does
-   * (runtimes/node/plain-http.ts) and answers 400 saying the port speaks HTTPS. Bun.serve and
-   * Deno.serve take the connection straight into their TLS stack, with no hook before the
-   * handshake and no way to be handed a connection peeked at elsewhere (no `emit('connection')`;
-   * oven-sh/bun#35972, denoland/deno#21856 for the reverse): Bun closes the connection without a
-   * byte, Deno (rustls) sends a TLS alert record (decode_error). Doing it anyway would mean
-   * carrying every HTTPS byte through a JavaScript TCP proxy.
+   * Plain HTTP sent to the HTTPS port: Node and Bun look at the first byte before their TLS server
+   * does (runtimes/node/plain-http.ts) and answer 400 saying the port speaks HTTPS. That front door
+   * hands each TLS connection on with `emit('connection')`, and Deno's TLS server (node:http2's
+   * secure server, Deno 2.9.6) answers the first request of a connection handed to it that way and
+   * then drops it: every keep-alive client would get "socket hang up" on its second request
+   * (test/tls/handed-connection.test.ts reproduces it in 20 lines; the server listening itself
+   * keeps the connection). So Deno's server listens itself, and its TLS stack (rustls) answers
+   * plain HTTP with a TLS alert record (decode_error). Bun.serve and Deno.serve take the
+   * connection straight into their TLS stack, with no hook before the handshake and no way to be
+   * handed a connection peeked at elsewhere (oven-sh/bun#35972, denoland/deno#21856): Bun.serve
+   * closes without a byte, Deno.serve sends the alert.
    */
-  plainHttpOnTlsPortUnanswered: { bun: 'closed', deno: 'tls alert' } as Partial<
+  plainHttpOnTlsPortUnanswered: { deno: 'tls alert', 'bun-native': 'closed', 'deno-native': 'tls alert' } as Partial<
     Record<Runtime, 'closed' | 'tls alert'>
   >,
   /**
