@@ -12,8 +12,13 @@ SIDECAR_IMAGE ?= sidecar:$(TAG)
 LEGACY_IMAGE ?= legacy-app:$(TAG)
 KUBECTL ?= kubectl
 
-.PHONY: build-images deploy deploy-native-sidecar deploy-tls undeploy pod-test
+.PHONY: help build-images deploy deploy-native-sidecar deploy-tls undeploy pod-test
 
+# Lists these targets with the comment above each (the default: plain `make`).
+help:
+	@awk '/^# /{c=c (c?" ":"") substr($$0,3); next} /^[a-z-]+:/{n=$$1; sub(/:.*/,"",n); if(c!="") printf "  make %-22s %s\n", n, c} {c=""}' $(firstword $(MAKEFILE_LIST))
+
+# Builds the sidecar and demo app images (CONTAINER_ENGINE=podman for podman).
 build-images:
 	$(CONTAINER_ENGINE) build $(BUILD_FLAGS) -f deploy/sidecar.Dockerfile -t $(SIDECAR_IMAGE) .
 	$(CONTAINER_ENGINE) build $(BUILD_FLAGS) -f deploy/legacy.Dockerfile -t $(LEGACY_IMAGE) .
@@ -30,6 +35,7 @@ deploy-native-sidecar:
 deploy-tls:
 	$(KUBECTL) apply -k deploy/k8s/overlays/tls
 
+# Removes what `make deploy` applied.
 undeploy:
 	$(KUBECTL) delete -k deploy/k8s
 

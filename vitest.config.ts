@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // Bun and Deno on Bun.serve and Deno.serve (runtimes/bun-native.ts, runtimes/deno-native.ts) are
-    // the measured alternative (README, "Which listener on Bun and Deno"), run on demand: NATIVE_LISTENERS=1.
+    // the measured alternative (docs/performance.md, "Which listener on Bun and Deno"), run on demand: NATIVE_LISTENERS=1.
     exclude: [...configDefaults.exclude, ...(process.env.NATIVE_LISTENERS ? [] : ['test/**/*-native.test.ts'])],
     // Conformance tests start real Node, Bun and Deno processes and move hundreds of MiB over
     // loopback: give them room, but keep every test bounded.

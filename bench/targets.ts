@@ -44,7 +44,7 @@ export const TARGETS: TargetDef[] = [
     argv: () => [process.execPath, 'runtimes/node.ts'],
     env: (run) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${run.otlpSinkPort}` }),
   },
-  // The edge limits' cost (README "Edge limits"): every request goes through the door (client
+  // The edge limits' cost (docs/edge-limits.md): every request goes through the door (client
   // address, the rate limiter's table and bucket) and the body limit's checks, and none is
   // refused: the rate is the most RATE_LIMIT_RPS allows, the body limit above any --big-mib.
   {

@@ -1,5 +1,5 @@
 /**
- * The sidecar on Bun.serve, the measured alternative to runtimes/bun.ts (README, "Which listener on
+ * The sidecar on Bun.serve, the measured alternative to runtimes/bun.ts (docs/performance.md, "Which listener on
  * Bun and Deno"; its known differences are test/conformance/known-differences.ts's `bun-native`).
  * Read env, validate config, build the handler, serve, drain on signal.
  * The upstream client is Bun's own fetch, which keeps the client's Host and, with

@@ -1,7 +1,7 @@
 /**
  * The sidecar on Bun: read env, validate config, build the handler, serve on Bun's `node:http`
  * server as on Node (runtimes/shared/node-listener.ts: WebSocket tunnels pass bytes, the parser's
- * refusals are logged, a streamed response keeps its Content-Length; README, "Which listener on
+ * refusals are logged, a streamed response keeps its Content-Length; docs/performance.md, "Which listener on
  * Bun and Deno"), drain on signal. The upstream client is Bun's fetch. Bun.serve is the measured
  * alternative, runtimes/bun-native.ts.
  */

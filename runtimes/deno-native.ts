@@ -1,5 +1,5 @@
 /**
- * The sidecar on Deno.serve, the measured alternative to runtimes/deno.ts (README, "Which listener
+ * The sidecar on Deno.serve, the measured alternative to runtimes/deno.ts (docs/performance.md, "Which listener
  * on Bun and Deno"; its known differences are test/conformance/known-differences.ts's
  * `deno-native`). Read env, validate config, build the handler, serve, drain on signal. Run with
  * `deno task serve`'s permissions (bench/targets.ts denoServeCommand).

@@ -1,7 +1,7 @@
 /**
  * The sidecar on Deno: read env, validate config, build the handler, serve on Deno's `node:http`
  * server as on Node (runtimes/shared/node-listener.ts: WebSocket tunnels pass bytes, the parser's
- * refusals are logged, idle client connections are bounded; README, "Which listener on Bun and
+ * refusals are logged, idle client connections are bounded; docs/performance.md, "Which listener on Bun and
  * Deno"), drain on signal. The upstream client is Deno's node:http client
  * (runtimes/deno/node-http-upstream.ts). `deno task serve` runs it with only the permissions it
  * needs (deno.json). Deno.serve is the measured alternative, runtimes/deno-native.ts.

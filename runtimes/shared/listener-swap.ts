@@ -9,7 +9,7 @@
  * Linux hashes each new connection to one of the listening sockets; connections already queued on
  * the old socket when it closes are reset (nginx commit 337afd5; LWN 853637). Starting the new
  * listener first and draining the old rather than cutting it keeps that to the few connections
- * caught in the old socket's accept queue at the moment it closes (README, "TLS termination").
+ * caught in the old socket's accept queue at the moment it closes (docs/tls.md, "TLS termination").
  */
 import type { CertificatePair } from '../../src/tls/certificate.ts';
 

@@ -2,7 +2,7 @@
  * Holds docs/behaviour.md#runtimes: where a runtime cannot keep a promise of that page, and why.
  * Each entry is asserted as it stands (the test expects the runtime's actual behaviour, and still
  * the safety part of the promise), so a runtime release that changes it fails the suite and the
- * entry is revisited. Nothing is skipped. Bun and Deno serve on their node:http server (README,
+ * entry is revisited. Nothing is skipped. Bun and Deno serve on their node:http server (docs/performance.md,
  * "Which listener on Bun and Deno"); `bun-native` and `deno-native` are the measured alternative,
  * Bun.serve and Deno.serve (runtimes/bun-native.ts, runtimes/deno-native.ts), run with
  * NATIVE_LISTENERS=1. An entry naming only those is the native listener's.

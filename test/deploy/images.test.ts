@@ -3,6 +3,7 @@
  * the code they package and the manifests that run them. The pod test (`npm run test:pod`) then
  * builds and runs them for real.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -63,6 +64,14 @@ describe('Makefile', () => {
     expect(makeCommands('deploy-tls')).toEqual(['kubectl apply -k deploy/k8s/overlays/tls']);
     expect(makeCommands('pod-test')).toEqual(['npm run test:pod']);
     expect(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).scripts['test:pod']).toBeTypeOf('string');
+  });
+
+  it('plain `make` lists every target with what it does', () => {
+    const makefile = readFileSync(join(repoRoot, 'Makefile'), 'utf8');
+    const targets = [...makefile.matchAll(/^([a-z-]+):/gm)].map((m) => m[1]);
+    const listed = execFileSync('make', ['--no-print-directory'], { cwd: repoRoot, encoding: 'utf8' });
+    const described = [...listed.matchAll(/^ {2}make (\S+) +\S/gm)].map((m) => m[1]);
+    expect(described).toEqual(targets);
   });
 });
 
