@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { AuthRig } from './auth-rows.ts';
 import type { Deployed } from './deployed.ts';
 import type { Options } from './options.ts';
 import { killGroupNow } from './proc.ts';
@@ -45,6 +46,8 @@ export class Run {
   /** Where the export-on row sends its spans: the OTLP sink, started with the upstream. */
   otlpSinkPort = 0;
   deployed: Deployed | null = null;
+  /** The stand-in IdP and credentials of the auth rows, when one runs. */
+  auth: AuthRig | null = null;
 
   constructor(opts: Options) {
     this.opts = opts;
@@ -72,6 +75,7 @@ export class Run {
   /** Synchronous, so that it also runs on exit: processes killed, files removed. */
   cleanupNow(): void {
     for (const s of this.live) killGroupNow(s);
+    this.auth?.close();
     if (this.tmpDir) rmSync(this.tmpDir, { recursive: true, force: true });
     this.deployed?.remove();
   }

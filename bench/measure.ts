@@ -37,7 +37,10 @@ async function loadOnce(
   const cpu0 = cpuSnapshot();
   const res = await gen.run({
     url: `http://127.0.0.1:${t.port}${t.def.request?.path ?? '/'}`,
-    ...(t.def.request && { headers: { 'Accept-Encoding': t.def.request.acceptEncoding } }),
+    headers: {
+      ...(t.def.request && { 'Accept-Encoding': t.def.request.acceptEncoding }),
+      ...t.def.headers?.(run),
+    },
     connections: run.opts.connections,
     durationS,
     threads: run.opts.threads,

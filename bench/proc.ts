@@ -145,9 +145,9 @@ export interface HttpAnswer {
   body: string;
 }
 
-export function httpGet(url: string, timeoutMs = 1000): Promise<HttpAnswer> {
+export function httpGet(url: string, timeoutMs = 1000, headers: Record<string, string> = {}): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (s: string) => {

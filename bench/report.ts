@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { BIN, MiB, toolVersion } from './context.ts';
 import type { Run } from './context.ts';
 import { compressionTable } from './compression-rows.ts';
+import { featureCostTable } from './feature-costs.ts';
 import type { LoadGenerator } from './load.ts';
 import type { TransferRow } from './measure.ts';
 import type { NginxInfo } from './nginx.ts';
@@ -33,6 +34,7 @@ export function writeReport(run: Run, rows: Row[], baseline: Baseline, measured:
     ),
     bigTable(measured.transfers),
     compressionTable(rows, table),
+    featureCostTable(rows, table),
   ] as const;
   const durationS = run.elapsedS();
   const versions = {
@@ -56,7 +58,7 @@ function markdown(
   rows: Row[],
   baseline: Baseline,
   measured: Measured,
-  [mainTable, bigTable, compressed]: readonly [string, string, string],
+  [mainTable, bigTable, compressed, features]: readonly [string, string, string, string],
   versions: Versions,
   durationS: number,
 ): string[] {
@@ -72,6 +74,7 @@ function markdown(
   );
   out.push('');
   out.push(mainTable);
+  if (features) out.push('', 'What each feature costs, against the default row of this run:', '', features);
   const deployedRow = rows.find((r) => r.t.def.name === 'deployed' && r.t.status === 'ok');
   if (deployed && deployedRow) {
     const nodeRow = rows.find((r) => r.t.def.name === 'node' && r.t.status === 'ok');

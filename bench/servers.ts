@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { BENCH_DIR, ROOT, log } from './context.ts';
 import type { Run } from './context.ts';
 import { NGINX_GZIP_LEVEL, checkCompressed } from './compression-rows.ts';
+import { AUTH_TARGETS, checkRefusedWithout, startAuthRig } from './auth-rows.ts';
 import { writeNginxConfig } from './nginx.ts';
 import type { NginxInfo } from './nginx.ts';
 import { commandLine, freePort, httpGet, servingPids, spawnServer, stopServer, waitReady } from './proc.ts';
@@ -30,7 +31,8 @@ export async function startUpstream(run: Run, targets: Target[]): Promise<Upstre
   run.live.add(server);
   const ready = await waitReady(server, [`http://127.0.0.1:${port}/`], 10_000);
   log(`upstream on 127.0.0.1:${port} (ready in ${ready.ms.toFixed(0)} ms)`);
-  if (targets.some((t) => t.def.env !== undefined)) {
+  if (targets.some((t) => AUTH_TARGETS.includes(t.def))) run.auth = await startAuthRig(run.tmpDir);
+  if (targets.some((t) => t.def.name === 'node-otlp')) {
     run.otlpSinkPort = await freePort();
     const sink = spawnServer(
       [process.execPath, join(BENCH_DIR, 'peers/otlp-sink.ts')],
@@ -153,12 +155,13 @@ async function startTarget(run: Run, t: Target, upstreamPort: number, nginx: Ngi
       : [`http://127.0.0.1:${t.port}/`];
   const ready = await waitReady(server, urls, 20_000);
   t.readyUrl = ready.url;
-  const hello = await httpGet(`http://127.0.0.1:${t.port}/`, 2000);
+  const hello = await httpGet(`http://127.0.0.1:${t.port}/`, 2000, def.headers?.(run));
   if (hello.status !== 200 || hello.body !== 'Hello you!')
     throw new Error(
       `GET / through it answered ${hello.status} ${JSON.stringify(hello.body.slice(0, 80))}, expected 200 "Hello you!"`,
     );
   await checkCompressed(t.port, def);
+  await checkRefusedWithout(t.port, def);
   t.servingPids = servingPids(server.pid, t.port);
   t.servingCommand = t.servingPids.map(commandLine);
   return ready.ms;

@@ -10,6 +10,7 @@ import type { LoadResult } from './load.ts';
 import type { NginxInfo } from './nginx.ts';
 import type { Server } from './proc.ts';
 import { COMPRESSION_TARGETS } from './compression-rows.ts';
+import { AUTH_TARGETS } from './auth-rows.ts';
 
 export type Kind = 'direct' | 'sidecar' | 'peer';
 
@@ -22,6 +23,8 @@ export interface TargetDef {
   argv: (run: Run) => string[];
   /** Extra environment (the export-on row's OTLP endpoint). */
   env?: (run: Run) => Record<string, string>;
+  /** Headers its load sends with every request (the auth rows' credentials: bench/auth-rows.ts). */
+  headers?: (run: Run) => Record<string, string>;
   /** What its load asks for, when not `GET /` (the compression rows: bench/compression-rows.ts). */
   request?: { path: string; acceptEncoding: string };
 }
@@ -55,6 +58,7 @@ export const TARGETS: TargetDef[] = [
     argv: () => [process.execPath, 'runtimes/node.ts'],
     env: () => ({ RATE_LIMIT_RPS: '1000000', MAX_REQUEST_BODY_BYTES: String(64 * 1024 * MiB) }),
   },
+  ...AUTH_TARGETS,
   {
     name: 'bun',
     kind: 'sidecar',
