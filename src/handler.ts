@@ -54,13 +54,15 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     maxBody: config.MAX_REQUEST_BODY_BYTES,
   };
   const app = new Hono();
-  if (deps.draining) app.use(closeWhileDraining(deps.draining, deps.httpVersion));
   if (config.HSTS_MAX_AGE !== undefined) app.use(hsts(config.HSTS_MAX_AGE));
-  app.all('*', (c) => proxyRequest(proxy, c));
+  // One handler and no middleware by default: Hono then calls it without composing a chain.
+  const drainClose = deps.draining ? closeWhileDraining(deps.draining, deps.httpVersion) : undefined;
+  app.all('*', drainClose ? async (c) => drainClose(c, await proxyRequest(proxy, c)) : (c) => proxyRequest(proxy, c));
   app.onError((error, c) => {
     deps.onInternalError?.(error);
     const requestId = requestIdFor(c.req.header('x-request-id') ?? null);
-    return errorResponse(500, 'internal proxy error', requestId);
+    const answer = errorResponse(500, 'internal proxy error', requestId);
+    return drainClose ? drainClose(c, answer) : answer;
   });
   return app;
 }

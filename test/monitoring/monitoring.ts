@@ -14,7 +14,7 @@ export const monitoringDir = join(repoRoot, 'deploy/k8s/monitoring');
 export const run = promisify(execFile);
 
 /**
- * Every metric the dashboard and the rules are built on (docs/behaviour.md#admin-listener; README's
+ * Every metric the dashboard and the rules are built on (docs/behaviour.md#admin-listener; docs/observability.md's
  * metric list).
  */
 export const sidecarMetrics = [

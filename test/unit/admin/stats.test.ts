@@ -154,8 +154,8 @@ describe('the status page figures', () => {
     expect(stats.stats().ready).toBe(true);
   });
 
-  it('is documented field by field in the README', () => {
-    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  it('is documented field by field in docs/observability.md', () => {
+    const readme = readFileSync(new URL('../../../docs/observability.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('### Status page'), readme.indexOf('## Dashboards and alerts'));
     const documented = [...section.matchAll(/^\| (`[^|]+`) \|/gm)].flatMap((m) =>
       [...(m[1] as string).matchAll(/`(\w+)`/g)].map((n) => n[1]),
