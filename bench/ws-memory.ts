@@ -114,6 +114,7 @@ async function measure(runtime: Runtime, limit: number): Promise<Outcome> {
 }
 
 const chosen = process.argv.slice(2) as Runtime[];
+// Any runtime test/support/sidecar.ts starts: node, bun, deno, bun-native, deno-native.
 const runtimes: Runtime[] = chosen.length > 0 ? chosen : ['node', 'bun', 'deno'];
 console.log(`${CLIENTS} clients x one ${MESSAGE_BYTES / MIB} MiB message each, at once; target: growth <= 160 MiB`);
 console.log('runtime  WS_MAX_MESSAGE_BYTES  base MiB  peak MiB  growth MiB  delivered  close codes   seconds');
