@@ -49,6 +49,6 @@ deploy-bun:
 undeploy:
 	$(KUBECTL) delete -k deploy/k8s
 
-# Builds both images with podman and runs the manifests with `podman kube play` (needs root).
+# Builds the images (build-images, build-bun-image) with podman and runs the manifests with `podman kube play` (needs root).
 pod-test:
 	npm run test:pod
