@@ -10,9 +10,11 @@ BUILD_FLAGS ?=
 TAG ?= 0.1.0
 SIDECAR_IMAGE ?= sidecar:$(TAG)
 LEGACY_IMAGE ?= legacy-app:$(TAG)
+# The sidecar on Bun (deploy/bun.Dockerfile), which deploy/k8s/overlays/bun runs.
+BUN_IMAGE ?= sidecar-bun:$(TAG)
 KUBECTL ?= kubectl
 
-.PHONY: help build-images deploy deploy-native-sidecar deploy-tls undeploy pod-test
+.PHONY: help build-images build-bun-image deploy deploy-native-sidecar deploy-tls deploy-bun undeploy pod-test
 
 # Lists these targets with the comment above each (the default: plain `make`).
 help:
@@ -22,6 +24,10 @@ help:
 build-images:
 	$(CONTAINER_ENGINE) build $(BUILD_FLAGS) -f deploy/sidecar.Dockerfile -t $(SIDECAR_IMAGE) .
 	$(CONTAINER_ENGINE) build $(BUILD_FLAGS) -f deploy/legacy.Dockerfile -t $(LEGACY_IMAGE) .
+
+# Builds the sidecar's Bun image, for deploy-bun (CONTAINER_ENGINE=podman for podman).
+build-bun-image:
+	$(CONTAINER_ENGINE) build $(BUILD_FLAGS) -f deploy/bun.Dockerfile -t $(BUN_IMAGE) .
 
 # The sidecar as an ordinary container (Kubernetes 1.30+).
 deploy:
@@ -35,10 +41,14 @@ deploy-native-sidecar:
 deploy-tls:
 	$(KUBECTL) apply -k deploy/k8s/overlays/tls
 
+# The sidecar on Bun instead of Node (build-bun-image; deploy/README.md, "The Bun image").
+deploy-bun:
+	$(KUBECTL) apply -k deploy/k8s/overlays/bun
+
 # Removes what `make deploy` applied.
 undeploy:
 	$(KUBECTL) delete -k deploy/k8s
 
-# Builds both images with podman and runs the manifests with `podman kube play` (needs root).
+# Builds the images (build-images, build-bun-image) with podman and runs the manifests with `podman kube play` (needs root).
 pod-test:
 	npm run test:pod

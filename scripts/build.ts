@@ -50,9 +50,29 @@ export async function buildSidecar(
     },
     logLevel: 'warning',
   });
-  const packages = [
-    ...new Set(Object.keys(result.metafile.inputs).flatMap((input) => packageDir(resolve(root, input)) ?? [])),
+  const packages = packagesOf(Object.keys(result.metafile.inputs).map((input) => resolve(root, input)));
+  const code = result.outputFiles.find((file) => file.path === outfile)?.text ?? '';
+  writeWhole(outfile, code + licenceComment(packages));
+  return { outfile, bytes: statSync(outfile).size, packages: packages.map(packageName) };
+}
+
+/** The folders of the packages (…/node_modules/<name> or …/@scope/<name>) that the bundled input files belong to. */
+export function packagesOf(inputs: string[]): string[] {
+  return [
+    ...new Set(inputs.flatMap((file) => /^(.*\/node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(file)?.[1] ?? [])),
   ].sort();
+}
+
+/** …/node_modules/@scope/name -> @scope/name */
+export function packageName(dir: string): string {
+  return dir.slice(dir.lastIndexOf('node_modules/') + 'node_modules/'.length);
+}
+
+/**
+ * The licences of the bundled packages (all MIT, which asks for its notice to travel with every
+ * copy), as one comment to append to the bundle, so the one file in the image carries them.
+ */
+export function licenceComment(packages: string[]): string {
   const notices = packages.map((dir) => {
     const { name, version, license } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
       name: string;
@@ -65,22 +85,15 @@ export async function buildSidecar(
     const text = file ? readFileSync(file, 'utf8').trim() : `(${license ?? 'no licence file'})`;
     return `${name}@${version} (${license ?? '?'}):\n${text.replaceAll('*/', '* /')}`;
   });
-  const code = result.outputFiles.find((file) => file.path === outfile)?.text ?? '';
-  const licences = `\n/*! Bundled packages and their licences:\n\n${notices.join('\n\n')}\n*/\n`;
-  mkdirSync(dirname(outfile), { recursive: true });
-  const partial = `${outfile}.${process.pid}.tmp`;
-  writeFileSync(partial, code + licences);
-  renameSync(partial, outfile);
-  return {
-    outfile,
-    bytes: statSync(outfile).size,
-    packages: packages.map((dir) => dir.slice(dir.lastIndexOf('node_modules/') + 'node_modules/'.length)),
-  };
+  return `\n/*! Bundled packages and their licences:\n\n${notices.join('\n\n')}\n*/\n`;
 }
 
-/** The folder of the package an input file belongs to (…/node_modules/<name> or …/@scope/<name>), if any. */
-function packageDir(file: string): string | undefined {
-  return /^(.*\/node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(file)?.[1];
+/** Written whole and renamed into place: a test or benchmark starting the previous file meanwhile never reads half a file. */
+export function writeWhole(file: string, content: string | Uint8Array, mode = 0o644): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const partial = `${file}.${process.pid}.tmp`;
+  writeFileSync(partial, content, { mode });
+  renameSync(partial, file);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

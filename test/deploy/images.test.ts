@@ -8,9 +8,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderKustomization } from './kustomize.ts';
-import { legacyEntry, podOf, projectFacts, sidecarEntry } from './pod.ts';
-import { bundleFile, bundleSource } from '../../scripts/build.ts';
+import { legacyEntry, podOf, projectFacts, sidecarEntries, sidecarEntry } from './pod.ts';
+import { bunBinaryFile } from '../../scripts/build-bun.ts';
 import {
+  allBuilds,
+  bundleOf,
   contextCopies,
   contextFiles,
   copiesOf,
@@ -20,17 +22,25 @@ import {
   importGraph,
   makeBuilds,
   makeCommands,
-  nodeOptionsOf,
   packageJson,
+  programOf,
   readImage,
   repoRoot,
+  runtimeOptionsOf,
   sourceOf,
 } from './project.ts';
-import type { ImageFacts, Stage } from './project.ts';
+import type { ImageFacts, Program, Stage } from './project.ts';
 
 const builds = makeBuilds();
+const bunBuilds = makeBuilds({}, 'build-bun-image');
+const everyBuild = allBuilds();
 const facts = projectFacts();
-const pod = podOf(renderKustomization(join(repoRoot, 'deploy/k8s')), facts);
+/** The base runs the Node images, the bun overlay the Bun image. */
+const pods = ['deploy/k8s', 'deploy/k8s/overlays/bun'].map((dir) =>
+  podOf(renderKustomization(join(repoRoot, dir)), facts),
+);
+/** What builds each bundle in its image's build stage: a devDependency, installed there by npm ci. */
+const bundlers: Record<Program, string> = { node: 'esbuild', bun: 'bun' };
 
 /** Files the entry loads at run time that the image does not hold at the same path. */
 function missingFromImage(entry: string, copies: Map<string, string>): string[] {
@@ -48,12 +58,20 @@ describe('Makefile', () => {
     );
   });
 
+  it('build-bun-image builds the sidecar on Bun from the repository root, with docker by default', () => {
+    expect(bunBuilds.map(({ engine, context }) => ({ engine, context }))).toEqual([{ engine: 'docker', context: '.' }]);
+    const image = readImage(bunBuilds[0]?.dockerfile ?? '');
+    expect(programOf(image)).toBe('bun');
+    expect(sourceOf(entryOf(image))).toBe('runtimes/bun.ts');
+    expect(sidecarEntries).toContain('runtimes/bun.ts');
+  });
+
   it('takes the engine, tag and build flags from the command line', () => {
-    const overridden = makeBuilds({ CONTAINER_ENGINE: 'podman', TAG: 'test-1', BUILD_FLAGS: '--pull=never' });
-    expect(overridden.map((build) => build.engine)).toEqual(['podman', 'podman']);
+    const overridden = allBuilds({ CONTAINER_ENGINE: 'podman', TAG: 'test-1', BUILD_FLAGS: '--pull=never' });
+    expect(overridden.map((build) => build.engine)).toEqual(['podman', 'podman', 'podman']);
     expect(overridden.every((build) => build.command.startsWith('podman build --pull=never -f '))).toBe(true);
     expect(overridden.map((build) => build.image)).toEqual(
-      builds.map((build) => build.image.replace(/:[^:]+$/, ':test-1')),
+      everyBuild.map((build) => build.image.replace(/:[^:]+$/, ':test-1')),
     );
     expect(overridden.every((build) => build.dockerfile && existsSync(join(repoRoot, build.dockerfile)))).toBe(true);
   });
@@ -62,6 +80,7 @@ describe('Makefile', () => {
     expect(makeCommands('deploy')).toEqual(['kubectl apply -k deploy/k8s']);
     expect(makeCommands('deploy-native-sidecar')).toEqual(['kubectl apply -k deploy/k8s/overlays/native-sidecar']);
     expect(makeCommands('deploy-tls')).toEqual(['kubectl apply -k deploy/k8s/overlays/tls']);
+    expect(makeCommands('deploy-bun')).toEqual(['kubectl apply -k deploy/k8s/overlays/bun']);
     expect(makeCommands('pod-test')).toEqual(['npm run test:pod']);
     expect(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).scripts['test:pod']).toBeTypeOf('string');
   });
@@ -76,11 +95,26 @@ describe('Makefile', () => {
 });
 
 describe('base image', () => {
-  it('is one exact Node 24 LTS release on Debian bookworm-slim, in every stage of every Dockerfile', () => {
-    const bases = new Set(builds.flatMap((build) => readImage(build.dockerfile).stages.map((stage) => stage.from)));
+  const nodeBase = /^docker\.io\/library\/node:24\.\d+\.\d+-bookworm-slim$/;
+  const debianBase = /^docker\.io\/library\/debian:12\.\d+-slim$/;
+
+  it('is one exact Node 24 LTS release on Debian bookworm-slim, in every stage of every Dockerfile that runs Node or npm', () => {
+    const stages = everyBuild.flatMap((build) => readImage(build.dockerfile).stages);
+    const bases = new Set(stages.map((stage) => stage.from).filter((from) => !debianBase.test(from)));
     expect(bases.size).toBe(1);
     const [base = ''] = bases;
-    expect(base).toMatch(/^docker\.io\/library\/node:24\.\d+\.\d+-bookworm-slim$/);
+    expect(base).toMatch(nodeBase);
+    for (const build of everyBuild) {
+      const image = readImage(build.dockerfile);
+      // Build stages run npm and node; a final stage runs node unless its image starts Bun.
+      const npmOrNode = image.stages.filter((stage) => stage !== image.final || programOf(image) !== 'bun');
+      expect(npmOrNode.map((stage) => stage.from)).toEqual(npmOrNode.map(() => base));
+    }
+  });
+
+  it('is, under the Bun image, one exact Debian 12 point release, slim: the same Debian, without Node', () => {
+    const bunFinals = everyBuild.map((build) => readImage(build.dockerfile)).filter((i) => programOf(i) === 'bun');
+    expect(bunFinals.map((image) => image.base)).toEqual([expect.stringMatching(debianBase)]);
   });
 });
 
@@ -91,33 +125,39 @@ function runsOf(image: ImageFacts): { stage: Stage; command: string[] | undefine
   );
 }
 
-describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference }) => {
+describe.each(everyBuild)('$image from $dockerfile', ({ dockerfile, image: reference }) => {
   const image: ImageFacts = readImage(dockerfile);
   const entry = entryOf(image) ?? '';
-  // The sidecar runs the bundle built from its sources; the legacy app runs its source itself.
-  const bundled = entry === bundleFile;
+  const program = programOf(image);
+  // The sidecar runs the bundle built from its sources (on Node or Bun); the legacy app runs its source itself.
+  const bundle = bundleOf(entry);
+  const bundled = bundle !== undefined;
   const source = sourceOf(entry) ?? '';
   const copies = contextCopies(image);
   const graph = importGraph(source);
-  const container = pod.all.find((c) => c.image === reference);
+  const pod = pods.find((p) => p.all.some((c) => c.image === reference));
+  const container = pod?.all.find((c) => c.image === reference);
   const buildStage = image.stages.find(
     (stage) =>
       stage !== image.final &&
-      runsOf(image).some((run) => run.stage === stage && run.command?.join(' ') === 'node scripts/build.ts'),
+      runsOf(image).some((run) => run.stage === stage && run.command?.join(' ') === `node ${bundle?.script}`),
   );
 
-  it('starts `node [V8 flags] <entry>` in exec form, Node as PID 1 whatever the base image’s ENTRYPOINT', () => {
-    expect(image.entrypoint).toEqual(['node']);
-    expect(image.command).toEqual(['node', ...nodeOptionsOf(image), entry]);
-    expect(nodeOptionsOf(image).every((option) => /^--[a-z-]+=\d+$/.test(option))).toBe(true);
+  it('starts `<node or bun> [flags] <entry>` in exec form, the runtime as PID 1 whatever the base image’s ENTRYPOINT', () => {
+    expect(program).toBeDefined();
+    if (bundled) expect(program).toBe(bundle.program);
+    expect(image.entrypoint).toEqual([program]);
+    expect(image.command).toEqual([program, ...runtimeOptionsOf(image), entry]);
+    expect(runtimeOptionsOf(image).every((option) => /^--[a-z-]+=\d+$/.test(option))).toBe(true);
     expect(existsSync(join(repoRoot, source))).toBe(true);
   });
 
-  it('runs as a numeric non-root user, the one the pod runs as', () => {
+  it('runs as a numeric non-root user, the one the pod that runs it runs as', () => {
+    expect(pod, `a pod of deploy/k8s or an overlay runs ${reference}`).toBeDefined();
     expect(image.uid).toBeGreaterThan(0);
     expect(image.gid).toBeGreaterThan(0);
-    expect(container?.securityContext?.runAsUser ?? pod.spec.securityContext?.runAsUser).toBe(image.uid);
-    expect(container?.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup).toBe(image.gid);
+    expect(container?.securityContext?.runAsUser ?? pod?.spec.securityContext?.runAsUser).toBe(image.uid);
+    expect(container?.securityContext?.runAsGroup ?? pod?.spec.securityContext?.runAsGroup).toBe(image.gid);
   });
 
   it('holds every file the entry imports, at the path it imports it from (for the bundle: its build stage holds what the build reads)', () => {
@@ -127,12 +167,15 @@ describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference
       expect(copies.get('package.json')).toBe('package.json');
       return;
     }
-    expect(buildStage, 'a stage runs `node scripts/build.ts`').toBeDefined();
+    expect(buildStage, `a stage runs \`node ${bundle.script}\``).toBeDefined();
     const built = contextCopies(image, buildStage);
-    expect(missingFromImage(bundleSource, built)).toEqual([]);
-    expect(missingFromImage('scripts/build.ts', built)).toEqual([]);
+    expect(missingFromImage(bundle.source, built)).toEqual([]);
+    expect(missingFromImage(bundle.script, built)).toEqual([]);
+    // On Node the base image's node runs it; Bun's binary comes from the build stage (the npm package).
+    const binary = { from: buildStage?.name, sources: [`/app/${bunBinaryFile}`], destination: '/usr/local/bin/bun' };
     expect(copiesOf(image.final)).toEqual([
-      { from: buildStage?.name, sources: [`/app/${bundleFile}`], destination: './dist/' },
+      ...(program === 'bun' ? [binary] : []),
+      { from: buildStage?.name, sources: [`/app/${bundle.file}`], destination: './dist/' },
     ]);
   });
 
@@ -155,7 +198,7 @@ describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference
       return;
     }
     // The bundler is a devDependency: the build stage installs everything the lockfile holds.
-    expect(Object.keys(packageJson.devDependencies ?? {})).toContain('esbuild');
+    expect(Object.keys(packageJson.devDependencies ?? {})).toContain(bundlers[bundle.program]);
     const install = runs.find((run) => run.stage === buildStage && run.command?.[0] === 'npm');
     expect(install?.command?.slice(0, 2)).toEqual(['npm', 'ci']);
     expect(install?.command).not.toContain('--omit=dev');
@@ -163,10 +206,10 @@ describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference
     expect(runs.filter((run) => run.stage === image.final)).toEqual([]);
   });
 
-  it('sets in ENV no variable the configuration reads (the manifests’ job) and no NODE_ variable (Node’s flags are in CMD, in sight)', () => {
+  it('sets in ENV no variable the configuration reads (the manifests’ job) and no NODE_ or BUN_ variable (a runtime’s flags are in CMD, in sight)', () => {
     const configured = [...facts.sidecarVariables, ...facts.legacyVariables];
     expect(Object.keys(image.env).filter((name) => configured.includes(name))).toEqual([]);
-    expect(Object.keys(image.env).filter((name) => name.startsWith('NODE_'))).toEqual([]);
+    expect(Object.keys(image.env).filter((name) => /^(NODE|BUN)_/.test(name))).toEqual([]);
   });
 
   it('exposes the ports its container declares', () => {
@@ -176,7 +219,7 @@ describe.each(builds)('$image from $dockerfile', ({ dockerfile, image: reference
 
 describe('.dockerignore', () => {
   it('keeps every file the Dockerfiles copy in the build context, and nothing else the images need', () => {
-    for (const build of builds) {
+    for (const build of everyBuild) {
       for (const copy of readImage(build.dockerfile)
         .stages.flatMap(copiesOf)
         .filter((c) => c.from === undefined)) {

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import type { PodSpec } from 'kubernetes-types/core/v1.js';
 import { describe, expect, it } from 'vitest';
 import { applyJsonPatch, readYamlDocuments, renderKustomization } from './kustomize.ts';
 import type { Manifest } from './kustomize.ts';
@@ -106,6 +107,67 @@ describe('components', () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+});
+
+it('sets images as kustomize does: by name in containers and initContainers, tag or digest kept or replaced, nothing else touched', () => {
+  const root = mkdtempSync(join(tmpdir(), 'kustomize-'));
+  try {
+    const container = (name: string, image: string) => ({ name, image });
+    writeFileSync(
+      join(root, 'resources.yaml'),
+      [
+        JSON.stringify({
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: 'd' },
+          spec: {
+            template: {
+              spec: {
+                initContainers: [container('i', 'sidecar:0.1.0')],
+                containers: [
+                  container('a', 'sidecar'),
+                  container('b', 'sidecar-x:0.1.0'),
+                  container('c', 'example.com/sidecar:1'),
+                  container('e', 'sidecar@sha256:aaaa'),
+                ],
+              },
+            },
+          },
+        }),
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'cm' },
+          data: { image: 'sidecar:0.1.0' },
+        }),
+      ].join('\n---\n'),
+    );
+    writeFileSync(
+      join(root, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        'resources: [resources.yaml]',
+        'images:',
+        '  - { name: sidecar, newName: sidecar-bun }',
+        '  - { name: sidecar-x, newTag: "2" }',
+        '  - { name: example.com/sidecar, digest: "sha256:bbbb" }',
+      ].join('\n'),
+    );
+    // What `kubectl kustomize` (kustomize v5.5.0) rendered for this directory.
+    const rendered = byId(renderKustomization(root));
+    const spec = (rendered['apps/v1 Deployment d']?.spec as { template: { spec: PodSpec } }).template.spec;
+    expect(spec.initContainers).toEqual([container('i', 'sidecar-bun:0.1.0')]);
+    expect(spec.containers).toEqual([
+      container('a', 'sidecar-bun'),
+      container('b', 'sidecar-x:2'),
+      container('c', 'example.com/sidecar@sha256:bbbb'),
+      container('e', 'sidecar-bun@sha256:aaaa'),
+    ]);
+    expect(rendered['v1 ConfigMap cm']?.data).toEqual({ image: 'sidecar:0.1.0' });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 describe('applyJsonPatch (RFC 6902)', () => {

@@ -1,8 +1,8 @@
 /**
  * Renders a kustomization the way `kubectl apply -k` does, for the subset deploy/k8s uses:
  * `resources` (files and directories), `components` (kind Component), inline JSON 6902 `patches`
- * with a target, and a `configMapGenerator` from files with `disableNameSuffixHash`
- * (deploy/k8s/monitoring). Anything else in a kustomization.yaml is refused rather than silently
+ * with a target, `images` (name, newName, newTag, digest), and a `configMapGenerator` from files
+ * with `disableNameSuffixHash` (deploy/k8s/monitoring). Anything else in a kustomization.yaml is refused rather than silently
  * ignored, and kustomize.test.ts holds the result to what the real kustomize rendered
  * (test/deploy/rendered/, written by `kubectl kustomize`).
  * (No maintained npm package renders kustomizations: the real kustomize is a Go binary, and the
@@ -36,7 +36,15 @@ interface Operation {
   value?: Json;
 }
 
-const supportedFields = new Set(['apiVersion', 'kind', 'resources', 'components', 'patches', 'configMapGenerator']);
+const supportedFields = new Set([
+  'apiVersion',
+  'kind',
+  'resources',
+  'components',
+  'patches',
+  'images',
+  'configMapGenerator',
+]);
 
 /** Every document of a YAML file (multi-document files allowed), as plain data. */
 export function readYamlDocuments(file: string): unknown[] {
@@ -60,7 +68,8 @@ export function renderKustomization(dir: string): Manifest[] {
 
 /**
  * kustomize's order (api/internal/target/kusttarget.go, accumulateTarget): resources, then
- * components, then generators, then patches. A Component works on what its parent has
+ * components, then generators, then patches, then images (its built-in transformers run
+ * patches before the image tag transformer: kusttarget_configplugin.go). A Component works on what its parent has
  * accumulated so far: its resources join that list and its patches apply to all of it.
  */
 function build(dir: string, kind: keyof typeof kinds, accumulated: Manifest[]): Manifest[] {
@@ -101,6 +110,10 @@ function build(dir: string, kind: keyof typeof kinds, accumulated: Manifest[]): 
       const patched = applyJsonPatch(manifest as unknown as Json, operations);
       manifests[manifests.indexOf(manifest)] = asManifest(patched, where);
     }
+  }
+
+  for (const [index, entry] of ((kustomization.images ?? []) as Record<string, unknown>[]).entries()) {
+    manifests = manifests.map((manifest) => setImages(manifest, entry, `${file}: images[${index}]`));
   }
 
   const seen = new Set<string>();
@@ -148,6 +161,49 @@ function generateConfigMap(dir: string, entry: Record<string, unknown>, where: s
   if (labels) metadata.labels = labels;
   if (annotations) metadata.annotations = annotations;
   return { apiVersion: 'v1', kind: 'ConfigMap', metadata, data };
+}
+
+/**
+ * One `images` entry, as kustomize's image tag transformer applies it: every `image` of an item of
+ * a `containers` or `initContainers` list, wherever it is in the object, whose name (the image
+ * without its tag or digest) is `name` gets `newName`, and `newTag` or `digest` in place of its
+ * tag or digest. Entries apply in turn; one that matches nothing changes nothing, as in kustomize.
+ */
+function setImages(manifest: Manifest, entry: Record<string, unknown>, where: string): Manifest {
+  const { name, newName, newTag, digest, ...rest } = entry as Record<string, string | undefined>;
+  if (Object.keys(rest).length > 0 || typeof name !== 'string' || (newTag !== undefined && digest !== undefined))
+    throw new Error(`${where}: only name with newName, and newTag or digest, is supported`);
+  const rename = (image: string): string => {
+    const at = image.indexOf('@');
+    const withoutDigest = at === -1 ? image : image.slice(0, at);
+    const colon = withoutDigest.lastIndexOf(':');
+    const hasTag = colon > withoutDigest.lastIndexOf('/');
+    const imageName = hasTag ? withoutDigest.slice(0, colon) : withoutDigest;
+    if (imageName !== name) return image;
+    const suffix = image.slice(imageName.length);
+    return (
+      (newName ?? imageName) + (digest !== undefined ? `@${digest}` : newTag !== undefined ? `:${newTag}` : suffix)
+    );
+  };
+  const visit = (value: Json): Json => {
+    if (Array.isArray(value)) return value.map(visit);
+    if (value === null || typeof value !== 'object') return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([key, field]) => {
+        if ((key === 'containers' || key === 'initContainers') && Array.isArray(field)) {
+          return [
+            key,
+            field.map((item) => {
+              const container = visit(item) as { [key: string]: Json };
+              return typeof container.image === 'string' ? { ...container, image: rename(container.image) } : container;
+            }),
+          ];
+        }
+        return [key, visit(field)];
+      }),
+    );
+  };
+  return asManifest(visit(manifest as unknown as Json), where);
 }
 
 function asManifest(document: unknown, where: string): Manifest {

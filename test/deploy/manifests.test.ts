@@ -1,5 +1,5 @@
 /**
- * deploy/k8s, rendered as `kubectl apply -k` sends it (the base and the native-sidecar overlay):
+ * deploy/k8s, rendered as `kubectl apply -k` sends it (the base and its overlays):
  * valid against the Kubernetes schemas, free of unknown fields, and consistent with itself and
  * with the code it deploys. The last block breaks a copy in each way a check exists for and
  * asserts the check notices, so a check that silently stopped working would fail here.
@@ -29,7 +29,7 @@ import {
   authProblems,
   sidecarConfig,
 } from './pod.ts';
-import { repoRoot } from './project.ts';
+import { makeBuilds, repoRoot } from './project.ts';
 import { schemaProblems, unknownFieldProblems } from './schema.ts';
 
 const facts = projectFacts();
@@ -37,12 +37,14 @@ const base = renderKustomization(join(repoRoot, 'deploy/k8s'));
 const native = renderKustomization(join(repoRoot, 'deploy/k8s/overlays/native-sidecar'));
 const tls = renderKustomization(join(repoRoot, 'deploy/k8s/overlays/tls'));
 const auth = renderKustomization(join(repoRoot, 'deploy/k8s/overlays/auth'));
+const bun = renderKustomization(join(repoRoot, 'deploy/k8s/overlays/bun'));
 
 const variants = [
   { name: 'deploy/k8s', manifests: base, native: false },
   { name: 'deploy/k8s/overlays/native-sidecar', manifests: native, native: true },
   { name: 'deploy/k8s/overlays/tls', manifests: tls, native: false },
   { name: 'deploy/k8s/overlays/auth', manifests: auth, native: false },
+  { name: 'deploy/k8s/overlays/bun', manifests: bun, native: false },
 ];
 
 describe.each(variants)('$name', ({ manifests, native: isNative }) => {
@@ -73,7 +75,7 @@ describe.each(variants)('$name', ({ manifests, native: isNative }) => {
     },
   );
 
-  it('uses the images make build-images builds, tagged with the app version', () => {
+  it('uses the images the Makefile builds, tagged with the app version', () => {
     expect(imageProblems(pod, facts)).toEqual([]);
   });
 
@@ -147,6 +149,19 @@ it('the native-sidecar overlay changes only where the sidecar runs and the app p
     return copy;
   };
   expect(withoutPlacement(native)).toEqual(withoutPlacement(base));
+});
+
+it('the bun overlay changes only the sidecar’s image, to the one make build-bun-image builds, same tag', () => {
+  const sidecarImage = (manifests: Manifest[]) => podOf(manifests, facts).sidecar.image;
+  const withoutSidecarImage = (manifests: Manifest[]) => {
+    const copy = structuredClone(manifests);
+    delete podOf(copy, facts).sidecar.image;
+    return copy;
+  };
+  expect(withoutSidecarImage(bun)).toEqual(withoutSidecarImage(base));
+  const bunBuilds = makeBuilds({}, 'build-bun-image');
+  expect(bunBuilds.map((build) => build.image)).toEqual([sidecarImage(bun)]);
+  expect(sidecarImage(bun)?.split(':')[1]).toBe(sidecarImage(base)?.split(':')[1]);
 });
 
 /** A copy of the base with one change to the pod spec or the Service. */

@@ -8,14 +8,16 @@ import type { Container, ContainerPort, PodSpec, Probe, Service } from 'kubernet
 import { ConfigError, configVariables, loadConfig } from '../../src/config.ts';
 import type { Config } from '../../src/config.ts';
 import type { Manifest } from './kustomize.ts';
-import { entryOf, environmentReadBy, makeBuilds, readImage, sourceOf } from './project.ts';
+import { allBuilds, entryOf, environmentReadBy, readImage, sourceOf } from './project.ts';
 import type { ImageFacts } from './project.ts';
 
+/** The sidecar's entry on Node (the base's image), and every entry a sidecar image may run (on Bun: deploy/k8s/overlays/bun). */
 export const sidecarEntry = 'runtimes/node.ts';
+export const sidecarEntries: readonly string[] = [sidecarEntry, 'runtimes/bun.ts'];
 export const legacyEntry = 'src/legacy.ts';
 
 export interface Facts {
-  /** Image reference -> the Dockerfile `make build-images` builds it from. */
+  /** Image reference -> the Dockerfile the Makefile builds it from (make build-images, make build-bun-image). */
   images: Map<string, ImageFacts>;
   sidecarVariables: readonly string[];
   legacyVariables: readonly string[];
@@ -23,7 +25,7 @@ export interface Facts {
 
 export function projectFacts(): Facts {
   return {
-    images: new Map(makeBuilds().map((build) => [build.image, readImage(build.dockerfile)])),
+    images: new Map(allBuilds().map((build) => [build.image, readImage(build.dockerfile)])),
     sidecarVariables: configVariables,
     legacyVariables: environmentReadBy(legacyEntry),
   };
@@ -50,18 +52,18 @@ export function podOf(manifests: Manifest[], facts: Facts): Pod {
   const spec = deployment.spec?.template.spec;
   if (!spec) throw new Error('the Deployment has no pod spec');
   const all = [...(spec.initContainers ?? []), ...spec.containers];
-  const running = (entry: string) => {
+  const running = (entries: readonly string[]) => {
     const found = all.filter((container) => {
       const image = container.image === undefined ? undefined : facts.images.get(container.image);
-      return image !== undefined && sourceOf(entryOf(image)) === entry;
+      return image !== undefined && entries.includes(sourceOf(entryOf(image)) ?? '');
     });
     if (found.length !== 1)
       throw new Error(
-        `expected one container whose image (built by make build-images) runs ${entry}, found ${found.length}`,
+        `expected one container whose image (built by the Makefile) runs ${entries.join(' or ')}, found ${found.length}`,
       );
     return found[0] as Container;
   };
-  const sidecar = running(sidecarEntry);
+  const sidecar = running(sidecarEntries);
   return {
     deployment,
     spec,
@@ -69,7 +71,7 @@ export function podOf(manifests: Manifest[], facts: Facts): Pod {
     annotations: deployment.spec?.template.metadata?.annotations ?? {},
     all,
     sidecar,
-    legacy: running(legacyEntry),
+    legacy: running([legacyEntry]),
     native: (spec.initContainers ?? []).includes(sidecar) && sidecar.restartPolicy === 'Always',
   };
 }
@@ -147,7 +149,7 @@ export function imageProblems(pod: Pod, facts: Facts): string[] {
     const image = container.image ?? '';
     if (!facts.images.has(image))
       problems.push(
-        `container ${container.name}: image ${image} is not one that make build-images builds (${[...facts.images.keys()].join(', ')})`,
+        `container ${container.name}: image ${image} is not one that the Makefile builds (${[...facts.images.keys()].join(', ')})`,
       );
     const tag = /:([^/:@]+)$/.exec(image)?.[1];
     if (!tag || tag === 'latest')
@@ -189,7 +191,7 @@ export function environmentProblems(pod: Pod, facts: Facts): string[] {
     }
     if (container.envFrom) problems.push(`container ${container.name}: envFrom brings in names nobody checks`);
   };
-  check(pod.sidecar, facts.sidecarVariables, `${sidecarEntry} (src/config.ts)`);
+  check(pod.sidecar, facts.sidecarVariables, 'the sidecar (src/config.ts)');
   check(pod.legacy, facts.legacyVariables, legacyEntry);
   const config = sidecarConfig(pod);
   if (config instanceof ConfigError)

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, posix, relative, resolve } from 'node:path';
 import { bundleFile, bundleSource } from '../../scripts/build.ts';
+import { bunBundleFile, bunBundleSource } from '../../scripts/build-bun.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 
@@ -22,10 +23,16 @@ export interface ImageBuild {
   context: string;
 }
 
-/** The builds `make build-images` runs, read from its dry run (`make -n`), with optional overrides. */
-export function makeBuilds(overrides: Record<string, string> = {}): ImageBuild[] {
+/** The targets that build images: the sidecar (Node) and the legacy app; the sidecar on Bun (deploy/k8s/overlays/bun). */
+export const imageTargets = ['build-images', 'build-bun-image'] as const;
+
+/** The builds a make target (`make build-images` unless named) runs, read from its dry run (`make -n`), with optional overrides. */
+export function makeBuilds(
+  overrides: Record<string, string> = {},
+  target: (typeof imageTargets)[number] = 'build-images',
+): ImageBuild[] {
   const variables = Object.entries(overrides).map(([name, value]) => `${name}=${value}`);
-  const output = execFileSync('make', ['-n', '-s', '--no-print-directory', 'build-images', ...variables], {
+  const output = execFileSync('make', ['-n', '-s', '--no-print-directory', target, ...variables], {
     cwd: repoRoot,
     encoding: 'utf8',
   });
@@ -37,11 +44,11 @@ export function makeBuilds(overrides: Record<string, string> = {}): ImageBuild[]
       const option = (name: string) => {
         const index = words.indexOf(name);
         const value = index >= 0 ? words[index + 1] : undefined;
-        if (value === undefined) throw new Error(`make build-images runs "${line}", which has no ${name}`);
+        if (value === undefined) throw new Error(`make ${target} runs "${line}", which has no ${name}`);
         return value;
       };
       const [engine, verb] = words;
-      if (!engine || verb !== 'build') throw new Error(`make build-images runs "${line}", not "<engine> build ..."`);
+      if (!engine || verb !== 'build') throw new Error(`make ${target} runs "${line}", not "<engine> build ..."`);
       return {
         command: line.trim(),
         engine,
@@ -50,6 +57,11 @@ export function makeBuilds(overrides: Record<string, string> = {}): ImageBuild[]
         context: words.at(-1) ?? '',
       };
     });
+}
+
+/** Every image the Makefile builds, in imageTargets' order. */
+export function allBuilds(overrides: Record<string, string> = {}): ImageBuild[] {
+  return imageTargets.flatMap((target) => makeBuilds(overrides, target));
 }
 
 /** The command a make target runs, as `make -n` prints it. */
@@ -192,29 +204,59 @@ export function readImage(dockerfile: string): ImageFacts {
   };
 }
 
-/** `node [options] script`: the options (`--name` or `--name=value`, before the script) and the script. */
-function nodeCommand(image: ImageFacts): { options: string[]; script: string } | undefined {
+/** The runtimes an image may start, and the bundle each sidecar image runs (built in its build stage by `script`). */
+export const programs = ['node', 'bun'] as const;
+export type Program = (typeof programs)[number];
+export interface Bundle {
+  program: Program;
+  file: string;
+  source: string;
+  script: string;
+}
+export const bundles: readonly Bundle[] = [
+  { program: 'node', file: bundleFile, source: bundleSource, script: 'scripts/build.ts' },
+  { program: 'bun', file: bunBundleFile, source: bunBundleSource, script: 'scripts/build-bun.ts' },
+];
+
+/** `node|bun [options] script`: the program, its options (`--name` or `--name=value`, before the script) and the script. */
+function runtimeCommand(image: ImageFacts): { program: Program; options: string[]; script: string } | undefined {
   const [program, ...args] = image.command ?? [];
   const scriptAt = args.findIndex((arg) => !arg.startsWith('-'));
   const script = args[scriptAt];
-  if (program !== 'node' || script === undefined || scriptAt !== args.length - 1) return undefined;
-  return { options: args.slice(0, scriptAt), script };
+  if (!programs.includes(program as Program) || script === undefined || scriptAt !== args.length - 1) return undefined;
+  return { program: program as Program, options: args.slice(0, scriptAt), script };
 }
 
-/** The script `node` runs in the image, as a path relative to the repository root. */
+/** The runtime the image starts (`node` or `bun`), if its command is `<runtime> [options] <script>`. */
+export function programOf(image: ImageFacts): Program | undefined {
+  return runtimeCommand(image)?.program;
+}
+
+/** The script the image's runtime runs, as a path relative to the repository root. */
 export function entryOf(image: ImageFacts): string | undefined {
-  const script = nodeCommand(image)?.script;
+  const script = runtimeCommand(image)?.script;
   return script === undefined ? undefined : posix.relative(image.workdir, posix.resolve(image.workdir, script));
 }
 
-/** The options the image gives `node` before the script (V8 flags such as `--max-semi-space-size=8`). */
+/** The options the image gives `node` before the script (V8 flags such as `--max-semi-space-size=8`); none for another runtime. */
 export function nodeOptionsOf(image: ImageFacts): string[] {
-  return nodeCommand(image)?.options ?? [];
+  const command = runtimeCommand(image);
+  return command?.program === 'node' ? command.options : [];
 }
 
-/** The source a script is built from: the bundle's entry for the bundle (scripts/build.ts), else the script itself. */
+/** The options the image gives its runtime before the script. */
+export function runtimeOptionsOf(image: ImageFacts): string[] {
+  return runtimeCommand(image)?.options ?? [];
+}
+
+/** The bundle a script is (scripts/build.ts's, scripts/build-bun.ts's), if it is one. */
+export function bundleOf(script: string | undefined): Bundle | undefined {
+  return bundles.find((bundle) => bundle.file === script);
+}
+
+/** The source a script is built from: the bundle's entry for a bundle, else the script itself. */
 export function sourceOf(script: string | undefined): string | undefined {
-  return script === bundleFile ? bundleSource : script;
+  return bundleOf(script)?.source ?? script;
 }
 
 // ---------------------------------------------------------------- .dockerignore

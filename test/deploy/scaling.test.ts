@@ -36,6 +36,7 @@ const variants = [
   'deploy/k8s/overlays/native-sidecar',
   'deploy/k8s/overlays/tls',
   'deploy/k8s/overlays/monitoring',
+  'deploy/k8s/overlays/bun',
 ];
 const adapterRules = readAdapterRules();
 const isSidecarSeries = (series: string) => (sidecarMetrics as readonly string[]).includes(familyOf(series));
