@@ -12,6 +12,13 @@
  *
  * `gc` comes from V8's own extension, exposed at run time (Node's documented pattern for
  * `v8.setFlagsFromString`): no command-line flag, and nothing else in the process can reach it.
+ * Deno's V8 exposes it the same way. Bun (JavaScriptCore) has no such extension: there the
+ * collector does nothing, and Bun's own collector keeps a tunnel's growth low (bench/ws-memory.ts).
+ *
+ * The byte tunnel (tunnel-sockets.ts) has the same trouble with every chunk it reads: six
+ * WebSocket clients sending 40 MiB each through it at once grew Deno's sidecar by 162-167 MiB and
+ * Node's by 68-77 MiB of chunks already passed on; a scavenge every 4 MiB tunnelled brought a plain
+ * node:net relay to 8-10 and 17-19 MiB.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -20,8 +27,9 @@ type Gc = (options: { type: 'minor' | 'major'; execution?: 'sync' | 'async' }) =
 
 export function streamedBytesCollector(everyBytes: number): (bytes: number) => void {
   setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as Gc;
+  const gc = runInNewContext('typeof gc === "function" ? gc : undefined') as Gc | undefined;
   setFlagsFromString('--no-expose-gc');
+  if (gc === undefined) return () => {};
   let sinceLast = 0;
   return (bytes) => {
     sinceLast += bytes;

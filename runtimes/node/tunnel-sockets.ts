@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { raw101Head } from '../../src/websocket/handshake-headers.ts';
 import type { Tunnel } from '../../src/websocket/tunnel.ts';
 import type { Handshake } from '../../src/websocket/upgrade.ts';
+import { streamedBytesCollector } from './collect.ts';
 
 /**
  * How long one direction may stay open after the other has ended (a FIN passed on, no answer):
@@ -15,6 +16,9 @@ import type { Handshake } from '../../src/websocket/upgrade.ts';
  * closes cannot hold a socket forever (shaobeichen/dsh-pocket#56 leaked them).
  */
 const HALF_CLOSED_MS = 30_000;
+
+/** The chunks every tunnel has passed on are freed by a young-generation GC every 4 MiB (collect.ts). */
+let tunnelled: ((bytes: number) => void) | undefined;
 
 /** The app answered 101: the same to the client (src/websocket/handshake-headers.ts), then the pipe. */
 export function switchProtocols(
@@ -61,8 +65,15 @@ function pipeSockets(client: Socket, app: Socket, handshake: Handshake): void {
 }
 
 function countBytes(client: Socket, app: Socket, tunnel: Tunnel): void {
-  client.on('data', (chunk: Buffer) => tunnel.bytesIn(chunk.length));
-  app.on('data', (chunk: Buffer) => tunnel.bytesOut(chunk.length));
+  const collect = (tunnelled ??= streamedBytesCollector(4 * 1024 * 1024));
+  client.on('data', (chunk: Buffer) => {
+    tunnel.bytesIn(chunk.length);
+    collect(chunk.length);
+  });
+  app.on('data', (chunk: Buffer) => {
+    tunnel.bytesOut(chunk.length);
+    collect(chunk.length);
+  });
 }
 
 /**
