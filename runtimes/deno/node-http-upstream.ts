@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { Config } from '../../src/config.ts';
 import type { UpstreamClient, UpstreamResponse } from '../../src/proxy/upstream.ts';
+import { streamedBytesCollector } from '../node/collect.ts';
 
 /** `maxConnections`: MAX_CONCURRENT_REQUESTS when set (0: no limit of the sidecar's own), so the agent never opens more sockets than the app may serve. */
 export function createNodeHttpUpstream(
@@ -30,6 +31,12 @@ export function createNodeHttpUpstream(
   // verify from Host otherwise). No SNI for an IP address (RFC 6066 §3).
   const servername = secure && isIP(host) === 0 ? host : undefined;
   const base = { host, port, agent, servername };
+  // Streamed bodies' buffers, both ways, are freed by a young-generation GC every 16 MiB
+  // (runtimes/node/collect.ts). Every 4 MiB, as on Node, a 1 GiB download grew Deno by 8 MiB
+  // instead of ~117 but ran at a third of the speed (a scavenge costs Deno far more); every 16 MiB:
+  // +27-41 MiB at about half the speed (bench/README.md, 2026-12-03).
+  const streamed = streamedBytesCollector(16 * 1024 * 1024);
+  const count = (chunk: Buffer) => streamed(chunk.length);
 
   const client: UpstreamClient = (request) =>
     new Promise<UpstreamResponse>((resolve, reject) => {
@@ -43,6 +50,7 @@ export function createNodeHttpUpstream(
           const out = new Headers();
           const raw = res.rawHeaders;
           for (let i = 0; i + 1 < raw.length; i += 2) out.append(raw[i] as string, raw[i + 1] as string);
+          res.on('data', count);
           const body = Readable.toWeb(res) as ReadableStream<Uint8Array>;
           resolve({ status: res.statusCode ?? 502, statusText: res.statusMessage ?? '', headers: out, body });
         },
@@ -74,6 +82,7 @@ export function createNodeHttpUpstream(
             outgoing.destroy(e);
             response?.destroy(e);
           })
+          .on('data', count)
           .pipe(outgoing);
     });
 

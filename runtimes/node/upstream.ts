@@ -119,6 +119,11 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
     signal.addEventListener('abort', this.#onAbort, { once: true });
   }
 
+  /** An upload's chunks, once written to the app, count towards the next GC as a download's do. */
+  onBodySent(chunk: Buffer): void {
+    this.#streamed(chunk.length);
+  }
+
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#dispatch = controller;
     if (this.#signal.aborted) controller.abort(this.#signal.reason as Error);
