@@ -146,8 +146,13 @@ async function enter(proxy: Proxy, door: Door, exchange: Exchange, request: Requ
     return undefined;
   }
   record.user = outcome.user;
-  finish(proxy, exchange, outcome.response.status, outcome.error);
-  return outcome.response;
+  // The door's answers are a line of text (or a redirect without a body): their size, as logged for
+  // the sidecar's own errors. A copy is read; the answer itself goes out untouched.
+  const { response } = outcome;
+  if (record.method !== 'HEAD' && response.body !== null)
+    record.bytesOut = (await response.clone().arrayBuffer()).byteLength;
+  finish(proxy, exchange, response.status, outcome.error);
+  return response;
 }
 
 /**

@@ -17,7 +17,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 
 const server = createServer((req, res) => {
   if (req.url === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
-    // Trusted only because the sidecar strips a client's own X-Forwarded-User (README, Access control).
+    // Trusted only because the sidecar strips a client's own X-Forwarded-User (docs/access-control.md).
     const user = req.headers['x-forwarded-user'];
     // Plain text and nosniff: a user name is shown, never interpreted as markup.
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });

@@ -89,6 +89,9 @@ export function edgeLimitTests(t: Conformance): void {
       expect(res.status).toBe(403);
       const line = await lineOf(s, id);
       expect([line.status, line.error, line.remote_addr]).toEqual([403, 'forbidden', OTHER]);
+      // The refusal's body was sent, and is counted as the sidecar's own errors' are.
+      expect(line.bytes_out).toBe(res.body.length);
+      expect(res.body.length).toBeGreaterThan(0);
       expect(t.upstream.byId(id)).toEqual([]);
       expect((await counters(s)).forbidden).toBe(before.forbidden + 1);
       const allowed = t.id('allowed');
