@@ -31,11 +31,8 @@ export function createNodeHttpUpstream(
   // verify from Host otherwise). No SNI for an IP address (RFC 6066 §3).
   const servername = secure && isIP(host) === 0 ? host : undefined;
   const base = { host, port, agent, servername };
-  // Streamed bodies' buffers, both ways, are freed by a young-generation GC every 16 MiB
-  // (runtimes/node/collect.ts). Every 4 MiB, as on Node, a 1 GiB download grew Deno by 8 MiB
-  // instead of ~117 but ran at a third of the speed (a scavenge costs Deno far more); every 16 MiB:
-  // +27-41 MiB at about half the speed (bench/README.md, 2026-12-03).
-  const streamed = streamedBytesCollector(16 * 1024 * 1024);
+  // Streamed bodies' buffers, both ways, are freed by a young-generation GC every 4 MiB (runtimes/node/collect.ts).
+  const streamed = streamedBytesCollector(4 * 1024 * 1024);
   const count = (chunk: Buffer) => streamed(chunk.length);
 
   const client: UpstreamClient = (request) =>

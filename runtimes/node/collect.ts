@@ -16,19 +16,31 @@
  * collector does nothing, and Bun's own collector keeps a tunnel's growth low (bench/ws-memory.ts).
  *
  * The byte tunnel (tunnel-sockets.ts) has the same trouble with every chunk it reads: six
- * WebSocket clients sending 40 MiB each through it at once grew Deno's sidecar by 162-167 MiB and
- * Node's by 68-77 MiB of chunks already passed on; a scavenge every 4 MiB tunnelled brought a plain
- * node:net relay to 8-10 and 17-19 MiB.
+ * WebSocket clients sending 40 MiB each through it at once grew Deno's sidecar by 163-187 MiB and
+ * Node's by 60-70 MiB of chunks already passed on; a scavenge every 4 MiB tunnelled: +32-38 and
+ * +11-14 MiB (bench/ws-memory.ts).
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 type Gc = (options: { type: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
 
-export function streamedBytesCollector(everyBytes: number): (bytes: number) => void {
+/**
+ * V8's `gc`. Deno's task starts it with `--v8-flags=--expose-gc` (deno.json): the `gc` Deno's
+ * node:vm hands out runs a full GC whatever it is asked (9 ms, where a scavenge takes 1), so there
+ * the global one is used. Node: exposed at run time as below, and only to this module.
+ */
+function exposedGc(): Gc | undefined {
+  const global = (globalThis as { gc?: Gc }).gc;
+  if (typeof global === 'function') return global;
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('typeof gc === "function" ? gc : undefined') as Gc | undefined;
   setFlagsFromString('--no-expose-gc');
+  return gc;
+}
+
+export function streamedBytesCollector(everyBytes: number): (bytes: number) => void {
+  const gc = exposedGc();
   if (gc === undefined) return () => {};
   let sinceLast = 0;
   return (bytes) => {
