@@ -45,7 +45,8 @@ export class Run {
   tmpDir = '';
   /** Where the export-on row sends its spans: the OTLP sink, started with the upstream. */
   otlpSinkPort = 0;
-  deployed: Deployed | null = null;
+  /** The as-deployed rows prepared (bench/deployed-rows.ts), by row name. */
+  readonly deployed = new Map<string, Deployed>();
   /** The stand-in IdP and credentials of the auth rows, when one runs. */
   auth: AuthRig | null = null;
 
@@ -77,6 +78,6 @@ export class Run {
     for (const s of this.live) killGroupNow(s);
     this.auth?.close();
     if (this.tmpDir) rmSync(this.tmpDir, { recursive: true, force: true });
-    this.deployed?.remove();
+    for (const deployed of this.deployed.values()) deployed.remove();
   }
 }

@@ -4,6 +4,7 @@
 import { cpus } from 'node:os';
 import { MiB, log } from './context.ts';
 import type { Run } from './context.ts';
+import { deployedCgroupPeaks } from './deployed-rows.ts';
 import type { LoadGenerator, LoadResult } from './load.ts';
 import { cpuSnapshot, foreignCpuShare, processTree, readMem, sleep } from './proc.ts';
 import { stderrSummary } from './servers.ts';
@@ -144,14 +145,14 @@ async function runRound(
   }
 }
 
-/** Each row's peak RSS (its serving processes, and its whole process tree); the deployed cgroup's peak. */
-export function measurePeaks(run: Run, targets: Target[]): number | null {
+/** Each row's peak RSS (its serving processes, and its whole process tree); each as-deployed row's cgroup peak, by row. */
+export function measurePeaks(run: Run, targets: Target[]): Record<string, number | null> {
   for (const t of targets) {
     if (t.servingPids.length === 0 || !t.server) continue;
     t.peakRssKiB = memOf(t.servingPids)?.hwmKiB ?? null;
     t.treePeakRssKiB = memOf(processTree(t.server.pid))?.hwmKiB ?? null;
   }
-  return run.deployed?.cgroupPeakBytes() ?? null;
+  return deployedCgroupPeaks(run);
 }
 
 /** 1 GiB (or --big-mib) down and up through each selected row, its RSS sampled every 50 ms. */

@@ -4,9 +4,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { BIN, MiB, toolVersion } from './context.ts';
+import { BIN, toolVersion } from './context.ts';
 import type { Run } from './context.ts';
 import { compressionTable } from './compression-rows.ts';
+import { deployedJson, deployedLines } from './deployed-rows.ts';
 import { featureCostTable } from './feature-costs.ts';
 import type { LoadGenerator } from './load.ts';
 import type { TransferRow } from './measure.ts';
@@ -19,7 +20,8 @@ import type { Baseline, Row } from './summary.ts';
 export interface Measured {
   transfers: TransferRow[];
   overload: OverloadReport | null;
-  deployedCgroupPeak: number | null;
+  /** Each as-deployed row's cgroup peak (bytes), by row name. */
+  deployedCgroupPeaks: Record<string, number | null>;
   nginx: NginxInfo | null;
   gen: LoadGenerator;
 }
@@ -62,7 +64,7 @@ function markdown(
   versions: Versions,
   durationS: number,
 ): string[] {
-  const { opts, deployed } = run;
+  const { opts } = run;
   const out: string[] = [];
   out.push(`# sidecar benchmark — ${new Date().toISOString()}`);
   out.push('');
@@ -75,15 +77,8 @@ function markdown(
   out.push('');
   out.push(mainTable);
   if (features) out.push('', 'What each feature costs, against the default row of this run:', '', features);
-  const deployedRow = rows.find((r) => r.t.def.name === 'deployed' && r.t.status === 'ok');
-  if (deployed && deployedRow) {
-    const nodeRow = rows.find((r) => r.t.def.name === 'node' && r.t.status === 'ok');
-    const peak = measured.deployedCgroupPeak;
-    out.push('');
-    out.push(
-      `deployed = \`${deployed.imageCommand.join(' ')}\` in a ${(deployed.limitBytes / MiB).toFixed(0)} MiB memory cgroup (the manifest's limit): ${ratio(deployedRow.rps, nodeRow?.rps ?? NaN)}× the unconstrained node row's req/s, ${ratio(deployedRow.rps, baseline.ceilingRps)}× the ceiling's; p99 ${fmt(deployedRow.p99Ms, 2)} ms (ceiling ${fmt(rows.find((r) => r.t.def.name === 'ceiling')?.p99Ms, 2)} ms); cgroup peak ${peak === null ? '–' : fmt(peak / MiB, 1)} MiB (page cache included).`,
-    );
-  }
+  const deployedAs = deployedLines(run, rows, baseline, measured.deployedCgroupPeaks);
+  if (deployedAs.length > 0) out.push('', ...deployedAs);
   if (bigTable) {
     out.push('');
     out.push(
@@ -171,7 +166,6 @@ function reportJson(
   versions: Versions,
   durationS: number,
 ): object {
-  const { deployed } = run;
   const { directRps, bestPeer, nginxRps, ceilingRps } = baseline;
   const nginx = measured.nginx;
   return {
@@ -188,14 +182,7 @@ function reportJson(
       nginxRps: nginx ? nginxRps : null,
       ceilingRps: Number.isFinite(ceilingRps) ? ceilingRps : null,
     },
-    deployed: deployed
-      ? {
-          command: deployed.imageCommand,
-          memoryLimitBytes: deployed.limitBytes,
-          bundleBytes: deployed.bundleBytes,
-          cgroupPeakBytes: measured.deployedCgroupPeak,
-        }
-      : null,
+    deployed: deployedJson(run, measured.deployedCgroupPeaks),
     targets: rows.map((r) => targetJson(r, baseline, nginx)),
     transfers: measured.transfers,
     overload: measured.overload,

@@ -38,7 +38,7 @@ async function main(run: Run): Promise<number> {
   await warmUp(run, gen, targets);
   run.phase('warmupS');
   await runRounds(run, gen, targets);
-  const deployedCgroupPeak = measurePeaks(run, targets);
+  const deployedCgroupPeaks = measurePeaks(run, targets);
   run.phase('roundsS');
   const transfers = await runTransfers(run, targets);
   run.phase('bigTransfersS');
@@ -48,7 +48,7 @@ async function main(run: Run): Promise<number> {
   await stopTargets(run, targets, upstream);
   run.phase('stopS');
   const { rows, baseline } = summarize(run, targets);
-  const durationS = writeReport(run, rows, baseline, { transfers, overload, deployedCgroupPeak, nginx, gen });
+  const durationS = writeReport(run, rows, baseline, { transfers, overload, deployedCgroupPeaks, nginx, gen });
   log(`done in ${durationS.toFixed(0)} s${run.failures.length > 0 ? `; ${run.failures.length} failure(s)` : ''}`);
   return run.failures.length > 0 ? 1 : 0;
 }

@@ -104,7 +104,7 @@ export async function startTargets(
       if (t.server) await stopServer(t.server);
     }
   }
-  run.deployed?.resetPeak();
+  for (const deployed of run.deployed.values()) deployed.resetPeak();
 }
 
 /** Stops everything; a sidecar should drain and exit 0 on SIGTERM. */

@@ -3,9 +3,9 @@
 // bench/servers.ts starts and stops them.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, MiB, ROOT, log } from './context.ts';
+import { BIN, MiB, ROOT } from './context.ts';
 import type { Run } from './context.ts';
-import { prepareDeployed } from './deployed.ts';
+import { DEPLOYED_TARGETS, prepareDeployedRow } from './deployed-rows.ts';
 import type { LoadResult } from './load.ts';
 import type { NginxInfo } from './nginx.ts';
 import type { Server } from './proc.ts';
@@ -103,17 +103,8 @@ export const TARGETS: TargetDef[] = [
     argv: () => [process.execPath, 'bench/peers/fastify.ts'],
   },
   { name: 'nginx', kind: 'peer', label: 'nginx (keepalive upstream)', needs: [], argv: () => [] },
-  // The image's bundle and command inside the manifest's memory limit (bench/deployed.ts).
-  {
-    name: 'deployed',
-    kind: 'sidecar',
-    label: 'sidecar as deployed (bundle, image flags, memory limit)',
-    needs: [],
-    argv: (run) => {
-      if (!run.deployed) throw new Error('the deployed row was not prepared');
-      return run.deployed.argv;
-    },
-  },
+  // Each image's bundle and command inside its manifests' memory limit, Node then Bun (bench/deployed-rows.ts).
+  ...DEPLOYED_TARGETS,
   {
     name: 'ceiling',
     kind: 'peer',
@@ -172,7 +163,7 @@ export interface Target {
 
 export const running = (targets: Target[]): Target[] => targets.filter((t) => t.status === 'ok');
 
-/** The rows asked for (direct always), each checked for what it needs; the deployed row prepared. */
+/** The rows asked for (direct always), each checked for what it needs; the as-deployed rows prepared. */
 export async function selectTargets(run: Run, nginx: NginxInfo | null): Promise<Target[]> {
   const { only, skip } = run.opts;
   const selected = TARGETS.filter(
@@ -205,18 +196,7 @@ export async function selectTargets(run: Run, nginx: NginxInfo | null): Promise<
       t.status = 'skipped';
       t.reason = 'nginx not installed';
     }
-    if (t.def.name === 'deployed' && t.status === 'ok') {
-      try {
-        const deployed = await prepareDeployed();
-        run.deployed = deployed;
-        log(
-          `deployed: ${deployed.imageCommand.join(' ')} (${(deployed.bundleBytes / MiB).toFixed(1)} MiB bundle) in a ${(deployed.limitBytes / MiB).toFixed(0)} MiB memory cgroup`,
-        );
-      } catch (err) {
-        t.status = 'failed';
-        t.reason = (err as Error).message;
-      }
-    }
+    await prepareDeployedRow(run, t);
   }
   return targets;
 }
