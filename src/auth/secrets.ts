@@ -9,7 +9,7 @@ import { parseHtpasswd } from './basic.ts';
 import type { AuthFields } from './config.ts';
 
 /**
- * Reads one secret file whole; the runtime provides it (node:fs readFileSync, Deno.readTextFileSync)
+ * Reads one secret file whole; the runtime provides it (node:fs readFileSync on every runtime)
  * and throws when the file cannot be read.
  */
 export type ReadSecret = (path: string) => string;

@@ -5,7 +5,7 @@
  * AUTH_PATH_PREFIX (`handles`/`handle`: login, callback, logout).
  *
  * Built on oauth4webapi (the protocol steps and every check of the IdP's answers) and jose (the
- * cookie's encryption), both Web-API only, so the same code runs on Node, Bun and Deno.
+ * cookie's encryption), both Web-API only, so the same code runs on all three runtimes.
  */
 import type { Identity } from '../identity.ts';
 import { finishLogin } from './callback.ts';
