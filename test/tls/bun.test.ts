@@ -1,3 +1,4 @@
+import { addTlsProxyingTests } from './proxying.ts';
 import { addH2Tests } from './h2.ts';
 import { addH2IdleTests } from './h2-idle.ts';
 import { addSwapLoadTest } from './swap-load.ts';
@@ -9,3 +10,4 @@ addTlsStartupTests('bun');
 addH2Tests('bun');
 addH2IdleTests('bun');
 addSwapLoadTest('bun');
+addTlsProxyingTests('bun');

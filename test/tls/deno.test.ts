@@ -1,3 +1,4 @@
+import { addTlsProxyingTests } from './proxying.ts';
 import { addH2Tests } from './h2.ts';
 import { addH2IdleTests } from './h2-idle.ts';
 import { addSwapLoadTest } from './swap-load.ts';
@@ -9,3 +10,4 @@ addTlsStartupTests('deno');
 addH2Tests('deno');
 addH2IdleTests('deno');
 addSwapLoadTest('deno');
+addTlsProxyingTests('deno');
