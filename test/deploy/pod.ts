@@ -379,7 +379,9 @@ function secretFileProblems(pod: Pod, variable: string, file: string): string[] 
     );
   if (mount.readOnly !== true) problems.push(`${variable}: volume ${volume.name} is not mounted readOnly`);
   const mode = volume.secret?.defaultMode ?? 0o644;
-  const { fsGroup, runAsGroup } = pod.spec.securityContext ?? {};
+  const fsGroup = pod.spec.securityContext?.fsGroup;
+  // The sidecar's own group: set on its container (the base), or for the whole pod.
+  const runAsGroup = pod.sidecar.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup;
   if ((mode & 0o004) !== 0)
     problems.push(`${variable}: the Secret's files (mode ${mode.toString(8)}) are readable by everyone`);
   else if ((mode & 0o040) === 0 || fsGroup === undefined || fsGroup !== runAsGroup) {
