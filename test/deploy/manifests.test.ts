@@ -326,9 +326,9 @@ describe('the checks catch the mistakes they exist for', () => {
   });
 
   it('privilege escalation, a writable root filesystem, kept capabilities, a root user', () => {
-    const manifests = broken((spec, { sidecar }) => {
+    const manifests = broken((_, { sidecar, legacy }) => {
       sidecar.securityContext = { readOnlyRootFilesystem: false, capabilities: { add: ['NET_ADMIN'] } };
-      if (spec.securityContext) spec.securityContext.runAsUser = 0;
+      if (legacy.securityContext) legacy.securityContext.runAsUser = 0;
     });
     expect(problemsOf(manifests, (pod) => securityProblems(pod, facts))).toEqual(
       expect.arrayContaining([

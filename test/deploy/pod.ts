@@ -133,6 +133,15 @@ function legacyPort(pod: Pod): number | undefined {
   return value === undefined ? undefined : Number(value);
 }
 
+/**
+ * Where an app that is not the demo listens (deploy/k8s/examples/your-app: no PORT variable): the
+ * one port its container declares. environmentProblems still requires PORT of the demo.
+ */
+function declaredAppPort(pod: Pod): number | undefined {
+  const ports = pod.legacy.ports ?? [];
+  return ports.length === 1 ? ports[0]?.containerPort : undefined;
+}
+
 /** A probe's or Service's port (a number or a container port's name) as a number, within one container's ports. */
 export function resolvePort(port: number | string | undefined, ports: ContainerPort[]): number | undefined {
   if (typeof port === 'number') return port;
@@ -229,7 +238,7 @@ export function portProblems(pod: Pod): string[] {
     problems.push(
       `container ${pod.sidecar.name}: listens on ADMIN_PORT ${config.ADMIN_PORT}, but declares no such containerPort`,
     );
-  const appPort = legacyPort(pod);
+  const appPort = legacyPort(pod) ?? declaredAppPort(pod);
   if (appPort !== undefined && !declares(pod.legacy, appPort))
     problems.push(`container ${pod.legacy.name}: listens on PORT ${appPort}, but declares no such containerPort`);
   // The containers share the pod's network: the sidecar reaches the app on localhost.
@@ -379,7 +388,9 @@ function secretFileProblems(pod: Pod, variable: string, file: string): string[] 
     );
   if (mount.readOnly !== true) problems.push(`${variable}: volume ${volume.name} is not mounted readOnly`);
   const mode = volume.secret?.defaultMode ?? 0o644;
-  const { fsGroup, runAsGroup } = pod.spec.securityContext ?? {};
+  const fsGroup = pod.spec.securityContext?.fsGroup;
+  // The sidecar's own group: set on its container (the base), or for the whole pod.
+  const runAsGroup = pod.sidecar.securityContext?.runAsGroup ?? pod.spec.securityContext?.runAsGroup;
   if ((mode & 0o004) !== 0)
     problems.push(`${variable}: the Secret's files (mode ${mode.toString(8)}) are readable by everyone`);
   else if ((mode & 0o040) === 0 || fsGroup === undefined || fsGroup !== runAsGroup) {
