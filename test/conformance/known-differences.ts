@@ -214,9 +214,9 @@ export const knownDifferences = {
    * does (runtimes/node/plain-http.ts) and answer 400 saying the port speaks HTTPS. That front door
    * hands each TLS connection on with `emit('connection')`, and Deno's TLS server (node:http2's
    * secure server, Deno 2.9.6) answers the first request of a connection handed to it that way and
-   * then drops it: every keep-alive client would get "socket hang up" on its second request
-   * (test/tls/handed-connection.test.ts reproduces it in 20 lines; the server listening itself
-   * keeps the connection). So Deno's server listens itself, and its TLS stack (rustls) answers
+   * closes it a few ms later: a keep-alive client's next request gets "socket hang up" unless it
+   * came sooner (test/tls/handed-connection.test.ts reproduces it in a few lines; the server
+   * listening itself keeps the connection). So Deno's server listens itself, and its TLS stack (rustls) answers
    * plain HTTP with a TLS alert record (decode_error). Bun.serve and Deno.serve take the
    * connection straight into their TLS stack, with no hook before the handshake and no way to be
    * handed a connection peeked at elsewhere (oven-sh/bun#35972, denoland/deno#21856): Bun.serve
