@@ -7,17 +7,14 @@
  */
 import { once } from 'node:events';
 import http2 from 'node:http2';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { knownDifferences } from '../conformance/known-differences.ts';
-import { makePki, SecretVolume } from '../support/certificates.ts';
-import type { TestPki } from '../support/certificates.ts';
+import type { SecretVolume, TestPki } from '../support/certificates.ts';
 import { startSidecar } from '../support/sidecar.ts';
 import type { Runtime, Sidecar } from '../support/sidecar.ts';
-import { startUpstream } from '../support/upstream.ts';
 import type { Upstream } from '../support/upstream.ts';
+import { startTlsRig } from './rig.ts';
+import type { TlsRig } from './rig.ts';
 import { eventually, withTimeout } from '../support/wait.ts';
 
 /** A client session and how it ended: the GOAWAY's code if one came, and whether it closed. */
@@ -32,8 +29,8 @@ function watched(session: http2.ClientHttp2Session) {
 
 export function addH2IdleTests(runtime: Runtime): void {
   describe(`idle HTTP/2 sessions on ${runtime}`, () => {
+    let rig: TlsRig | undefined;
     let pki: TestPki;
-    let work: string;
     let upstream: Upstream;
     let sidecar: Sidecar;
     let volume: SecretVolume;
@@ -47,22 +44,10 @@ export function addH2IdleTests(runtime: Runtime): void {
     };
 
     beforeAll(async () => {
-      [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
-      work = mkdtempSync(join(tmpdir(), 'sidecar-h2-idle-'));
-      volume = new SecretVolume(work, 'h2', pki.first);
-      sidecar = await startSidecar(runtime, {
-        TARGET: upstream.url,
-        TLS_CERT_FILE: volume.certFile,
-        TLS_KEY_FILE: volume.keyFile,
-        CLIENT_IDLE_TIMEOUT_MS: '1000',
-      });
+      rig = await startTlsRig(runtime, 'h2-idle', { CLIENT_IDLE_TIMEOUT_MS: '1000' });
+      ({ pki, upstream, volume, sidecar } = rig);
     });
-    afterAll(async () => {
-      await sidecar?.stop();
-      await upstream?.close();
-      pki?.remove();
-      if (work) rmSync(work, { recursive: true, force: true });
-    });
+    afterAll(() => rig?.close());
 
     it('closes a session with no open stream after CLIENT_IDLE_TIMEOUT_MS (GOAWAY), never one whose stream waits on the app', async () => {
       // Busy: a response whose headers and first chunk came, the rest waiting on the app.

@@ -7,17 +7,14 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import http2 from 'node:http2';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INSTALL_TIMEOUT_MS, requireTool, systemTools } from '../support/system-tool.ts';
-import { makePki, SecretVolume } from '../support/certificates.ts';
 import type { TestPki } from '../support/certificates.ts';
-import { startSidecar } from '../support/sidecar.ts';
 import type { Runtime, Sidecar } from '../support/sidecar.ts';
-import { hopResponseHeaders, setCookies, startUpstream } from '../support/upstream.ts';
+import { hopResponseHeaders, setCookies } from '../support/upstream.ts';
 import type { Upstream } from '../support/upstream.ts';
+import { startTlsRig } from './rig.ts';
+import type { TlsRig } from './rig.ts';
 
 interface Answer {
   status: number;
@@ -44,8 +41,8 @@ function exchange(
 
 export function addH2Tests(runtime: Runtime): void {
   describe(`HTTP/2 clients on ${runtime}`, () => {
+    let rig: TlsRig | undefined;
     let pki: TestPki;
-    let work: string;
     let upstream: Upstream;
     let sidecar: Sidecar;
     let session: http2.ClientHttp2Session;
@@ -54,14 +51,8 @@ export function addH2Tests(runtime: Runtime): void {
     // The certificates are openssl's: installed when missing (as root), else one line naming it.
     beforeAll(() => requireTool(systemTools.openssl), INSTALL_TIMEOUT_MS);
     beforeAll(async () => {
-      [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
-      work = mkdtempSync(join(tmpdir(), 'sidecar-h2-'));
-      const volume = new SecretVolume(work, 'h2', pki.first);
-      sidecar = await startSidecar(runtime, {
-        TARGET: upstream.url,
-        TLS_CERT_FILE: volume.certFile,
-        TLS_KEY_FILE: volume.keyFile,
-      });
+      rig = await startTlsRig(runtime, 'h2');
+      ({ pki, upstream, sidecar } = rig);
       session = http2.connect(`https://localhost:${sidecar.port}`, {
         ca: pki.ca,
         host: '127.0.0.1',
@@ -70,10 +61,7 @@ export function addH2Tests(runtime: Runtime): void {
     });
     afterAll(async () => {
       session?.close();
-      await sidecar?.stop();
-      await upstream?.close();
-      pki?.remove();
-      if (work) rmSync(work, { recursive: true, force: true });
+      await rig?.close();
     });
 
     it('gives each of the app’s Set-Cookie headers to the client', async () => {

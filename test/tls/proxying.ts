@@ -6,20 +6,16 @@
  * 502, and a wss:// tunnel carrying text, binary and the close code both ways.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makePki, SecretVolume } from '../support/certificates.ts';
 import type { TestPki } from '../support/certificates.ts';
-import { startSidecar } from '../support/sidecar.ts';
 import type { Runtime, Sidecar } from '../support/sidecar.ts';
 import { INSTALL_TIMEOUT_MS, requireTool, systemTools } from '../support/system-tool.ts';
-import { startUpstream } from '../support/upstream.ts';
 import type { Upstream } from '../support/upstream.ts';
 import { connectWs } from '../support/ws-client.ts';
 import { httpsRequest } from './clients.ts';
+import { startTlsRig } from './rig.ts';
+import type { TlsRig } from './rig.ts';
 
 const MiB = 1024 * 1024;
 
@@ -42,30 +38,18 @@ function streamedUpload(port: number, ca: string, path: string, chunks: Buffer[]
 
 export function addTlsProxyingTests(runtime: Runtime): void {
   describe(`proxying, logging and WebSocket over TLS on ${runtime}`, () => {
+    let rig: TlsRig | undefined;
     let pki: TestPki;
-    let work: string;
     let upstream: Upstream;
     let sidecar: Sidecar;
     const ids = { n: 0, next: (label: string) => `tls-${label}-${runtime}-${++ids.n}` };
 
     beforeAll(() => requireTool(systemTools.openssl), INSTALL_TIMEOUT_MS);
     beforeAll(async () => {
-      [pki, upstream] = await Promise.all([makePki(), startUpstream()]);
-      work = mkdtempSync(join(tmpdir(), 'sidecar-tls-proxying-'));
-      const volume = new SecretVolume(work, 'main', pki.first);
-      sidecar = await startSidecar(runtime, {
-        TARGET: upstream.url,
-        TLS_CERT_FILE: volume.certFile,
-        TLS_KEY_FILE: volume.keyFile,
-        LOG_FORMAT: 'json',
-      });
+      rig = await startTlsRig(runtime, 'tls-proxying', { LOG_FORMAT: 'json' });
+      ({ pki, upstream, sidecar } = rig);
     });
-    afterAll(async () => {
-      await sidecar?.stop();
-      await upstream?.close();
-      pki?.remove();
-      if (work) rmSync(work, { recursive: true, force: true });
-    });
+    afterAll(() => rig?.close());
 
     it('forwards the method, the request-target byte for byte and the headers, adding the forwarding ones', async () => {
       const id = ids.next('forward');
