@@ -14,17 +14,17 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Run } from './context.ts';
 import { findWrk, wrkGenerator } from './load.ts';
-import { TARGETS, denoServeCommand } from './targets.ts';
 import { freePort, httpGet, readMem, spawnServer, stopServer, waitReady } from './proc.ts';
 import type { Server } from './proc.ts';
+import { option as optionOf, variantSpecs } from './variants.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
 interface Variant {
   name: string;
   argv: string[];
+  env: Record<string, string>;
   limitMiB: number;
   cgroup?: string;
   server?: Server;
@@ -32,30 +32,15 @@ interface Variant {
   runs: { rps: number; p99Ms: number; cpuUsPerRequest: number; peakRssMiB: number; requests: number }[];
 }
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : (process.argv[i + 1] ?? fallback);
-}
+const option = (name: string, fallback: string): string => optionOf(process.argv, name, fallback);
 const memoryLimitMiB = Number(option('memory-limit', '0'));
-const variants: Variant[] = process.argv.flatMap((arg, i) => {
-  if (arg !== '--variant') return [];
-  const spec = process.argv[i + 1] ?? '';
-  const eq = spec.indexOf('=');
-  const command = spec.slice(eq + 1).trim();
-  // `name=row:bun` runs the command of a row of `npm run bench` (bench/targets.ts).
-  const row = command.startsWith('row:') ? TARGETS.find((t) => t.name === command.slice(4)) : undefined;
-  if (command.startsWith('row:') && !row) throw new Error(`no bench row named ${command.slice(4)}`);
-  // `name=deno-serve:FILE` runs FILE with `deno task serve`'s permissions in one process (the
-  // task runner would be the process measured otherwise).
-  const argv = row
-    ? row.argv({} as Run)
-    : command.startsWith('deno-serve:')
-      ? ['/bin/sh', '-c', denoServeCommand(command.slice('deno-serve:'.length))]
-      : command.split(/\s+/);
-  if (argv[0] === 'node') argv[0] = process.execPath;
-  const [name = '', limit] = spec.slice(0, eq).split('@');
-  return [{ name, argv, limitMiB: limit === undefined ? memoryLimitMiB : Number(limit), runs: [] }];
-});
+const variants: Variant[] = variantSpecs(process.argv).map((v) => ({
+  name: v.name,
+  argv: v.argv,
+  env: v.env,
+  limitMiB: v.limitMiB ?? memoryLimitMiB,
+  runs: [],
+}));
 const rounds = Number(option('rounds', '5'));
 const durationS = Number(option('duration', '3'));
 const connections = Number(option('connections', '32'));
@@ -113,6 +98,7 @@ try {
       HOST: '127.0.0.1',
       LOG_FORMAT: 'json',
       SRV_NAME: 'ab',
+      ...v.env,
     };
     v.server = spawnServer(argv, env, ROOT, tmp);
     servers.push(v.server);
