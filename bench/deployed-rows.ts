@@ -69,13 +69,15 @@ export function deployedLines(
       : '';
   };
   const peak = (name: string) => `cgroup peak ${fixed((peaks[name] ?? NaN) / MiB, 1)} MiB (page cache included)`;
+  const idle = (row: Row) =>
+    `idle RSS ${fixed((row.t.idleRssKiB ?? NaN) / 1024, 1)} MiB, start ${fixed(row.startMs)} ms`;
   if (node && run.deployed.has('deployed'))
     lines.push(
-      `${head('deployed', "the manifest's limit")}: ${times(node.rps, ok('node')?.rps)}× the unconstrained node row's req/s, ${times(node.rps, baseline.ceilingRps)}× the ceiling's; p99 ${fixed(node.p99Ms, 2)} ms (ceiling ${fixed(ceilingP99, 2)} ms); ${peak('deployed')}.`,
+      `${head('deployed', "the manifest's limit")}: ${times(node.rps, ok('node')?.rps)}× the unconstrained node row's req/s, ${times(node.rps, baseline.ceilingRps)}× the ceiling's; p99 ${fixed(node.p99Ms, 2)} ms (ceiling ${fixed(ceilingP99, 2)} ms); ${idle(node)}; ${peak('deployed')}.`,
     );
   if (bun && run.deployed.has('deployed-bun'))
     lines.push(
-      `${head('deployed-bun', "the bun overlay's limit")}: ${times(bun.rps, ok('bun')?.rps)}× the unconstrained bun row's req/s, ${times(bun.rps, node?.rps)}× the deployed (Node) row's; p99 ${fixed(bun.p99Ms, 2)} ms (deployed ${fixed(node?.p99Ms, 2)} ms); ${peak('deployed-bun')}.`,
+      `${head('deployed-bun', "the bun overlay's limit")}: ${times(bun.rps, ok('bun')?.rps)}× the unconstrained bun row's req/s, ${times(bun.rps, node?.rps)}× the deployed (Node) row's; p99 ${fixed(bun.p99Ms, 2)} ms (deployed ${fixed(node?.p99Ms, 2)} ms); ${idle(bun)}; ${peak('deployed-bun')}.`,
     );
   return lines;
 }

@@ -43,7 +43,7 @@ const HELP = `usage: node bench/run.ts [options]      (each option also as an en
   --budget S          BENCH_BUDGET      no repeats once they would push the run past S seconds (280)
   --out FILE          BENCH_OUT         JSON report (bench/results/latest.json)
   --quick                               smoke run: 2 s runs, 1 round, 1 s warm-up, 128 MiB, 1 start run, no repeats
-targets: ${'direct, node, node-otlp, node-limits, node-jwt, node-session, bun, deno, http-proxy, fastify, nginx, deployed, deployed-bun, ceiling, node-gzip, node-br, nginx-gzip'}
+targets: ${'direct, node, node-otlp, node-limits, node-jwt, node-session, bun, deno, bun-otlp, deno-otlp, http-proxy, fastify, nginx, deployed, deployed-bun, ceiling, node-gzip, node-br, nginx-gzip'}
 `;
 
 const KNOWN_FLAGS = [

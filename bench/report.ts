@@ -116,6 +116,7 @@ function mainTable(rows: Row[], baseline: Baseline, nginx: NginxInfo | null): st
       `×best node peer${bestPeer ? ` (${bestPeer.t.def.name})` : ''}`,
       '×nginx',
       '×ceiling',
+      'idle RSS MiB',
       'peak RSS MiB',
       'start ms',
       'log/req',
@@ -123,7 +124,7 @@ function mainTable(rows: Row[], baseline: Baseline, nginx: NginxInfo | null): st
     ],
     rows.map((r) => {
       const name = r.t.def.name;
-      if (r.t.status !== 'ok') return [name, r.t.status.toUpperCase(), ...Array<string>(12).fill('')];
+      if (r.t.status !== 'ok') return [name, r.t.status.toUpperCase(), ...Array<string>(13).fill('')];
       return [
         name,
         fmt(r.rps),
@@ -135,6 +136,7 @@ function mainTable(rows: Row[], baseline: Baseline, nginx: NginxInfo | null): st
         ratio(r.rps, bestPeer?.rps ?? NaN),
         nginx ? ratio(r.rps, nginxRps) : 'n/a',
         ratio(r.rps, ceilingRps),
+        r.t.idleRssKiB === null ? '–' : fmt(r.t.idleRssKiB / 1024, 1),
         r.t.peakRssKiB === null ? '–' : fmt(r.t.peakRssKiB / 1024, 1),
         fmt(r.startMs),
         r.logLinesPerRequest === null ? '–' : r.logLinesPerRequest.toFixed(2),
@@ -217,6 +219,7 @@ function targetJson(r: Row, { directRps, bestPeer, nginxRps, ceilingRps }: Basel
     requests: r.requests,
     errors: r.errors,
     logLinesPerRequest: r.logLinesPerRequest,
+    idleRssKiB: r.t.idleRssKiB,
     peakRssKiB: r.t.peakRssKiB,
     processTreePeakRssKiB: r.t.treePeakRssKiB,
     warmup: r.t.warmup ?? null,

@@ -9,7 +9,17 @@ import { NGINX_GZIP_LEVEL, checkCompressed } from './compression-rows.ts';
 import { AUTH_TARGETS, checkRefusedWithout, startAuthRig } from './auth-rows.ts';
 import { writeNginxConfig } from './nginx.ts';
 import type { NginxInfo } from './nginx.ts';
-import { commandLine, freePort, httpGet, servingPids, spawnServer, stopServer, waitReady } from './proc.ts';
+import {
+  commandLine,
+  freePort,
+  httpGet,
+  readMem,
+  servingPids,
+  sleep,
+  spawnServer,
+  stopServer,
+  waitReady,
+} from './proc.ts';
 import type { Server } from './proc.ts';
 import type { Target } from './targets.ts';
 
@@ -32,7 +42,7 @@ export async function startUpstream(run: Run, targets: Target[]): Promise<Upstre
   const ready = await waitReady(server, [`http://127.0.0.1:${port}/`], 10_000);
   log(`upstream on 127.0.0.1:${port} (ready in ${ready.ms.toFixed(0)} ms)`);
   if (targets.some((t) => AUTH_TARGETS.includes(t.def))) run.auth = await startAuthRig(run.tmpDir);
-  if (targets.some((t) => t.def.name === 'node-otlp')) {
+  if (targets.some((t) => t.def.name.endsWith('-otlp'))) {
     run.otlpSinkPort = await freePort();
     const sink = spawnServer(
       [process.execPath, join(BENCH_DIR, 'peers/otlp-sink.ts')],
@@ -104,8 +114,18 @@ export async function startTargets(
       if (t.server) await stopServer(t.server);
     }
   }
+  // Idle: each row's RSS once every row is up and a moment has passed, before any load (the
+  // check that it proxies was its only request). The rows started first have idled longest.
+  await sleep(IDLE_SETTLE_MS);
+  for (const t of targets) {
+    if (t.status !== 'ok' || t.servingPids.length === 0) continue;
+    const mems = t.servingPids.map(readMem);
+    t.idleRssKiB = mems.every((m) => m !== null) ? mems.reduce((sum, m) => sum + (m?.rssKiB ?? 0), 0) : null;
+  }
   for (const deployed of run.deployed.values()) deployed.resetPeak();
 }
+
+const IDLE_SETTLE_MS = 2000;
 
 /** Stops everything; a sidecar should drain and exit 0 on SIGTERM. */
 export async function stopTargets(run: Run, targets: Target[], upstream: Upstream): Promise<void> {

@@ -73,6 +73,23 @@ export const TARGETS: TargetDef[] = [
     needs: ['runtimes/deno.ts', 'node_modules/.bin/deno'],
     argv: () => [join(BIN, 'deno'), 'task', '--quiet', 'serve'],
   },
+  // Bun and Deno exporting a span per request, as node-otlp does (each against its own default row).
+  {
+    name: 'bun-otlp',
+    kind: 'sidecar',
+    label: 'sidecar on Bun, export on',
+    needs: ['runtimes/bun.ts', 'node_modules/.bin/bun'],
+    argv: () => [join(BIN, 'bun'), 'run', 'runtimes/bun.ts'],
+    env: (run) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${run.otlpSinkPort}` }),
+  },
+  {
+    name: 'deno-otlp',
+    kind: 'sidecar',
+    label: 'sidecar on Deno, export on',
+    needs: ['runtimes/deno.ts', 'node_modules/.bin/deno'],
+    argv: () => [join(BIN, 'deno'), 'task', '--quiet', 'serve'],
+    env: (run) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${run.otlpSinkPort}` }),
+  },
   // Bun and Deno on their native servers, Bun.serve and Deno.serve (runtimes/bun-native.ts, deno-native.ts): the measured alternative.
   {
     name: 'bun-native',
@@ -156,6 +173,8 @@ export interface Target {
   samples: RunSample[];
   /** Runs thrown away and repeated because other processes were busy. */
   noisy: RunSample[];
+  /** RSS of the serving processes once every row is up, before any load (bench/servers.ts). */
+  idleRssKiB: number | null;
   peakRssKiB: number | null;
   treePeakRssKiB: number | null;
   exit?: string;
@@ -183,6 +202,7 @@ export async function selectTargets(run: Run, nginx: NginxInfo | null): Promise<
     startMs: [],
     samples: [],
     noisy: [],
+    idleRssKiB: null,
     peakRssKiB: null,
     treePeakRssKiB: null,
   }));
