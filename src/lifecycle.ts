@@ -75,8 +75,9 @@ export function configOrExit(env: Record<string, string | undefined>, process: P
 
 /**
  * The stop sequence every runtime shares, for SIGTERM and SIGINT alike: the first signal drains
- * (see drain()), `release` lets go of what the runtime holds, and the process exits 0 (stderr has
- * said whether the drain timeout cut anything); a second signal exits 1 at once.
+ * (see drain()), the sidecar stops its background work, `release` lets go of what the runtime
+ * holds, and the process exits 0 (stderr has said whether the drain timeout cut anything); a
+ * second signal exits 1 at once.
  */
 export function stopOnSignal(
   options: Omit<DrainOptions, 'say'> & ProcessControl & { release(): Promise<void> | void },
@@ -91,7 +92,10 @@ export function stopOnSignal(
     stopping = true;
     options.say(`sidecar: ${signal} received`);
     void drain(options)
-      .then(() => options.release())
+      .then(() => {
+        options.sidecar.close();
+        return options.release();
+      })
       .finally(() => options.exit(0));
   };
 }

@@ -84,6 +84,8 @@ export interface Sidecar {
   refused: RefusalLog;
   /** Trace export; undefined unless an OTLP endpoint is configured. */
   tracing?: Tracing;
+  /** Stops its own background work once drained: the status page's sampler and access control's (JWKS refresh, OIDC discovery retries, the htpasswd watch). */
+  close(): void;
 }
 
 export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sidecar {
@@ -151,6 +153,10 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     tunnels,
     refused: createRefusalLog(config, { log, metrics }),
     tracing,
+    close() {
+      stats.stop();
+      auth?.close();
+    },
   };
 }
 
