@@ -29,6 +29,7 @@ WORKDIR /app
 # The binary and the one file, root's: the process cannot change its own code. No package.json
 # is needed (.mjs is an ES module by its name) and no node_modules.
 COPY --from=build /app/dist/bun /usr/local/bin/bun
+COPY --from=build /app/dist/bun.NOTICE /usr/local/share/doc/bun/NOTICE
 COPY --from=build /app/dist/sidecar-bun.mjs ./dist/
 # A number, not a name: the kubelet can check a number against runAsNonRoot, and Debian's image
 # has no user 1000 (Bun needs no passwd entry or home directory).

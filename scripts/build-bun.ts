@@ -23,6 +23,24 @@ const root = resolve(import.meta.dirname, '..');
 export const bunBundleSource = 'runtimes/bun.ts';
 export const bunBundleFile = 'dist/sidecar-bun.mjs';
 export const bunBinaryFile = 'dist/bun';
+export const bunNoticeFile = 'dist/bun.NOTICE';
+
+/**
+ * The npm package `bun` ships the binary with no licence text (its package.json says MIT), and the
+ * binary holds none: the image carries this notice beside it, naming the release and pointing to
+ * Bun's own LICENSE.md for that release (MIT; JavaScriptCore and WebKit statically linked under
+ * LGPL-2, with how to relink; the other linked libraries' licences).
+ */
+export function bunNotice(version: string): string {
+  return [
+    `Bun ${version} (https://bun.com), the binary of the npm package bun@${version}, unmodified.`,
+    'Bun is MIT-licensed. It statically links JavaScriptCore and WebKit, licensed under the LGPL-2,',
+    'and other libraries under their own licences. The full notice, the list of those libraries and',
+    "how to relink Bun with a modified WebKit (the LGPL's offer) are in Bun's LICENSE.md for this",
+    `release: https://github.com/oven-sh/bun/blob/bun-v${version}/LICENSE.md`,
+    '',
+  ].join('\n');
+}
 
 /**
  * The Bun binary in a node_modules folder: that of the one platform package of `bun` that npm
@@ -49,7 +67,13 @@ export function bunBinaryIn(nodeModules: string): string {
 
 export function buildBunSidecar(): { binary: string; bundle: string; bytes: number; packages: string[] } {
   const binary = join(root, bunBinaryFile);
-  writeWhole(binary, readFileSync(bunBinaryIn(join(root, 'node_modules'))), 0o755);
+  const installed = bunBinaryIn(join(root, 'node_modules'));
+  writeWhole(binary, readFileSync(installed), 0o755);
+  // bunBinaryIn checked that the binary reports the package's version.
+  const { version } = JSON.parse(readFileSync(join(root, 'node_modules/bun/package.json'), 'utf8')) as {
+    version: string;
+  };
+  writeWhole(join(root, bunNoticeFile), bunNotice(version), 0o644);
   const bundle = join(root, bunBundleFile);
   const built = `${bundle}.${process.pid}.bun`;
   const metafile = `${built}.json`;

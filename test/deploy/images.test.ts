@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderKustomization } from './kustomize.ts';
 import { legacyEntry, podOf, projectFacts, sidecarEntries, sidecarEntry } from './pod.ts';
-import { bunBinaryFile } from '../../scripts/build-bun.ts';
+import { bunBinaryFile, bunNotice, bunNoticeFile } from '../../scripts/build-bun.ts';
 import {
   allBuilds,
   bundleOf,
@@ -171,10 +171,16 @@ describe.each(everyBuild)('$image from $dockerfile', ({ dockerfile, image: refer
     const built = contextCopies(image, buildStage);
     expect(missingFromImage(bundle.source, built)).toEqual([]);
     expect(missingFromImage(bundle.script, built)).toEqual([]);
-    // On Node the base image's node runs it; Bun's binary comes from the build stage (the npm package).
+    // On Node the base image's node runs it; Bun's binary comes from the build stage (the npm
+    // package), with the notice of its licences the package does not carry (scripts/build-bun.ts).
     const binary = { from: buildStage?.name, sources: [`/app/${bunBinaryFile}`], destination: '/usr/local/bin/bun' };
+    const notice = {
+      from: buildStage?.name,
+      sources: [`/app/${bunNoticeFile}`],
+      destination: '/usr/local/share/doc/bun/NOTICE',
+    };
     expect(copiesOf(image.final)).toEqual([
-      ...(program === 'bun' ? [binary] : []),
+      ...(program === 'bun' ? [binary, notice] : []),
       { from: buildStage?.name, sources: [`/app/${bundle.file}`], destination: './dist/' },
     ]);
   });
@@ -262,4 +268,15 @@ it('a file the sidecar imports but its build stage lacks is caught', () => {
   expect(imported).toBeDefined();
   copies.delete(imported as string);
   expect(missingFromImage(sidecarEntry, copies)).toEqual([imported]);
+});
+
+it("the Bun image's notice names the release the lockfile pins and points to that release's licence", () => {
+  const { version } = JSON.parse(readFileSync(join(repoRoot, 'node_modules/bun/package.json'), 'utf8')) as {
+    version: string;
+  };
+  const notice = bunNotice(version);
+  expect(notice).toContain(`bun@${version}`);
+  expect(notice).toContain('MIT');
+  expect(notice).toContain('LGPL-2');
+  expect(notice).toContain(`https://github.com/oven-sh/bun/blob/bun-v${version}/LICENSE.md`);
 });
