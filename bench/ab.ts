@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findWrk, wrkGenerator } from './load.ts';
-import { freePort, httpGet, readMem, spawnServer, stopServer, waitReady } from './proc.ts';
+import { freePort, httpGet, readMem, spawnServer, spawnUpstream, stopServer, waitReady } from './proc.ts';
 import type { Server } from './proc.ts';
 import { option as optionOf, variantSpecs } from './variants.ts';
 
@@ -70,15 +70,7 @@ const gen = wrkGenerator(tmp, wrk.version);
 const servers: Server[] = [];
 const ownCgroup = /^\d+:memory:(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '';
 try {
-  const upstreamPort = await freePort();
-  const upstream = spawnServer(
-    [process.execPath, join(ROOT, 'bench/upstream.ts')],
-    { ...process.env, PORT: String(upstreamPort), HOST: '127.0.0.1' },
-    ROOT,
-    tmp,
-  );
-  servers.push(upstream);
-  await waitReady(upstream, [`http://127.0.0.1:${upstreamPort}/`], 10_000);
+  const { port: upstreamPort } = await spawnUpstream(tmp, (s) => servers.push(s));
   for (const v of variants) {
     v.port = await freePort();
     const admin = await freePort();

@@ -17,7 +17,7 @@ import http from 'node:http';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort, httpGet, spawnServer, stopServer, waitReady } from './proc.ts';
+import { freePort, httpGet, spawnServer, spawnUpstream, stopServer, waitReady } from './proc.ts';
 import type { Server } from './proc.ts';
 import { option as optionOf, variantSpecs } from './variants.ts';
 import type { VariantSpec } from './variants.ts';
@@ -101,15 +101,9 @@ async function countRun(v: VariantSpec, upstreamPort: number, measured: number):
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'sidecar-icount-up-'));
-const upstreamPort = await freePort();
-const upstream = spawnServer(
-  [process.execPath, join(ROOT, 'bench/upstream.ts')],
-  { ...process.env, PORT: String(upstreamPort), HOST: '127.0.0.1' },
-  ROOT,
-  tmp,
-);
+let upstream: Server | undefined;
 try {
-  await waitReady(upstream, [`http://127.0.0.1:${upstreamPort}/`], 10_000);
+  const { port: upstreamPort } = await spawnUpstream(tmp, (s) => (upstream = s));
   const rows: { name: string; perRequest: number }[] = [];
   for (const v of variants) {
     const short = await countRun(v, upstreamPort, requests);
@@ -124,6 +118,6 @@ try {
   for (const r of rows)
     console.log(`| ${r.name} | ${r.perRequest.toFixed(0)} | ${(r.perRequest / first).toFixed(3)} |`);
 } finally {
-  await stopServer(upstream);
+  if (upstream) await stopServer(upstream);
   rmSync(tmp, { recursive: true, force: true });
 }

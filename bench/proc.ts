@@ -341,3 +341,23 @@ export function foreignCpuShare(a: CpuSnapshot, b: CpuSnapshot, cores: number): 
   if (capacity <= 0) return NaN;
   return Math.max(0, (b.machineBusy - a.machineBusy - (b.bench - a.bench)) / capacity);
 }
+
+/**
+ * The benchmark's upstream (bench/upstream.ts) in its own process on a free port, ready. `onSpawn`
+ * gets it before it is ready, so a caller can stop it if it never is.
+ */
+export async function spawnUpstream(
+  fifoDir: string,
+  onSpawn: (server: Server) => void = () => {},
+): Promise<{ server: Server; port: number; readyMs: number }> {
+  const port = await freePort();
+  const server = spawnServer(
+    [process.execPath, join(import.meta.dirname, 'upstream.ts')],
+    { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
+    join(import.meta.dirname, '..'),
+    fifoDir,
+  );
+  onSpawn(server);
+  const ready = await waitReady(server, [`http://127.0.0.1:${port}/`], 10_000);
+  return { server, port, readyMs: ready.ms };
+}

@@ -17,6 +17,7 @@ import {
   servingPids,
   sleep,
   spawnServer,
+  spawnUpstream,
   stopServer,
   waitReady,
 } from './proc.ts';
@@ -31,16 +32,8 @@ export interface Upstream {
 
 /** The upstream, in its own process; and the OTLP sink, when a row exports to one. */
 export async function startUpstream(run: Run, targets: Target[]): Promise<Upstream> {
-  const port = await freePort();
-  const server = spawnServer(
-    [process.execPath, join(BENCH_DIR, 'upstream.ts')],
-    { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
-    ROOT,
-    run.tmpDir,
-  );
-  run.live.add(server);
-  const ready = await waitReady(server, [`http://127.0.0.1:${port}/`], 10_000);
-  log(`upstream on 127.0.0.1:${port} (ready in ${ready.ms.toFixed(0)} ms)`);
+  const { server, port, readyMs } = await spawnUpstream(run.tmpDir, (s) => run.live.add(s));
+  log(`upstream on 127.0.0.1:${port} (ready in ${readyMs.toFixed(0)} ms)`);
   if (targets.some((t) => AUTH_TARGETS.includes(t.def))) run.auth = await startAuthRig(run.tmpDir);
   if (targets.some((t) => t.def.name.endsWith('-otlp'))) {
     run.otlpSinkPort = await freePort();
@@ -53,7 +46,7 @@ export async function startUpstream(run: Run, targets: Target[]): Promise<Upstre
     run.live.add(sink);
     await waitReady(sink, [`http://127.0.0.1:${run.otlpSinkPort}/`], 10_000);
   }
-  return { server, port, readyMs: ready.ms };
+  return { server, port, readyMs };
 }
 
 /** Start-to-ready of each sidecar, --start-runs times, on a machine with nothing else running. */
