@@ -1,11 +1,12 @@
 /**
  * The pod test (`npm run test:pod`, also run by .ci/run): builds the images from the repository's
  * own Dockerfiles with `make build-images build-bun-image CONTAINER_ENGINE=podman`, runs deploy/k8s
- * (and the native-sidecar, tls and bun overlays) with `podman kube play`, and checks the pod as Kubernetes would use it:
+ * (and the native-sidecar, tls, bun and auth overlays) with `podman kube play`, and checks the pod as Kubernetes would use it:
  * readiness on the admin port, "Hello you!" through the sidecar, the JSON access-log line in the
  * sidecar's log, metrics where the scrape annotations point, and a clean drain on stop; for the
  * tls overlay, HTTPS with a certificate openssl made here, the redirect, and a renewal of the
- * mounted Secret picked up without a restart.
+ * mounted Secret picked up without a restart; for the auth overlay, Basic from its mounted htpasswd
+ * (401 without credentials; no IdP here, so the played copy drops the OIDC and JWT variables).
  *
  * How, on a machine without a registry or a Docker engine (Debian 12, root; each step found by
  * trying):
@@ -25,421 +26,21 @@
  * building the images (the Bun image about 10 s of it, its pod about 5 s).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import {
-  chmodSync,
-  chownSync,
-  copyFileSync,
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { request as httpsRequest } from 'node:https';
-import type { TLSSocket } from 'node:tls';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { Deployment } from 'kubernetes-types/apps/v1.js';
-import type { Container } from 'kubernetes-types/core/v1.js';
-import { stringify } from 'yaml';
 import { renderKustomization } from './kustomize.ts';
-import type { Manifest } from './kustomize.ts';
 import { podOf, projectFacts, resolvePort, servicesOf } from './pod.ts';
+import { adapt } from './podman-adapt.ts';
+import type { Played } from './podman-adapt.ts';
+import { podman, run, until, work } from './podman-work.ts';
 import { allBuilds, imageTargets, readImage, repoRoot } from './project.ts';
+import { baseImages, debianStandInRoot, importRoot, librariesOf, standInRoot } from './stand-in-images.ts';
+import { authSecretVolume, httpsGet, secretVolume } from './secret-volumes.ts';
 import { bunBinaryIn } from '../../scripts/build-bun.ts';
 import { INSTALL_TIMEOUT_MS, requireTools, systemTools } from '../support/system-tool.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'pod-test-'));
 const tag = `podtest-${process.pid}`;
-const env = {
-  ...process.env,
-  CONTAINERS_CONF: join(work, 'containers.conf'),
-  CONTAINERS_STORAGE_CONF: join(work, 'storage.conf'),
-  DEBIAN_FRONTEND: 'noninteractive',
-};
-
-// The two settings this machine needs (no RLIMIT raising, no crun), and everything of this test's in `work`.
-writeFileSync(
-  env.CONTAINERS_CONF,
-  [
-    '[containers]',
-    'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
-    '[engine]',
-    'runtime = "runc"',
-    'cgroup_manager = "cgroupfs"',
-    'events_logger = "file"',
-    `tmp_dir = "${work}/tmp"`,
-    '[network]',
-    `network_config_dir = "${work}/networks"`,
-    '',
-  ].join('\n'),
-);
-writeFileSync(
-  env.CONTAINERS_STORAGE_CONF,
-  ['[storage]', 'driver = "overlay"', `graphroot = "${work}/storage"`, `runroot = "${work}/run"`, ''].join('\n'),
-);
-mkdirSync(join(work, 'networks'));
-
-interface Output {
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command, bounded in time; fails with its stderr. */
-function run(command: string, args: string[], options: { timeoutMs?: number; cwd?: string } = {}): Promise<Output> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      command,
-      args,
-      { env, cwd: options.cwd ?? repoRoot, timeout: options.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (error) reject(new Error(`${command} ${args.join(' ')}: ${error.message}\n${stderr}`.trim()));
-        else resolve({ stdout, stderr });
-      },
-    );
-  });
-}
-const podman = (args: string[], timeoutMs?: number) => run('podman', args, { timeoutMs });
-
-/** Polls until `check` returns a value; every wait is for a condition, bounded by the deadline. */
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last instanceof Error ? ` (last: ${last.message})` : ''}`);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-// ------------------------------------------------------------------ the adaptations for podman
-
-/**
- * Where `podman kube play` (4.3) differs from Kubernetes, and what the played copy changes. The
- * manifests' own checks (test/deploy) cover what these leave out.
- */
-const adaptations = {
-  replicas: 'replicas 2 -> 1: podman publishes every containerPort on the host, so a second pod clashes',
-  native:
-    'the native sidecar (init container, restartPolicy Always) moves into containers: podman waits for init containers to exit',
-  images: 'images -> the tag this test built, imagePullPolicy Never: there is no registry',
-  ports:
-    'every containerPort gets hostIP 127.0.0.1 and a free hostPort: podman would publish 8000, 8080, 9901 on all interfaces',
-  probes:
-    'startupProbe and livenessProbe dropped: podman turns them into curl healthchecks run by systemd timers (no curl in the images, no systemd here); this test requests their paths itself',
-  service: 'the Service is dropped: podman ignores Services; this test requests the sidecar port the Service targets',
-  secret:
-    'the TLS Secret volume -> a hostPath folder this test lays out as kubelet lays out a mounted Secret (tls.crt -> ..data/tls.crt, ..data -> a timestamped folder), with a certificate made by openssl: there is no API server to hold the Secret',
-  downward:
-    'downward-API env from metadata.namespace and spec.nodeName -> fixed values (podman-test, podman-node): podman 4.3 refuses those fieldPaths ("not valid or not supported"); metadata.name and labels it fills in',
-  ignored:
-    'kept but not acted on by podman: readinessProbe (this test polls it itself), lifecycle.preStop, resources, terminationGracePeriodSeconds (this test stops the pod with that timeout)',
-};
-
-interface Played {
-  yaml: string;
-  /** The adaptations this variant needed. */
-  applied: string[];
-  /** Host port for each container port number. */
-  hostPorts: Map<number, number>;
-}
-
-async function adapt(manifests: Manifest[], images: Map<string, string>): Promise<Played> {
-  const deployment = structuredClone(
-    manifests.find((manifest) => manifest.kind === 'Deployment'),
-  ) as unknown as Deployment;
-  const spec = deployment.spec;
-  const podSpec = spec?.template.spec;
-  assert.ok(spec && podSpec, 'the Deployment has a pod spec');
-  spec.replicas = 1;
-  const sidecars = (podSpec.initContainers ?? []).filter((container) => container.restartPolicy === 'Always');
-  podSpec.initContainers = (podSpec.initContainers ?? []).filter((container) => !sidecars.includes(container));
-  if (podSpec.initContainers.length === 0) delete podSpec.initContainers;
-  podSpec.containers = [
-    ...sidecars.map(({ restartPolicy: _, ...container }): Container => container),
-    ...podSpec.containers,
-  ];
-  for (const volume of podSpec.volumes ?? []) {
-    if (volume.secret) {
-      delete volume.secret;
-      volume.hostPath = { path: secretVolume.dir, type: 'Directory' };
-    }
-  }
-  const hostPorts = new Map<number, number>();
-  for (const container of podSpec.containers) {
-    const image = images.get(container.image ?? '');
-    assert.ok(image, `container ${container.name}: image ${container.image} is built by make build-images`);
-    container.image = image;
-    container.imagePullPolicy = 'Never';
-    delete container.startupProbe;
-    delete container.livenessProbe;
-    for (const variable of container.env ?? []) {
-      const field = variable.valueFrom?.fieldRef?.fieldPath;
-      const fixed =
-        field === 'metadata.namespace' ? 'podman-test' : field === 'spec.nodeName' ? 'podman-node' : undefined;
-      if (fixed !== undefined) {
-        delete variable.valueFrom;
-        variable.value = fixed;
-      }
-    }
-    for (const port of container.ports ?? []) {
-      port.hostIP = '127.0.0.1';
-      port.hostPort = await freePort();
-      hostPorts.set(port.containerPort, port.hostPort);
-    }
-  }
-  const applied = Object.entries(adaptations)
-    .filter(
-      ([key]) =>
-        (key !== 'native' || sidecars.length > 0) &&
-        (key !== 'secret' || manifests.some((m) => JSON.stringify(m).includes('"secretName"'))) &&
-        (key !== 'downward' || JSON.stringify(podSpec).includes('podman-')),
-    )
-    .map(([, text]) => text);
-  return { yaml: stringify(deployment), applied, hostPorts };
-}
-
-// ------------------------------------------------------------------ the stand-in base image
-
-/**
- * The Dockerfiles' base images: one node image (e.g. docker.io/library/node:24.21.0-bookworm-slim,
- * its Node version) in every stage that runs node or npm, and the Bun image's Debian (e.g.
- * docker.io/library/debian:12.15-slim) under Bun.
- */
-function baseImages(): { node: { name: string; version: string }; debian: string[] } {
-  const bases = new Set(allBuilds().flatMap((build) => readImage(build.dockerfile).stages.map((stage) => stage.from)));
-  const debian = [...bases].filter((name) => /^docker\.io\/library\/debian:12\.\d+-slim$/.test(name));
-  const nodes = [...bases].filter((name) => !debian.includes(name));
-  assert.equal(nodes.length, 1, `one node base image in every Dockerfile, found ${nodes.join(', ')}`);
-  const [name = ''] = nodes;
-  const version = /^docker\.io\/library\/node:(\d+\.\d+\.\d+)-/.exec(name)?.[1];
-  assert.ok(version, `${name} names an exact node release`);
-  return { node: { name, version }, debian };
-}
-
-/** A folder laid out like the node image, where the Dockerfiles rely on it: /usr/local/{bin,lib/node_modules/npm}, /usr/bin/env, uid 1000. */
-async function standInRoot(version: string): Promise<string> {
-  const packages = join(work, 'packages');
-  mkdirSync(packages);
-  const arch = process.arch === 'arm64' ? 'arm64' : 'x64';
-  // Node's own binary for that release, and npm (which the node image bundles) from the npm registry.
-  await run('npm', ['pack', '--silent', '--pack-destination', packages, `node-linux-${arch}@${version}`, 'npm@11'], {
-    timeoutMs: 300_000,
-  });
-  const root = join(work, 'rootfs');
-  const unpacked = join(work, 'unpacked');
-  for (const dir of [
-    unpacked,
-    `${root}/usr/local/bin`,
-    `${root}/usr/local/lib/node_modules/npm`,
-    `${root}/usr/bin`,
-    `${root}/etc`,
-    `${root}/root`,
-    `${root}/home/node`,
-    `${root}/tmp`,
-  ]) {
-    mkdirSync(dir, { recursive: true });
-  }
-  const tarball = (prefix: string) =>
-    join(packages, readdirSync(packages).find((file) => file.startsWith(prefix)) ?? `${prefix}-missing.tgz`);
-  await run('tar', ['-xzf', tarball(`node-linux-${arch}-`), '-C', unpacked, 'package/bin/node']);
-  await run('tar', ['-xzf', tarball('npm-'), '-C', `${root}/usr/local/lib/node_modules/npm`, '--strip-components=1']);
-  copyFileSync(join(unpacked, 'package/bin/node'), `${root}/usr/local/bin/node`);
-  chmodSync(`${root}/usr/local/bin/node`, 0o755);
-  symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', `${root}/usr/local/bin/npm`);
-  copyFileSync('/usr/bin/env', `${root}/usr/bin/env`);
-  chmodSync(`${root}/usr/bin/env`, 0o755);
-  for (const library of await librariesOf([`${root}/usr/local/bin/node`, '/usr/bin/env'])) {
-    mkdirSync(dirname(root + library), { recursive: true });
-    copyFileSync(library, root + library);
-  }
-  writeFileSync(
-    `${root}/etc/passwd`,
-    'root:x:0:0:root:/root:/usr/sbin/nologin\nnode:x:1000:1000::/home/node:/usr/sbin/nologin\n',
-  );
-  writeFileSync(`${root}/etc/group`, 'root:x:0:\nnode:x:1000:\n');
-  chmodSync(`${root}/tmp`, 0o1777);
-  chownSync(`${root}/home/node`, 1000, 1000);
-  return root;
-}
-
-/**
- * A folder standing in for Debian's slim image where the Bun image relies on it: the C library
- * (the files `ldd` lists for the Bun binary), /tmp, and Debian's passwd, which has no uid 1000.
- */
-function debianStandInRoot(libraries: string[]): string {
-  const root = join(work, 'debian-rootfs');
-  for (const dir of ['etc', 'root', 'tmp', 'usr/local/bin']) mkdirSync(join(root, dir), { recursive: true });
-  for (const library of libraries) {
-    mkdirSync(dirname(root + library), { recursive: true });
-    copyFileSync(library, root + library);
-  }
-  writeFileSync(
-    `${root}/etc/passwd`,
-    'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
-  );
-  writeFileSync(`${root}/etc/group`, 'root:x:0:\nnogroup:x:65534:\n');
-  chmodSync(`${root}/tmp`, 0o1777);
-  return root;
-}
-
-/** The shared libraries `ldd` lists for the given binaries (the loader included). */
-async function librariesOf(binaries: string[]): Promise<string[]> {
-  const { stdout } = await run('ldd', binaries);
-  return [...new Set(stdout.match(/\/\S+\.so(\.\d+)*/g) ?? [])];
-}
-
-/** Imports a folder as the image `name`, with the real image's PATH and CMD. */
-async function importRoot(root: string, name: string, cmd: string): Promise<void> {
-  const tarball = join(work, `${root.split('/').at(-1)}.tar`);
-  await run('tar', ['-C', root, '-cf', tarball, '.']);
-  await podman(
-    [
-      'import',
-      '--change',
-      `CMD ${JSON.stringify([cmd])}`,
-      '--change',
-      'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      tarball,
-      name,
-    ],
-    120_000,
-  );
-}
-
-// ------------------------------------------------------------------ the TLS Secret, as kubelet mounts it
-
-/** A CA and two certificates for localhost, made by openssl; the volume folder laid out as kubelet does, readable by uid 1000 only. */
-const secretVolume = (() => {
-  const dir = join(work, 'tls-secret');
-  const pki = join(work, 'pki');
-  mkdirSync(dir);
-  mkdirSync(pki);
-  let generation = 0;
-  return {
-    dir,
-    ca: join(pki, 'ca.crt'),
-    async make(): Promise<void> {
-      const openssl = (args: string[]) => run('openssl', args, { cwd: pki });
-      await openssl([
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        'ca.key',
-        '-out',
-        'ca.crt',
-        '-days',
-        '2',
-        '-subj',
-        '/CN=pod test CA',
-      ]);
-      writeFileSync(join(pki, 'ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-      for (const [name, serial] of [
-        ['first', '1001'],
-        ['second', '1002'],
-      ]) {
-        await openssl([
-          'req',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          `${name}.key`,
-          '-out',
-          `${name}.csr`,
-          '-subj',
-          '/CN=localhost',
-        ]);
-        await openssl([
-          'x509',
-          '-req',
-          '-in',
-          `${name}.csr`,
-          '-CA',
-          'ca.crt',
-          '-CAkey',
-          'ca.key',
-          '-set_serial',
-          `0x${serial}`,
-          '-days',
-          '2',
-          '-extfile',
-          'ext',
-          '-out',
-          `${name}.crt`,
-        ]);
-      }
-    },
-    /** kubelet's atomic update: a new timestamped folder, `..data_tmp` pointed at it, renamed over `..data`. */
-    put(name: 'first' | 'second'): void {
-      const stamp = `..2026_12_01_00_00_0${++generation}.1`;
-      mkdirSync(join(dir, stamp));
-      for (const file of ['crt', 'key']) {
-        copyFileSync(join(pki, `${name}.${file}`), join(dir, stamp, `tls.${file}`));
-        chownSync(join(dir, stamp, `tls.${file}`), 1000, 1000);
-        chmodSync(join(dir, stamp, `tls.${file}`), 0o400);
-      }
-      symlinkSync(stamp, join(dir, '..data_tmp'));
-      renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-      if (generation === 1) for (const file of ['tls.crt', 'tls.key']) symlinkSync(`..data/${file}`, join(dir, file));
-    },
-  };
-})();
-
-/** An HTTPS GET to 127.0.0.1 as localhost, verified against the test CA; the serial the server showed. */
-function httpsGet(
-  port: number,
-  path: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; body: string; headers: Record<string, unknown>; serial: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        servername: 'localhost',
-        headers: { host: 'localhost', ...headers },
-        ca: readFileSync(secretVolume.ca),
-        agent: false,
-        timeout: 5000,
-      },
-      (res) => {
-        const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber;
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers, serial }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 // ------------------------------------------------------------------ the test
 
@@ -458,6 +59,7 @@ after(async () => {
       await podman(args, 120_000).catch((error: Error) => console.error(`cleanup: ${error.message}`));
     }
   }
+  secretVolume.remove();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -535,16 +137,22 @@ test(
   },
 );
 
-test('the TLS Secret’s certificates are made with openssl', { timeout: 60_000 }, async () => {
-  await secretVolume.make();
-  secretVolume.put('first');
-});
+test(
+  'the Secrets’ files are made: the TLS certificates with openssl, the auth Secret’s htpasswd',
+  { timeout: 60_000 },
+  async () => {
+    await secretVolume.make();
+    secretVolume.put('first');
+    authSecretVolume.make();
+  },
+);
 
 for (const variant of [
   'deploy/k8s',
   'deploy/k8s/overlays/native-sidecar',
   'deploy/k8s/overlays/tls',
   'deploy/k8s/overlays/bun',
+  'deploy/k8s/overlays/auth',
 ]) {
   describe(`podman kube play ${variant}`, () => {
     const manifests = renderKustomization(join(repoRoot, variant));
@@ -615,30 +223,46 @@ for (const variant of [
     );
 
     const tls = sidecarEnv.TLS_CERT_FILE !== undefined;
+    // The auth overlay as played: Basic from the mounted htpasswd (no IdP here: podman-adapt.ts).
+    const auth = sidecarEnv.AUTH_BASIC_FILE !== undefined;
+    const credentials: Record<string, string> = auth ? { authorization: authSecretVolume.basic } : {};
     const hostPort = (containerPort: number) => played?.hostPorts.get(containerPort) ?? 0;
 
+    if (auth)
+      test('without credentials the sidecar answers 401 with a Basic challenge', { timeout: 30_000 }, async (t) => {
+        const response = await httpsGet(hostPort(proxyPort), '/');
+        t.diagnostic(`GET / -> ${response.status}, WWW-Authenticate: ${String(response.headers['www-authenticate'])}`);
+        assert.equal(response.status, 401);
+        assert.match(String(response.headers['www-authenticate']), /^Basic realm=/);
+        assert.notEqual(response.body, 'Hello you!');
+      });
+
     test(
-      `a request through the sidecar port reaches the app${tls ? ' over HTTPS' : ''}: "Hello you!"`,
+      `a request through the sidecar port reaches the app${tls ? ' over HTTPS' : ''}${auth ? `, with Basic credentials, as that user: "Hello ${authSecretVolume.user}!"` : ': "Hello you!"'}`,
       { timeout: 30_000 },
       async (t) => {
         const response = tls
-          ? await httpsGet(hostPort(proxyPort), '/', { 'x-request-id': requestId })
-          : await fetch(url(proxyPort, '/'), { headers: { 'x-request-id': requestId } }).then(async (r) => ({
-              status: r.status,
-              body: await r.text(),
-              headers: Object.fromEntries(r.headers),
-              serial: '',
-            }));
+          ? await httpsGet(hostPort(proxyPort), '/', { 'x-request-id': requestId, ...credentials })
+          : await fetch(url(proxyPort, '/'), { headers: { 'x-request-id': requestId, ...credentials } }).then(
+              async (r) => ({
+                status: r.status,
+                body: await r.text(),
+                headers: Object.fromEntries(r.headers),
+                serial: '',
+              }),
+            );
         t.diagnostic(
           `GET / -> ${response.status} ${JSON.stringify(response.body)}${tls ? ` (certificate serial ${response.serial})` : ''}`,
         );
         assert.equal(response.status, 200);
-        assert.equal(response.body, 'Hello you!');
+        // The demo app greets the user the sidecar tells it of (docs/access-control.md's identity headers).
+        assert.equal(response.body, auth ? `Hello ${authSecretVolume.user}!` : 'Hello you!');
         assert.equal(response.headers['x-request-id'], requestId);
       },
     );
 
-    if (tls) {
+    if (tls && !auth) {
+      // The auth overlay is the TLS overlay's Deployment with more: its redirect and renewal are played there.
       test('port 80 of the Service, the redirect listener, answers 308 to https', { timeout: 30_000 }, async () => {
         const redirect = servicesOf(manifests)[0]?.spec?.ports?.find((port) => port.port === 80);
         const response = await fetch(url(resolvePort(redirect?.targetPort, ports) ?? 0, '/x?y=1'), {
