@@ -3,7 +3,7 @@
 // gzip level, in the same run. Their load asks for the page with Accept-Encoding, and their
 // table gives req/s and the bytes each response took on the wire (headers included).
 import http from 'node:http';
-import { defaultLevels } from '../runtimes/shared/zlib-compressor.ts';
+import { defaultLevels } from '../runtimes/common/zlib-compressor.ts';
 import type { Row } from './summary.ts';
 import type { TargetDef } from './targets.ts';
 
@@ -33,7 +33,7 @@ export const COMPRESSION_TARGETS: TargetDef[] = [
   },
 ];
 
-/** nginx's gzip level for the nginx-gzip row: the sidecar's (runtimes/shared/zlib-compressor.ts). */
+/** nginx's gzip level for the nginx-gzip row: the sidecar's (runtimes/common/zlib-compressor.ts). */
 export const NGINX_GZIP_LEVEL = defaultLevels.gzip;
 
 /** Checks a compression row answers its page with the coding asked for; throws if not. */

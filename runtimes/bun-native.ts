@@ -12,17 +12,17 @@ import { createSidecar, listeningMessage } from '../src/sidecar.ts';
 import { configOrExit, listenOrExit, stopOnSignal } from '../src/lifecycle.ts';
 import { bunFetchUpstream as upstream } from './bun/fetch-upstream.ts';
 import { createBunWebSocket } from './bun/websocket.ts';
-import { fdStdout } from './shared/fd-stdout.ts';
-import { bunHeadFraming } from './shared/head-framing.ts';
-import { processMetrics } from './shared/process-metrics.ts';
-import { createTcpProbe } from './shared/tcp-probe.ts';
-import { zlibCompressorFor } from './shared/zlib-compressor.ts';
-import { accessControlOrExit } from './shared/auth-files.ts';
+import { fdStdout } from './common/fd-stdout.ts';
+import { bunHeadFraming } from './common/head-framing.ts';
+import { processMetrics } from './common/process-metrics.ts';
+import { createTcpProbe } from './common/tcp-probe.ts';
+import { zlibCompressorFor } from './common/zlib-compressor.ts';
+import { accessControlOrExit } from './common/auth-files.ts';
 import { redirectMessage } from '../src/tls/https.ts';
 import { startCertificates } from '../src/tls/watcher.ts';
 import type { CertificatePair } from '../src/tls/certificate.ts';
-import { ListenerSwap } from './shared/listener-swap.ts';
-import { tls12Ciphers, tlsFiles } from './shared/tls-files.ts';
+import { ListenerSwap } from './common/listener-swap.ts';
+import { tls12Ciphers, tlsFiles } from './common/tls-files.ts';
 
 const say = (message: string) => console.error(message);
 

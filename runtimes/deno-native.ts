@@ -9,17 +9,17 @@ import { configVariables } from '../src/config.ts';
 import { createSidecar, listeningMessage } from '../src/sidecar.ts';
 import { configOrExit, listenOrExit, stopOnSignal } from '../src/lifecycle.ts';
 import { createDenoWebSocket } from './deno/websocket.ts';
-import { denoHeadFraming } from './shared/head-framing.ts';
+import { denoHeadFraming } from './common/head-framing.ts';
 import { createNodeHttpUpstream } from './deno/node-http-upstream.ts';
-import { processMetrics } from './shared/process-metrics.ts';
-import { createTcpProbe } from './shared/tcp-probe.ts';
-import { zlibCompressorFor } from './shared/zlib-compressor.ts';
-import { accessControlOrExit } from './shared/auth-files.ts';
+import { processMetrics } from './common/process-metrics.ts';
+import { createTcpProbe } from './common/tcp-probe.ts';
+import { zlibCompressorFor } from './common/zlib-compressor.ts';
+import { accessControlOrExit } from './common/auth-files.ts';
 import { redirectMessage } from '../src/tls/https.ts';
 import { startCertificates } from '../src/tls/watcher.ts';
 import type { CertificatePair } from '../src/tls/certificate.ts';
-import { ListenerSwap } from './shared/listener-swap.ts';
-import { tlsFiles } from './shared/tls-files.ts';
+import { ListenerSwap } from './common/listener-swap.ts';
+import { tlsFiles } from './common/tls-files.ts';
 
 const say = (message: string) => console.error(message);
 

@@ -1,6 +1,6 @@
 /**
  * The sidecar on Deno: read env, validate config, build the handler, serve on Deno's `node:http`
- * server as on Node (runtimes/shared/node-listener.ts: WebSocket tunnels pass bytes, the parser's
+ * server as on Node (runtimes/common/node-listener.ts: WebSocket tunnels pass bytes, the parser's
  * refusals are logged, idle client connections are bounded; docs/performance.md, "Which listener on Bun and
  * Deno"), drain on signal. The upstream client is Deno's node:http client
  * (runtimes/deno/node-http-upstream.ts). `deno task serve` runs it with only the permissions it
@@ -12,11 +12,11 @@ import { configOrExit, stopOnSignal } from '../src/lifecycle.ts';
 import { createClientErrors } from './node/client-error.ts';
 import { startTls } from './node/tls.ts';
 import { createNodeHttpUpstream } from './deno/node-http-upstream.ts';
-import { nodeHttpCapabilities, serveOnNodeHttp } from './shared/node-listener.ts';
-import { processMetrics } from './shared/process-metrics.ts';
-import { createTcpProbe } from './shared/tcp-probe.ts';
-import { zlibCompressorFor } from './shared/zlib-compressor.ts';
-import { accessControlOrExit } from './shared/auth-files.ts';
+import { nodeHttpCapabilities, serveOnNodeHttp } from './common/node-listener.ts';
+import { processMetrics } from './common/process-metrics.ts';
+import { createTcpProbe } from './common/tcp-probe.ts';
+import { zlibCompressorFor } from './common/zlib-compressor.ts';
+import { accessControlOrExit } from './common/auth-files.ts';
 
 const say = (message: string) => console.error(message);
 const exit = (code: number) => Deno.exit(code);

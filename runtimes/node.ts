@@ -1,19 +1,19 @@
 /**
  * The sidecar on Node (the pod's runtime): read env, validate config, build the handler, serve
- * the proxy, admin and redirect listeners on node:http (runtimes/shared/node-listener.ts, as on
+ * the proxy, admin and redirect listeners on node:http (runtimes/common/node-listener.ts, as on
  * Bun and Deno), drain on SIGTERM/SIGINT.
  */
 import { createSidecar } from '../src/sidecar.ts';
 import { configOrExit, stopOnSignal } from '../src/lifecycle.ts';
 import { createClientErrors } from './node/client-error.ts';
-import { fdStdout } from './shared/fd-stdout.ts';
+import { fdStdout } from './common/fd-stdout.ts';
 import { createNodeUpstream } from './node/upstream.ts';
 import { createOtlpPost } from './node/otlp-post.ts';
-import { nodeHttpCapabilities, serveOnNodeHttp } from './shared/node-listener.ts';
-import { processMetrics } from './shared/process-metrics.ts';
-import { createTcpProbe } from './shared/tcp-probe.ts';
-import { zlibCompressorFor } from './shared/zlib-compressor.ts';
-import { accessControlOrExit } from './shared/auth-files.ts';
+import { nodeHttpCapabilities, serveOnNodeHttp } from './common/node-listener.ts';
+import { processMetrics } from './common/process-metrics.ts';
+import { createTcpProbe } from './common/tcp-probe.ts';
+import { zlibCompressorFor } from './common/zlib-compressor.ts';
+import { accessControlOrExit } from './common/auth-files.ts';
 import { startTls } from './node/tls.ts';
 
 const say = (message: string) => process.stderr.write(`${message}\n`);

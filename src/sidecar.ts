@@ -58,9 +58,9 @@ export interface RuntimeCapabilities {
    * handshakes to its own 'upgrade' listener instead (runtimes/node/tunnel.ts).
    */
   webSocket?(c: Context, handshake: Handshake): Promise<Response>;
-  /** Access control, built at start-up with its secret files (runtimes/shared/auth-files.ts); undefined when it is off. */
+  /** Access control, built at start-up with its secret files (runtimes/common/auth-files.ts); undefined when it is off. */
   auth?: Authenticator | undefined;
-  /** COMPRESS's compressor (runtimes/shared/zlib-compressor.ts); undefined when COMPRESS is off. */
+  /** COMPRESS's compressor (runtimes/common/zlib-compressor.ts); undefined when COMPRESS is off. */
   compressor?: Compressor | undefined;
   /** Whether the runtime's parser refused (and answered) the rest of this request's connection. */
   refusal?(c: Context): Refusal | undefined;

@@ -14,8 +14,8 @@ import type { Handshake } from '../../src/websocket/upgrade.ts';
 import { relayMessages } from '../../src/websocket/message-relay.ts';
 import type { Peer, Relay, RelayLimits } from '../../src/websocket/message-relay.ts';
 import { RelayBudget } from '../../src/websocket/relay-budget.ts';
-import { appPeer, openAppSocket } from '../shared/ws-upstream.ts';
-import type { AppSocket } from '../shared/ws-upstream.ts';
+import { appPeer, openAppSocket } from '../common/ws-upstream.ts';
+import type { AppSocket } from '../common/ws-upstream.ts';
 
 /** The reason Bun's close handler gives for a message over maxPayloadLength (Bun 1.4; the conformance suite checks). */
 const BUN_TOO_BIG = 'Received too big message';

@@ -4,7 +4,7 @@
  */
 import { messageSize } from '../../src/websocket/message-relay.ts';
 import type { Peer } from '../../src/websocket/message-relay.ts';
-import { SEND_HIGH_WATER } from '../shared/ws-upstream.ts';
+import { SEND_HIGH_WATER } from '../common/ws-upstream.ts';
 
 /** How often a send buffer is looked at again while it holds anything: Deno's WebSocket has no 'drain' event. */
 export const DRAIN_POLL_MS = 5;

@@ -17,7 +17,7 @@ import type { Handshake } from '../../src/websocket/upgrade.ts';
 import { relayMessages } from '../../src/websocket/message-relay.ts';
 import type { Relay, RelayLimits } from '../../src/websocket/message-relay.ts';
 import { RelayBudget } from '../../src/websocket/relay-budget.ts';
-import { appPeer, openAppSocket } from '../shared/ws-upstream.ts';
+import { appPeer, openAppSocket } from '../common/ws-upstream.ts';
 import { clientPeer } from './client-peer.ts';
 
 export function createDenoWebSocket(config: Config): (c: Context, handshake: Handshake) => Promise<Response> {

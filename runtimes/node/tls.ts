@@ -15,7 +15,7 @@ import type { SecureContextOptions } from 'node:tls';
 import type { Config } from '../../src/config.ts';
 import { startCertificates } from '../../src/tls/watcher.ts';
 import type { CertificatePair } from '../../src/tls/certificate.ts';
-import { tls12Ciphers, tlsFiles } from '../shared/tls-files.ts';
+import { tls12Ciphers, tlsFiles } from '../common/tls-files.ts';
 import { createFrontDoor } from './plain-http.ts';
 import type { FrontDoor, PlainHttpRefused } from './plain-http.ts';
 

@@ -11,7 +11,7 @@
  */
 import type { HtpasswdStore } from './basic.ts';
 
-/** What the runtime provides (runtimes/shared/auth-files.ts): files are runtime APIs. */
+/** What the runtime provides (runtimes/common/auth-files.ts): files are runtime APIs. */
 export interface WatchedFiles {
   /** The file's text; rejects when it cannot be read. */
   read(path: string): Promise<string>;

@@ -1,7 +1,7 @@
 /**
  * Compression of the app's response, the one opt-in exception to "bytes pass unchanged". The
  * rules live here (negotiate.ts, policy.ts, headers.ts); the compressor itself is a capability
- * each runtime injects (runtimes/shared/zlib-compressor.ts), because the web CompressionStream
+ * each runtime injects (runtimes/common/zlib-compressor.ts), because the web CompressionStream
  * cannot flush on demand (whatwg/compression#56) and a streamed response must reach the client
  * chunk by chunk.
  */

@@ -61,7 +61,7 @@ export const knownDifferences = {
    */
   tlsHttp11WithoutHostForwarded: new Set<Runtime>(['deno-native']),
   /**
-   * Certificate rotation on Bun and Deno swaps listeners (runtimes/shared/listener-swap.ts): the old one
+   * Certificate rotation on Bun and Deno swaps listeners (runtimes/common/listener-swap.ts): the old one
    * is drained, so requests in flight finish, but its idle keep-alive connections are closed
    * (between requests, as on SIGTERM); their clients reconnect and get the new certificate.
    * Neither Bun.serve nor Deno.serve can stop accepting and leave idle connections open, nor

@@ -1,6 +1,6 @@
 /**
  * How many connections a certificate rotation costs under load, on each runtime. Bun and Deno
- * rotate by a listener swap (runtimes/shared/listener-swap.ts), and Linux resets connections still in
+ * rotate by a listener swap (runtimes/common/listener-swap.ts), and Linux resets connections still in
  * the old socket's accept queue when it closes (a SO_REUSEPORT fact: nginx commit 337afd5, LWN
  * 853637); Node changes the certificate in place and should lose none. Bounded: a few clients,
  * each with one connection at a time, a fixed number of requests after each swap.

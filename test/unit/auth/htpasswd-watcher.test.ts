@@ -6,7 +6,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HtpasswdStore } from '../../../src/auth/basic.ts';
 import { HtpasswdWatcher } from '../../../src/auth/htpasswd-watcher.ts';
 import type { WatchedFiles } from '../../../src/auth/htpasswd-watcher.ts';
-import { authFiles } from '../../../runtimes/shared/auth-files.ts';
+import { authFiles } from '../../../runtimes/common/auth-files.ts';
 import { withTimeout } from '../../support/wait.ts';
 
 /** Real `htpasswd -B` entries (Debian apache2-utils), at cost 4 to keep the tests quick. */

@@ -5,7 +5,7 @@ import type { Compressor, ResponseCompression } from '../../../src/compress/comp
 import type { CompressConfig } from '../../../src/compress/config.ts';
 import type { Encoding } from '../../../src/compress/encoding.ts';
 import type { UpstreamResponse } from '../../../src/proxy/upstream.ts';
-import { createZlibCompressor } from '../../../runtimes/shared/zlib-compressor.ts';
+import { createZlibCompressor } from '../../../runtimes/common/zlib-compressor.ts';
 
 const config: CompressConfig = {
   COMPRESS: ['br', 'gzip', 'zstd'],

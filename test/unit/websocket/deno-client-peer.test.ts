@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DRAIN_POLL_MS, clientPeer } from '../../../runtimes/deno/client-peer.ts';
-import { SEND_HIGH_WATER } from '../../../runtimes/shared/ws-upstream.ts';
+import { SEND_HIGH_WATER } from '../../../runtimes/common/ws-upstream.ts';
 
 /** A WebSocket whose buffer the test empties by hand. */
 function fakeSocket() {
