@@ -59,16 +59,10 @@ export async function standInRoot(version: string): Promise<string> {
   symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', `${root}/usr/local/bin/npm`);
   copyFileSync('/usr/bin/env', `${root}/usr/bin/env`);
   chmodSync(`${root}/usr/bin/env`, 0o755);
-  for (const library of await librariesOf([`${root}/usr/local/bin/node`, '/usr/bin/env'])) {
-    mkdirSync(dirname(root + library), { recursive: true });
-    copyFileSync(library, root + library);
-  }
-  writeFileSync(
-    `${root}/etc/passwd`,
-    'root:x:0:0:root:/root:/usr/sbin/nologin\nnode:x:1000:1000::/home/node:/usr/sbin/nologin\n',
-  );
-  writeFileSync(`${root}/etc/group`, 'root:x:0:\nnode:x:1000:\n');
-  chmodSync(`${root}/tmp`, 0o1777);
+  furnish(root, await librariesOf([`${root}/usr/local/bin/node`, '/usr/bin/env']), {
+    passwd: 'root:x:0:0:root:/root:/usr/sbin/nologin\nnode:x:1000:1000::/home/node:/usr/sbin/nologin\n',
+    group: 'root:x:0:\nnode:x:1000:\n',
+  });
   chownSync(`${root}/home/node`, 1000, 1000);
   return root;
 }
@@ -80,17 +74,22 @@ export async function standInRoot(version: string): Promise<string> {
 export function debianStandInRoot(libraries: string[]): string {
   const root = join(work, 'debian-rootfs');
   for (const dir of ['etc', 'root', 'tmp', 'usr/local/bin']) mkdirSync(join(root, dir), { recursive: true });
+  furnish(root, libraries, {
+    passwd: 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
+    group: 'root:x:0:\nnogroup:x:65534:\n',
+  });
+  return root;
+}
+
+/** What both stand-ins need in their folder: the host's copies of `libraries` at their paths, the accounts, a world-writable /tmp. */
+function furnish(root: string, libraries: string[], accounts: { passwd: string; group: string }): void {
   for (const library of libraries) {
     mkdirSync(dirname(root + library), { recursive: true });
     copyFileSync(library, root + library);
   }
-  writeFileSync(
-    `${root}/etc/passwd`,
-    'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
-  );
-  writeFileSync(`${root}/etc/group`, 'root:x:0:\nnogroup:x:65534:\n');
+  writeFileSync(`${root}/etc/passwd`, accounts.passwd);
+  writeFileSync(`${root}/etc/group`, accounts.group);
   chmodSync(`${root}/tmp`, 0o1777);
-  return root;
 }
 
 /** The shared libraries `ldd` lists for the given binaries (the loader included). */
