@@ -3,8 +3,12 @@
 // incoming Headers, the handler's copy, hop-by-hop stripping, X-Forwarded-*, request id and
 // traceparent, undici's flat list; the response's Headers built, stripped, set, and iterated by
 // node-server into an object) replayed in a loop, against the same steps on flat name/value arrays
-// (what a narrower internal request shape would use, bench/README.md). CPU time, one process: not
+// (what a narrower internal request shape would use, bench/README.md) and on src/proxy/flat-headers.ts
+// (what the sidecar takes them through since). CPU time, one process: not
 // disturbed much by other load. It leaves out what both pay (parsing, syscalls).
+import { FlatHeaders } from '../src/proxy/flat-headers.ts';
+import { stripHopByHop } from '../src/proxy/forward.ts';
+
 const reqRaw = ['Host', '127.0.0.1:8000', 'User-Agent', 'wrk', 'Accept', '*/*', 'Connection', 'keep-alive'];
 const resRaw: Record<string, string> = {
   'content-type': 'text/plain; charset=utf-8',
@@ -89,12 +93,38 @@ function arrays(): number {
   return h.length + r.length + ids.filter(Boolean).length;
 }
 
+/** The same steps on src/proxy/flat-headers.ts, as the sidecar now takes them. */
+function flatHeaders(): number {
+  const h = FlatHeaders.fromRaw(reqRaw);
+  const ids = [h.get('x-request-id'), h.get('traceparent'), h.get('user-agent')];
+  h.has('host');
+  stripHopByHop(h);
+  const xff = h.get('x-forwarded-for');
+  h.set('x-forwarded-for', xff ? `${xff}, 127.0.0.1` : '127.0.0.1');
+  h.set('x-forwarded-proto', 'http');
+  h.set('x-forwarded-host', h.get('host') ?? '');
+  h.set('x-request-id', requestId);
+  h.set('traceparent', traceparent);
+  h.delete('tracestate');
+  h.delete('content-length');
+  const fields = h.fields();
+  const flat: string[] = [];
+  for (let i = 0; i < fields.length; i += 2)
+    if (fields[i] !== 'expect') flat.push(fields[i] as string, fields[i + 1] as string);
+  const r = FlatHeaders.fromRecord(resRaw);
+  stripHopByHop(r);
+  r.set('x-request-id', requestId);
+  const out = r.init();
+  return flat.length + Object.keys(out).length + ids.filter(Boolean).length;
+}
+
 const N = 200000;
 // Round 1 warms the JIT up and is not reported.
 for (const round of [1, 2, 3, 4, 5]) {
   for (const [name, f] of [
     ['web Headers', web],
     ['flat arrays', arrays],
+    ['FlatHeaders', flatHeaders],
   ] as const) {
     let x = 0;
     const c0 = process.cpuUsage();

@@ -72,10 +72,10 @@ async function proxyRequest(proxy: Proxy, c: Context): Promise<Response> {
   const request = c.req.raw;
   const { deps } = proxy;
   if (deps.tunnel !== undefined && isWebSocketHandshake(request.method, request.headers)) return deps.tunnel(c);
-  const exchange = beginExchange(proxy, c);
+  const { headers, headerBytes } = copyHeaders(request, deps, c);
+  const exchange = beginExchange(proxy, c, headers);
   const { record } = exchange;
   try {
-    const { headers, headerBytes } = copyHeaders(request, deps.authority, c);
     const malformed = refuseMalformed(headers, headerBytes);
     if (malformed) return refuse(proxy, exchange, malformed.status, 'bad_request', malformed.message, true);
     const turned = proxy.door && (await enter(proxy, proxy.door, exchange, request));
@@ -108,10 +108,9 @@ async function proxyRequest(proxy: Proxy, c: Context): Promise<Response> {
   }
 }
 
-/** The exchange's record (exchange.ts) and trace context; it counts as active from here. */
-function beginExchange(proxy: Proxy, c: Context): Exchange {
+/** The exchange's record (exchange.ts) and trace context, from the request's headers as received; it counts as active from here. */
+function beginExchange(proxy: Proxy, c: Context, incoming: Headers): Exchange {
   const request = c.req.raw;
-  const incoming = request.headers;
   const trace = startSpan(incoming.get('traceparent'), proxy.sample);
   const record = startRecord(proxy.config, {
     method: request.method,

@@ -41,6 +41,8 @@ export interface RuntimeCapabilities {
   remoteAddress(c: Context): string | undefined;
   /** The request-target exactly as received, where the runtime exposes it. */
   rawTarget?(c: Context): string | undefined;
+  /** The request's header fields exactly as the parser read them (name, value, ...), where the runtime exposes them. */
+  rawHeaders?(c: Context): readonly string[];
   /** The access log's destination (stdout). */
   stdout: LogSink;
   /** The sidecar's own messages (stderr). */
@@ -125,6 +127,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     upstream: runtime.upstream,
     remoteAddress: runtime.remoteAddress,
     rawTarget: runtime.rawTarget,
+    rawHeaders: runtime.rawHeaders,
     authority: runtime.authority,
     proto,
     log,

@@ -2,6 +2,7 @@
  * The Bun adapters' upstream client: Bun's own fetch, which keeps the client's Host and, with
  * `decompress: false`, passes compressed bodies through untouched.
  */
+import { FlatHeaders, headersInit } from '../../src/proxy/flat-headers.ts';
 import type { UpstreamClient } from '../../src/proxy/upstream.ts';
 
 // Bun's fetch has no per-origin connection limit to set from here (only BUN_CONFIG_MAX_HTTP_REQUESTS,
@@ -13,14 +14,18 @@ import type { UpstreamClient } from '../../src/proxy/upstream.ts';
 export const bunFetchUpstream: UpstreamClient = async (request) => {
   const response = await fetch(request.url, {
     method: request.method,
-    headers: request.headers,
+    headers: headersInit(request.headers),
     body: request.body,
     signal: request.signal,
     redirect: 'manual',
     decompress: false,
   });
-  // The core strips hop-by-hop headers in place. The fetch standard makes a Response's headers
-  // immutable, but Bun 1.4 does not, which spares a copy per request; if a Bun release enforces
-  // it, every proxied request fails (loudly: the conformance suite), and a copy goes back here.
-  return response;
+  // The core's own copy, which it edits in place (the fetch standard makes a Response's headers
+  // immutable) and hands back to node:http's server as a plain record, with nothing added.
+  return {
+    status: response.status,
+    statusText: response.statusText,
+    headers: FlatHeaders.from(response.headers),
+    body: response.body,
+  };
 };

@@ -30,16 +30,20 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 const incoming = (c: Context) => (c.env as HttpBindings).incoming;
 
-/** What the core reads from a `node:http` request: the peer, the raw target, the version, a parser refusal. */
+/** What the core reads from a `node:http` request: the peer, the raw target and header fields, the version, a parser refusal. */
 export function nodeHttpCapabilities(
   clientErrors: ClientErrors,
   tls: Tls,
-): Pick<RuntimeCapabilities, 'remoteAddress' | 'rawTarget' | 'httpVersion' | 'refusal' | 'tls' | 'authority'> {
+): Pick<
+  RuntimeCapabilities,
+  'remoteAddress' | 'rawTarget' | 'rawHeaders' | 'httpVersion' | 'refusal' | 'tls' | 'authority'
+> {
   return {
     tls: tls?.watcher,
     authority: (c) => tls && http2Authority(incoming(c)),
     remoteAddress: (c) => getConnInfo(c).remote.address,
     rawTarget: (c) => incoming(c).url,
+    rawHeaders: (c) => incoming(c).rawHeaders,
     httpVersion: (c) => incoming(c).httpVersion,
     refusal: (c) => clientErrors.refusal(incoming(c)),
   };

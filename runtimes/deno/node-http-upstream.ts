@@ -11,6 +11,7 @@ import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { Config } from '../../src/config.ts';
+import { FlatHeaders } from '../../src/proxy/flat-headers.ts';
 import type { UpstreamClient, UpstreamResponse } from '../../src/proxy/upstream.ts';
 import { streamedBytesCollector } from '../node/collect.ts';
 
@@ -37,16 +38,13 @@ export function createNodeHttpUpstream(
 
   const client: UpstreamClient = (request) =>
     new Promise<UpstreamResponse>((resolve, reject) => {
-      const headers: OutgoingHttpHeaders = {};
-      for (const [name, value] of request.headers) headers[name] = value;
+      const headers = outgoingHeaders(request.headers);
       let response: IncomingMessage | undefined;
       const outgoing = send(
         { ...base, method: request.method, path: request.url.slice(origin.length), headers },
         (res: IncomingMessage) => {
           response = res;
-          const out = new Headers();
-          const raw = res.rawHeaders;
-          for (let i = 0; i + 1 < raw.length; i += 2) out.append(raw[i] as string, raw[i + 1] as string);
+          const out = FlatHeaders.fromRaw(res.rawHeaders);
           res.on('data', count);
           const body = Readable.toWeb(res) as ReadableStream<Uint8Array>;
           resolve({ status: res.statusCode ?? 502, statusText: res.statusMessage ?? '', headers: out, body });
@@ -84,4 +82,20 @@ export function createNodeHttpUpstream(
     });
 
   return { client, close: () => agent.destroy() };
+}
+
+/** The request's fields for node:http's client, a repeated one joined with ", " as web Headers join it. */
+function outgoingHeaders(headers: Headers): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  if (!(headers instanceof FlatHeaders)) {
+    for (const [name, value] of headers) out[name] = value;
+    return out;
+  }
+  const fields = headers.fields();
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i] as string;
+    const prior = out[name];
+    out[name] = prior === undefined ? (fields[i + 1] as string) : `${String(prior)}, ${fields[i + 1]}`;
+  }
+  return out;
 }

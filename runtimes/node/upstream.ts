@@ -14,6 +14,7 @@ import { isIP } from 'node:net';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../../src/config.ts';
+import { FlatHeaders } from '../../src/proxy/flat-headers.ts';
 import type { UpstreamClient, UpstreamRequest, UpstreamResponse } from '../../src/proxy/upstream.ts';
 import { streamedBytesCollector } from './collect.ts';
 
@@ -68,10 +69,11 @@ function dispatchOptions(target: Config['TARGET']): (request: UpstreamRequest) =
   const servername = target.secure && isIP(target.hostname) === 0 ? target.hostname : undefined;
   return (request) => {
     const headers: string[] = [];
-    for (const [name, value] of request.headers) {
+    const fields = request.headers instanceof FlatHeaders ? request.headers.fields() : flatten(request.headers);
+    for (let i = 0; i < fields.length; i += 2) {
       // Node's server has already answered `Expect: 100-continue`, and undici refuses the header.
-      if (name === 'expect') continue;
-      headers.push(name, value);
+      if (fields[i] === 'expect') continue;
+      headers.push(fields[i] as string, fields[i + 1] as string);
     }
     return {
       method: request.method,
@@ -84,7 +86,7 @@ function dispatchOptions(target: Config['TARGET']): (request: UpstreamRequest) =
   };
 }
 
-type Head = { status: number; statusText: string; headers: Headers };
+type Head = { status: number; statusText: string; headers: FlatHeaders };
 
 /**
  * One response, as undici's dispatch callbacks deliver it, each a step: the request started (an
@@ -137,7 +139,11 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
   ): void {
     // 1xx interim responses are the connection's business, not the client's.
     if (statusCode < 200) return;
-    this.#head = { status: statusCode, statusText: statusMessage ?? '', headers: toHeaders(rawHeaders) };
+    this.#head = {
+      status: statusCode,
+      statusText: statusMessage ?? '',
+      headers: FlatHeaders.fromRecord(rawHeaders),
+    };
     // The rest of the body, if it is already here, arrives in this same turn.
     setImmediate(this.#startStreaming, controller);
   }
@@ -215,12 +221,8 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
   }
 }
 
-function toHeaders(raw: IncomingHttpHeaders): Headers {
-  const headers = new Headers();
-  for (const name in raw) {
-    const value = raw[name];
-    if (typeof value === 'string') headers.append(name, value);
-    else if (value) for (const v of value) headers.append(name, v);
-  }
-  return headers;
+function flatten(headers: Headers): string[] {
+  const fields: string[] = [];
+  for (const [name, value] of headers) fields.push(name, value);
+  return fields;
 }

@@ -22,6 +22,8 @@ export interface ProxyDeps {
   remoteAddress(c: Context): string | undefined;
   /** The request-target exactly as received, where the runtime exposes it (Node does). */
   rawTarget?(c: Context): string | undefined;
+  /** The request's header fields as the parser read them (name, value, ...), where the runtime exposes them (Node does). */
+  rawHeaders?(c: Context): readonly string[];
   /** Receives one record per finished request. */
   log(record: AccessRecord): void;
   metrics: Metrics;

@@ -5,6 +5,7 @@
  */
 import { UpstreamBrokenError } from '../errors.ts';
 import type { ErrorReason } from '../errors.ts';
+import { headersInit } from './flat-headers.ts';
 import { stripHopByHop } from './forward.ts';
 import type { UpstreamResponse } from './upstream.ts';
 
@@ -26,13 +27,15 @@ export async function relayResponse(
   // In place: the client handed these headers over (upstream.ts). Set-Cookie stays several.
   const headers = stripHopByHop(upstreamResponse.headers);
   headers.set('x-request-id', requestId);
+  // What each Response below is built with; read once the headers are final.
+  const init = () => ({ status, statusText, headers: headersInit(headers) });
 
   const { status, statusText = '' } = upstreamResponse;
   const source = upstreamResponse.body;
   if (source === null || nullBodyStatuses.has(status)) {
     if (source instanceof ReadableStream) void source.cancel().catch(() => {});
     watch.end(status);
-    return new Response(null, { status, statusText, headers });
+    return new Response(null, init());
   }
   if (source instanceof Uint8Array) return whole(source);
 
@@ -58,15 +61,11 @@ export async function relayResponse(
   function whole(bytes: Uint8Array): Response {
     watch.bytes(bytes.byteLength);
     watch.end(status);
-    return new Response(bytes.byteLength === 0 ? null : (bytes as Uint8Array<ArrayBuffer>), {
-      status,
-      statusText,
-      headers,
-    });
+    return new Response(bytes.byteLength === 0 ? null : (bytes as Uint8Array<ArrayBuffer>), init());
   }
 
   const body = streamBody(reader, ahead, pending, status, watch);
-  return new Response(body, { status, statusText, headers });
+  return new Response(body, init());
 }
 
 /**

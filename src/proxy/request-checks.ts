@@ -4,27 +4,28 @@
  * and a body passed on while its bytes are counted.
  */
 import type { Context } from 'hono';
+import { FlatHeaders } from './flat-headers.ts';
 
 /** RFC 9112 §3.2 and RFC 6585 §5; Node's parser enforces these too, Deno's does not. */
 const maxHeaderBytes = 16 * 1024;
 
 /**
  * One pass over the incoming headers: copied for the app, and measured (request line and
- * `name: value\r\n` each, as received). An HTTP/2 request carries its host in :authority
- * (RFC 9113 §8.3.1); the app speaks HTTP/1.1 and needs it as Host (RFC 9112 §3.2).
+ * `name: value\r\n` each, as received). From the parser's own list where the runtime has one
+ * (Node's `rawHeaders`: the copy is made without the runtime building a `Headers` first), else from
+ * the Request's. An HTTP/2 request carries its host in :authority (RFC 9113 §8.3.1); the app speaks
+ * HTTP/1.1 and needs it as Host (RFC 9112 §3.2).
  */
 export function copyHeaders(
   request: Request,
-  authority: ((c: Context) => string | undefined) | undefined,
+  runtime: { rawHeaders?(c: Context): readonly string[]; authority?(c: Context): string | undefined },
   c: Context,
-): { headers: Headers; headerBytes: number } {
-  const headers = new Headers();
+): { headers: FlatHeaders; headerBytes: number } {
+  const raw = runtime.rawHeaders?.(c);
+  const headers = raw ? FlatHeaders.fromRaw(raw) : FlatHeaders.from(request.headers);
   let headerBytes = request.method.length + request.url.length + 12;
-  for (const [name, value] of request.headers) {
-    headers.append(name, value);
-    headerBytes += name.length + value.length + 4;
-  }
-  const host = headers.has('host') ? undefined : authority?.(c);
+  for (const field of headers.fields()) headerBytes += field.length + 2;
+  const host = headers.has('host') ? undefined : runtime.authority?.(c);
   if (host) headers.set('host', host);
   return { headers, headerBytes };
 }

@@ -95,6 +95,21 @@ export function headerTests(t: Conformance): void {
       expect(headerValues(res.rawHeaders, 'set-cookie')).toEqual([...setCookies]);
     });
 
+    it('a response without Content-Type reaches the client without one, sized or streamed', async () => {
+      // Adding one (a server's default text/plain) would change how a browser treats the body.
+      const s = await t.main();
+      for (const length of ['', '&length=none']) {
+        const res = await send(s.url, `/_/page?id=${t.id('no-type')}&type=none&n=100${length}`);
+        expect(res.status).toBe(200);
+        expect(res.body.length).toBe(100);
+        const added =
+          knownDifferences.untypedBytesLabelledOctetStream.has(t.runtime) && length === ''
+            ? ['application/octet-stream']
+            : [];
+        expect(headerValues(res.rawHeaders, 'content-type'), `length${length || '=sized'}`).toEqual(added);
+      }
+    });
+
     it('end-to-end request headers reach the app unchanged, repeated ones included', async () => {
       const s = await t.main();
       const { echo } = await t.echo(s, `/_/echo?id=${t.id('e2e')}`, {

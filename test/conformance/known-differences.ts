@@ -179,6 +179,14 @@ export const knownDifferences = {
    */
   streamedContentLengthDropped: new Set<Runtime>(['bun-native']),
   /**
+   * Bun.serve gives a body handed over as bytes `Content-Type: application/octet-stream` when the
+   * Response has none (oven-sh/bun#21193, open; the fix oven-sh/bun#27252 was closed unmerged),
+   * against the Fetch standard, which sets no type for a BufferSource body. A streamed body gets
+   * none, so only an app's answer that arrived whole with its headers, without a Content-Type, is
+   * labelled; on Bun's node:http server (`bun`) nothing is added.
+   */
+  untypedBytesLabelledOctetStream: new Set<Runtime>(['bun-native']),
+  /**
    * A HEAD answer the app sent without Content-Length: Bun.serve would write `content-length: 0`
    * (oven-sh/bun#15355), so the Bun adapter names the framing instead, `Transfer-Encoding:
    * chunked`, which is how Bun sends that body to a GET (RFC 9112 §6.1 allows it in a HEAD answer).

@@ -22,7 +22,7 @@
  *   (an Upgrade: websocket handshake) the WebSocket app of ./ws-app.ts
  *   /_/unsized              a gzip body without Content-Length (chunked), as nginx sends a compressed answer
  *   /_/page?n=&type=&status=&length=none&h=Name:Value   n bytes of compressible HTML (pageBody), with
- *                           that status, Content-Type and extra headers (h repeated); length=none: chunked
+ *                           that status, Content-Type (type=none: none) and extra headers (h repeated); length=none: chunked
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
@@ -228,7 +228,9 @@ export async function startUpstream(): Promise<Upstream> {
       '/_/page': async () => {
         await ended();
         const status = Number(query.get('status') ?? '200');
-        const fields = new Map<string, string[]>([['Content-Type', [query.get('type') ?? 'text/html; charset=utf-8']]]);
+        // type=none: a body without a Content-Type (RFC 9110 §8.3 lets a sender leave it out).
+        const type = query.get('type') ?? 'text/html; charset=utf-8';
+        const fields = new Map<string, string[]>(type === 'none' ? [] : [['Content-Type', [type]]]);
         for (const field of query.getAll('h')) {
           const colon = field.indexOf(':');
           const name = field.slice(0, colon);

@@ -70,6 +70,22 @@ export function addH2Tests(runtime: Runtime): void {
       expect(answer.headers['set-cookie']).toEqual([...setCookies]);
     });
 
+    it('gives the app one Cookie header, the client’s cookie fields joined with "; " (RFC 9113 §8.2.3)', async () => {
+      // HTTP/2 clients send each cookie as a field of its own; joined with ", " they would read
+      // as one cookie whose value runs into the next.
+      const answer = await exchange(session, {
+        ':method': 'GET',
+        ':path': '/_/echo?id=h2-cookie',
+        cookie: ['a=1', 'b=2'],
+      });
+      expect(answer.status).toBe(200);
+      const echo = JSON.parse(answer.body.toString()) as { rawHeaders: string[] };
+      const cookies = echo.rawHeaders.filter(
+        (_, i) => echo.rawHeaders[i - 1]?.toLowerCase() === 'cookie' && i % 2 === 1,
+      );
+      expect(cookies).toEqual(['a=1; b=2']);
+    });
+
     it('drops the app’s connection-specific headers, which HTTP/2 forbids (RFC 9113 §8.2.2), and keeps the rest', async () => {
       const answer = await get('/_/hop-response?id=h2-hop');
       expect(answer.status).toBe(200);
