@@ -2,15 +2,17 @@
  * The proxy: one web-standard fetch handler (a Hono app). A request's path through it, one named
  * step each (proxyRequest below):
  *   a WebSocket handshake goes to the tunnel (websocket/upgrade.ts)
+ *   -> copyHeaders: the client's header fields as a FlatHeaders (proxy/request-checks.ts, proxy/flat-headers.ts)
  *   -> beginExchange: the exchange's record (exchange.ts) and its trace context (tracing/)
- *   -> copyHeaders, refuseMalformed: 400/431 for what the runtime's parser let through (proxy/request-checks.ts)
+ *   -> refuseMalformed: 400/431 for what the runtime's parser let through (proxy/request-checks.ts)
  *   -> enter: the door: client address, allow list 403, rate limit 429, access control (door.ts)
  *   -> checkDeclaredLength: a Content-Length over MAX_REQUEST_BODY_BYTES, 413 (limits/body-limit.ts)
  *   -> prepareForwardHeaders: hop-by-hop dropped, X-Forwarded-*, X-Request-Id, traceparent (proxy/forward.ts)
  *   -> admit: a slot under MAX_CONCURRENT_REQUESTS, or 503 (overload/admission.ts)
  *   -> limited, send: the body cut past MAX_REQUEST_BODY_BYTES (413, or a cut answer); bounded by
  *      UPSTREAM_TIMEOUT_MS and the client's abort, one retry (proxy/upstream-call.ts)
- *   -> relayResponse: the app's response to the client, bytes counted (proxy/relay.ts)
+ *   -> relayResponse: the app's response to the client, bytes counted (proxy/relay.ts), with
+ *      HSTS and the drain's Connection: close (proxy/answer-headers.ts), as every answer gets them
  *   -> finish: when the body ends or breaks, the record finished once: metrics and log line (exchange.ts)
  * and anything that fails on the way is answered by the sidecar itself (errors.ts: 502, 504, 500).
  */
@@ -26,12 +28,11 @@ import { createCompression } from './compress/compress.ts';
 import type { Door } from './door.ts';
 import { checkDeclaredLength, limitBody } from './limits/body-limit.ts';
 import type { ResponseCompression } from './compress/compress.ts';
-import { closeWhileDraining } from './proxy/drain-close.ts';
+import { answerHeaders } from './proxy/answer-headers.ts';
 import { relayResponse } from './proxy/relay.ts';
 import { copyHeaders, forwardedBody, refuseMalformed } from './proxy/request-checks.ts';
 import type { UpstreamResponse } from './proxy/upstream.ts';
 import { createSend } from './proxy/upstream-call.ts';
-import { hsts } from './tls/https.ts';
 import { samplerFor } from './tracing/sampler.ts';
 import { startSpan } from './tracing/trace-context.ts';
 import { isWebSocketHandshake } from './websocket/entry.ts';
@@ -52,17 +53,21 @@ export function createProxy(config: Config, deps: ProxyDeps): Hono {
     compress: deps.compressor ? createCompression(config, deps.compressor) : undefined,
     door: deps.door,
     maxBody: config.MAX_REQUEST_BODY_BYTES,
+    answers: answerHeaders({
+      hstsMaxAge: config.HSTS_MAX_AGE,
+      draining: deps.draining,
+      httpVersion: deps.httpVersion,
+    }),
   };
   const app = new Hono();
-  if (config.HSTS_MAX_AGE !== undefined) app.use(hsts(config.HSTS_MAX_AGE));
-  // One handler and no middleware by default: Hono then calls it without composing a chain.
-  const drainClose = deps.draining ? closeWhileDraining(deps.draining, deps.httpVersion) : undefined;
-  app.all('*', drainClose ? async (c) => drainClose(c, await proxyRequest(proxy, c)) : (c) => proxyRequest(proxy, c));
+  // One handler and no middleware: Hono then calls it without composing a chain.
+  const answers = proxy.answers;
+  app.all('*', answers ? async (c) => answers.answer(c, await proxyRequest(proxy, c)) : (c) => proxyRequest(proxy, c));
   app.onError((error, c) => {
     deps.onInternalError?.(error);
     const requestId = requestIdFor(c.req.header('x-request-id') ?? null);
     const answer = errorResponse(500, 'internal proxy error', requestId);
-    return drainClose ? drainClose(c, answer) : answer;
+    return answers ? answers.answer(c, answer) : answer;
   });
   return app;
 }
@@ -171,10 +176,19 @@ function limited(
 /** The app's response to the client; the exchange finishes when its body has ended or broken. */
 async function relay(proxy: Proxy, exchange: Exchange, response: UpstreamResponse): Promise<Response> {
   try {
-    return await relayResponse(response, exchange.record.requestId, {
-      bytes: (n) => (exchange.record.bytesOut += n),
-      end: (status, error) => finish(proxy, exchange, status, error),
-    });
+    const { answers } = proxy;
+    let completed = false;
+    const answer = await relayResponse(
+      response,
+      exchange.record.requestId,
+      {
+        bytes: (n) => (exchange.record.bytesOut += n),
+        end: (status, error) => finish(proxy, exchange, status, error),
+      },
+      answers && ((status, headers) => (completed = answers.relayed(exchange.context, status, headers))),
+    );
+    if (completed) answers?.mark(answer);
+    return answer;
   } catch (error) {
     // Never leave the app's body unread behind an error: release its connection.
     if (response.body instanceof ReadableStream) void response.body.cancel().catch(() => {});

@@ -13,6 +13,7 @@ import type { Sampler } from '../tracing/sampler.ts';
 import type { TraceContext } from '../tracing/trace-context.ts';
 import type { createSend } from './upstream-call.ts';
 import type { Door } from '../door.ts';
+import type { AnswerHeaders } from './answer-headers.ts';
 import type { Refusal } from './refusal.ts';
 import type { UpstreamClient } from './upstream.ts';
 
@@ -86,4 +87,6 @@ export interface Proxy {
   door: Door | undefined;
   /** MAX_REQUEST_BODY_BYTES; 0: no limit. */
   maxBody: number;
+  /** HSTS and the drain's Connection: close on every answer (answer-headers.ts); undefined when neither can apply. */
+  answers: AnswerHeaders | undefined;
 }

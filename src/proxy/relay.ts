@@ -23,10 +23,13 @@ export async function relayResponse(
   upstreamResponse: UpstreamResponse,
   requestId: string,
   watch: RelayWatch,
+  /** What the sidecar adds to every answer (proxy/answer-headers.ts), before the Response is built. */
+  complete?: (status: number, headers: Headers) => void,
 ): Promise<Response> {
   // In place: the client handed these headers over (upstream.ts). Set-Cookie stays several.
   const headers = stripHopByHop(upstreamResponse.headers);
   headers.set('x-request-id', requestId);
+  complete?.(upstreamResponse.status, headers);
   // What each Response below is built with; read once the headers are final.
   const init = () => ({ status, statusText, headers: headersInit(headers) });
 

@@ -1,9 +1,9 @@
 /**
  * What HTTPS adds around the proxy: the plain-HTTP listener's app that sends every request to
- * https (HTTP_REDIRECT_PORT), and Strict-Transport-Security on HTTPS responses (HSTS_MAX_AGE).
+ * https (HTTP_REDIRECT_PORT). Strict-Transport-Security on HTTPS responses (HSTS_MAX_AGE) is
+ * src/proxy/answer-headers.ts's.
  */
 import { Hono } from 'hono';
-import type { MiddlewareHandler } from 'hono';
 import { pathAndQueryOf } from '../proxy/forward.ts';
 
 /** A host name or an IP literal, as RFC 3986 §3.2.2 allows them in Host; nothing that could end the URL's authority early. */
@@ -33,18 +33,6 @@ export function createRedirect(): Hono {
     return new Response(null, { status: 308, headers: { location: `https://${host}${pathAndQueryOf(c.req.url)}` } });
   });
   return app;
-}
-
-/**
- * RFC 6797 §6.1: `max-age` in seconds. Added to every response, the sidecar's own errors
- * included, unless the app already set its own policy, which wins.
- */
-export function hsts(maxAgeSeconds: number): MiddlewareHandler {
-  const value = `max-age=${maxAgeSeconds}`;
-  return async (c, next) => {
-    await next();
-    if (!c.res.headers.has('strict-transport-security')) c.res.headers.set('strict-transport-security', value);
-  };
 }
 
 /** Printed before the listening line, so a caller that waits for that line can read this one. */

@@ -236,6 +236,12 @@ export function addTlsTests(runtime: Runtime): void {
           'strict-transport-security'
         ],
       ).toBe('max-age=1; includeSubDomains');
+      // Added to an answer the app sent without a Content-Type, without adding one.
+      const untyped = await httpsRequest(sidecar.port, '/_/page?id=tls-hsts-untyped&type=none&n=10', { ca: pki.ca });
+      expect(untyped.headers['strict-transport-security']).toBe('max-age=600');
+      expect(untyped.headers['content-type']).toBe(
+        knownDifferences.untypedBytesLabelledOctetStream.has(runtime) ? 'application/octet-stream' : undefined,
+      );
       const reset = await httpsRequest(sidecar.port, '/_/reset?id=tls-hsts-502', { ca: pki.ca });
       expect(reset.status).toBe(502);
       expect(reset.headers['strict-transport-security']).toBe('max-age=600');
