@@ -28,6 +28,10 @@ export function variantSpecs(argv: readonly string[]): VariantSpec[] {
     }
     const row = command.startsWith('row:') ? TARGETS.find((t) => t.name === command.slice(4)) : undefined;
     if (command.startsWith('row:') && !row) throw new Error(`no bench row named ${command.slice(4)}`);
+    // A row's environment (a sink's port, limits) belongs to a bench/run.ts run; taking only its
+    // command would measure another configuration under the row's name.
+    if (row?.env)
+      throw new Error(`bench row ${row.name} sets its own environment: give the command with NAME=value words instead`);
     const words = row
       ? row.argv({} as Run)
       : command.startsWith('deno-serve:')
