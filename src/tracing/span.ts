@@ -57,35 +57,33 @@ export function spanFromRecord(record: AccessRecord, httpVersion?: HttpVersionOf
   const request = record.request ?? c?.req.raw;
   const headers = request?.headers;
   const attributes: AttributeValue[] = [];
-  const add = (key: string, value: AttributeValue | null | undefined) => {
-    if (value !== undefined && value !== null && value !== '') attributes.push(key, value);
-  };
 
   // http-spans.md "Name": {method}, or HTTP when the method is not a known one; never the path.
   const method = methodLabel(record.method);
-  add('http.request.method', method);
-  if (method === '_OTHER') add('http.request.method_original', record.method);
+  addAttribute(attributes, 'http.request.method', method);
+  if (method === '_OTHER') addAttribute(attributes, 'http.request.method_original', record.method);
   const q = record.path.indexOf('?');
-  add('url.path', q < 0 ? record.path : record.path.slice(0, q));
-  if (q >= 0) add('url.query', redactQuery(record.path.slice(q + 1)));
-  add('url.scheme', request ? schemeOf(request.url) : 'http');
+  addAttribute(attributes, 'url.path', q < 0 ? record.path : record.path.slice(0, q));
+  if (q >= 0) addAttribute(attributes, 'url.query', redactQuery(record.path.slice(q + 1)));
+  addAttribute(attributes, 'url.scheme', request ? schemeOf(request.url) : 'http');
   // The sidecar treats the client's Host as authoritative (forward.ts overwrites X-Forwarded-Host), so it names the server.
   const host = splitHost(headers?.get('host') ?? null);
-  add('server.address', host?.address);
-  add('server.port', host?.port);
+  addAttribute(attributes, 'server.address', host?.address);
+  addAttribute(attributes, 'server.port', host?.port);
   // [11] client.address: the client as the sidecar decided it (limits/client-address.ts: the peer,
   // or X-Forwarded-For from TRUSTED_PROXIES), never a header a client could forge.
-  add('client.address', record.remoteAddr);
-  add('network.peer.address', record.peerAddr ?? record.remoteAddr);
-  add('user_agent.original', record.userAgent);
+  addAttribute(attributes, 'client.address', record.remoteAddr);
+  addAttribute(attributes, 'network.peer.address', record.peerAddr ?? record.remoteAddr);
+  addAttribute(attributes, 'user_agent.original', record.userAgent);
   const version = c && httpVersion ? httpVersion(c) : undefined;
-  add('network.protocol.version', version === '2.0' ? '2' : version);
+  addAttribute(attributes, 'network.protocol.version', version === '2.0' ? '2' : version);
   // A client that left was sent nothing ("if and only if one was sent").
-  if (record.status > 0 && record.error !== 'client_aborted') add('http.response.status_code', record.status);
-  add('http.request.body.size', record.bytesIn);
-  add('http.response.body.size', record.bytesOut);
+  if (record.status > 0 && record.error !== 'client_aborted')
+    addAttribute(attributes, 'http.response.status_code', record.status);
+  addAttribute(attributes, 'http.request.body.size', record.bytesIn);
+  addAttribute(attributes, 'http.response.body.size', record.bytesOut);
   // [4] error.type: the sidecar's own reason, else the status code for a 5xx the app sent.
-  add('error.type', record.error ?? (record.status >= 500 ? String(record.status) : undefined));
+  addAttribute(attributes, 'error.type', record.error ?? (record.status >= 500 ? String(record.status) : undefined));
 
   const parentSpanId = record.parentSpanId;
   return {
@@ -103,14 +101,30 @@ export function spanFromRecord(record: AccessRecord, httpVersion?: HttpVersionOf
   };
 }
 
+/** An attribute, unless its value is missing or empty (semconv records only what is known). */
+function addAttribute(attributes: AttributeValue[], key: string, value: AttributeValue | null | undefined): void {
+  if (value !== undefined && value !== null && value !== '') attributes.push(key, value);
+}
+
 function schemeOf(url: string): string {
   const colon = url.indexOf(':');
   return colon > 0 ? url.slice(0, colon).toLowerCase() : 'http';
 }
 
+const digits = /^\d+$/;
+
 /** `host`, `host:port`, `[v6]` or `[v6]:port` (RFC 9110 §7.2). */
 function splitHost(value: string | null): { address: string; port: number | undefined } | undefined {
   if (value === null || value === '') return undefined;
+  // The usual `host` or `host:port`, without a regular expression; anything else below.
+  const v = value.trim();
+  if (v.indexOf('[') === -1 && v.indexOf(']') === -1) {
+    const colon = v.indexOf(':');
+    if (colon === -1) return { address: v, port: undefined };
+    const port = v.slice(colon + 1);
+    if (port.length >= 1 && port.length <= 5 && digits.test(port))
+      return { address: v.slice(0, colon), port: Number(port) };
+  }
   const match = /^(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?$/.exec(value.trim());
   if (!match) return { address: value, port: undefined };
   return {
