@@ -49,7 +49,7 @@ export interface ProxyDeps {
   compressor?: Compressor | undefined;
   /** Whether the runtime's parser refused (and answered) the rest of this request (Node: `clientError`). */
   refusal?(c: Context): Refusal | undefined;
-  /** Whether the drain has begun: answers then carry `Connection: close` (proxy/drain-close.ts). */
+  /** Whether the drain has begun: answers then carry `Connection: close` (proxy/answer-headers.ts). */
   draining?(): boolean;
   /** The request's HTTP version where the runtime says (Node): an HTTP/2 answer gets no Connection header. */
   httpVersion?(c: Context): string | undefined;
