@@ -7,6 +7,26 @@ import type { AccessRecord } from './exchange.ts';
 
 export type LogFormat = Config['LOG_FORMAT'];
 
+/** The second's part of the last time formatted ("2026-12-03T14:25:31."), and which second it is. */
+let isoSecond = Number.NaN;
+let isoPrefix = '';
+
+/**
+ * `Date#toISOString()` of an epoch-ms time (the milliseconds truncated, as it does), with the
+ * date and time of day built once a second: toISOString was ~40 % of a log line's cost.
+ */
+export function isoTime(ms: number): string {
+  const whole = Math.floor(ms);
+  const second = Math.floor(whole / 1000);
+  if (second !== isoSecond) {
+    const iso = new Date(second * 1000).toISOString();
+    isoPrefix = iso.slice(0, iso.length - 4);
+    isoSecond = second;
+  }
+  const milli = whole - second * 1000;
+  return `${isoPrefix}${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
+}
+
 /**
  * JSON lines: every string goes through JSON.stringify, which escapes control characters and
  * quotes, so no client value can end the line or forge another one. The object itself is written
@@ -16,7 +36,7 @@ export type LogFormat = Config['LOG_FORMAT'];
 export function formatJson(r: AccessRecord): string {
   const q = JSON.stringify;
   return (
-    `{"time":"${new Date(r.startedAt).toISOString()}","service":${q(r.service)},"target":${q(r.target)}` +
+    `{"time":"${isoTime(r.startedAt)}","service":${q(r.service)},"target":${q(r.target)}` +
     `,"method":${q(r.method)},"path":${q(r.path)},"status":${r.status}` +
     `,"duration_ms":${Math.round(r.durationMs * 1000) / 1000},"bytes_in":${r.bytesIn},"bytes_out":${r.bytesOut}` +
     `,"request_id":${q(r.requestId)},"trace_id":"${r.traceId}","span_id":"${r.spanId}"` +

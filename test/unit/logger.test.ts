@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLineWriter, formatJson, formatText } from '../../src/logger.ts';
+import { createLineWriter, formatJson, formatText, isoTime } from '../../src/logger.ts';
 import type { AccessRecord } from '../../src/exchange.ts';
 
 const record = (over: Partial<AccessRecord> = {}): AccessRecord => ({
@@ -184,5 +184,13 @@ describe('line writer with a delay', () => {
     await Promise.resolve();
     expect(calls).toHaveLength(1);
     expect(calls[0]?.length).toBe(64 * 1024);
+  });
+});
+
+describe('isoTime', () => {
+  it('is Date#toISOString for any epoch millisecond, within a second and across seconds', () => {
+    const times = [0, 5, 50, 999, 1000, 1_764_770_400_123, 1_764_770_400_999.7, -1, -1001, 253_402_300_799_999];
+    for (let i = 0; i < 2000; i++) times.push(1_764_770_400_000 + Math.floor(Math.random() * 5000));
+    for (const ms of times) expect(isoTime(ms), String(ms)).toBe(new Date(Math.floor(ms)).toISOString());
   });
 });
