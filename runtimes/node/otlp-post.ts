@@ -4,7 +4,7 @@
  * `fetch` builds a WHATWG Request and Response and their streams per POST, which measured as the
  * bulk of trace export's cost per request (bench/README.md, "The quiet run after milestone 2").
  */
-import { Agent } from 'undici';
+import { Agent, request } from './undici-parts.ts';
 
 export function createOtlpPost(): { fetch: typeof fetch; close(): Promise<void> } {
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 2 });
@@ -12,7 +12,7 @@ export function createOtlpPost(): { fetch: typeof fetch; close(): Promise<void> 
     const url = new URL(String(input));
     const headers: Record<string, string> = {};
     new Headers(init.headers).forEach((value, name) => (headers[name] = value));
-    const res = await agent.request({
+    const res = await request(agent, {
       origin: url.origin,
       path: url.pathname + url.search,
       method: 'POST',

@@ -11,7 +11,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
-import { Pool } from 'undici';
+import { Pool } from './undici-parts.ts';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../../src/config.ts';
 import { FlatHeaders } from '../../src/proxy/flat-headers.ts';
