@@ -30,6 +30,7 @@ import { checkDeclaredLength, limitBody } from './limits/body-limit.ts';
 import type { ResponseCompression } from './compress/compress.ts';
 import { answerHeaders } from './proxy/answer-headers.ts';
 import { relayResponse } from './proxy/relay.ts';
+import type { RelayWatch } from './proxy/relay.ts';
 import { copyHeaders, forwardedBody, refuseMalformed } from './proxy/request-checks.ts';
 import type { UpstreamResponse } from './proxy/upstream.ts';
 import { createSend } from './proxy/upstream-call.ts';
@@ -178,15 +179,14 @@ async function relay(proxy: Proxy, exchange: Exchange, response: UpstreamRespons
   try {
     const { answers } = proxy;
     let completed = false;
-    const answer = await relayResponse(
-      response,
-      exchange.record.requestId,
-      {
-        bytes: (n) => (exchange.record.bytesOut += n),
-        end: (status, error) => finish(proxy, exchange, status, error),
-      },
-      answers && ((status, headers) => (completed = answers.relayed(exchange.context, status, headers))),
-    );
+    const watch: RelayWatch = {
+      bytes: (n) => (exchange.record.bytesOut += n),
+      end: (status, error) => finish(proxy, exchange, status, error),
+    };
+    const answer = await relayResponse(response, exchange.record.requestId, watch, {
+      complete: answers && ((status, headers) => (completed = answers.relayed(exchange.context, status, headers))),
+      headerArrays: proxy.deps.headerArrays,
+    });
     if (completed) answers?.mark(answer);
     return answer;
   } catch (error) {

@@ -43,6 +43,12 @@ export interface RuntimeCapabilities {
   rawTarget?(c: Context): string | undefined;
   /** The request's header fields exactly as the parser read them (name, value, ...), where the runtime exposes them. */
   rawHeaders?(c: Context): readonly string[];
+  /**
+   * Whether the runtime's server writes a Response whose headers are a record holding a repeated
+   * field as an array (@hono/node-server on node:http does, through writeHead). Without it such an
+   * answer goes as pairs, which @hono/node-server turns into a Headers (and labels an untyped body).
+   */
+  headerArrays?: boolean;
   /** The access log's destination (stdout). */
   stdout: LogSink;
   /** The sidecar's own messages (stderr). */
@@ -128,6 +134,7 @@ export function createSidecar(config: Config, runtime: RuntimeCapabilities): Sid
     remoteAddress: runtime.remoteAddress,
     rawTarget: runtime.rawTarget,
     rawHeaders: runtime.rawHeaders,
+    headerArrays: runtime.headerArrays,
     authority: runtime.authority,
     proto,
     log,

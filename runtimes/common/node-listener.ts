@@ -36,7 +36,7 @@ export function nodeHttpCapabilities(
   tls: Tls,
 ): Pick<
   RuntimeCapabilities,
-  'remoteAddress' | 'rawTarget' | 'rawHeaders' | 'httpVersion' | 'refusal' | 'tls' | 'authority'
+  'remoteAddress' | 'rawTarget' | 'rawHeaders' | 'headerArrays' | 'httpVersion' | 'refusal' | 'tls' | 'authority'
 > {
   return {
     tls: tls?.watcher,
@@ -44,6 +44,7 @@ export function nodeHttpCapabilities(
     remoteAddress: (c) => getConnInfo(c).remote.address,
     rawTarget: (c) => incoming(c).url,
     rawHeaders: (c) => incoming(c).rawHeaders,
+    headerArrays: true,
     httpVersion: (c) => incoming(c).httpVersion,
     refusal: (c) => clientErrors.refusal(incoming(c)),
   };

@@ -25,6 +25,8 @@ export interface ProxyDeps {
   rawTarget?(c: Context): string | undefined;
   /** The request's header fields as the parser read them (name, value, ...), where the runtime exposes them (Node does). */
   rawHeaders?(c: Context): readonly string[];
+  /** The runtime's server writes a Response whose headers record holds a repeated field as an array (node:http via @hono/node-server). */
+  headerArrays?: boolean;
   /** Receives one record per finished request. */
   log(record: AccessRecord): void;
   metrics: Metrics;

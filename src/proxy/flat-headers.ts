@@ -18,38 +18,7 @@
  * and Envoy forward them.
  */
 
-/** RFC 9110 §5.1: a field name is a token. */
-const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Fetch: a header value may not contain NUL, CR or LF once its surrounding whitespace is trimmed. */
-const forbiddenInValue = /[\0\r\n]/;
-const surroundingWhitespace = /^[\t\n\r ]+|[\t\n\r ]+$/g;
-
-/**
- * Names already checked, as given to their lower-cased form: the proxy asks for the same few
- * names on every request, and a lookup is cheaper than the token check. Bounded, as names also
- * come from clients (Connection's list).
- */
-const checkedNames = new Map<string, string>();
-const checkedNamesLimit = 512;
-
-function checkedName(name: string): string {
-  const known = checkedNames.get(name);
-  if (known !== undefined) return known;
-  if (!token.test(name)) throw new TypeError(`Invalid header name: "${name}"`);
-  const lower = name.toLowerCase();
-  if (checkedNames.size < checkedNamesLimit) checkedNames.set(name, lower);
-  return lower;
-}
-
-const isWhitespace = (code: number) => code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
-
-function checkedValue(value: string): string {
-  let checked = String(value);
-  if (isWhitespace(checked.charCodeAt(0)) || isWhitespace(checked.charCodeAt(checked.length - 1)))
-    checked = checked.replace(surroundingWhitespace, '');
-  if (forbiddenInValue.test(checked)) throw new TypeError(`Invalid header value for a header`);
-  return checked;
-}
+import { checkedName, checkedValue } from './field-checks.ts';
 
 export class FlatHeaders implements Headers {
   /** name, value, name, value, ...: names lower-cased. */
@@ -110,19 +79,28 @@ export class FlatHeaders implements Headers {
 
   /**
    * What a Response (or a fetch) is built with: a plain record when no name repeats (written by
-   * @hono/node-server without a `Headers` in between), otherwise the pairs, so each Set-Cookie
-   * stays a line of its own.
+   * @hono/node-server without a `Headers` in between); when one does, the pairs, so each
+   * Set-Cookie stays a line of its own, or, where the runtime's server writes them (`arrays`:
+   * @hono/node-server hands a record to node:http's `writeHead`), a record with the repeated
+   * field's values as an array.
    */
-  init(): Record<string, string> | [string, string][] {
+  init(arrays = false): Record<string, string> | [string, string][] {
     const list = this.#list;
-    const record: Record<string, string> = {};
+    const record: Record<string, string | string[]> = {};
     for (let i = 0; i < list.length; i += 2) {
       const name = list[i] as string;
+      const value = list[i + 1] as string;
       // `__proto__` is a valid field name that a plain object cannot hold as a key.
-      if (Object.hasOwn(record, name) || name === '__proto__') return this.#pairs();
-      record[name] = list[i + 1] as string;
+      if (name === '__proto__') return this.#pairs();
+      if (!Object.hasOwn(record, name)) record[name] = value;
+      else if (!arrays) return this.#pairs();
+      else {
+        const prior = record[name] as string | string[];
+        record[name] = typeof prior === 'string' ? [prior, value] : [...prior, value];
+      }
     }
-    return record;
+    // A record with arrays is not a HeadersInit; only a server that writes it (above) is given one.
+    return record as Record<string, string>;
   }
 
   append(name: string, value: string): void {
@@ -236,7 +214,10 @@ export class FlatHeaders implements Headers {
   }
 }
 
-/** What a Response or a fetch is built with from headers the core holds: FlatHeaders' own init, or the Headers as they are. */
-export function headersInit(headers: Headers): HeadersInit {
-  return headers instanceof FlatHeaders ? headers.init() : headers;
+/**
+ * What a Response or a fetch is built with from headers the core holds: FlatHeaders' own init
+ * (`arrays`: see init), or the Headers as they are.
+ */
+export function headersInit(headers: Headers, arrays = false): HeadersInit {
+  return headers instanceof FlatHeaders ? headers.init(arrays) : headers;
 }

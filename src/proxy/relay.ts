@@ -23,15 +23,19 @@ export async function relayResponse(
   upstreamResponse: UpstreamResponse,
   requestId: string,
   watch: RelayWatch,
-  /** What the sidecar adds to every answer (proxy/answer-headers.ts), before the Response is built. */
-  complete?: (status: number, headers: Headers) => void,
+  options: {
+    /** What the sidecar adds to every answer (proxy/answer-headers.ts), before the Response is built. */
+    complete?: ((status: number, headers: Headers) => void) | undefined;
+    /** The runtime's server writes repeated fields given as arrays (FlatHeaders.init). */
+    headerArrays?: boolean | undefined;
+  } = {},
 ): Promise<Response> {
   // In place: the client handed these headers over (upstream.ts). Set-Cookie stays several.
   const headers = stripHopByHop(upstreamResponse.headers);
   headers.set('x-request-id', requestId);
-  complete?.(upstreamResponse.status, headers);
+  options.complete?.(upstreamResponse.status, headers);
   // What each Response below is built with; read once the headers are final.
-  const init = () => ({ status, statusText, headers: headersInit(headers) });
+  const init = () => ({ status, statusText, headers: headersInit(headers, options.headerArrays) });
 
   const { status, statusText = '' } = upstreamResponse;
   const source = upstreamResponse.body;

@@ -95,18 +95,20 @@ export function headerTests(t: Conformance): void {
       expect(headerValues(res.rawHeaders, 'set-cookie')).toEqual([...setCookies]);
     });
 
-    it('a response without Content-Type reaches the client without one, sized or streamed', async () => {
+    it('a response without Content-Type reaches the client without one, sized, streamed or with repeated fields', async () => {
       // Adding one (a server's default text/plain) would change how a browser treats the body.
       const s = await t.main();
-      for (const length of ['', '&length=none']) {
-        const res = await send(s.url, `/_/page?id=${t.id('no-type')}&type=none&n=100${length}`);
+      // The last: a repeated field (two Set-Cookie) in the same answer, each still a line of its own.
+      for (const extra of ['', '&length=none', '&h=Set-Cookie:a=1&h=Set-Cookie:b=2']) {
+        const res = await send(s.url, `/_/page?id=${t.id('no-type')}&type=none&n=100${extra}`);
         expect(res.status).toBe(200);
         expect(res.body.length).toBe(100);
         const added =
-          knownDifferences.untypedBytesLabelledOctetStream.has(t.runtime) && length === ''
+          knownDifferences.untypedBytesLabelledOctetStream.has(t.runtime) && extra !== '&length=none'
             ? ['application/octet-stream']
             : [];
-        expect(headerValues(res.rawHeaders, 'content-type'), `length${length || '=sized'}`).toEqual(added);
+        expect(headerValues(res.rawHeaders, 'content-type'), extra || 'sized').toEqual(added);
+        if (extra.includes('Set-Cookie')) expect(headerValues(res.rawHeaders, 'set-cookie')).toEqual(['a=1', 'b=2']);
       }
     });
 

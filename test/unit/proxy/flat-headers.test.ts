@@ -100,6 +100,13 @@ describe('FlatHeaders', () => {
     expect(new Headers(headersInit(proto)).get('__proto__')).toBe('x');
   });
 
+  it('gives a server that writes them a record with a repeated field as an array', () => {
+    const cookies = FlatHeaders.fromRecord({ 'set-cookie': ['a=1', 'b=2', 'c=3'], vary: 'accept' });
+    expect(cookies.init(true)).toEqual({ 'set-cookie': ['a=1', 'b=2', 'c=3'], vary: 'accept' });
+    expect(FlatHeaders.fromRecord({ a: '1' }).init(true)).toEqual({ a: '1' });
+    expect(Array.isArray(FlatHeaders.fromRaw(['__proto__', 'x', '__proto__', 'y']).init(true))).toBe(true);
+  });
+
   it('hands a web Headers through unchanged', () => {
     const web = new Headers({ a: '1' });
     expect(headersInit(web)).toBe(web);
