@@ -57,8 +57,9 @@ const anchors = new Set(headings.map(anchorOf));
 
 /**
  * What cites a page outside the repository: the contract by its name (spelt with a class so that
- * this file does not match itself), or any `../shared/...` path (the team's notes; no folder of
- * the repository is called that: the runtimes' common helpers are in runtimes/common/).
+ * this file does not match itself), or any relative path that climbs out with `..` into a folder
+ * named shared (the team's notes; no folder of the repository is called that: the runtimes'
+ * common helpers are in runtimes/common/).
  */
 function outsideCitations(text: string): string[] {
   return [...text.matchAll(/\bS[P]EC(\.md)?\b|(?:\.\.\/)+shared\/[\w./-]*\w/g)].map((m) => m[0]);
