@@ -7,7 +7,9 @@
 import { Agent, request } from './undici-parts.ts';
 
 export function createOtlpPost(): { fetch: typeof fetch; close(): Promise<void> } {
-  const agent = new Agent({ keepAliveTimeout: 30_000, connections: 2 });
+  // HTTP/1.1, as the upstream's pool (upstream.ts): undici's HTTP/2 client is never used, so the
+  // bundle leaves it out (scripts/build.ts).
+  const agent = new Agent({ keepAliveTimeout: 30_000, connections: 2, allowH2: false });
   const post = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     const url = new URL(String(input));
     const headers: Record<string, string> = {};

@@ -58,6 +58,10 @@ function createPool(origin: string, maxConnections: number): Pool {
     keepAliveMaxTimeout: 60_000,
     // undici's default (null) opens a connection per concurrent request, without bound.
     connections: maxConnections > 0 ? maxConnections : null,
+    // HTTP/1.1 to the app, as on Bun and Deno (docs/behaviour.md): undici 8 offers h2 by ALPN to an
+    // https TARGET unless told not to (lib/core/connect.js), and an app that takes it would be
+    // spoken to in a protocol the sidecar promises not to use (an h2 upstream is a later milestone).
+    allowH2: false,
   });
 }
 

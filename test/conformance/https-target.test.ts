@@ -5,6 +5,7 @@
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -70,6 +71,41 @@ describe.each(runtimes)('an https TARGET, on %s', (runtime) => {
       expect(seen.at(-1)).toEqual({ host: 'shop.example.test', proto: 'http' });
     } finally {
       await sidecar.stop();
+    }
+  });
+
+  it('speaks HTTP/1.1 to an app that also offers h2 by ALPN (an h2 upstream is not promised)', async () => {
+    const versions: string[] = [];
+    const h2app = http2.createSecureServer(
+      {
+        cert: readFileSync(fixture('upstream-cert.pem')),
+        key: readFileSync(fixture('upstream-key.pem')),
+        allowHTTP1: true,
+      },
+      (req, res) => {
+        versions.push(req.httpVersion);
+        res.end('Hello');
+      },
+    );
+    h2app.listen(0, '127.0.0.1');
+    await once(h2app, 'listening');
+    const ca = fixture('ca-cert.pem').pathname;
+    const sidecar = await startSidecar(runtime, {
+      TARGET: `https://localhost:${(h2app.address() as AddressInfo).port}`,
+      NODE_EXTRA_CA_CERTS: ca,
+      DENO_CERT: ca,
+    });
+    try {
+      const response = await send(sidecar.url, '/h2-offered');
+      if (knownDifferences.privateCaTargetRefused.has(runtime)) {
+        expect(response.status).toBe(502);
+        return;
+      }
+      expect(response.status).toBe(200);
+      expect(versions).toEqual(['1.1']);
+    } finally {
+      await sidecar.stop();
+      await new Promise<void>((resolve) => h2app.close(() => resolve()));
     }
   });
 
