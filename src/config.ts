@@ -209,7 +209,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const value = env[name];
     if (value !== undefined && value.trim() !== '') input[name] = value;
   }
-  const result = checkedSchema.safeParse(input);
+  // Parsed once, at start-up: zod's eval-compiled fast path for objects (a `new Function` built on
+  // the first parse, for parsers that run many times) would cost more to build than it saves here.
+  const result = checkedSchema.safeParse(input, { jitless: true });
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const name = String(issue?.path[0] ?? 'config');
