@@ -7,10 +7,16 @@
 // The CPU limit is not applied: the rows measure memory as deployed, and req/s next to the
 // unconstrained rows (bench/README.md).
 //
+// The Node image carries V8's compile cache of its bundle (NODE_COMPILE_CACHE, made in its build
+// stage by scripts/compile-cache.ts); here the same script makes one for this bundle, in a
+// directory of the run's own, and the variable names that.
+//
 // Each cgroup is a child of the benchmark's own memory cgroup (v1, /sys/fs/cgroup/memory), so
 // whatever limits the machine puts on the benchmark still hold; it needs root.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { buildBunSidecar, bunBinaryIn } from '../scripts/build-bun.ts';
 import { buildSidecar } from '../scripts/build.ts';
 import { renderKustomization } from '../test/deploy/kustomize.ts';
@@ -93,6 +99,11 @@ export async function prepareDeployed(image: DeployedImage): Promise<Deployed> {
   const runtime = RUNTIMES[program];
   const binary = runtime.binary();
   const bundle = await runtime.build();
+  // The image's compile cache stands for one made here for this bundle (the header says why).
+  const cache = env.some((word) => word.startsWith('NODE_COMPILE_CACHE=')) ? compileCacheFor(binary) : undefined;
+  const runEnv = env.map((word) =>
+    cache && word.startsWith('NODE_COMPILE_CACHE=') ? `NODE_COMPILE_CACHE=${cache}` : word,
+  );
   const limitBytes = manifestMemoryLimit(image.kustomization);
   const cgroup = makeCgroup(`sidecar-bench-${process.pid}-${image.row}`, limitBytes);
   const read = (file: string): number | null => {
@@ -111,7 +122,7 @@ export async function prepareDeployed(image: DeployedImage): Promise<Deployed> {
       'echo $$ > "$0" && exec "$@"',
       join(cgroup, 'cgroup.procs'),
       '/usr/bin/env',
-      ...env,
+      ...runEnv,
       binary,
       ...args,
     ],
@@ -128,6 +139,7 @@ export async function prepareDeployed(image: DeployedImage): Promise<Deployed> {
       }
     },
     remove: () => {
+      if (cache) rmSync(dirname(cache), { recursive: true, force: true });
       try {
         rmdirSync(cgroup);
       } catch {
@@ -135,6 +147,13 @@ export async function prepareDeployed(image: DeployedImage): Promise<Deployed> {
       }
     },
   };
+}
+
+/** The compile cache of the bundle just built, made as the image's build stage makes it (by this user). */
+function compileCacheFor(node: string): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'sidecar-bench-compile-cache-')), 'cache');
+  execFileSync(node, [join(repoRoot, 'scripts/compile-cache.ts'), dir], { cwd: repoRoot, stdio: 'ignore' });
+  return dir;
 }
 
 /** A child of the benchmark's own memory cgroup, limited to limitBytes. */

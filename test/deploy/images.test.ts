@@ -179,9 +179,12 @@ describe.each(everyBuild)('$image from $dockerfile', ({ dockerfile, image: refer
       sources: [`/app/${bunNoticeFile}`],
       destination: '/usr/local/share/doc/bun/NOTICE',
     };
+    // On Node, also the bundle's compile cache (scripts/compile-cache.ts), made in the build stage.
+    const cache = { from: buildStage?.name, sources: ['/app/compile-cache/'], destination: './compile-cache/' };
     expect(copiesOf(image.final)).toEqual([
       ...(program === 'bun' ? [binary, notice] : []),
       { from: buildStage?.name, sources: [`/app/${bundle.file}`], destination: './dist/' },
+      ...(program === 'node' ? [cache] : []),
     ]);
   });
 
@@ -215,7 +218,30 @@ describe.each(everyBuild)('$image from $dockerfile', ({ dockerfile, image: refer
   it('sets in ENV no variable the configuration reads (the manifests’ job) and no NODE_ or BUN_ variable (a runtime’s flags are in CMD, in sight)', () => {
     const configured = [...facts.sidecarVariables, ...facts.legacyVariables];
     expect(Object.keys(image.env).filter((name) => configured.includes(name))).toEqual([]);
-    expect(Object.keys(image.env).filter((name) => /^(NODE|BUN)_/.test(name))).toEqual([]);
+    // The one exception: NODE_COMPILE_CACHE, which no flag can stand for in Node 24.
+    const runtimeVariables = Object.keys(image.env).filter((name) => /^(NODE|BUN)_/.test(name));
+    expect(runtimeVariables).toEqual(program === 'node' && bundled ? ['NODE_COMPILE_CACHE'] : []);
+  });
+
+  it('ships, for Node, the bundle’s compile cache, made in the build stage by the user the image runs as, where NODE_COMPILE_CACHE points (no other image has one)', () => {
+    const made = runsOf(image).find((run) => run.command?.[1] === 'scripts/compile-cache.ts');
+    if (program !== 'node' || !bundled) {
+      expect(made).toBeUndefined();
+      expect(image.env.NODE_COMPILE_CACHE).toBeUndefined();
+      return;
+    }
+    expect(image.env.NODE_COMPILE_CACHE).toBe('/app/compile-cache');
+    expect(made?.stage).toBe(buildStage);
+    // After the bundle is built, for that user (Node keys the cache by user id).
+    expect(made?.command).toEqual([
+      'node',
+      'scripts/compile-cache.ts',
+      '/app/compile-cache',
+      `${image.uid}:${image.gid}`,
+    ]);
+    const runs = runsOf(image).map((run) => run.command?.join(' '));
+    expect(runs.indexOf(made?.command?.join(' '))).toBeGreaterThan(runs.indexOf(`node ${bundle?.script}`));
+    expect(missingFromImage('scripts/compile-cache.ts', contextCopies(image, buildStage))).toEqual([]);
   });
 
   it('exposes the ports its container declares', () => {

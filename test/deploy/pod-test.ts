@@ -138,6 +138,32 @@ test(
 );
 
 test(
+  'the Node image’s sidecar starts from the compile cache the image carries: V8 accepts it',
+  { timeout: 60_000 },
+  async () => {
+    const reference = allBuilds().find((build) => build.dockerfile === 'deploy/sidecar.Dockerfile')?.image ?? '';
+    const image = state.images?.get(reference);
+    assert.ok(image, 'the images were built');
+    // A PORT no configuration takes: the bundle is compiled (or not) and run up to the config check, then exits 1.
+    const failed = await podman([
+      'run',
+      '--rm',
+      '--network=none',
+      '-e',
+      'NODE_DEBUG_NATIVE=COMPILE_CACHE',
+      '-e',
+      'PORT=none',
+      image,
+    ]).then(
+      () => '',
+      (error: Error) => error.message,
+    );
+    assert.match(failed, /PORT: must be a port number/);
+    assert.match(failed, /V8 code cache for ESM file:\/\/\/app\/dist\/sidecar\.mjs was accepted/);
+  },
+);
+
+test(
   'the Secrets’ files are made: the TLS certificates with openssl, the auth Secret’s htpasswd',
   { timeout: 60_000 },
   async () => {
