@@ -4,7 +4,8 @@
 // does not, so it can tell apart changes of a few per cent that ab.ts cannot.
 //
 //   node bench/instructions.ts --variant 'm1=node /tmp/m1/runtimes/node.ts' \
-//                              --variant 'head=node runtimes/node.ts' [--requests 2000] [--warmup 3000]
+//                              --variant 'head=node runtimes/node.ts' [--requests 2000] [--warmup 3000] \
+//                              [--functions 25]
 //
 // Variants are written as for bench/ab.ts (bench/variants.ts). Each runs twice under cachegrind:
 // warm-up then --requests GETs, and warm-up then twice that many. Start-up, warm-up and exit are the
@@ -12,6 +13,8 @@
 // settled: user-space instructions of the whole process (JavaScript, V8, libuv, llhttp, libc),
 // kernel time excluded. Requests come over keep-alive connections (--connections, 8), in front of
 // bench/upstream.ts. Under Valgrind everything runs ~30x slower: keep the counts modest.
+// --functions N adds, per variant, the N functions whose instructions per request differ most
+// from the first variant's (for the first: its N largest); V8's JIT-compiled code is one "???".
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -27,6 +30,7 @@ const option = (name: string, fallback: string): string => optionOf(process.argv
 const requests = Number(option('requests', '2000'));
 const warmup = Number(option('warmup', '3000'));
 const connections = Number(option('connections', '8'));
+const functions = Number(option('functions', '0'));
 const variants = variantSpecs(process.argv);
 if (variants.length === 0)
   throw new Error("usage: node bench/instructions.ts --variant 'name=node file' ... [--requests N] [--warmup N]");
@@ -60,18 +64,53 @@ async function drive(port: number, count: number): Promise<void> {
   agent.destroy();
 }
 
-/** Total user-space instructions (cachegrind's "summary: Ir") of every process a run started. */
-function instructionsIn(dir: string): number {
-  let total = 0;
+interface Counts {
+  /** User-space instructions (cachegrind's "summary: Ir") of every process a run started. */
+  total: number;
+  /** By function (`fn=` lines, with their object or file): JIT-compiled JavaScript is "???". */
+  byFunction: Map<string, number>;
+}
+
+function instructionsIn(dir: string): Counts {
+  const counts: Counts = { total: 0, byFunction: new Map() };
   for (const file of readdirSync(dir).filter((f) => f.startsWith('cachegrind.out.'))) {
-    const summary = /^summary:\s+(\d+)/m.exec(readFileSync(join(dir, file), 'utf8'));
+    const text = readFileSync(join(dir, file), 'utf8');
+    const summary = /^summary:\s+(\d+)/m.exec(text);
     if (!summary) throw new Error(`${file}: no summary line (did the process exit cleanly?)`);
-    total += Number(summary[1]);
+    counts.total += Number(summary[1]);
+    let where = '';
+    let fn = '';
+    for (const line of text.split('\n')) {
+      if (line.startsWith('fl=')) where = line.slice(3).replace(/.*\//, '');
+      else if (line.startsWith('fn=')) fn = `${line.slice(3)} (${where})`;
+      else if (fn && /^\d/.test(line)) {
+        const ir = Number(line.slice(line.indexOf(' ') + 1));
+        counts.byFunction.set(fn, (counts.byFunction.get(fn) ?? 0) + ir);
+      }
+    }
   }
+  return counts;
+}
+
+/**
+ * V8's compilers (Maglev, TurboFan/Turboshaft, Sparkplug, the parser and bytecode generator):
+ * functions that turn hot late are still being compiled between the short run's end and the
+ * long one's, and under Valgrind (threads run one at a time) that work lands in the measured
+ * window. It is a one-off per function, not a per-request cost (`--trace-opt` on a sidecar under
+ * load at full speed: a handful of compilations a second after the first seconds, no deopt loop),
+ * and it moved paired counts by several per cent: the second column leaves it out.
+ */
+const jitCompiler =
+  /v8::internal::(compiler|maglev|turboshaft|baseline|interpreter|parsing)::|v8::internal::(Parser|Compiler|OptimizingCompileDispatcher|BytecodeGenerator|Scanner|PreParser)\b/;
+
+function jitCompilation(byFunction: Map<string, number>): number {
+  let total = 0;
+  // The qualified name only: an argument's type (a compiler::Node* passed to the heap) does not count.
+  for (const [fn, ir] of byFunction) if (jitCompiler.test(fn.split('(')[0] ?? '')) total += ir;
   return total;
 }
 
-async function countRun(v: VariantSpec, upstreamPort: number, measured: number): Promise<number> {
+async function countRun(v: VariantSpec, upstreamPort: number, measured: number): Promise<Counts> {
   const dir = mkdtempSync(join(tmpdir(), 'sidecar-icount-'));
   let server: Server | undefined;
   try {
@@ -104,19 +143,36 @@ const tmp = mkdtempSync(join(tmpdir(), 'sidecar-icount-up-'));
 let upstream: Server | undefined;
 try {
   const { port: upstreamPort } = await spawnUpstream(tmp, (s) => (upstream = s));
-  const rows: { name: string; perRequest: number }[] = [];
+  const rows: { name: string; perRequest: number; byFunction: Map<string, number> }[] = [];
   for (const v of variants) {
     const short = await countRun(v, upstreamPort, requests);
     const long = await countRun(v, upstreamPort, 2 * requests);
-    const perRequest = (long - short) / requests;
-    console.error(`[instructions] ${v.name}: ${short} / ${long} -> ${perRequest.toFixed(0)} per request`);
-    rows.push({ name: v.name, perRequest });
+    const perRequest = (long.total - short.total) / requests;
+    console.error(`[instructions] ${v.name}: ${short.total} / ${long.total} -> ${perRequest.toFixed(0)} per request`);
+    const byFunction = new Map(
+      [...long.byFunction].map(([fn, ir]) => [fn, (ir - (short.byFunction.get(fn) ?? 0)) / requests]),
+    );
+    rows.push({ name: v.name, perRequest, byFunction });
   }
-  const first = rows[0]?.perRequest ?? 1;
+  const first = rows[0];
+  const steady = (r: (typeof rows)[number]) => r.perRequest - jitCompilation(r.byFunction);
   console.log(`cachegrind, warm-up ${warmup} then ${requests} vs ${2 * requests} GETs, ${connections} connections`);
-  console.log('| variant | instructions/request | × first |\n|---|--:|--:|');
+  console.log(
+    '| variant | instructions/request | × first | without JIT compilation | × first |\n|---|--:|--:|--:|--:|',
+  );
   for (const r of rows)
-    console.log(`| ${r.name} | ${r.perRequest.toFixed(0)} | ${(r.perRequest / first).toFixed(3)} |`);
+    console.log(
+      `| ${r.name} | ${r.perRequest.toFixed(0)} | ${(r.perRequest / (first?.perRequest ?? 1)).toFixed(3)} | ${steady(r).toFixed(0)} | ${(steady(r) / (first ? steady(first) : 1)).toFixed(3)} |`,
+    );
+  if (functions > 0 && first)
+    for (const r of rows) {
+      // The first variant: where its instructions go. Each other one: where it differs from the first.
+      const delta = (fn: string) => (r.byFunction.get(fn) ?? 0) - (r === first ? 0 : (first.byFunction.get(fn) ?? 0));
+      const names = new Set([...r.byFunction.keys(), ...(r === first ? [] : first.byFunction.keys())]);
+      const top = [...names].sort((a, b) => Math.abs(delta(b)) - Math.abs(delta(a))).slice(0, functions);
+      console.log(`\n${r.name}${r === first ? '' : ` against ${first.name}`}: instructions per request by function`);
+      for (const fn of top) console.log(`${delta(fn).toFixed(0).padStart(9)}  ${fn}`);
+    }
 } finally {
   if (upstream) await stopServer(upstream);
   rmSync(tmp, { recursive: true, force: true });
