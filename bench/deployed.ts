@@ -152,7 +152,11 @@ export async function prepareDeployed(image: DeployedImage): Promise<Deployed> {
 /** The compile cache of the bundle just built, made as the image's build stage makes it (by this user). */
 function compileCacheFor(node: string): string {
   const dir = join(mkdtempSync(join(tmpdir(), 'sidecar-bench-compile-cache-')), 'cache');
-  execFileSync(node, [join(repoRoot, 'scripts/compile-cache.ts'), dir], { cwd: repoRoot, stdio: 'ignore' });
+  // Its stderr is kept: a failure's message then carries the script's own reason.
+  execFileSync(node, [join(repoRoot, 'scripts/compile-cache.ts'), dir], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   return dir;
 }
 

@@ -7,8 +7,8 @@
 import { Agent, request } from './undici-parts.ts';
 
 export function createOtlpPost(): { fetch: typeof fetch; close(): Promise<void> } {
-  // HTTP/1.1, as the upstream's pool (upstream.ts): undici's HTTP/2 client is never used, so the
-  // bundle leaves it out (scripts/build.ts).
+  // HTTP/1.1, as the upstream's pool (upstream.ts) and the other runtimes' clients: undici 8 would
+  // otherwise offer h2 to an https collector by ALPN.
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 2, allowH2: false });
   const post = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     const url = new URL(String(input));
