@@ -29,6 +29,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { renderKustomization } from './kustomize.ts';
 import { podOf, projectFacts, resolvePort, servicesOf } from './pod.ts';
 import { adapt } from './podman-adapt.ts';
@@ -44,7 +45,26 @@ const tag = `podtest-${process.pid}`;
 
 // ------------------------------------------------------------------ the test
 
-const state: { images?: Map<string, string> } = {};
+const state: { images?: Map<string, string>; buildFailure?: string } = {};
+
+/** The built images, or a failure naming why the build did not give them (the cause, not a cascade). */
+function builtImages(): Map<string, string> {
+  if (!state.images) assert.fail(`the images were not built: ${state.buildFailure ?? 'their test did not finish'}`);
+  return state.images;
+}
+
+/**
+ * A failed command's reason on one line: the last lines that say "error" (podman build's step, the
+ * program's own error, npm's), else its last lines; the full output is in that test's own failure.
+ */
+function reasonOf(error: unknown, count = 4): string {
+  const lines = (error instanceof Error ? error.message : String(error))
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  const errors = lines.filter((line) => /\berror\b/i.test(line));
+  return (errors.length > 0 ? errors : lines).slice(-count).join(' | ');
+}
 const facts = projectFacts();
 
 after(async () => {
@@ -85,65 +105,74 @@ test(
   'the images build from the repository’s Dockerfiles with make build-images build-bun-image',
   { timeout: 600_000 },
   async (t) => {
-    const started = Date.now();
-    const bases = baseImages();
-    await importRoot(await standInRoot(bases.node.version), bases.node.name, 'node');
-    t.diagnostic(`stand-in for ${bases.node.name}: Node ${bases.node.version} + npm 11 (${Date.now() - started} ms)`);
-
-    // The lockfile's packages, fetched on the host into a cache the build reads offline.
-    const warm = join(work, 'warm');
-    mkdirSync(warm);
-    for (const file of ['package.json', 'package-lock.json']) cpSync(join(repoRoot, file), join(warm, file));
-    // Every package, devDependencies included: the sidecar's build stage installs them all to bundle it (esbuild).
-    await run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund', '--cache', join(work, 'npm-cache')], {
-      cwd: warm,
-      timeoutMs: 300_000,
-    });
-    writeFileSync(join(work, 'npmrc'), 'cache=/npm-cache\noffline=true\n');
-    // Debian's slim image, where the Bun image runs the lockfile's Bun binary (just installed above).
-    const bun = bunBinaryIn(join(warm, 'node_modules'));
-    for (const name of bases.debian) await importRoot(debianStandInRoot(await librariesOf([bun])), name, 'bash');
-    t.diagnostic(`stand-in for ${bases.debian.join(', ')}: the libraries of ${bun.slice(warm.length + 1)}`);
-
-    const flags = `--pull=never --network=none -v ${work}/npm-cache:/npm-cache -v ${work}/npmrc:/usr/local/etc/npmrc:ro`;
-    const overrides = { CONTAINER_ENGINE: 'podman', TAG: tag, BUILD_FLAGS: flags };
-    const variables = Object.entries(overrides).map(([name, value]) => `${name}=${value}`);
-    for (const target of imageTargets) {
-      const before = Date.now();
-      const { stdout } = await run('make', [target, ...variables], { timeoutMs: 600_000 });
-      // The Bun image's build stage starts as the Node image's: podman reuses those layers.
-      const cached = stdout.split('\n').filter((line) => line.startsWith('--> Using cache')).length;
-      t.diagnostic(`make ${target}: ${Date.now() - before} ms, ${cached} layers from the cache`);
+    try {
+      await buildImages(t);
+    } catch (error) {
+      state.buildFailure = reasonOf(error);
+      throw error;
     }
-
-    const built = allBuilds(overrides);
-    state.images = new Map(allBuilds().map((build, index) => [build.image, built[index]?.image ?? '']));
-    for (const build of built) {
-      const { stdout } = await podman([
-        'image',
-        'inspect',
-        build.image,
-        '--format',
-        '{{.Config.User}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Size}}',
-      ]);
-      const [user, entrypoint, cmd, size] = stdout.trim().split(' ');
-      t.diagnostic(
-        `${build.image}: USER ${user}, ENTRYPOINT ${entrypoint}, CMD ${cmd}, ${Math.round(Number(size) / 1e6)} MB`,
-      );
-      assert.equal(user, '1000:1000');
-      assert.equal(entrypoint, JSON.stringify(readImage(build.dockerfile).entrypoint));
-    }
-    t.diagnostic(`built in ${Date.now() - started} ms`);
   },
 );
+
+async function buildImages(t: TestContext): Promise<void> {
+  const started = Date.now();
+  const bases = baseImages();
+  await importRoot(await standInRoot(bases.node.version), bases.node.name, 'node');
+  t.diagnostic(`stand-in for ${bases.node.name}: Node ${bases.node.version} + npm 11 (${Date.now() - started} ms)`);
+
+  // The lockfile's packages, fetched on the host into a cache the build reads offline.
+  const warm = join(work, 'warm');
+  mkdirSync(warm);
+  for (const file of ['package.json', 'package-lock.json']) cpSync(join(repoRoot, file), join(warm, file));
+  // Every package, devDependencies included: the sidecar's build stage installs them all to bundle it (esbuild).
+  await run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund', '--cache', join(work, 'npm-cache')], {
+    cwd: warm,
+    timeoutMs: 300_000,
+  });
+  writeFileSync(join(work, 'npmrc'), 'cache=/npm-cache\noffline=true\n');
+  // Debian's slim image, where the Bun image runs the lockfile's Bun binary (just installed above).
+  const bun = bunBinaryIn(join(warm, 'node_modules'));
+  for (const name of bases.debian) await importRoot(debianStandInRoot(await librariesOf([bun])), name, 'bash');
+  t.diagnostic(`stand-in for ${bases.debian.join(', ')}: the libraries of ${bun.slice(warm.length + 1)}`);
+
+  const flags = `--pull=never --network=none -v ${work}/npm-cache:/npm-cache -v ${work}/npmrc:/usr/local/etc/npmrc:ro`;
+  const overrides = { CONTAINER_ENGINE: 'podman', TAG: tag, BUILD_FLAGS: flags };
+  const variables = Object.entries(overrides).map(([name, value]) => `${name}=${value}`);
+  for (const target of imageTargets) {
+    const before = Date.now();
+    const { stdout } = await run('make', [target, ...variables], { timeoutMs: 600_000 });
+    // The Bun image's build stage starts as the Node image's: podman reuses those layers.
+    const cached = stdout.split('\n').filter((line) => line.startsWith('--> Using cache')).length;
+    t.diagnostic(`make ${target}: ${Date.now() - before} ms, ${cached} layers from the cache`);
+  }
+
+  const built = allBuilds(overrides);
+  state.images = new Map(allBuilds().map((build, index) => [build.image, built[index]?.image ?? '']));
+  for (const build of built) {
+    const { stdout } = await podman([
+      'image',
+      'inspect',
+      build.image,
+      '--format',
+      '{{.Config.User}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Size}}',
+    ]);
+    const [user, entrypoint, cmd, size] = stdout.trim().split(' ');
+    t.diagnostic(
+      `${build.image}: USER ${user}, ENTRYPOINT ${entrypoint}, CMD ${cmd}, ${Math.round(Number(size) / 1e6)} MB`,
+    );
+    assert.equal(user, '1000:1000');
+    assert.equal(entrypoint, JSON.stringify(readImage(build.dockerfile).entrypoint));
+  }
+  t.diagnostic(`built in ${Date.now() - started} ms`);
+}
 
 test(
   'the Node image’s sidecar starts from the compile cache the image carries: V8 accepts it',
   { timeout: 60_000 },
   async () => {
     const reference = allBuilds().find((build) => build.dockerfile === 'deploy/sidecar.Dockerfile')?.image ?? '';
-    const image = state.images?.get(reference);
-    assert.ok(image, 'the images were built');
+    const image = builtImages().get(reference);
+    assert.ok(image, `an image was built for ${reference}`);
     // A PORT no configuration takes: the bundle is compiled (or not) and run up to the config check, then exits 1.
     const failed = await podman([
       'run',
@@ -192,10 +221,17 @@ for (const variant of [
     const grace = pod.spec.terminationGracePeriodSeconds ?? 30;
     let played: Played | undefined;
     let podId = '';
+    let podFailure: string | undefined;
+    /** The played pod, or a failure naming why it is not running (so each later test says the cause). */
+    const running = (): Played => {
+      if (!played || !podId) assert.fail(`the pod is not running: ${podFailure ?? 'it was not played'}`);
+      return played;
+    };
     const requestId = `pod-test-${process.pid}-${variant.split('/').at(-1)}`;
     const url = (containerPort: number, path: string) =>
-      `http://127.0.0.1:${played?.hostPorts.get(containerPort)}${path}`;
+      `http://127.0.0.1:${running().hostPorts.get(containerPort)}${path}`;
     const containerId = async (name: string) => {
+      running();
       const { stdout } = await podman(['ps', '--all', '--filter', `pod=${podId}`, '--format', '{{.ID}} {{.Names}}']);
       const line = stdout.split('\n').find((l) => l.endsWith(`-${name}`));
       assert.ok(line, `container ${name} runs in the pod`);
@@ -204,21 +240,27 @@ for (const variant of [
     const logs = async (name: string) => podman(['logs', await containerId(name)]);
 
     test('the pod starts', { timeout: 60_000 }, async (t) => {
-      assert.ok(state.images, 'the images were built');
-      played = await adapt(manifests, state.images);
-      for (const adaptation of played.applied) t.diagnostic(`adapted: ${adaptation}`);
-      const file = join(work, `${variant.replaceAll('/', '-')}.yaml`);
-      writeFileSync(file, played.yaml);
-      const { stdout } = await podman(['kube', 'play', file], 60_000);
-      podId = /Pod:\s*\n([0-9a-f]+)/.exec(stdout)?.[1] ?? '';
-      assert.ok(podId, `kube play names the pod: ${stdout}`);
+      try {
+        const adapted = await adapt(manifests, builtImages());
+        for (const adaptation of adapted.applied) t.diagnostic(`adapted: ${adaptation}`);
+        const file = join(work, `${variant.replaceAll('/', '-')}.yaml`);
+        writeFileSync(file, adapted.yaml);
+        const { stdout } = await podman(['kube', 'play', file], 60_000);
+        podId = /Pod:\s*\n([0-9a-f]+)/.exec(stdout)?.[1] ?? '';
+        assert.ok(podId, `kube play names the pod: ${stdout}`);
+        played = adapted;
+      } catch (error) {
+        podFailure = reasonOf(error);
+        throw error;
+      }
     });
 
     test(
       'the readiness probe (/readyz, admin port) turns 200, and the liveness probe (/healthz) answers 200',
       { timeout: 60_000 },
       async (t) => {
-        assert.ok(played && readiness && liveness, 'the pod was played, and the sidecar has its probes');
+        running();
+        assert.ok(readiness && liveness, 'the sidecar has its probes');
         const readinessUrl = url(resolvePort(readiness.port, ports) ?? 0, readiness.path ?? '');
         const started = Date.now();
         await until(`${readinessUrl} 200`, 30_000, async () =>
@@ -252,7 +294,7 @@ for (const variant of [
     // The auth overlay as played: Basic from the mounted htpasswd (no IdP here: podman-adapt.ts).
     const auth = sidecarEnv.AUTH_BASIC_FILE !== undefined;
     const credentials: Record<string, string> = auth ? { authorization: authSecretVolume.basic } : {};
-    const hostPort = (containerPort: number) => played?.hostPorts.get(containerPort) ?? 0;
+    const hostPort = (containerPort: number) => running().hostPorts.get(containerPort) ?? 0;
 
     if (auth)
       test('without credentials the sidecar answers 401 with a Basic challenge', { timeout: 30_000 }, async (t) => {
@@ -355,7 +397,7 @@ for (const variant of [
       'stopping the pod drains the sidecar, which exits 0 before the grace period',
       { timeout: (grace + 30) * 1000 },
       async (t) => {
-        assert.ok(podId, 'the pod runs');
+        running();
         const sidecar = await containerId('sidecar');
         const legacy = await containerId('legacy');
         const started = Date.now();
