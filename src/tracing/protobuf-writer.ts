@@ -109,12 +109,78 @@ export class ProtoWriter {
     this.pos = pos;
   }
 
+  /** Bytes given as hex (ids: validated lowercase or uppercase hex, src/tracing/trace-context.ts), two digits a byte. */
   hexBytes(field: number, hex: string): void {
+    const n = hex.length >> 1;
     this.tag(field, LEN);
-    this.varint(hex.length / 2);
-    this.room(hex.length / 2);
+    this.varint(n);
+    this.room(n);
+    const buf = this.buf;
+    let pos = this.pos;
     for (let i = 0; i < hex.length; i += 2)
-      this.buf[this.pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
+      buf[pos++] =
+        ((nibbles[hex.charCodeAt(i) & 0x7f] as number) << 4) | (nibbles[hex.charCodeAt(i + 1) & 0x7f] as number);
+    this.pos = pos;
+  }
+
+  /**
+   * A KeyValue (common.proto: string key = 1; AnyValue value = 2) as field `field` (< 16) of its
+   * parent, its key already encoded (keyField()) and its value a string or a non-negative integer.
+   * The usual attribute, a short ASCII string or a number, is written in one pass with one-byte
+   * lengths; anything else (longer, or UTF-8 beyond ASCII) as nested messages.
+   */
+  keyValue(field: number, key: Uint8Array, value: string | number): void {
+    const start = this.pos;
+    const text = typeof value === 'string';
+    // Tag and length of the KeyValue, of the AnyValue and of its value: one byte each on this path.
+    if (!text || key.length + value.length + 6 < 0x80) {
+      this.room(key.length + (text ? value.length : 10) + 6);
+      const buf = this.buf;
+      let pos = start;
+      buf[pos++] = (field << 3) | LEN;
+      const keyValueLength = pos++;
+      buf.set(key, pos);
+      pos += key.length;
+      buf[pos++] = (2 << 3) | LEN;
+      const anyValueLength = pos++;
+      let ascii = true;
+      if (text) {
+        // AnyValue.string_value = 1
+        buf[pos++] = (1 << 3) | LEN;
+        buf[pos++] = value.length;
+        for (let i = 0; ascii && i < value.length; i++) {
+          const code = value.charCodeAt(i);
+          if (code > 0x7f) ascii = false;
+          else buf[pos++] = code;
+        }
+      } else {
+        // AnyValue.int_value = 3
+        buf[pos++] = (3 << 3) | VARINT;
+        let v = value;
+        while (v > 0x7f) {
+          buf[pos++] = (v % 128) | 0x80;
+          v = Math.floor(v / 128);
+        }
+        buf[pos++] = v;
+      }
+      if (ascii) {
+        buf[anyValueLength] = pos - anyValueLength - 1;
+        buf[keyValueLength] = pos - keyValueLength - 1;
+        this.pos = pos;
+        return;
+      }
+    }
+    this.pos = start;
+    const m = this.begin(field);
+    this.raw(key);
+    const v = this.begin(2);
+    if (text) this.string(1, value);
+    else {
+      this.tag(3, VARINT);
+      this.varint(value);
+    }
+    this.end(v);
+    this.end(m);
   }
 
   /** Starts a length-delimited sub-message; end() with what this returns closes it. No closure per message: this runs per attribute. */
@@ -162,7 +228,20 @@ export class ProtoWriter {
 /** Encoded attribute keys and span names, by field number, shared by every batch (a bounded handful). */
 const constants: Map<string, Uint8Array>[] = [];
 
-/** A lowercase or uppercase hex digit's value (ids are validated hex: src/tracing/trace-context.ts). */
-function nibble(code: number): number {
-  return code <= 0x39 ? code - 0x30 : (code | 0x20) - 0x57;
+/** A hex digit's value by its character code (lowercase or uppercase; ids are validated hex: src/tracing/trace-context.ts). */
+const nibbles = new Uint8Array(128);
+for (let i = 0; i < 10; i++) nibbles[0x30 + i] = i;
+for (let i = 0; i < 6; i++) nibbles[0x41 + i] = nibbles[0x61 + i] = 10 + i;
+
+/** KeyValue.key (field 1) of an attribute key, encoded once: tag, length, UTF-8 (a bounded handful are kept). */
+export function keyField(key: string): Uint8Array {
+  let bytes = keyFields.get(key);
+  if (bytes === undefined) {
+    const w = new ProtoWriter();
+    w.string(1, key);
+    bytes = w.finish();
+    if (keyFields.size < 256) keyFields.set(key, bytes);
+  }
+  return bytes;
 }
+const keyFields = new Map<string, Uint8Array>();

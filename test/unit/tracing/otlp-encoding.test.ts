@@ -118,6 +118,39 @@ const batches: [string, ExportBatch][] = [
     },
   ],
   [
+    // protobuf-writer.ts writes a KeyValue in one pass while every length fits one byte and the
+    // value is ASCII; these sit on either side of that, and its bail-out midway through a value.
+    'attributes at the edges of the one-pass KeyValue writer, uppercase hex ids',
+    {
+      resource: [['service.name', 'app']],
+      scope: { name: 'sidecar', version: '0.1.0' },
+      spans: [
+        span({
+          traceId: '4BF92F3577B34DA6A3CE929D0E0E4736',
+          spanId: '00F067AA0BA902B7',
+          attributes: [
+            'url.path',
+            `/${'a'.repeat(109)}`,
+            'url.pat2',
+            `/${'b'.repeat(110)}`,
+            'url.pat3',
+            `/${'c'.repeat(111)}`,
+            'user_agent.original',
+            'curl/8 ünïcode at the end é',
+            'url.query',
+            'é',
+            'http.response.status_code',
+            127,
+            'http.request.body.size',
+            128,
+            'http.response.body.size',
+            2 ** 53 - 1,
+          ],
+        }),
+      ],
+    },
+  ],
+  [
     '512 spans (lengths past two varint bytes)',
     {
       resource: [['service.name', 'app']],
