@@ -103,10 +103,19 @@ function instructionsIn(dir: string): Counts {
 const jitCompiler =
   /v8::internal::(compiler|maglev|turboshaft|baseline|interpreter|parsing)::|v8::internal::(Parser|Compiler|OptimizingCompileDispatcher|BytecodeGenerator|Scanner|PreParser)\b/;
 
-function jitCompilation(byFunction: Map<string, number>): number {
+/**
+ * V8's major (mark-compact) collections: a few in a whole run, each tens of millions of
+ * instructions, so whether one falls in the long run's extra requests moves a per-request count by
+ * 10k-60k (a variant that made no spans at all once counted +62k, all of it marking and sweeping).
+ * The third column leaves them out too; scavenges, which follow each request's allocations, stay in.
+ */
+const majorGc =
+  /v8::internal::(MarkCompactCollector|ConcurrentMarking|IncrementalMarking|Sweeper|MarkingWorklists|MarkingBarrier|MarkingVisitorBase|MainMarkingVisitor|ConcurrentMarkingVisitor|FullMarkingVerifier|MarkingState|Evacuator|RecordMigratedSlotVisitor)\b/;
+
+function matching(pattern: RegExp, byFunction: Map<string, number>): number {
   let total = 0;
   // The qualified name only: an argument's type (a compiler::Node* passed to the heap) does not count.
-  for (const [fn, ir] of byFunction) if (jitCompiler.test(fn.split('(')[0] ?? '')) total += ir;
+  for (const [fn, ir] of byFunction) if (pattern.test(fn.split('(')[0] ?? '')) total += ir;
   return total;
 }
 
@@ -155,14 +164,17 @@ try {
     rows.push({ name: v.name, perRequest, byFunction });
   }
   const first = rows[0];
-  const steady = (r: (typeof rows)[number]) => r.perRequest - jitCompilation(r.byFunction);
+  const steady = (r: (typeof rows)[number]) => r.perRequest - matching(jitCompiler, r.byFunction);
+  const settled = (r: (typeof rows)[number]) => steady(r) - matching(majorGc, r.byFunction);
+  const ratio = (r: (typeof rows)[number], of: (r: (typeof rows)[number]) => number) =>
+    (of(r) / (first ? of(first) : 1)).toFixed(3);
   console.log(`cachegrind, warm-up ${warmup} then ${requests} vs ${2 * requests} GETs, ${connections} connections`);
   console.log(
-    '| variant | instructions/request | × first | without JIT compilation | × first |\n|---|--:|--:|--:|--:|',
+    '| variant | instructions/request | × first | without JIT compilation | × first | nor major GC | × first |\n|---|--:|--:|--:|--:|--:|--:|',
   );
   for (const r of rows)
     console.log(
-      `| ${r.name} | ${r.perRequest.toFixed(0)} | ${(r.perRequest / (first?.perRequest ?? 1)).toFixed(3)} | ${steady(r).toFixed(0)} | ${(steady(r) / (first ? steady(first) : 1)).toFixed(3)} |`,
+      `| ${r.name} | ${r.perRequest.toFixed(0)} | ${ratio(r, (x) => x.perRequest)} | ${steady(r).toFixed(0)} | ${ratio(r, steady)} | ${settled(r).toFixed(0)} | ${ratio(r, settled)} |`,
     );
   if (functions > 0 && first)
     for (const r of rows) {
