@@ -16,10 +16,10 @@
 // --functions N adds, per variant, the N functions whose instructions per request differ most
 // from the first variant's (for the first: its N largest); V8's JIT-compiled code is one "???".
 import { execFileSync } from 'node:child_process';
-import http from 'node:http';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { countedGets } from './load.ts';
 import { freePort, httpGet, spawnServer, spawnUpstream, stopServer, waitReady } from './proc.ts';
 import type { Server } from './proc.ts';
 import { option as optionOf, variantSpecs } from './variants.ts';
@@ -38,30 +38,6 @@ try {
   execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
 } catch {
   throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
-}
-
-/** `count` GETs of / over `connections` keep-alive connections; throws on anything but 200. */
-async function drive(port: number, count: number): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  let sent = 0;
-  const one = (): Promise<void> =>
-    new Promise((done, fail) => {
-      http
-        .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-          res.resume();
-          res.on('end', () => (res.statusCode === 200 ? done() : fail(new Error(`GET / answered ${res.statusCode}`))));
-        })
-        .on('error', fail);
-    });
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (sent < count) {
-        sent++;
-        await one();
-      }
-    }),
-  );
-  agent.destroy();
 }
 
 interface Counts {
@@ -138,7 +114,7 @@ async function countRun(v: VariantSpec, upstreamPort: number, measured: number):
     await waitReady(server, [`http://127.0.0.1:${port}/`], 120_000);
     const hello = await httpGet(`http://127.0.0.1:${port}/`, 10_000);
     if (hello.body !== 'Hello you!') throw new Error(`GET / answered ${hello.status} ${hello.body.slice(0, 80)}`);
-    await drive(port, warmup + measured);
+    await countedGets(port, warmup + measured, connections);
     // A peer without a SIGTERM handler dies of it: Valgrind still writes its counts.
     await stopServer(server, 120_000);
     return instructionsIn(dir);

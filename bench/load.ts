@@ -3,6 +3,7 @@
 // Both give the same result shape. Every run is bounded by its duration and a hard kill timer.
 import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -225,4 +226,32 @@ async function autocannonChild(arg: AutocannonChildOptions): Promise<void> {
 
 if (import.meta.main && process.argv[2] === '--autocannon') {
   await autocannonChild(JSON.parse(process.argv[3] ?? '{}') as AutocannonChildOptions);
+}
+
+/**
+ * Exactly `count` GETs of / over `connections` keep-alive connections, as fast as they are answered;
+ * throws on anything but 200. For counting (bench/instructions.ts, bench/js-instructions.ts), where
+ * wrk's time-bound runs would send a different number each time.
+ */
+export async function countedGets(port: number, count: number, connections: number): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  let sent = 0;
+  const one = (): Promise<void> =>
+    new Promise((done, fail) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? done() : fail(new Error(`GET / answered ${res.statusCode}`))));
+        })
+        .on('error', fail);
+    });
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (sent < count) {
+        sent++;
+        await one();
+      }
+    }),
+  );
+  agent.destroy();
 }
