@@ -10,7 +10,7 @@
  * small objects, which V8 would promote to the old generation and collect late (measured: 80 MiB
  * more peak RSS under load when the queue held span objects).
  */
-import { LEN, ProtoWriter, VARINT, keyField } from './protobuf-writer.ts';
+import { LEN, ProtoWriter, VARINT, encodedString } from './protobuf-writer.ts';
 import type { AttributeValue, SpanData } from './span.ts';
 
 /** What every batch shares: the resource's attributes and the instrumentation scope. */
@@ -151,7 +151,7 @@ function status(w: ProtoWriter, code: number): void {
 
 /** KeyValue (as field `field` of its parent): string key = 1; AnyValue value = 2 (protobuf-writer.ts). */
 function keyValue(w: ProtoWriter, field: number, key: string, value: AttributeValue): void {
-  w.keyValue(field, keyField(key), value);
+  w.keyValue(field, encodedString(1, key), value);
 }
 
 function varintSize(value: number): number {

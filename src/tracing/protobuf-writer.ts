@@ -90,23 +90,9 @@ export class ProtoWriter {
     this.fixLength(start);
   }
 
-  /** A string field whose bytes (tag, length, UTF-8) never change: encoded once, then copied. */
+  /** A string field whose bytes (tag, length, UTF-8) never change: encoded once (encodedString()), then copied. */
   constant(field: number, value: string): void {
-    let known = constants[field];
-    if (known === undefined) known = constants[field] = new Map();
-    let bytes = known.get(value);
-    if (bytes === undefined) {
-      const w = new ProtoWriter();
-      w.string(field, value);
-      bytes = w.finish();
-      if (known.size < 256) known.set(value, bytes);
-    }
-    this.room(bytes.length);
-    // A byte loop: TypedArray#set costs more than it saves on a few dozen bytes.
-    const buf = this.buf;
-    let pos = this.pos;
-    for (let i = 0; i < bytes.length; i++) buf[pos++] = bytes[i] as number;
-    this.pos = pos;
+    this.raw(encodedString(field, value));
   }
 
   /** Bytes given as hex (ids: validated lowercase or uppercase hex, src/tracing/trace-context.ts), two digits a byte. */
@@ -125,7 +111,7 @@ export class ProtoWriter {
 
   /**
    * A KeyValue (common.proto: string key = 1; AnyValue value = 2) as field `field` (< 16) of its
-   * parent, its key already encoded (keyField()) and its value a string or a non-negative integer.
+   * parent, its key already encoded (encodedString(1, key)) and its value a string or a non-negative integer.
    * The usual attribute, a short ASCII string or a number, is written in one pass with one-byte
    * lengths; anything else (longer, or UTF-8 beyond ASCII) as nested messages.
    */
@@ -225,23 +211,25 @@ export class ProtoWriter {
   }
 }
 
-/** Encoded attribute keys and span names, by field number, shared by every batch (a bounded handful). */
-const constants: Map<string, Uint8Array>[] = [];
-
 /** A hex digit's value by its character code (lowercase or uppercase; ids are validated hex: src/tracing/trace-context.ts). */
 const nibbles = new Uint8Array(128);
 for (let i = 0; i < 10; i++) nibbles[0x30 + i] = i;
 for (let i = 0; i < 6; i++) nibbles[0x41 + i] = nibbles[0x61 + i] = 10 + i;
 
-/** KeyValue.key (field 1) of an attribute key, encoded once: tag, length, UTF-8 (a bounded handful are kept). */
-export function keyField(key: string): Uint8Array {
-  let bytes = keyFields.get(key);
+/**
+ * A string field that recurs (a span name, an attribute key: KeyValue.key is field 1), encoded
+ * once: tag, length, UTF-8. A bounded handful per field number are kept, shared by every batch.
+ */
+export function encodedString(field: number, value: string): Uint8Array {
+  let known = encoded[field];
+  if (known === undefined) known = encoded[field] = new Map();
+  let bytes = known.get(value);
   if (bytes === undefined) {
     const w = new ProtoWriter();
-    w.string(1, key);
+    w.string(field, value);
     bytes = w.finish();
-    if (keyFields.size < 256) keyFields.set(key, bytes);
+    if (known.size < 256) known.set(value, bytes);
   }
   return bytes;
 }
-const keyFields = new Map<string, Uint8Array>();
+const encoded: Map<string, Uint8Array>[] = [];
