@@ -15,17 +15,16 @@
 // bench/upstream.ts. Under Valgrind everything runs ~30x slower: keep the counts modest.
 // --functions N adds, per variant, the N functions whose instructions per request differ most
 // from the first variant's (for the first: its N largest); V8's JIT-compiled code is one "???".
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { countedGets } from './load.ts';
-import { freePort, httpGet, spawnServer, spawnUpstream, stopServer, waitReady } from './proc.ts';
+import { stopServer } from './proc.ts';
 import type { Server } from './proc.ts';
+import { printByFunction, requireValgrind, startUnder, withUpstream } from './valgrind-runs.ts';
 import { option as optionOf, variantSpecs } from './variants.ts';
 import type { VariantSpec } from './variants.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const option = (name: string, fallback: string): string => optionOf(process.argv, name, fallback);
 const requests = Number(option('requests', '2000'));
 const warmup = Number(option('warmup', '3000'));
@@ -34,11 +33,7 @@ const functions = Number(option('functions', '0'));
 const variants = variantSpecs(process.argv);
 if (variants.length === 0)
   throw new Error("usage: node bench/instructions.ts --variant 'name=node file' ... [--requests N] [--warmup N]");
-try {
-  execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
-} catch {
-  throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
-}
+requireValgrind();
 
 interface Counts {
   /** User-space instructions (cachegrind's "summary: Ir") of every process a run started. */
@@ -99,22 +94,16 @@ async function countRun(v: VariantSpec, upstreamPort: number, measured: number):
   const dir = mkdtempSync(join(tmpdir(), 'sidecar-icount-'));
   let server: Server | undefined;
   try {
-    const port = await freePort();
-    const env = {
-      ...process.env,
-      TARGET: `http://127.0.0.1:${upstreamPort}`,
-      PORT: String(port),
-      ADMIN_PORT: String(await freePort()),
-      HOST: '127.0.0.1',
-      LOG_FORMAT: 'json',
-      ...v.env,
-    };
     const valgrind = ['valgrind', '--tool=cachegrind', '--cache-sim=no', '--trace-children=yes'];
-    server = spawnServer([...valgrind, `--cachegrind-out-file=${dir}/cachegrind.out.%p`, ...v.argv], env, ROOT, dir);
-    await waitReady(server, [`http://127.0.0.1:${port}/`], 120_000);
-    const hello = await httpGet(`http://127.0.0.1:${port}/`, 10_000);
-    if (hello.body !== 'Hello you!') throw new Error(`GET / answered ${hello.status} ${hello.body.slice(0, 80)}`);
-    await countedGets(port, warmup + measured, connections);
+    const started = await startUnder(
+      [...valgrind, `--cachegrind-out-file=${dir}/cachegrind.out.%p`],
+      v,
+      v.argv,
+      upstreamPort,
+      dir,
+    );
+    server = started.server;
+    await countedGets(started.port, warmup + measured, connections);
     // A peer without a SIGTERM handler dies of it: Valgrind still writes its counts.
     await stopServer(server, 120_000);
     return instructionsIn(dir);
@@ -124,10 +113,7 @@ async function countRun(v: VariantSpec, upstreamPort: number, measured: number):
   }
 }
 
-const tmp = mkdtempSync(join(tmpdir(), 'sidecar-icount-up-'));
-let upstream: Server | undefined;
-try {
-  const { port: upstreamPort } = await spawnUpstream(tmp, (s) => (upstream = s));
+await withUpstream(async (upstreamPort) => {
   const rows: { name: string; perRequest: number; byFunction: Map<string, number> }[] = [];
   for (const v of variants) {
     const short = await countRun(v, upstreamPort, requests);
@@ -152,16 +138,6 @@ try {
     console.log(
       `| ${r.name} | ${r.perRequest.toFixed(0)} | ${ratio(r, (x) => x.perRequest)} | ${steady(r).toFixed(0)} | ${ratio(r, steady)} | ${settled(r).toFixed(0)} | ${ratio(r, settled)} |`,
     );
-  if (functions > 0 && first)
-    for (const r of rows) {
-      // The first variant: where its instructions go. Each other one: where it differs from the first.
-      const delta = (fn: string) => (r.byFunction.get(fn) ?? 0) - (r === first ? 0 : (first.byFunction.get(fn) ?? 0));
-      const names = new Set([...r.byFunction.keys(), ...(r === first ? [] : first.byFunction.keys())]);
-      const top = [...names].sort((a, b) => Math.abs(delta(b)) - Math.abs(delta(a))).slice(0, functions);
-      console.log(`\n${r.name}${r === first ? '' : ` against ${first.name}`}: instructions per request by function`);
-      for (const fn of top) console.log(`${delta(fn).toFixed(0).padStart(9)}  ${fn}`);
-    }
-} finally {
-  if (upstream) await stopServer(upstream);
-  rmSync(tmp, { recursive: true, force: true });
-}
+  // The first variant: where its instructions go. Each other one: where it differs from the first.
+  if (functions > 0) printByFunction(rows, functions);
+});

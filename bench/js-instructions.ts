@@ -21,14 +21,14 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import { countedGets } from './load.ts';
-import { freePort, httpGet, spawnServer, spawnUpstream, stopServer, waitReady } from './proc.ts';
+import { stopServer } from './proc.ts';
 import type { Server } from './proc.ts';
+import { printByFunction, requireValgrind, startUnder, withUpstream } from './valgrind-runs.ts';
 import { option as optionOf, variantSpecs } from './variants.ts';
 import type { VariantSpec } from './variants.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const option = (name: string, fallback: string): string => optionOf(process.argv, name, fallback);
 const requests = Number(option('requests', '3000'));
 const warmup = Number(option('warmup', '4000'));
@@ -37,12 +37,7 @@ const top = Number(option('top', '30'));
 const variants = variantSpecs(process.argv);
 if (variants.length === 0)
   throw new Error("usage: node bench/js-instructions.ts --variant 'name=node file' ... [--requests N] [--warmup N]");
-for (const tool of ['valgrind', 'callgrind_control'])
-  try {
-    execFileSync(tool, ['--version'], { stdio: 'ignore' });
-  } catch {
-    throw new Error(`${tool} is not installed (Debian: apt-get install valgrind)`);
-  }
+requireValgrind(['valgrind', 'callgrind_control']);
 
 interface CodeRange {
   start: number;
@@ -129,16 +124,6 @@ async function profile(v: VariantSpec, upstreamPort: number): Promise<Map<string
   const prefix = join(dir, 'vgdb');
   let server: Server | undefined;
   try {
-    const port = await freePort();
-    const env = {
-      ...process.env,
-      TARGET: `http://127.0.0.1:${upstreamPort}`,
-      PORT: String(port),
-      ADMIN_PORT: String(await freePort()),
-      HOST: '127.0.0.1',
-      LOG_FORMAT: 'json',
-      ...v.env,
-    };
     const [command = '', ...args] = v.argv;
     const argv = basename(command) === 'node' ? [command, '--perf-basic-prof', ...args] : v.argv;
     const valgrind = [
@@ -151,10 +136,9 @@ async function profile(v: VariantSpec, upstreamPort: number): Promise<Map<string
       `--vgdb-prefix=${prefix}`,
       `--callgrind-out-file=${dir}/callgrind.out`,
     ];
-    server = spawnServer([...valgrind, ...argv], env, ROOT, dir);
-    await waitReady(server, [`http://127.0.0.1:${port}/`], 120_000);
-    const hello = await httpGet(`http://127.0.0.1:${port}/`, 10_000);
-    if (hello.body !== 'Hello you!') throw new Error(`GET / answered ${hello.status} ${hello.body.slice(0, 80)}`);
+    const started = await startUnder(valgrind, v, argv, upstreamPort, dir);
+    const { port, env } = started;
+    server = started.server;
     await countedGets(port, warmup, connections);
     const pid = server.pid;
     // vgdb finds the process by files named after its user and host, which Valgrind takes from USER and
@@ -167,7 +151,7 @@ async function profile(v: VariantSpec, upstreamPort: number): Promise<Map<string
     await stopServer(server, 120_000);
     // The dump on demand is callgrind.out.1 (.2 ...); the one at exit, callgrind.out itself.
     const dump = readdirSync(dir).find((f) => /^callgrind\.out\.\d+$/.test(f));
-    if (!dump) throw new Error(`${v.name}: callgrind wrote no dump after the measured requests `);
+    if (!dump) throw new Error(`${v.name}: callgrind wrote no dump after the measured requests`);
     const counts = byFunction(readFileSync(join(dir, dump), 'utf8'), perfMap(pid));
     for (const [fn, ir] of counts) counts.set(fn, ir / requests);
     return counts;
@@ -177,30 +161,15 @@ async function profile(v: VariantSpec, upstreamPort: number): Promise<Map<string
   }
 }
 
-const tmp = mkdtempSync(join(tmpdir(), 'sidecar-jscount-up-'));
-let upstream: Server | undefined;
-try {
-  const { port: upstreamPort } = await spawnUpstream(tmp, (s) => (upstream = s));
-  const rows: { name: string; counts: Map<string, number> }[] = [];
+await withUpstream(async (upstreamPort) => {
+  const rows: { name: string; byFunction: Map<string, number> }[] = [];
   for (const v of variants) {
     const counts = await profile(v, upstreamPort);
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
     const js = [...counts].filter(([fn]) => fn.startsWith('JS ')).reduce((a, [, ir]) => a + ir, 0);
     console.error(`[js-instructions] ${v.name}: ${total.toFixed(0)} per request, ${js.toFixed(0)} of them in JS code`);
-    rows.push({ name: v.name, counts });
+    rows.push({ name: v.name, byFunction: counts });
   }
-  const first = rows[0];
-  console.log(
-    `callgrind, warm-up ${warmup} then ${requests} GETs, ${connections} connections; instructions per request`,
-  );
-  for (const r of rows) {
-    const delta = (fn: string) => (r.counts.get(fn) ?? 0) - (r === first ? 0 : (first?.counts.get(fn) ?? 0));
-    const names = new Set([...r.counts.keys(), ...(r === first ? [] : (first?.counts.keys() ?? []))]);
-    const listed = [...names].sort((a, b) => Math.abs(delta(b)) - Math.abs(delta(a))).slice(0, top);
-    console.log(`\n${r.name}${r === first ? '' : ` against ${first?.name}`}:`);
-    for (const fn of listed) console.log(`${delta(fn).toFixed(0).padStart(9)}  ${fn.slice(0, 160)}`);
-  }
-} finally {
-  if (upstream) await stopServer(upstream);
-  rmSync(tmp, { recursive: true, force: true });
-}
+  console.log(`callgrind, warm-up ${warmup} then ${requests} GETs, ${connections} connections`);
+  printByFunction(rows, top);
+});
